@@ -1,0 +1,79 @@
+using System.Security.Claims;
+using Hoop.Data.Entities;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authentication.Cookies;
+using Microsoft.AspNetCore.Mvc;
+
+namespace Hoop.Admin.Auth;
+
+/// <summary>Sign-in for people on the console port. (Agents authenticate on the proxy port.)</summary>
+public static class AuthSetup
+{
+    public const string AuthMethodClaim = "hoop:auth";
+
+    public static IServiceCollection AddHoopAuth(this IServiceCollection services)
+    {
+        services.AddSingleton<BreakGlassAdmin>();
+        services.AddHostedService(sp => sp.GetRequiredService<BreakGlassAdmin>());
+        services.AddAuthentication(CookieAuthenticationDefaults.AuthenticationScheme)
+            .AddCookie(options =>
+            {
+                options.Cookie.Name = "__Host-hoop";
+                options.Cookie.SecurePolicy = CookieSecurePolicy.Always;
+                options.Cookie.SameSite = SameSiteMode.Lax;
+                options.Cookie.HttpOnly = true;
+                options.ExpireTimeSpan = TimeSpan.FromHours(8);
+                options.SlidingExpiration = true;
+                options.LoginPath = "/login";
+                options.LogoutPath = "/auth/logout";
+                options.AccessDeniedPath = "/login";
+            });
+        services.AddAuthorization();
+        services.AddCascadingAuthenticationState();
+        return services;
+    }
+
+    public static void MapAuthEndpoints(this IEndpointRouteBuilder endpoints)
+    {
+        endpoints.MapPost("/auth/login", SignInAsync).AllowAnonymous();
+        endpoints.MapPost("/auth/logout", async (HttpContext context) =>
+        {
+            await context.SignOutAsync();
+            return Results.LocalRedirect("/login");
+        });
+    }
+
+    private static async Task<IResult> SignInAsync([FromForm] LoginForm form, HttpContext context, BreakGlassAdmin admin)
+    {
+        var returnUrl = IsLocal(form.ReturnUrl) ? form.ReturnUrl! : "/";
+        if (string.IsNullOrEmpty(form.UserName) || string.IsNullOrEmpty(form.Password)
+            || !await admin.VerifyAsync(form.UserName, form.Password, context.Connection.RemoteIpAddress?.ToString(), context.RequestAborted))
+        {
+            return Results.LocalRedirect($"/login?error=1&returnUrl={Uri.EscapeDataString(returnUrl)}");
+        }
+
+        var identity = new ClaimsIdentity(
+            [
+                new Claim(ClaimTypes.Name, form.UserName),
+                new Claim(ClaimTypes.Role, nameof(Roles.Admin)),
+                new Claim(AuthMethodClaim, BreakGlassAdmin.Actor),
+            ],
+            CookieAuthenticationDefaults.AuthenticationScheme);
+        await context.SignInAsync(new ClaimsPrincipal(identity));
+        return Results.LocalRedirect(returnUrl);
+    }
+
+    /// <summary>Only paths on this site: no scheme, no host, no protocol-relative "//" or "/\".</summary>
+    internal static bool IsLocal(string? url) =>
+        !string.IsNullOrEmpty(url) && url[0] == '/'
+        && (url.Length == 1 || (url[1] != '/' && url[1] != '\\'))
+        && !url.Contains("\\", StringComparison.Ordinal)
+        && !url.Any(char.IsControl);
+
+    public sealed class LoginForm
+    {
+        public string? UserName { get; set; }
+        public string? Password { get; set; }
+        public string? ReturnUrl { get; set; }
+    }
+}

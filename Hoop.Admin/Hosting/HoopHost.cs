@@ -1,0 +1,113 @@
+using Hoop.Admin.Auth;
+using Hoop.Admin.Console;
+using Hoop.Data;
+using Hoop.Data.Logging;
+using Hoop.Data.Secrets;
+using Hoop.Data.Store;
+using Hoop.Proxy;
+using Hoop.Proxy.Certificates;
+using Serilog;
+using Serilog.Events;
+
+namespace Hoop.Admin.Hosting;
+
+/// <summary>Builds and runs the one Hoop process: store, data path, console, and their listeners.</summary>
+public static class HoopHost
+{
+    /// <summary>Runs Hoop until it is stopped. Start-up problems are printed as one message, exit code 2.</summary>
+    public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error)
+    {
+        try
+        {
+            await using var app = Build(args, output);
+            await app.RunAsync();
+            return 0;
+        }
+        catch (Exception e) when (FindStartupProblem(e) is { } problem)
+        {
+            await error.WriteLineAsync($"hoop: cannot start: {problem.Message}");
+            return 2;
+        }
+    }
+
+    /// <summary>
+    /// Builds the host. <paramref name="configure"/> lets tests add configuration on top of
+    /// appsettings.json and the environment.
+    /// </summary>
+    public static WebApplication Build(string[] args, TextWriter notices, Action<IConfigurationBuilder>? configure = null)
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions
+        {
+            Args = args,
+            // The host reads the appsettings.json copied beside its binary, whatever the working directory.
+            ContentRootPath = AppContext.BaseDirectory,
+            ApplicationName = typeof(HoopHost).Assembly.GetName().Name,
+        });
+        configure?.Invoke(builder.Configuration);
+        // Radzen's and the console's static files, in every environment (a no-op once published).
+        builder.WebHost.UseStaticWebAssets();
+
+        var settings = HostSettings.Read(builder.Configuration);
+        var storeExists = DataServiceCollectionExtensions.PrepareDataFolder(settings.Store);
+        var masterKey = MasterKey.Load(settings.Store, builder.Configuration[MasterKey.EnvironmentVariable], storeExists);
+
+        var logSink = new SqliteLogSink(settings.Store.LogQueueCapacity);
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSerilog(CreateLogger(builder.Configuration, logSink), dispose: true);
+
+        builder.Services.AddSingleton(settings);
+        builder.Services.AddSingleton(new Notices(notices));
+        builder.Services.AddHoopData(settings.Store, masterKey, logSink);
+        builder.Services.AddHoopProxy(new CertificateOptions { HostNames = settings.HostNames });
+        builder.Services.AddHoopAuth();
+        builder.Services.AddHoopConsole();
+        builder.Services.AddProblemDetails();
+        builder.Services.AddSingleton<Listeners>();
+        builder.WebHost.ConfigureKestrel(k => KestrelSetup.Configure(k, settings));
+
+        var app = builder.Build();
+        app.MapHoop();
+        return app;
+    }
+
+    private static Serilog.Core.Logger CreateLogger(IConfiguration configuration, SqliteLogSink logSink) =>
+        new LoggerConfiguration()
+            .MinimumLevel.Information()
+            .MinimumLevel.Override("Microsoft", LogEventLevel.Warning)
+            .MinimumLevel.Override("Microsoft.Hosting.Lifetime", LogEventLevel.Information)
+            .ReadFrom.Configuration(configuration)
+            .Enrich.FromLogContext()
+            .WriteTo.Async(a => a.Console(outputTemplate: "[{Timestamp:HH:mm:ss} {Level:u3}] {SourceContext}: {Message:lj}{NewLine}{Exception}"))
+            .WriteTo.Sink(logSink)
+            .CreateLogger();
+
+    /// <summary>The request pipeline. The proxy port gets its own branch, so no console route is reachable there.</summary>
+    private static void MapHoop(this WebApplication app)
+    {
+        var listeners = app.Services.GetRequiredService<Listeners>();
+        app.MapWhen(context => listeners.IsOn(context, ListenerKind.Proxy), ProxyPipeline.Configure);
+
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        app.UseRouting();
+        app.UseAuthentication();
+        app.UseAuthorization();
+        app.UseAntiforgery();
+
+        app.MapHealthChecks("/healthz", new() { Predicate = _ => false });
+        app.MapHealthChecks("/readyz", new() { Predicate = check => check.Tags.Contains("ready") });
+        app.MapAuthEndpoints();
+        app.MapHoopConsole();
+    }
+
+    private static StartupException? FindStartupProblem(Exception e) => e switch
+    {
+        StartupException s => s,
+        AggregateException a => a.InnerExceptions.Select(FindStartupProblem).FirstOrDefault(p => p is not null),
+        { InnerException: { } inner } => FindStartupProblem(inner),
+        _ => null,
+    };
+}
+
+/// <summary>Where one-time messages for the operator go (the generated admin password): standard output, never the log.</summary>
+public sealed record Notices(TextWriter Writer);

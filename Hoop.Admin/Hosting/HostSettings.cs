@@ -1,0 +1,138 @@
+using System.Globalization;
+using System.Net;
+using Hoop.Data.Store;
+
+namespace Hoop.Admin.Hosting;
+
+/// <summary>
+/// The start-up settings under "Hoop", read and checked before anything starts.
+/// Each problem becomes one <see cref="StartupException"/> naming the setting and the fix.
+/// </summary>
+public sealed record HostSettings
+{
+    public const string Section = "Hoop";
+
+    public required StoreOptions Store { get; init; }
+    public required IReadOnlyList<string> HostNames { get; init; }
+    public required IPAddress BindAddress { get; init; }
+    public required Uri ConsoleUrl { get; init; }
+    public required int ConsolePort { get; init; }
+    public required int ProxyPort { get; init; }
+    public required int PostgresPort { get; init; }
+    public required int AcmeHttpPort { get; init; }
+    public required string AdminUser { get; init; }
+
+    public static HostSettings Read(IConfiguration configuration)
+    {
+        var hoop = configuration.GetSection(Section);
+        var dataFolder = Path.GetFullPath(Text(hoop, "DataFolder", "data"));
+        var consoleUrl = ReadConsoleUrl(hoop);
+        var settings = new HostSettings
+        {
+            Store = new StoreOptions
+            {
+                DataFolder = dataFolder,
+                MasterKeyFile = Path.GetFullPath(Text(hoop, "MasterKeyFile", Path.Combine(dataFolder, "master.key"))),
+                LogQueueCapacity = Number(hoop, "LogQueueCapacity", 10_000, 100, 10_000_000),
+            },
+            HostNames = ReadHostNames(hoop),
+            BindAddress = ReadBindAddress(hoop),
+            ConsoleUrl = consoleUrl,
+            ConsolePort = consoleUrl.Port,
+            ProxyPort = Port(hoop, "ProxyPort", 8443),
+            PostgresPort = Port(hoop, "PostgresPort", 15432),
+            AcmeHttpPort = Port(hoop, "AcmeHttpPort", 8080),
+            AdminUser = Text(hoop, "AdminUser", "admin"),
+        };
+        settings.CheckPortsDistinct();
+        return settings;
+    }
+
+    private void CheckPortsDistinct()
+    {
+        (string Name, int Port)[] ports =
+        [
+            ("Hoop:ConsoleUrl", ConsolePort), ("Hoop:ProxyPort", ProxyPort),
+            ("Hoop:PostgresPort", PostgresPort), ("Hoop:AcmeHttpPort", AcmeHttpPort),
+        ];
+        var clash = ports.Where(p => p.Port != 0).GroupBy(p => p.Port).FirstOrDefault(g => g.Count() > 1);
+        if (clash is not null)
+        {
+            throw new StartupException(
+                $"{string.Join(" and ", clash.Select(p => p.Name))} both use port {clash.Key}. Give each listener its own port.");
+        }
+    }
+
+    private static string Text(IConfiguration section, string key, string fallback)
+    {
+        var value = section[key];
+        return string.IsNullOrWhiteSpace(value) ? fallback : value.Trim();
+    }
+
+    /// <summary>A TCP port; 0 lets the system choose (used by tests).</summary>
+    private static int Port(IConfiguration section, string key, int fallback) =>
+        Number(section, key, fallback, 0, 65535, "is not a port number. Use a whole number from 1 to 65535");
+
+    private static int Number(IConfiguration section, string key, int fallback, int min, int max, string? problem = null)
+    {
+        var value = section[key];
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            return fallback;
+        }
+
+        if (!int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var number) || number < min || number > max)
+        {
+            throw new StartupException(
+                $"{Section}:{key}: '{value}' {problem ?? $"is not a whole number from {min} to {max}"}.");
+        }
+
+        return number;
+    }
+
+    private static Uri ReadConsoleUrl(IConfiguration section)
+    {
+        var value = Text(section, "ConsoleUrl", "https://localhost:7443");
+        if (!Uri.TryCreate(value, UriKind.Absolute, out var url) || url.Scheme != Uri.UriSchemeHttps
+            || url.AbsolutePath != "/" || !string.IsNullOrEmpty(url.Query))
+        {
+            throw new StartupException(
+                $"{Section}:ConsoleUrl: '{value}' is not an https URL of a host and port, such as https://hoop.example.com:7443. The console is served over TLS only.");
+        }
+
+        return url;
+    }
+
+    private static IPAddress ReadBindAddress(IConfiguration section)
+    {
+        var value = Text(section, "BindAddress", "127.0.0.1");
+        return IPAddress.TryParse(value, out var address)
+            ? address
+            : throw new StartupException(
+                $"{Section}:BindAddress: '{value}' is not an IP address. Use 127.0.0.1 for this machine only, or 0.0.0.0 (or ::) for every interface.");
+    }
+
+    private static string[] ReadHostNames(IConfiguration section)
+    {
+        var names = section.GetSection("HostNames").GetChildren()
+            .Select(c => c.Value?.Trim().ToLowerInvariant())
+            .Where(n => !string.IsNullOrEmpty(n))
+            .Cast<string>()
+            .ToArray();
+        if (names.Length == 0)
+        {
+            return ["localhost"];
+        }
+
+        foreach (var name in names)
+        {
+            if (Uri.CheckHostName(name) == UriHostNameType.Unknown)
+            {
+                throw new StartupException(
+                    $"{Section}:HostNames: '{name}' is not a host name. List the DNS names (or IP addresses) agents use to reach Hoop, such as hoop.example.com.");
+            }
+        }
+
+        return names;
+    }
+}

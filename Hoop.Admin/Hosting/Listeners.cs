@@ -1,0 +1,24 @@
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+
+namespace Hoop.Admin.Hosting;
+
+/// <summary>Which Kestrel endpoint serves what. A request is served only by the face of the port it came in on.</summary>
+public enum ListenerKind
+{
+    Console,
+    Proxy,
+}
+
+/// <summary>Remembers each listener's endpoint, so the actual port is known after binding (port 0 in tests).</summary>
+public sealed class Listeners
+{
+    private readonly Dictionary<ListenerKind, ListenOptions> _endpoints = [];
+
+    internal void Add(ListenerKind kind, ListenOptions options) => _endpoints[kind] = options;
+
+    /// <summary>The bound port; valid once the server has started.</summary>
+    public int PortOf(ListenerKind kind) => _endpoints[kind].IPEndPoint!.Port;
+
+    public bool IsOn(HttpContext context, ListenerKind kind) =>
+        _endpoints.TryGetValue(kind, out var options) && context.Connection.LocalPort == options.IPEndPoint!.Port;
+}

@@ -1,0 +1,3 @@
+using Hoop.Admin.Hosting;
+
+return await HoopHost.RunAsync(args, Console.Out, Console.Error);

@@ -1,0 +1,71 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Metadata.Builders;
+
+namespace Hoop.Data.Entities;
+
+/// <summary>One caller's use of one connection, from first request to close.</summary>
+public sealed class Session
+{
+    public Guid Id { get; set; } = Guid.NewGuid();
+
+    /// <summary>Kept by id and by name: the connection may be renamed or deleted, the record stays readable.</summary>
+    public Guid ConnectionId { get; set; }
+    public required string ConnectionName { get; set; }
+
+    public ConnectionKind Protocol { get; set; }
+    public required string Subject { get; set; }
+    public string? DisplayName { get; set; }
+    public List<string> Groups { get; set; } = [];
+    public string? ClientAddress { get; set; }
+    public DateTime StartedAt { get; set; }
+    public DateTime? EndedAt { get; set; }
+    public SessionStatus Status { get; set; }
+    public string? EndReason { get; set; }
+    public int EventCount { get; set; }
+    public bool LegalHold { get; set; }
+}
+
+public enum SessionStatus
+{
+    Open = 0,
+    Closed = 1,
+    /// <summary>Left open by a crash and found so at the next start.</summary>
+    Interrupted = 2,
+}
+
+/// <summary>One recorded step of a session: an HTTP exchange, a query, a result, a denial, a hold.</summary>
+public sealed class SessionEvent
+{
+    public long Id { get; set; }
+    public Guid SessionId { get; set; }
+    public int Sequence { get; set; }
+    public DateTime At { get; set; }
+    public required string Kind { get; set; }
+
+    /// <summary>One line for lists: "GET /v1/models 200", "SELECT ... (12 rows)".</summary>
+    public required string Summary { get; set; }
+
+    /// <summary>The full event as JSON, masked as stored. Never holds a credential.</summary>
+    public required string Content { get; set; }
+
+    public long DurationMicroseconds { get; set; }
+}
+
+internal sealed class SessionConfiguration : IEntityTypeConfiguration<Session>, IEntityTypeConfiguration<SessionEvent>
+{
+    public void Configure(EntityTypeBuilder<Session> b)
+    {
+        b.HasIndex(s => s.StartedAt);
+        b.HasIndex(s => new { s.Status, s.StartedAt });
+        b.HasIndex(s => new { s.ConnectionId, s.StartedAt });
+        b.Property(s => s.ConnectionName).HasMaxLength(63);
+        b.Property(s => s.Subject).HasMaxLength(256);
+    }
+
+    public void Configure(EntityTypeBuilder<SessionEvent> b)
+    {
+        b.HasIndex(e => new { e.SessionId, e.Sequence }).IsUnique();
+        b.Property(e => e.Kind).HasMaxLength(32);
+        b.HasOne<Session>().WithMany().HasForeignKey(e => e.SessionId).OnDelete(DeleteBehavior.Cascade);
+    }
+}

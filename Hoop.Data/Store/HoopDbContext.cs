@@ -1,0 +1,72 @@
+using Hoop.Data.Entities;
+using Microsoft.EntityFrameworkCore;
+
+namespace Hoop.Data.Store;
+
+/// <summary>
+/// The store. Kept free of SQLite-only SQL so a server database can follow:
+/// times are UTC <see cref="DateTime"/>, lists are JSON columns, no raw SQL in the model.
+/// </summary>
+public sealed class HoopDbContext(DbContextOptions<HoopDbContext> options) : DbContext(options)
+{
+    public DbSet<Connection> Connections => Set<Connection>();
+    public DbSet<Group> Groups => Set<Group>();
+    public DbSet<Grant> Grants => Set<Grant>();
+    public DbSet<ApiKey> ApiKeys => Set<ApiKey>();
+    public DbSet<MaskingRule> MaskingRules => Set<MaskingRule>();
+    public DbSet<GuardrailRule> GuardrailRules => Set<GuardrailRule>();
+    public DbSet<Review> Reviews => Set<Review>();
+    public DbSet<ReviewDecision> ReviewDecisions => Set<ReviewDecision>();
+    public DbSet<Session> Sessions => Set<Session>();
+    public DbSet<SessionEvent> SessionEvents => Set<SessionEvent>();
+    public DbSet<AuditEvent> AuditEvents => Set<AuditEvent>();
+    public DbSet<Certificate> Certificates => Set<Certificate>();
+    public DbSet<AcmeAccount> AcmeAccounts => Set<AcmeAccount>();
+    public DbSet<LogEvent> LogEvents => Set<LogEvent>();
+    public DbSet<DataProtectionKey> DataProtectionKeys => Set<DataProtectionKey>();
+    public DbSet<LocalAdmin> LocalAdmins => Set<LocalAdmin>();
+    public DbSet<Setting> Settings => Set<Setting>();
+
+    protected override void OnModelCreating(ModelBuilder modelBuilder) =>
+        modelBuilder.ApplyConfigurationsFromAssembly(typeof(HoopDbContext).Assembly);
+
+    protected override void ConfigureConventions(ModelConfigurationBuilder configurationBuilder)
+    {
+        // Enums as their names: readable in the file, stable when members are reordered.
+        configurationBuilder.Properties<ConnectionKind>().HaveConversion<string>().HaveMaxLength(32);
+        configurationBuilder.Properties<TlsVerification>().HaveConversion<string>().HaveMaxLength(32);
+        configurationBuilder.Properties<CredentialKind>().HaveConversion<string>().HaveMaxLength(32);
+        configurationBuilder.Properties<MaskStyle>().HaveConversion<string>().HaveMaxLength(32);
+        configurationBuilder.Properties<GuardrailProtocol>().HaveConversion<string>().HaveMaxLength(32);
+        configurationBuilder.Properties<GuardrailAction>().HaveConversion<string>().HaveMaxLength(32);
+        configurationBuilder.Properties<ReviewStatus>().HaveConversion<string>().HaveMaxLength(32);
+        configurationBuilder.Properties<ReviewScope>().HaveConversion<string>().HaveMaxLength(32);
+        configurationBuilder.Properties<SessionStatus>().HaveConversion<string>().HaveMaxLength(32);
+        configurationBuilder.Properties<AuditOutcome>().HaveConversion<string>().HaveMaxLength(32);
+        configurationBuilder.Properties<CertificateSource>().HaveConversion<string>().HaveMaxLength(32);
+    }
+
+    public override int SaveChanges(bool acceptAllChangesOnSuccess)
+    {
+        BumpVersions();
+        return base.SaveChanges(acceptAllChangesOnSuccess);
+    }
+
+    public override Task<int> SaveChangesAsync(bool acceptAllChangesOnSuccess, CancellationToken cancellationToken = default)
+    {
+        BumpVersions();
+        return base.SaveChangesAsync(acceptAllChangesOnSuccess, cancellationToken);
+    }
+
+    // The old version stays the concurrency check; the row gets a new one, so the next stale edit fails.
+    private void BumpVersions()
+    {
+        foreach (var entry in ChangeTracker.Entries<IVersioned>())
+        {
+            if (entry.State == EntityState.Modified)
+            {
+                entry.Entity.Version = Guid.NewGuid();
+            }
+        }
+    }
+}

@@ -1,0 +1,65 @@
+using Hoop.Data.Logging;
+using Microsoft.Data.Sqlite;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Hoop.Data.Store;
+
+/// <summary>
+/// Brings the store to this version's schema before anything else starts: refuses a store written by a
+/// newer Hoop (without touching it), switches SQLite to WAL, applies migrations, then lets the log sink write.
+/// </summary>
+internal sealed partial class StoreInitializer(
+    IDbContextFactory<HoopDbContext> contexts,
+    StoreOptions options,
+    SqliteLogSink logSink,
+    ILogger<StoreInitializer> logger) : IHostedService
+{
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var known = db.Database.GetMigrations().ToHashSet(StringComparer.Ordinal);
+        IReadOnlyList<string> applied;
+        try
+        {
+            applied = (await db.Database.GetAppliedMigrationsAsync(cancellationToken)).ToList();
+        }
+        catch (SqliteException e) when (e.SqliteErrorCode is 11 or 26) // SQLITE_CORRUPT, SQLITE_NOTADB
+        {
+            throw new StartupException($"The store {options.DatabasePath} is not a readable SQLite database ({e.Message}). Restore it from a backup, or point Hoop:DataFolder at another folder.", e);
+        }
+
+        var unknown = applied.Where(m => !known.Contains(m)).ToList();
+        if (unknown.Count > 0)
+        {
+            throw new StartupException(
+                $"The store {options.DatabasePath} was written by a newer version of Hoop (schema {unknown[^1]}). Run that version or a later one, or restore a backup made for this version; this version leaves the store as it is.");
+        }
+
+        await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL;", cancellationToken);
+        var pending = known.Count - applied.Count;
+        if (pending > 0)
+        {
+            LogMigrating(pending, options.DatabasePath);
+            await db.Database.MigrateAsync(cancellationToken);
+        }
+
+        logSink.Start(options.ConnectionString);
+        LogReady(options.DatabasePath);
+    }
+
+    /// <summary>Closes the idle pooled connections, so a stopped host holds no file handles on the store.</summary>
+    public Task StopAsync(CancellationToken cancellationToken)
+    {
+        using var connection = new SqliteConnection(options.ConnectionString);
+        SqliteConnection.ClearPool(connection);
+        return Task.CompletedTask;
+    }
+
+    [LoggerMessage(1001, LogLevel.Information, "Applying {Count} migration(s) to {Path}")]
+    private partial void LogMigrating(int count, string path);
+
+    [LoggerMessage(1002, LogLevel.Information, "Store ready at {Path}")]
+    private partial void LogReady(string path);
+}

@@ -1,0 +1,18 @@
+namespace Hoop.Data.Store;
+
+/// <summary>Where the store lives. Bound from the "Hoop" configuration section.</summary>
+public sealed class StoreOptions
+{
+    /// <summary>Folder for the SQLite store and the master key file. Relative paths start at the working directory.</summary>
+    public required string DataFolder { get; init; }
+
+    /// <summary>The master key file; defaults to master.key in the data folder. HOOP_MASTER_KEY wins over it.</summary>
+    public required string MasterKeyFile { get; init; }
+
+    /// <summary>How many log events may wait for the SQLite sink before new ones are dropped (and counted).</summary>
+    public int LogQueueCapacity { get; init; } = 10_000;
+
+    public string DatabasePath => Path.Combine(DataFolder, "hoop.db");
+
+    public string ConnectionString => $"Data Source={DatabasePath};Foreign Keys=True;Pooling=True;Default Timeout=30";
+}

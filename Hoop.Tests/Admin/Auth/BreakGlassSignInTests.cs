@@ -1,0 +1,139 @@
+using System.Net;
+using System.Text.RegularExpressions;
+using Hoop.Data.Entities;
+using Hoop.Data.Store;
+using Hoop.Tests.Support;
+using Microsoft.Data.Sqlite;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Hoop.Tests.Admin.Auth;
+
+public sealed partial class BreakGlassSignInTests : IDisposable
+{
+    private readonly TempFolder _folder = new();
+
+    [Fact]
+    public async Task Dashboard_Anonymous_RedirectsToLogin()
+    {
+        await using var host = await HoopTestHost.StartAsync(_folder.Path);
+        using var client = host.CreateClient(host.ConsoleUrl);
+
+        var response = await client.GetAsync("/");
+
+        Assert.Equal(HttpStatusCode.Redirect, response.StatusCode);
+        Assert.Equal("/login", response.Headers.Location!.AbsolutePath);
+    }
+
+    [Fact]
+    public async Task SignIn_RightPassword_ReachesDashboardAndIsAudited()
+    {
+        await using var host = await HoopTestHost.StartAsync(_folder.Path);
+        var cookies = new CookieContainer();
+        using var client = host.CreateClient(host.ConsoleUrl, cookies: cookies);
+
+        var response = await SignInAsync(client, "admin", HoopTestHost.AdminPassword, returnUrl: "/");
+
+        Assert.Equal(HttpStatusCode.Redirect, response.StatusCode);
+        Assert.Equal("/", response.Headers.Location!.OriginalString);
+        var dashboard = await client.GetAsync("/");
+        Assert.Equal(HttpStatusCode.OK, dashboard.StatusCode);
+        Assert.Contains("<h1>Dashboard</h1>", await dashboard.Content.ReadAsStringAsync());
+        var audit = await AuditAsync(host, "console.login");
+        Assert.Equal(AuditOutcome.Success, Assert.Single(audit).Outcome);
+    }
+
+    [Fact]
+    public async Task SignIn_WrongPassword_StaysOnLoginWithErrorAndIsAudited()
+    {
+        await using var host = await HoopTestHost.StartAsync(_folder.Path);
+        var cookies = new CookieContainer();
+        using var client = host.CreateClient(host.ConsoleUrl, cookies: cookies);
+
+        var response = await SignInAsync(client, "admin", "wrong password", returnUrl: "/");
+
+        Assert.StartsWith("/login?error=1", response.Headers.Location!.OriginalString);
+        Assert.Equal(HttpStatusCode.Redirect, (await client.GetAsync("/")).StatusCode);
+        var entry = Assert.Single(await AuditAsync(host, "console.login"));
+        Assert.Equal(AuditOutcome.Denied, entry.Outcome);
+        Assert.DoesNotContain("wrong password", entry.Details);
+    }
+
+    [Fact]
+    public async Task SignIn_ForeignReturnUrl_GoesToTheDashboardInstead()
+    {
+        await using var host = await HoopTestHost.StartAsync(_folder.Path);
+        using var client = host.CreateClient(host.ConsoleUrl, cookies: new CookieContainer());
+
+        var response = await SignInAsync(client, "admin", HoopTestHost.AdminPassword, returnUrl: "//evil.example/");
+
+        Assert.Equal("/", response.Headers.Location!.OriginalString);
+    }
+
+    [Fact]
+    public async Task SignIn_WithoutAntiforgeryToken_IsRefused()
+    {
+        await using var host = await HoopTestHost.StartAsync(_folder.Path);
+        using var client = host.CreateClient(host.ConsoleUrl, cookies: new CookieContainer());
+
+        var response = await client.PostAsync("/auth/login", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["UserName"] = "admin",
+            ["Password"] = HoopTestHost.AdminPassword,
+        }));
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Empty(await AuditAsync(host, "console.login"));
+    }
+
+    [Fact]
+    public async Task FirstStart_WithoutPasswordVariable_PrintsGeneratedPasswordOnceAndItWorks()
+    {
+        string password;
+        await using (var first = await HoopTestHost.StartAsync(_folder.Path, new Dictionary<string, string?> { ["HOOP_ADMIN_PASSWORD"] = null }))
+        {
+            password = GeneratedPassword().Match(first.Notices.ToString()).Groups[1].Value;
+            Assert.NotEmpty(password);
+        }
+
+        await using var second = await HoopTestHost.StartAsync(_folder.Path, new Dictionary<string, string?> { ["HOOP_ADMIN_PASSWORD"] = null });
+        Assert.Empty(second.Notices.ToString());
+        using var client = second.CreateClient(second.ConsoleUrl, cookies: new CookieContainer());
+        var response = await SignInAsync(client, "admin", password, "/");
+        Assert.Equal("/", response.Headers.Location!.OriginalString);
+        await using var db = await second.Services.GetRequiredService<IDbContextFactory<HoopDbContext>>().CreateDbContextAsync();
+        Assert.DoesNotContain(password, (await db.LocalAdmins.SingleAsync()).PasswordHash);
+        Assert.Equal(0, await db.LogEvents.CountAsync(e => e.Message.Contains(password)));
+    }
+
+    private static async Task<HttpResponseMessage> SignInAsync(HttpClient client, string user, string password, string returnUrl)
+    {
+        var page = await client.GetStringAsync("/login");
+        var token = AntiforgeryToken().Match(page).Groups[1].Value;
+        return await client.PostAsync("/auth/login", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["__RequestVerificationToken"] = token,
+            ["UserName"] = user,
+            ["Password"] = password,
+            ["ReturnUrl"] = returnUrl,
+        }));
+    }
+
+    private static async Task<List<AuditEvent>> AuditAsync(HoopTestHost host, string action)
+    {
+        await using var db = await host.Services.GetRequiredService<IDbContextFactory<HoopDbContext>>().CreateDbContextAsync();
+        return await db.AuditEvents.Where(a => a.Action == action).ToListAsync();
+    }
+
+    [GeneratedRegex("""name="__RequestVerificationToken" value="([^"]+)" """)]
+    private static partial Regex AntiforgeryToken();
+
+    [GeneratedRegex(@"password:\s+(\S+)")]
+    private static partial Regex GeneratedPassword();
+
+    public void Dispose()
+    {
+        SqliteConnection.ClearAllPools();
+        _folder.Dispose();
+    }
+}

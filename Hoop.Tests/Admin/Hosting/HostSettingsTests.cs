@@ -1,0 +1,82 @@
+using Hoop.Admin.Hosting;
+using Hoop.Data.Store;
+using Hoop.Tests.Support;
+using Microsoft.Extensions.Configuration;
+
+namespace Hoop.Tests.Admin.Hosting;
+
+public sealed class HostSettingsTests : IDisposable
+{
+    private readonly TempFolder _folder = new();
+
+    [Fact]
+    public void Read_NoConfiguration_UsesDocumentedDefaults()
+    {
+        var settings = HostSettings.Read(new ConfigurationBuilder().Build());
+
+        Assert.Equal(7443, settings.ConsolePort);
+        Assert.Equal(8443, settings.ProxyPort);
+        Assert.Equal(15432, settings.PostgresPort);
+        Assert.Equal(8080, settings.AcmeHttpPort);
+        Assert.Equal(["localhost"], settings.HostNames);
+        Assert.Equal("127.0.0.1", settings.BindAddress.ToString());
+        Assert.Equal(Path.GetFullPath("data"), settings.Store.DataFolder);
+        Assert.Equal(Path.Combine(Path.GetFullPath("data"), "master.key"), settings.Store.MasterKeyFile);
+    }
+
+    [Theory]
+    [InlineData("Hoop:ProxyPort", "abc", "Hoop:ProxyPort: 'abc' is not a port number")]
+    [InlineData("Hoop:PostgresPort", "70000", "Hoop:PostgresPort: '70000' is not a port number")]
+    [InlineData("Hoop:AcmeHttpPort", "-1", "Hoop:AcmeHttpPort: '-1' is not a port number")]
+    [InlineData("Hoop:ConsoleUrl", "http://localhost:7443", "Hoop:ConsoleUrl: 'http://localhost:7443' is not an https URL")]
+    [InlineData("Hoop:BindAddress", "everywhere", "Hoop:BindAddress: 'everywhere' is not an IP address")]
+    [InlineData("Hoop:HostNames:0", "bad name!", "Hoop:HostNames: 'bad name!' is not a host name")]
+    [InlineData("Hoop:LogQueueCapacity", "5", "Hoop:LogQueueCapacity: '5' is not a whole number from 100")]
+    public void Read_InvalidValue_NamesTheSettingAndTheFix(string key, string value, string expected)
+    {
+        var error = Assert.Throws<StartupException>(() => HostSettings.Read(Configuration((key, value))));
+
+        Assert.StartsWith(expected, error.Message);
+    }
+
+    [Fact]
+    public void Read_TwoListenersOnOnePort_NamesBoth()
+    {
+        var error = Assert.Throws<StartupException>(() => HostSettings.Read(Configuration(("Hoop:ProxyPort", "7443"))));
+
+        Assert.Equal("Hoop:ConsoleUrl and Hoop:ProxyPort both use port 7443. Give each listener its own port.", error.Message);
+    }
+
+    [Fact]
+    public void Build_DataFolderThatCannotBeCreated_NamesTheSetting()
+    {
+        File.WriteAllText(_folder["a-file"], "");
+
+        var error = Assert.Throws<StartupException>(() => HoopTestHost.Build(Path.Combine(_folder["a-file"], "data")));
+
+        Assert.StartsWith($"Hoop:DataFolder '{Path.Combine(_folder["a-file"], "data")}' cannot be used", error.Message);
+    }
+
+    [Fact]
+    public async Task RunAsync_InvalidSetting_PrintsOneMessageWithoutStackTraceAndExits2()
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+
+        var exitCode = await HoopHost.RunAsync(
+            [$"--Hoop:DataFolder={_folder.Path}", "--Hoop:ProxyPort=abc"], output, error);
+
+        Assert.Equal(2, exitCode);
+        var message = error.ToString();
+        Assert.StartsWith("hoop: cannot start: Hoop:ProxyPort: 'abc' is not a port number.", message);
+        Assert.DoesNotContain("   at ", message);
+        Assert.Empty(Directory.GetFiles(_folder.Path));
+    }
+
+    private static IConfiguration Configuration(params (string Key, string Value)[] values) =>
+        new ConfigurationBuilder()
+            .AddInMemoryCollection(values.Select(v => new KeyValuePair<string, string?>(v.Key, v.Value)))
+            .Build();
+
+    public void Dispose() => _folder.Dispose();
+}

@@ -1,0 +1,94 @@
+using System.Security.Cryptography;
+using Hoop.Data.Entities;
+using Hoop.Data.Store;
+using Hoop.Tests.Support;
+using Microsoft.Data.Sqlite;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Hoop.Tests.Data.Store;
+
+public sealed class StoreInitializerTests : IDisposable
+{
+    private readonly TempFolder _folder = new();
+
+    [Fact]
+    public async Task Start_EmptyFolder_CreatesStoreWithEveryMigrationInWalMode()
+    {
+        await using var host = await HoopTestHost.StartAsync(_folder.Path);
+
+        await using var db = await Contexts(host).CreateDbContextAsync();
+        Assert.Equal(db.Database.GetMigrations(), await db.Database.GetAppliedMigrationsAsync());
+        Assert.Empty(await db.Database.GetPendingMigrationsAsync());
+        var mode = await db.Database.SqlQueryRaw<string>("SELECT journal_mode AS Value FROM pragma_journal_mode").SingleAsync();
+        Assert.Equal("wal", mode);
+    }
+
+    [Fact]
+    public async Task Start_ExistingStore_KeepsItsData()
+    {
+        await using (var first = await HoopTestHost.StartAsync(_folder.Path))
+        {
+            await using var db = await Contexts(first).CreateDbContextAsync();
+            db.Groups.Add(new Group { Name = "platform-team", Roles = Roles.Admin });
+            await db.SaveChangesAsync();
+        }
+
+        await using var second = await HoopTestHost.StartAsync(_folder.Path);
+        await using var again = await Contexts(second).CreateDbContextAsync();
+        var group = await again.Groups.SingleAsync();
+        Assert.Equal("platform-team", group.Name);
+        Assert.Equal(again.Database.GetMigrations(), await again.Database.GetAppliedMigrationsAsync());
+    }
+
+    [Fact]
+    public async Task Start_StoreFromNewerVersion_RefusesAndLeavesTheFileAsItIs()
+    {
+        await (await HoopTestHost.StartAsync(_folder.Path)).DisposeAsync();
+        var path = Path.Combine(_folder.Path, "hoop.db");
+        await using (var connection = new SqliteConnection($"Data Source={path};Pooling=False"))
+        {
+            await connection.OpenAsync();
+            await using var command = connection.CreateCommand();
+            command.CommandText = "INSERT INTO __EFMigrationsHistory (MigrationId, ProductVersion) VALUES ('29991231000000_FromTheFuture', '99.0.0'); PRAGMA wal_checkpoint(TRUNCATE);";
+            await command.ExecuteNonQueryAsync();
+        }
+
+        var before = Hash(path);
+        await using var app = HoopTestHost.Build(_folder.Path);
+        var error = await Assert.ThrowsAsync<StartupException>(() => app.StartAsync());
+
+        Assert.Contains("newer version of Hoop", error.Message);
+        Assert.Contains("29991231000000_FromTheFuture", error.Message);
+        Assert.Equal(before, Hash(path));
+    }
+
+    [Fact]
+    public async Task Start_FileThatIsNotADatabase_RefusesAndLeavesItAsItIs()
+    {
+        // A store needs its key; give it one so the check reaches the database itself.
+        await (await HoopTestHost.StartAsync(_folder.Path)).DisposeAsync();
+        var path = Path.Combine(_folder.Path, "hoop.db");
+        File.Delete(path + "-wal");
+        File.Delete(path + "-shm");
+        await File.WriteAllTextAsync(path, new string('x', 4096));
+        var before = Hash(path);
+
+        await using var app = HoopTestHost.Build(_folder.Path);
+        var error = await Assert.ThrowsAsync<StartupException>(() => app.StartAsync());
+
+        Assert.Contains("is not a readable SQLite database", error.Message);
+        Assert.Equal(before, Hash(path));
+    }
+
+    private static IDbContextFactory<HoopDbContext> Contexts(HoopTestHost host) =>
+        host.Services.GetRequiredService<IDbContextFactory<HoopDbContext>>();
+
+    private static string Hash(string path) => Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(path)));
+
+    public void Dispose()
+    {
+        SqliteConnection.ClearAllPools();
+        _folder.Dispose();
+    }
+}
