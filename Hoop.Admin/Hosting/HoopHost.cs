@@ -19,6 +19,16 @@ public static class HoopHost
     {
         try
         {
+            if (args is ["healthcheck", ..])
+            {
+                var configuration = new ConfigurationBuilder()
+                    .AddJsonFile(Path.Combine(AppContext.BaseDirectory, "appsettings.json"), optional: true)
+                    .AddEnvironmentVariables()
+                    .AddCommandLine(args[1..])
+                    .Build();
+                return await HealthProbe.RunAsync(configuration, error);
+            }
+
             await using var app = Build(args, output);
             await app.RunAsync();
             return 0;
