@@ -33,9 +33,8 @@ dotnet test Hoop.sln --logger "console;verbosity=normal" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 
-# One plain closing line, whatever the runner printed.
-summary=$(grep -E '^(Passed|Failed)!' "$log" | tail -n 1)
-passed=$(sed -nE 's/.*Passed: *([0-9]+).*/\1/p' <<<"$summary")
-failed=$(sed -nE 's/.*Failed: *([0-9]+).*/\1/p' <<<"$summary")
+# One plain closing line, whatever the runner printed ("Passed: N" / "Failed: N" in its summary).
+passed=$(grep -E '^\s+Passed: [0-9]+' "$log" | tail -n 1 | grep -oE '[0-9]+' || true)
+failed=$(grep -E '^\s+Failed: [0-9]+' "$log" | tail -n 1 | grep -oE '[0-9]+' || true)
 echo "${passed:-0} passed, ${failed:-0} failed"
 exit "$status"
