@@ -1,17 +1,62 @@
 using Hoop.Proxy.Certificates;
+using Hoop.Proxy.Http;
+using Hoop.Proxy.Identity;
+using Hoop.Proxy.Policy;
+using Hoop.Proxy.Recording;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Yarp.ReverseProxy.Configuration;
+using Yarp.ReverseProxy.Forwarder;
+using Yarp.ReverseProxy.Transforms.Builder;
 
 namespace Hoop.Proxy;
 
 public static class ProxyServiceCollectionExtensions
 {
-    /// <summary>The data path: for now the inbound certificate and its bootstrap.</summary>
-    public static IServiceCollection AddHoopProxy(this IServiceCollection services, CertificateOptions certificates)
+    /// <summary>
+    /// The data path: inbound certificate, policy snapshot, caller identity, recording, and YARP configured from the snapshot.
+    /// Hosted services start in this order, after the store's.
+    /// </summary>
+    public static IServiceCollection AddHoopProxy(this IServiceCollection services,
+        CertificateOptions certificates, IdentityOptions identity, RecordingOptions recording, ProxyOptions proxy)
     {
         services.AddSingleton(certificates);
         services.AddSingleton<InboundCertificate>();
         services.AddSingleton<CertificateStore>();
         services.AddHostedService<CertificateBootstrapper>();
+
+        services.AddSingleton<PolicyStore>();
+        services.AddHostedService(sp => sp.GetRequiredService<PolicyStore>());
+
+        services.AddSingleton(recording);
+        services.AddSingleton<Recorder>();
+        services.AddHostedService(sp => sp.GetRequiredService<Recorder>());
+        services.AddSingleton<SessionTracker>();
+        services.AddHostedService(sp => sp.GetRequiredService<SessionTracker>());
+
+        services.AddSingleton(identity);
+        services.AddHttpClient("oidc");
+        services.AddSingleton<TokenValidator>();
+
+        services.AddSingleton(proxy);
+        services.AddReverseProxy();
+        services.AddSingleton<IProxyConfigProvider, ProxyConfigProvider>();
+        services.AddSingleton<ITransformProvider, CredentialTransforms>();
+        services.AddSingleton<UpstreamClientFactory>();
+        services.Replace(ServiceDescriptor.Singleton<IForwarderHttpClientFactory>(sp => sp.GetRequiredService<UpstreamClientFactory>()));
+        services.AddSingleton<ProxyGate>();
         return services;
+    }
+
+    /// <summary>The proxy port's endpoints: one YARP route per connection, and a 404 problem for everything else.</summary>
+    public static void MapHoopProxy(this IEndpointRouteBuilder endpoints)
+    {
+        var gate = endpoints.ServiceProvider.GetRequiredService<ProxyGate>();
+        endpoints.MapReverseProxy(pipeline => pipeline.Use((context, next) => gate.InvokeAsync(context, next)))
+            .Add(endpoint => endpoint.Metadata.Add(ProxyEndpointMetadata.Instance));
+        endpoints.MapFallback("{**path}", ProxyProblems.UnknownConnectionAsync)
+            .WithMetadata(ProxyEndpointMetadata.Instance);
     }
 }

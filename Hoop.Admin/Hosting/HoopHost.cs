@@ -6,6 +6,7 @@ using Hoop.Data.Secrets;
 using Hoop.Data.Store;
 using Hoop.Proxy;
 using Hoop.Proxy.Certificates;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Serilog;
 using Serilog.Events;
 
@@ -68,11 +69,12 @@ public static class HoopHost
         builder.Services.AddSingleton(settings);
         builder.Services.AddSingleton(new Notices(notices));
         builder.Services.AddHoopData(settings.Store, masterKey, logSink);
-        builder.Services.AddHoopProxy(new CertificateOptions { HostNames = settings.HostNames });
+        builder.Services.AddHoopProxy(new CertificateOptions { HostNames = settings.HostNames }, settings.Identity, settings.Recording, settings.Proxy);
         builder.Services.AddHoopAuth();
         builder.Services.AddHoopConsole();
         builder.Services.AddProblemDetails();
         builder.Services.AddSingleton<Listeners>();
+        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<MatcherPolicy, ListenerMatcherPolicy>());
         builder.WebHost.ConfigureKestrel(k => KestrelSetup.Configure(k, settings));
 
         var app = builder.Build();
@@ -91,14 +93,16 @@ public static class HoopHost
             .WriteTo.Sink(logSink)
             .CreateLogger();
 
-    /// <summary>The request pipeline. The proxy port gets its own branch, so no console route is reachable there.</summary>
+    /// <summary>
+    /// One pipeline for both faces; <see cref="ListenerMatcherPolicy"/> lets each port match only its own endpoints,
+    /// so no console route is reachable on the proxy port and no connection on the console port.
+    /// </summary>
     private static void MapHoop(this WebApplication app)
     {
         var listeners = app.Services.GetRequiredService<Listeners>();
-        app.MapWhen(context => listeners.IsOn(context, ListenerKind.Proxy), ProxyPipeline.Configure);
-
         app.UseExceptionHandler();
-        app.UseStatusCodePages();
+        // Status pages would add bodies to a backend's empty error responses: console only.
+        app.UseWhen(context => !listeners.IsOn(context, ListenerKind.Proxy), console => console.UseStatusCodePages());
         app.UseRouting();
         app.UseAuthentication();
         app.UseAuthorization();
@@ -108,6 +112,7 @@ public static class HoopHost
         app.MapHealthChecks("/readyz", new() { Predicate = check => check.Tags.Contains("ready") });
         app.MapAuthEndpoints();
         app.MapHoopConsole();
+        app.MapHoopProxy();
     }
 
     private static StartupException? FindStartupProblem(Exception e) => e switch

@@ -1,6 +1,9 @@
 using System.Globalization;
 using System.Net;
 using Hoop.Data.Store;
+using Hoop.Proxy.Http;
+using Hoop.Proxy.Identity;
+using Hoop.Proxy.Recording;
 
 namespace Hoop.Admin.Hosting;
 
@@ -21,12 +24,16 @@ public sealed record HostSettings
     public required int PostgresPort { get; init; }
     public required int AcmeHttpPort { get; init; }
     public required string AdminUser { get; init; }
+    public required IdentityOptions Identity { get; init; }
+    public required RecordingOptions Recording { get; init; }
+    public required ProxyOptions Proxy { get; init; }
 
     public static HostSettings Read(IConfiguration configuration)
     {
         var hoop = configuration.GetSection(Section);
         var dataFolder = Path.GetFullPath(Text(hoop, "DataFolder", "data"));
         var consoleUrl = ReadConsoleUrl(hoop);
+        var hostNames = ReadHostNames(hoop);
         var settings = new HostSettings
         {
             Store = new StoreOptions
@@ -35,7 +42,7 @@ public sealed record HostSettings
                 MasterKeyFile = Path.GetFullPath(Text(hoop, "MasterKeyFile", Path.Combine(dataFolder, "master.key"))),
                 LogQueueCapacity = Number(hoop, "LogQueueCapacity", 10_000, 100, 10_000_000),
             },
-            HostNames = ReadHostNames(hoop),
+            HostNames = hostNames,
             BindAddress = ReadBindAddress(hoop),
             ConsoleUrl = consoleUrl,
             ConsolePort = consoleUrl.Port,
@@ -43,6 +50,13 @@ public sealed record HostSettings
             PostgresPort = Port(hoop, "PostgresPort", 15432),
             AcmeHttpPort = Port(hoop, "AcmeHttpPort", 8080),
             AdminUser = Text(hoop, "AdminUser", "admin"),
+            Identity = new IdentityOptions { Issuers = ReadIssuers(hoop.GetSection("Identity:Issuers")) },
+            Recording = ReadRecording(hoop.GetSection("Recording")),
+            Proxy = new ProxyOptions
+            {
+                HostNames = hostNames,
+                BackendTimeout = TimeSpan.FromSeconds(Number(hoop, "Proxy:BackendTimeoutSeconds", 100, 1, 3600)),
+            },
         };
         settings.CheckPortsDistinct();
         return settings;
@@ -73,7 +87,7 @@ public sealed record HostSettings
     private static int Port(IConfiguration section, string key, int fallback) =>
         Number(section, key, fallback, 0, 65535, "is not a port number. Use a whole number from 1 to 65535");
 
-    private static int Number(IConfiguration section, string key, int fallback, int min, int max, string? problem = null)
+    private static int Number(IConfiguration section, string key, int fallback, int min, int max, string? problem = null, string prefix = "")
     {
         var value = section[key];
         if (string.IsNullOrWhiteSpace(value))
@@ -84,7 +98,7 @@ public sealed record HostSettings
         if (!int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var number) || number < min || number > max)
         {
             throw new StartupException(
-                $"{Section}:{key}: '{value}' {problem ?? $"is not a whole number from {min} to {max}"}.");
+                $"{Section}:{prefix}{key}: '{value}' {problem ?? $"is not a whole number from {min} to {max}"}.");
         }
 
         return number;
@@ -110,6 +124,62 @@ public sealed record HostSettings
             ? address
             : throw new StartupException(
                 $"{Section}:BindAddress: '{value}' is not an IP address. Use 127.0.0.1 for this machine only, or 0.0.0.0 (or ::) for every interface.");
+    }
+
+    private static List<IssuerOptions> ReadIssuers(IConfigurationSection section)
+    {
+        var issuers = new List<IssuerOptions>();
+        foreach (var entry in section.GetChildren())
+        {
+            var key = $"{Section}:Identity:Issuers:{entry.Key}";
+            var authority = entry["Authority"]?.Trim();
+            var requireHttps = !string.Equals(entry["RequireHttpsMetadata"], "false", StringComparison.OrdinalIgnoreCase);
+            if (!Uri.TryCreate(authority, UriKind.Absolute, out var url) || (url.Scheme != Uri.UriSchemeHttps && !(url.Scheme == Uri.UriSchemeHttp && !requireHttps)))
+            {
+                throw new StartupException(
+                    $"{key}:Authority: '{authority}' is not an https URL. Set it to the issuer URL exactly as tokens carry it in 'iss' (plain http only with RequireHttpsMetadata=false, for a local test provider).");
+            }
+
+            var audience = entry["Audience"]?.Trim();
+            if (string.IsNullOrEmpty(audience))
+            {
+                throw new StartupException($"{key}:Audience is missing. Set it to the 'aud' value the issuer puts in access tokens meant for Hoop.");
+            }
+
+            var metadata = entry["MetadataAddress"]?.Trim();
+            if (!string.IsNullOrEmpty(metadata) && !Uri.TryCreate(metadata, UriKind.Absolute, out _))
+            {
+                throw new StartupException($"{key}:MetadataAddress: '{metadata}' is not a URL.");
+            }
+
+            issuers.Add(new IssuerOptions
+            {
+                Authority = authority!,
+                Audience = audience,
+                GroupsClaim = string.IsNullOrWhiteSpace(entry["GroupsClaim"]) ? "groups" : entry["GroupsClaim"]!.Trim(),
+                MetadataAddress = string.IsNullOrEmpty(metadata) ? null : metadata,
+                RequireHttpsMetadata = requireHttps,
+            });
+        }
+
+        return issuers;
+    }
+
+    private static RecordingOptions ReadRecording(IConfigurationSection section)
+    {
+        var mode = Text(section, "Mode", nameof(RecordingMode.Required));
+        if (!Enum.TryParse<RecordingMode>(mode, ignoreCase: true, out var parsed) || !Enum.IsDefined(parsed))
+        {
+            throw new StartupException($"{Section}:Recording:Mode: '{mode}' is not a recording mode. Use Required (refuse unrecorded access) or BestEffort.");
+        }
+
+        return new RecordingOptions
+        {
+            Mode = parsed,
+            MaxBodyBytes = Number(section, "MaxBodyBytes", 64 * 1024, 0, 16 * 1024 * 1024, prefix: "Recording:"),
+            QueueCapacity = Number(section, "QueueCapacity", 10_000, 100, 10_000_000, prefix: "Recording:"),
+            SessionIdleTimeout = TimeSpan.FromSeconds(Number(section, "SessionIdleSeconds", 300, 1, 86_400, prefix: "Recording:")),
+        };
     }
 
     private static string[] ReadHostNames(IConfiguration section)

@@ -46,16 +46,49 @@ public sealed class HoopDbContext(DbContextOptions<HoopDbContext> options) : DbC
         configurationBuilder.Properties<CertificateSource>().HaveConversion<string>().HaveMaxLength(32);
     }
 
+    /// <summary>The Settings key whose value changes whenever anything the data path's policy is built from changes.</summary>
+    public const string PolicyVersionKey = "policy.version";
+
     public override int SaveChanges(bool acceptAllChangesOnSuccess)
     {
         BumpVersions();
+        if (PolicyChanged())
+        {
+            StampPolicyVersion(Settings.Find(PolicyVersionKey));
+        }
+
         return base.SaveChanges(acceptAllChangesOnSuccess);
     }
 
-    public override Task<int> SaveChangesAsync(bool acceptAllChangesOnSuccess, CancellationToken cancellationToken = default)
+    public override async Task<int> SaveChangesAsync(bool acceptAllChangesOnSuccess, CancellationToken cancellationToken = default)
     {
         BumpVersions();
-        return base.SaveChangesAsync(acceptAllChangesOnSuccess, cancellationToken);
+        if (PolicyChanged())
+        {
+            StampPolicyVersion(await Settings.FindAsync([PolicyVersionKey], cancellationToken));
+        }
+
+        return await base.SaveChangesAsync(acceptAllChangesOnSuccess, cancellationToken);
+    }
+
+    // Connections, groups, grants, keys and rules feed the data path's snapshot; every instance sharing
+    // the store polls this one row and rebuilds its snapshot when it changes.
+    private bool PolicyChanged() => ChangeTracker.Entries().Any(e =>
+        e.State is EntityState.Added or EntityState.Modified or EntityState.Deleted
+        && e.Entity is Connection or Group or Grant or ApiKey or MaskingRule or GuardrailRule);
+
+    private void StampPolicyVersion(Setting? stamp)
+    {
+        var value = Guid.NewGuid().ToString("n");
+        if (stamp is null)
+        {
+            Settings.Add(new Setting { Key = PolicyVersionKey, Value = value, UpdatedAt = DateTime.UtcNow });
+        }
+        else
+        {
+            stamp.Value = value;
+            stamp.UpdatedAt = DateTime.UtcNow;
+        }
     }
 
     // The old version stays the concurrency check; the row gets a new one, so the next stale edit fails.

@@ -1,0 +1,129 @@
+using System.Net.Http.Headers;
+using System.Text;
+using Hoop.Data.Entities;
+using Hoop.Proxy.Identity;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Yarp.ReverseProxy.Transforms;
+using Yarp.ReverseProxy.Transforms.Builder;
+
+namespace Hoop.Proxy.Http;
+
+/// <summary>
+/// Takes the agent's credentials off the request, puts the connection's stored credential on, and sets the
+/// forwarding headers itself (spoofed ones are dropped). On the way back, the stored secret is scrubbed from
+/// response headers, in case a backend reflects it.
+/// </summary>
+internal sealed class CredentialTransforms : ITransformProvider
+{
+    /// <summary>Headers that authenticate the agent to Hoop: they never reach a backend.</summary>
+    private static readonly string[] AgentCredentials = ["Authorization", "Proxy-Authorization", "Cookie", IdentityOptions.ApiKeyHeader];
+
+    /// <summary>Client-supplied forwarding claims, replaced with what Hoop saw.</summary>
+    private static readonly string[] Forwarding = ["Forwarded", "X-Real-IP", "X-Client-IP", "True-Client-IP", "X-Original-Forwarded-For"];
+
+    public void ValidateRoute(TransformRouteValidationContext context)
+    {
+    }
+
+    public void ValidateCluster(TransformClusterValidationContext context)
+    {
+    }
+
+    public void Apply(TransformBuilderContext context)
+    {
+        context.AddRequestTransform(transform =>
+        {
+            var call = transform.HttpContext.Features.GetRequiredFeature<ProxyCall>();
+            var headers = transform.ProxyRequest.Headers;
+            StripAgentHeaders(transform.HttpContext.Request, headers);
+            SetForwarding(transform.HttpContext, headers);
+            Inject(call, headers);
+            return ValueTask.CompletedTask;
+        });
+        context.AddResponseTransform(transform =>
+        {
+            var secret = transform.HttpContext.Features.Get<ProxyCall>()?.Connection.CredentialSecret;
+            if (!string.IsNullOrEmpty(secret))
+            {
+                ScrubSecret(transform.HttpContext.Response.Headers, secret);
+            }
+
+            return ValueTask.CompletedTask;
+        });
+    }
+
+    internal static void StripAgentHeaders(HttpRequest request, HttpRequestHeaders headers)
+    {
+        foreach (var name in AgentCredentials)
+        {
+            headers.Remove(name);
+        }
+
+        foreach (var name in Forwarding)
+        {
+            headers.Remove(name);
+        }
+
+        foreach (var name in headers.Select(h => h.Key).Where(k => k.StartsWith("X-Forwarded-", StringComparison.OrdinalIgnoreCase)).ToList())
+        {
+            headers.Remove(name);
+        }
+
+        // Names listed in Connection are hop-by-hop by the sender's own declaration.
+        foreach (var value in request.Headers.Connection)
+        {
+            foreach (var name in (value ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                headers.Remove(name);
+            }
+        }
+    }
+
+    private static void SetForwarding(HttpContext context, HttpRequestHeaders headers)
+    {
+        if (context.Connection.RemoteIpAddress is { } address)
+        {
+            headers.TryAddWithoutValidation("X-Forwarded-For", address.ToString());
+        }
+
+        headers.TryAddWithoutValidation("X-Forwarded-Proto", context.Request.Scheme);
+        headers.TryAddWithoutValidation("X-Forwarded-Host", context.Request.Host.Value);
+    }
+
+    private static void Inject(ProxyCall call, HttpRequestHeaders headers)
+    {
+        var connection = call.Connection;
+        var secret = connection.CredentialSecret;
+        if (string.IsNullOrEmpty(secret))
+        {
+            return;
+        }
+
+        switch (connection.CredentialKind)
+        {
+            case CredentialKind.Bearer:
+                headers.Authorization = new AuthenticationHeaderValue("Bearer", secret);
+                break;
+            case CredentialKind.Basic:
+                headers.Authorization = new AuthenticationHeaderValue("Basic",
+                    Convert.ToBase64String(Encoding.UTF8.GetBytes($"{connection.CredentialName}:{secret}")));
+                break;
+            case CredentialKind.Header when !string.IsNullOrEmpty(connection.CredentialName):
+                headers.Remove(connection.CredentialName);
+                headers.TryAddWithoutValidation(connection.CredentialName, secret);
+                break;
+        }
+    }
+
+    private static void ScrubSecret(IHeaderDictionary headers, string secret)
+    {
+        foreach (var (name, values) in headers.ToList())
+        {
+            if (values.Any(v => v?.Contains(secret, StringComparison.Ordinal) == true))
+            {
+                headers[name] = values.Select(v => v?.Replace(secret, "[removed]", StringComparison.Ordinal)).ToArray();
+            }
+        }
+    }
+}

@@ -1,0 +1,91 @@
+using System.Net;
+using Hoop.Data.Entities;
+using Hoop.Proxy.Policy;
+using Microsoft.Extensions.Primitives;
+using Yarp.ReverseProxy.Configuration;
+using Yarp.ReverseProxy.Forwarder;
+
+namespace Hoop.Proxy.Http;
+
+/// <summary>
+/// YARP's routes and clusters, compiled from the current policy snapshot. Each HTTP connection is reachable
+/// as https://&lt;connection&gt;.&lt;host name&gt;/... and as https://&lt;host name&gt;/&lt;connection&gt;/... (prefix stripped).
+/// </summary>
+public sealed class ProxyConfigProvider(PolicyStore policy, ProxyOptions options) : IProxyConfigProvider
+{
+    public IProxyConfig GetConfig()
+    {
+        // Token first: a swap after this line fires it, and YARP asks again.
+        var changed = policy.ChangeToken;
+        return Build(policy.Current, changed);
+    }
+
+    private Config Build(PolicySnapshot snapshot, IChangeToken changed)
+    {
+        var routes = new List<RouteConfig>();
+        var clusters = new List<ClusterConfig>();
+        foreach (var connection in snapshot.Connections.Values.Where(c => c.Kind == ConnectionKind.Http))
+        {
+            var metadata = new Dictionary<string, string> { [Metadata.Connection] = connection.Name };
+            routes.Add(new RouteConfig
+            {
+                RouteId = $"{connection.Name}:host",
+                ClusterId = connection.Name,
+                Order = -1,
+                Match = new RouteMatch { Hosts = options.HostNames.Select(h => $"{connection.Name}.{h}").ToList() },
+                Metadata = metadata,
+                Transforms = [NoDefaultForwardedHeaders],
+            });
+            routes.Add(new RouteConfig
+            {
+                RouteId = $"{connection.Name}:path",
+                ClusterId = connection.Name,
+                Order = 0,
+                Match = new RouteMatch { Path = $"/{connection.Name}/{{**rest}}" },
+                Metadata = metadata,
+                Transforms = [NoDefaultForwardedHeaders, new Dictionary<string, string> { ["PathRemovePrefix"] = "/" + connection.Name }],
+            });
+            clusters.Add(new ClusterConfig
+            {
+                ClusterId = connection.Name,
+                Destinations = new Dictionary<string, DestinationConfig> { ["backend"] = new() { Address = connection.Address.ToString() } },
+                HttpRequest = new ForwarderRequestConfig
+                {
+                    ActivityTimeout = options.BackendTimeout,
+                    Version = HttpVersion.Version20,
+                    VersionPolicy = HttpVersionPolicy.RequestVersionOrLower,
+                },
+                HttpClient = new HttpClientConfig { EnableMultipleHttp2Connections = true },
+                Metadata = new Dictionary<string, string> { [Metadata.Version] = connection.Version },
+            });
+        }
+
+        return new Config(routes, clusters, changed);
+    }
+
+    // Hoop sets X-Forwarded-* itself, after removing whatever the agent sent (CredentialTransforms).
+    private static readonly Dictionary<string, string> NoDefaultForwardedHeaders = new() { ["X-Forwarded"] = "Off" };
+
+    internal static class Metadata
+    {
+        public const string Connection = "hoop.connection";
+        public const string Version = "hoop.version";
+    }
+
+    private sealed class Config(IReadOnlyList<RouteConfig> routes, IReadOnlyList<ClusterConfig> clusters, IChangeToken changeToken) : IProxyConfig
+    {
+        public IReadOnlyList<RouteConfig> Routes => routes;
+        public IReadOnlyList<ClusterConfig> Clusters => clusters;
+        public IChangeToken ChangeToken => changeToken;
+    }
+}
+
+/// <summary>Settings of the HTTP data path (Hoop:HostNames, Hoop:Proxy).</summary>
+public sealed class ProxyOptions
+{
+    /// <summary>Host names under which connections are reached as &lt;connection&gt;.&lt;host name&gt;.</summary>
+    public required IReadOnlyList<string> HostNames { get; init; }
+
+    /// <summary>How long the backend may stay silent (no bytes either way) before the request fails with 504.</summary>
+    public TimeSpan BackendTimeout { get; init; } = TimeSpan.FromSeconds(100);
+}

@@ -1,0 +1,305 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net.Sockets;
+using System.Security.Authentication;
+using System.Text;
+using System.Text.Json;
+using Hoop.Data.Entities;
+using Hoop.Proxy.Identity;
+using Hoop.Proxy.Policy;
+using Hoop.Proxy.Recording;
+using Microsoft.AspNetCore.Connections.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Logging;
+using Yarp.ReverseProxy.Forwarder;
+
+namespace Hoop.Proxy.Http;
+
+/// <summary>
+/// The proxy port's checks, in order, before YARP forwards: who is calling (token or API key), may they use this
+/// connection, can the exchange be recorded. After forwarding: backend errors become problem+json, and the
+/// exchange is recorded as a session event. Every refusal is audited.
+/// </summary>
+public sealed partial class ProxyGate(
+    PolicyStore policy,
+    TokenValidator tokens,
+    Recorder recorder,
+    SessionTracker sessions,
+    UpstreamClientFactory upstream,
+    RecordingOptions recording,
+    ProxyOptions options,
+    TimeProvider time,
+    ILogger<ProxyGate> logger)
+{
+    private static readonly TimeSpan ApiKeyUseInterval = TimeSpan.FromMinutes(1);
+    private readonly ConcurrentDictionary<Guid, long> _apiKeyUseRecorded = new();
+
+    public async Task InvokeAsync(HttpContext context, RequestDelegate next)
+    {
+        var snapshot = policy.Current;
+        var name = context.GetReverseProxyFeature().Route.Config.Metadata?.GetValueOrDefault(ProxyConfigProvider.Metadata.Connection);
+        if (name is null || !snapshot.Connections.TryGetValue(name, out var connection))
+        {
+            await ProxyProblems.UnknownConnectionAsync(context);
+            return;
+        }
+
+        var (caller, failure) = await IdentifyAsync(context, snapshot);
+        if (caller is null)
+        {
+            Audit("anonymous", "proxy.unauthenticated", connection.Name, AuditOutcome.Denied, new { reason = failure!.Reason, client = Client(context) });
+            context.Response.Headers.WWWAuthenticate = $"Bearer realm=\"hoop\", error=\"invalid_token\", error_description=\"{failure.Reason.Replace('"', '\'')}\"";
+            await ProxyProblems.WriteAsync(context, StatusCodes.Status401Unauthorized, "Not authenticated", failure.Reason, connection.Name);
+            return;
+        }
+
+        if (!connection.Enabled || !snapshot.Allows(caller.Groups, connection))
+        {
+            var reason = !connection.Enabled
+                ? $"Connection '{connection.Name}' is disabled."
+                : caller.Groups.Count == 0
+                    ? $"Your credential carries no groups, and connection '{connection.Name}' is granted to groups only."
+                    : $"None of your groups ({string.Join(", ", caller.Groups)}) holds a grant on connection '{connection.Name}'.";
+            Audit(caller.Subject, "proxy.forbidden", connection.Name, AuditOutcome.Denied, new { reason, groups = caller.Groups });
+            await ProxyProblems.WriteAsync(context, StatusCodes.Status403Forbidden, "Not allowed", reason, connection.Name);
+            return;
+        }
+
+        if (recording.Mode == RecordingMode.Required && !recorder.CanAccept)
+        {
+            LogRecordingRefused(connection.Name);
+            context.Response.Headers.RetryAfter = "5";
+            await ProxyProblems.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "Recording unavailable",
+                "Hoop cannot record this exchange right now, and this gateway serves no unrecorded access. Try again shortly.", connection.Name);
+            return;
+        }
+
+        var session = sessions.Touch(caller, connection, Client(context));
+        context.Features.Set(new ProxyCall(caller, connection, session));
+        await ForwardAndRecordAsync(context, next, caller, connection, session);
+    }
+
+    private async Task ForwardAndRecordAsync(HttpContext context, RequestDelegate next, Caller caller, ConnectionPolicy connection, LiveSession session)
+    {
+        var request = context.Request;
+        var upgrade = context.Features.Get<IHttpUpgradeFeature>()?.IsUpgradableRequest == true
+            || context.Features.Get<IHttpExtendedConnectFeature>()?.IsExtendedConnect == true;
+        BodyCapture? requestBody = null, responseBody = null;
+        Stream? originalResponse = null;
+        if (!upgrade)
+        {
+            requestBody = new BodyCapture(request.Body, recording.MaxBodyBytes);
+            request.Body = requestBody;
+            originalResponse = context.Response.Body;
+            responseBody = new BodyCapture(originalResponse, recording.MaxBodyBytes);
+            context.Response.Body = responseBody;
+        }
+
+        var at = time.GetUtcNow().UtcDateTime;
+        var started = Stopwatch.GetTimestamp();
+        string? error = null;
+        try
+        {
+            await next(context);
+            if (context.GetForwarderErrorFeature() is { } forwarderError)
+            {
+                error = Describe(forwarderError, connection);
+                Audit(caller.Subject, "proxy.backend-error", connection.Name, AuditOutcome.Failed, new { error });
+                if (!context.Response.HasStarted)
+                {
+                    var status = forwarderError.Error == ForwarderError.RequestTimedOut ? StatusCodes.Status504GatewayTimeout : StatusCodes.Status502BadGateway;
+                    await ProxyProblems.WriteAsync(context, status, status == 504 ? "Backend timeout" : "Backend error", error, connection.Name);
+                }
+            }
+        }
+        finally
+        {
+            if (originalResponse is not null)
+            {
+                context.Response.Body = originalResponse;
+            }
+
+            var elapsed = Stopwatch.GetElapsedTime(started);
+            Record(context, connection, session, at, elapsed, requestBody, responseBody, upgrade, error);
+        }
+    }
+
+    private async Task<(Caller?, AuthenticationFailure?)> IdentifyAsync(HttpContext context, PolicySnapshot snapshot)
+    {
+        string? credential = context.Request.Headers[IdentityOptions.ApiKeyHeader];
+        if (string.IsNullOrEmpty(credential))
+        {
+            var authorization = context.Request.Headers.Authorization.ToString();
+            if (string.IsNullOrEmpty(authorization))
+            {
+                return (null, new AuthenticationFailure("No credential: send 'Authorization: Bearer <OIDC access token or Hoop API key>'."));
+            }
+
+            if (!authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+            {
+                return (null, new AuthenticationFailure("Only Bearer credentials are accepted: 'Authorization: Bearer <OIDC access token or Hoop API key>'."));
+            }
+
+            credential = authorization["Bearer ".Length..].Trim();
+        }
+
+        if (!ApiKeys.Looks(credential))
+        {
+            return await tokens.ValidateAsync(credential, context.RequestAborted);
+        }
+
+        if (!snapshot.ApiKeysByHash.TryGetValue(ApiKeys.Hash(credential), out var key)
+            || (key.ExpiresAt is { } expires && expires <= time.GetUtcNow().UtcDateTime))
+        {
+            return (null, new AuthenticationFailure("The API key is unknown, revoked or expired."));
+        }
+
+        NoteApiKeyUse(key.Id);
+        return (new Caller($"api-key:{key.Name}", key.Name, key.Groups, CallerKind.ApiKey) { ApiKeyId = key.Id }, null);
+    }
+
+    // Last-used time is kept to the minute, so a busy key costs one write a minute, not one per request.
+    private void NoteApiKeyUse(Guid keyId)
+    {
+        var now = time.GetTimestamp();
+        var last = _apiKeyUseRecorded.GetOrAdd(keyId, 0);
+        if ((last == 0 || time.GetElapsedTime(last, now) >= ApiKeyUseInterval) && _apiKeyUseRecorded.TryUpdate(keyId, now, last))
+        {
+            recorder.EnqueueApiKeyUse(keyId);
+        }
+    }
+
+    private string Describe(IForwarderErrorFeature error, ConnectionPolicy connection)
+    {
+        var inner = error.Exception;
+        while (inner?.InnerException is not null && inner is not AuthenticationException and not SocketException)
+        {
+            inner = inner.InnerException;
+        }
+
+        return (error.Error, inner) switch
+        {
+            (ForwarderError.RequestTimedOut, _) => $"The backend of '{connection.Name}' did not answer within {options.BackendTimeout.TotalSeconds:0} s.",
+            (_, AuthenticationException) => $"TLS to the backend of '{connection.Name}' failed: {upstream.TlsOf(connection.Name).LastFailure ?? "the handshake did not complete"}.",
+            (_, SocketException { SocketErrorCode: SocketError.ConnectionRefused }) => $"The backend of '{connection.Name}' refused the connection.",
+            (_, SocketException) => $"The backend of '{connection.Name}' could not be reached.",
+            (ForwarderError.RequestCanceled or ForwarderError.RequestBodyCanceled or ForwarderError.RequestBodyClient
+                or ForwarderError.ResponseBodyCanceled or ForwarderError.ResponseBodyClient, _) =>
+                "The agent closed the connection before the exchange completed.",
+            (ForwarderError.ResponseBodyDestination or ForwarderError.ResponseHeaders or ForwarderError.RequestBodyDestination, _) =>
+                $"The backend of '{connection.Name}' broke off the exchange.",
+            _ => $"The backend of '{connection.Name}' could not be reached ({error.Error}).",
+        };
+    }
+
+    private void Record(HttpContext context, ConnectionPolicy connection, LiveSession session, DateTime at, TimeSpan elapsed,
+        BodyCapture? requestBody, BodyCapture? responseBody, bool upgrade, string? error)
+    {
+        var request = context.Request;
+        var response = context.Response;
+        var secret = connection.CredentialSecret;
+        var content = new
+        {
+            request = new
+            {
+                method = request.Method,
+                path = request.PathBase + request.Path,
+                query = request.QueryString.Value,
+                protocol = request.Protocol,
+                headers = Headers(request.Headers, secret),
+                body = Body(requestBody, request.ContentType, request.Headers.ContentEncoding, secret),
+            },
+            response = new
+            {
+                status = response.StatusCode,
+                headers = Headers(response.Headers, secret),
+                body = Body(responseBody, response.ContentType, response.Headers.ContentEncoding, secret),
+            },
+            upgrade,
+            error,
+            tls = new
+            {
+                inbound = context.Features.Get<ITlsHandshakeFeature>() is { } tls ? $"{tls.Protocol} {tls.NegotiatedCipherSuite}" : null,
+                upstream = connection.Address.Scheme == Uri.UriSchemeHttps ? upstream.TlsOf(connection.Name).Negotiated : "none (plain http, set by an admin)",
+            },
+            durationMs = elapsed.TotalMilliseconds,
+        };
+        recorder.Enqueue(new SessionEvent
+        {
+            SessionId = session.Id,
+            Sequence = session.NextSequence(),
+            At = at,
+            Kind = upgrade ? "http-upgrade" : "http",
+            Summary = $"{request.Method} {request.Path}{(request.QueryString.HasValue ? "?…" : "")} {response.StatusCode}",
+            Content = JsonSerializer.Serialize(content, JsonOptions),
+            DurationMicroseconds = (long)(elapsed.TotalMilliseconds * 1000),
+        });
+    }
+
+    /// <summary>Recorded headers: what authenticates anyone is left out; the stored secret never appears.</summary>
+    private static Dictionary<string, string> Headers(IHeaderDictionary headers, string? secret)
+    {
+        var recorded = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var (name, values) in headers)
+        {
+            if (name.Equals("Authorization", StringComparison.OrdinalIgnoreCase) || name.Equals("Proxy-Authorization", StringComparison.OrdinalIgnoreCase)
+                || name.Equals("Cookie", StringComparison.OrdinalIgnoreCase) || name.Equals("Set-Cookie", StringComparison.OrdinalIgnoreCase)
+                || name.Equals(IdentityOptions.ApiKeyHeader, StringComparison.OrdinalIgnoreCase))
+            {
+                recorded[name] = "[removed]";
+                continue;
+            }
+
+            recorded[name] = Scrub(values.ToString(), secret);
+        }
+
+        return recorded;
+    }
+
+    private static object? Body(BodyCapture? capture, string? contentType, string? contentEncoding, string? secret)
+    {
+        if (capture is null || capture.TotalBytes == 0)
+        {
+            return null;
+        }
+
+        var textual = string.IsNullOrEmpty(contentEncoding) && IsText(contentType);
+        return new
+        {
+            bytes = capture.TotalBytes,
+            truncated = capture.Truncated,
+            text = textual ? Scrub(Encoding.UTF8.GetString(capture.Captured), secret) : null,
+            note = textual ? null : $"{contentType ?? "unknown type"}{(string.IsNullOrEmpty(contentEncoding) ? "" : $", {contentEncoding}")}: not recorded as text",
+        };
+    }
+
+    private static bool IsText(string? contentType) => contentType is not null && (
+        contentType.StartsWith("text/", StringComparison.OrdinalIgnoreCase)
+        || contentType.Contains("json", StringComparison.OrdinalIgnoreCase)
+        || contentType.Contains("xml", StringComparison.OrdinalIgnoreCase)
+        || contentType.Contains("x-www-form-urlencoded", StringComparison.OrdinalIgnoreCase)
+        || contentType.Contains("javascript", StringComparison.OrdinalIgnoreCase)
+        || contentType.Contains("event-stream", StringComparison.OrdinalIgnoreCase));
+
+    private static string Scrub(string text, string? secret) =>
+        string.IsNullOrEmpty(secret) ? text : text.Replace(secret, "[removed]", StringComparison.Ordinal);
+
+    private void Audit(string actor, string action, string target, AuditOutcome outcome, object details) =>
+        recorder.Enqueue(new AuditEvent
+        {
+            At = time.GetUtcNow().UtcDateTime,
+            Actor = actor,
+            Action = action,
+            Target = target,
+            Outcome = outcome,
+            Details = JsonSerializer.Serialize(details, JsonOptions),
+        });
+
+    private static string? Client(HttpContext context) => context.Connection.RemoteIpAddress?.ToString();
+
+    private static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web);
+
+    [LoggerMessage(4020, LogLevel.Warning, "Refused a request to {Connection}: recording cannot keep up")]
+    private partial void LogRecordingRefused(string connection);
+}

@@ -1,0 +1,17 @@
+namespace Hoop.Proxy.Identity;
+
+/// <summary>Who is calling, as proven by a token or an API key. Holds no credential.</summary>
+public sealed record Caller(string Subject, string DisplayName, IReadOnlyList<string> Groups, CallerKind Kind)
+{
+    /// <summary>The key's id when <see cref="Kind"/> is ApiKey, so its last use can be recorded.</summary>
+    public Guid? ApiKeyId { get; init; }
+}
+
+public enum CallerKind
+{
+    Token,
+    ApiKey,
+}
+
+/// <summary>Why a credential was not accepted, in words an agent (or its developer) can act on.</summary>
+public sealed record AuthenticationFailure(string Reason);

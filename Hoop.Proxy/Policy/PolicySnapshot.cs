@@ -1,0 +1,71 @@
+using System.Security.Cryptography.X509Certificates;
+using Hoop.Data.Entities;
+
+namespace Hoop.Proxy.Policy;
+
+/// <summary>
+/// Everything the data path decides with, compiled from the store and never changed after: the hot path reads
+/// one field holding the current snapshot and never the database.
+/// </summary>
+public sealed class PolicySnapshot
+{
+    public static readonly PolicySnapshot Empty = new("", [], [], []);
+
+    public PolicySnapshot(string version, IEnumerable<ConnectionPolicy> connections, IEnumerable<GroupPolicy> groups, IEnumerable<ApiKeyPolicy> apiKeys)
+    {
+        Version = version;
+        Connections = connections.ToDictionary(c => c.Name, StringComparer.OrdinalIgnoreCase);
+        Groups = groups.ToDictionary(g => g.Name, StringComparer.Ordinal);
+        ApiKeysByHash = apiKeys.ToDictionary(k => k.Hash, StringComparer.Ordinal);
+    }
+
+    /// <summary>The store's policy version this snapshot was built from.</summary>
+    public string Version { get; }
+
+    public IReadOnlyDictionary<string, ConnectionPolicy> Connections { get; }
+    public IReadOnlyDictionary<string, GroupPolicy> Groups { get; }
+    public IReadOnlyDictionary<string, ApiKeyPolicy> ApiKeysByHash { get; }
+
+    /// <summary>Whether any of the caller's groups is registered and holds a grant on the connection.</summary>
+    public bool Allows(IReadOnlyList<string> callerGroups, ConnectionPolicy connection)
+    {
+        foreach (var name in callerGroups)
+        {
+            if (Groups.TryGetValue(name, out var group) && group.ConnectionIds.Contains(connection.Id))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+}
+
+/// <summary>
+/// A connection as the data path needs it, with its credential decrypted in memory.
+/// Deliberately a class with no generated ToString: nothing may print the secret.
+/// </summary>
+public sealed class ConnectionPolicy
+{
+    public required Guid Id { get; init; }
+    public required string Name { get; init; }
+    public required ConnectionKind Kind { get; init; }
+    public required Uri Address { get; init; }
+    public required bool Enabled { get; init; }
+    public required TlsVerification TlsVerification { get; init; }
+    public X509Certificate2Collection? CaBundle { get; init; }
+    public string? PinnedSha256 { get; init; }
+    public required CredentialKind CredentialKind { get; init; }
+    public string? CredentialName { get; init; }
+    public string? CredentialSecret { get; init; }
+    public X509Certificate2? ClientCertificate { get; init; }
+
+    /// <summary>Changes whenever the stored connection changes, so upstream clients are rebuilt only then.</summary>
+    public required string Version { get; init; }
+
+    public override string ToString() => Name;
+}
+
+public sealed record GroupPolicy(string Name, Roles Roles, IReadOnlySet<Guid> ConnectionIds);
+
+public sealed record ApiKeyPolicy(Guid Id, string Name, string Hash, IReadOnlyList<string> Groups, DateTime? ExpiresAt);

@@ -1,0 +1,172 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using Hoop.Data.Entities;
+using Hoop.Data.Secrets;
+using Hoop.Data.Store;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Primitives;
+
+namespace Hoop.Proxy.Policy;
+
+/// <summary>
+/// Holds the current <see cref="PolicySnapshot"/>. Every second it reads the store's policy version (one row)
+/// and, when it changed, builds a new snapshot and swaps it in; <see cref="ReloadNow"/> asks for that at once.
+/// Like YARP's in-memory config provider: an immutable snapshot in a volatile field, and a change token that
+/// fires after each swap. Requests in flight keep the snapshot they started with.
+/// </summary>
+public sealed partial class PolicyStore(
+    IDbContextFactory<HoopDbContext> contexts,
+    SecretProtector secrets,
+    TimeProvider time,
+    ILogger<PolicyStore> logger) : BackgroundService
+{
+    private static readonly TimeSpan PollInterval = TimeSpan.FromSeconds(1);
+
+    private volatile PolicySnapshot _current = PolicySnapshot.Empty;
+    private CancellationTokenSource _changed = new();
+    private readonly SemaphoreSlim _wake = new(0, 1);
+
+    public PolicySnapshot Current => _current;
+
+    /// <summary>Fires once, after the snapshot it was taken with has been replaced.</summary>
+    public IChangeToken ChangeToken => new CancellationChangeToken(_changed.Token);
+
+    /// <summary>Builds the first snapshot before the host starts serving.</summary>
+    public override async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await RefreshAsync(cancellationToken);
+        await base.StartAsync(cancellationToken);
+    }
+
+    /// <summary>Asks for a rebuild now (the console calls this after saving).</summary>
+    public void ReloadNow()
+    {
+        if (_wake.CurrentCount == 0)
+        {
+            try
+            {
+                _wake.Release();
+            }
+            catch (SemaphoreFullException)
+            {
+                // Already signalled.
+            }
+        }
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await _wake.WaitAsync(PollInterval, stoppingToken);
+                await RefreshAsync(stoppingToken);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e) when (e is DbUpdateException or Microsoft.Data.Sqlite.SqliteException or CryptographicException or InvalidOperationException)
+            {
+                // Keep serving the last good snapshot; try again at the next tick.
+                LogRefreshFailed(e);
+            }
+        }
+    }
+
+    /// <summary>Rebuilds the snapshot if the store's policy version differs from the current one.</summary>
+    public async Task RefreshAsync(CancellationToken cancellationToken)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var version = await db.Settings.AsNoTracking()
+            .Where(s => s.Key == HoopDbContext.PolicyVersionKey).Select(s => s.Value)
+            .FirstOrDefaultAsync(cancellationToken) ?? "initial";
+        if (version == _current.Version)
+        {
+            return;
+        }
+
+        var snapshot = await BuildAsync(db, version, cancellationToken);
+        var previous = Interlocked.Exchange(ref _changed, new CancellationTokenSource());
+        _current = snapshot;
+        await previous.CancelAsync();
+        previous.Dispose();
+        LogSwapped(snapshot.Connections.Count, snapshot.Groups.Count, snapshot.ApiKeysByHash.Count);
+    }
+
+    private async Task<PolicySnapshot> BuildAsync(HoopDbContext db, string version, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow().UtcDateTime;
+        var connections = await db.Connections.AsNoTracking().ToListAsync(cancellationToken);
+        var groups = await db.Groups.AsNoTracking().Include(g => g.Grants).ToListAsync(cancellationToken);
+        var keys = await db.ApiKeys.AsNoTracking()
+            .Where(k => k.RevokedAt == null && (k.ExpiresAt == null || k.ExpiresAt > now))
+            .ToListAsync(cancellationToken);
+
+        return new PolicySnapshot(
+            version,
+            connections.Select(Compile).OfType<ConnectionPolicy>(),
+            groups.Select(g => new GroupPolicy(g.Name, g.Roles, g.Grants.Select(x => x.ConnectionId).ToHashSet())),
+            keys.Select(k => new ApiKeyPolicy(k.Id, k.Name, k.KeyHash, k.Groups, k.ExpiresAt)));
+    }
+
+    /// <summary>A stored connection compiled for the data path; one that cannot be (bad address) is left out and logged.</summary>
+    private ConnectionPolicy? Compile(Connection c)
+    {
+        if (!Uri.TryCreate(c.Kind == ConnectionKind.Http ? c.Address : $"tcp://{c.Address}", UriKind.Absolute, out var address))
+        {
+            LogConnectionSkipped(c.Name, "address is not a URL");
+            return null;
+        }
+
+        string? secret = null;
+        X509Certificate2? clientCertificate = null;
+        if (c.ProtectedCredential is not null)
+        {
+            if (c.CredentialKind == CredentialKind.ClientCertificate)
+            {
+                clientCertificate = X509CertificateLoader.LoadPkcs12(secrets.UnprotectBytes(c.ProtectedCredential), null);
+            }
+            else
+            {
+                secret = secrets.UnprotectString(c.ProtectedCredential);
+            }
+        }
+
+        X509Certificate2Collection? bundle = null;
+        if (c.TlsVerification == TlsVerification.CaBundle && c.CaBundlePem is not null)
+        {
+            bundle = [];
+            bundle.ImportFromPem(c.CaBundlePem);
+        }
+
+        return new ConnectionPolicy
+        {
+            Id = c.Id,
+            Name = c.Name,
+            Kind = c.Kind,
+            Address = address,
+            Enabled = c.Enabled,
+            TlsVerification = c.TlsVerification,
+            CaBundle = bundle,
+            PinnedSha256 = c.PinnedCertificateSha256?.Replace(":", "", StringComparison.Ordinal).ToUpperInvariant(),
+            CredentialKind = c.CredentialKind,
+            CredentialName = c.CredentialName,
+            CredentialSecret = secret,
+            ClientCertificate = clientCertificate,
+            Version = c.Version.ToString("n"),
+        };
+    }
+
+    [LoggerMessage(4010, LogLevel.Information, "Policy snapshot swapped in: {Connections} connection(s), {Groups} group(s), {Keys} API key(s)")]
+    private partial void LogSwapped(int connections, int groups, int keys);
+
+    [LoggerMessage(4011, LogLevel.Error, "Policy snapshot could not be rebuilt; the previous one stays in use")]
+    private partial void LogRefreshFailed(Exception error);
+
+    [LoggerMessage(4012, LogLevel.Warning, "Connection {Name} left out of the policy: {Reason}")]
+    private partial void LogConnectionSkipped(string name, string reason);
+}

@@ -1,0 +1,208 @@
+using System.Threading.Channels;
+using Hoop.Data.Entities;
+using Hoop.Data.Store;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Hoop.Proxy.Recording;
+
+/// <summary>
+/// The one writer of the data path's records (sessions, session events, audit events, API-key use).
+/// Requests only enqueue; one background loop drains the bounded queue in batches, one transaction each,
+/// so recording never adds a database round trip to a request.
+/// </summary>
+public sealed partial class Recorder(
+    IDbContextFactory<HoopDbContext> contexts,
+    RecordingOptions options,
+    TimeProvider time,
+    ILogger<Recorder> logger) : BackgroundService
+{
+    private const int BatchSize = 512;
+
+    private readonly Channel<object> _queue = Channel.CreateBounded<object>(new BoundedChannelOptions(options.QueueCapacity)
+    {
+        // Wait mode so TryWrite reports a full queue; nothing ever waits, since only TryWrite is used.
+        FullMode = BoundedChannelFullMode.Wait,
+        SingleReader = true,
+    });
+
+    private volatile bool _healthy = true;
+    private long _dropped;
+    private long _written;
+
+    /// <summary>False while the writer is failing or the queue is full: "no unrecorded access" refuses requests then.</summary>
+    public bool CanAccept => _healthy && _queue.Reader.Count < options.QueueCapacity;
+
+    public bool Healthy => _healthy;
+    public long Dropped => Interlocked.Read(ref _dropped);
+    public long Written => Interlocked.Read(ref _written);
+    public int Pending => _queue.Reader.Count;
+
+    public bool Enqueue(Session session) => TryWrite(session);
+    public bool Enqueue(SessionEvent sessionEvent) => TryWrite(sessionEvent);
+    public bool Enqueue(AuditEvent auditEvent) => TryWrite(auditEvent);
+    public bool EnqueueSessionEnd(Guid sessionId, string reason, int eventCount) => TryWrite(new SessionEnd(sessionId, time.GetUtcNow().UtcDateTime, reason, eventCount));
+    public bool EnqueueApiKeyUse(Guid keyId) => TryWrite(new ApiKeyUse(keyId, time.GetUtcNow().UtcDateTime));
+
+    private bool TryWrite(object item)
+    {
+        if (_queue.Writer.TryWrite(item))
+        {
+            return true;
+        }
+
+        Interlocked.Increment(ref _dropped);
+        return false;
+    }
+
+    /// <summary>Waits until everything enqueued so far is written (for shutdown and tests).</summary>
+    public async Task FlushAsync(CancellationToken cancellationToken)
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        while (!_queue.Writer.TryWrite(done))
+        {
+            await Task.Delay(10, cancellationToken);
+        }
+
+        await done.Task.WaitAsync(cancellationToken);
+    }
+
+    public override async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await MarkInterruptedAsync(cancellationToken);
+        await base.StartAsync(cancellationToken);
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var batch = new List<object>(BatchSize);
+        // Drains what is queued even after stop is requested; the queue completes when the host stops.
+        while (await _queue.Reader.WaitToReadAsync(CancellationToken.None))
+        {
+            while (batch.Count < BatchSize && _queue.Reader.TryRead(out var item))
+            {
+                batch.Add(item);
+            }
+
+            await WriteWithRetryAsync(batch, stoppingToken);
+            batch.Clear();
+        }
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        _queue.Writer.TryComplete();
+        await base.StopAsync(cancellationToken);
+    }
+
+    private async Task WriteWithRetryAsync(List<object> batch, CancellationToken stoppingToken)
+    {
+        var delay = TimeSpan.FromMilliseconds(100);
+        while (true)
+        {
+            try
+            {
+                await WriteAsync(batch);
+                if (!_healthy)
+                {
+                    LogRecovered();
+                }
+
+                _healthy = true;
+                return;
+            }
+            catch (Exception e) when (e is DbUpdateException or Microsoft.Data.Sqlite.SqliteException or InvalidOperationException)
+            {
+                if (_healthy)
+                {
+                    LogWriteFailed(e);
+                }
+
+                _healthy = false;
+                if (stoppingToken.IsCancellationRequested)
+                {
+                    Interlocked.Add(ref _dropped, batch.Count);
+                    return;
+                }
+
+                // Keep the batch and try again: what was acknowledged to the queue is not given up while running.
+                await Task.Delay(delay, time, CancellationToken.None);
+                delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 5_000));
+            }
+        }
+    }
+
+    private async Task WriteAsync(List<object> batch)
+    {
+        await using var db = await contexts.CreateDbContextAsync();
+        await using var transaction = await db.Database.BeginTransactionAsync();
+        var flushed = new List<TaskCompletionSource>();
+        var written = 0;
+        foreach (var item in batch)
+        {
+            switch (item)
+            {
+                case Session s: db.Sessions.Add(s); written++; break;
+                case SessionEvent e: db.SessionEvents.Add(e); written++; break;
+                case AuditEvent a: db.AuditEvents.Add(a); written++; break;
+                case TaskCompletionSource t: flushed.Add(t); break;
+            }
+        }
+
+        await db.SaveChangesAsync();
+        foreach (var item in batch)
+        {
+            switch (item)
+            {
+                case SessionEnd end:
+                    await db.Sessions.Where(s => s.Id == end.SessionId).ExecuteUpdateAsync(u => u
+                        .SetProperty(s => s.Status, SessionStatus.Closed)
+                        .SetProperty(s => s.EndedAt, end.At)
+                        .SetProperty(s => s.EndReason, end.Reason)
+                        .SetProperty(s => s.EventCount, end.EventCount));
+                    written++;
+                    break;
+                case ApiKeyUse use:
+                    await db.ApiKeys.Where(k => k.Id == use.KeyId).ExecuteUpdateAsync(u => u.SetProperty(k => k.LastUsedAt, use.At));
+                    written++;
+                    break;
+            }
+        }
+
+        await transaction.CommitAsync();
+        Interlocked.Add(ref _written, written);
+        flushed.ForEach(t => t.TrySetResult());
+    }
+
+    /// <summary>Sessions still open at start were cut off by a crash: they are marked so, not silently closed.</summary>
+    private async Task MarkInterruptedAsync(CancellationToken cancellationToken)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var now = time.GetUtcNow().UtcDateTime;
+        var open = await db.Sessions.Where(s => s.Status == SessionStatus.Open).ToListAsync(cancellationToken);
+        foreach (var session in open)
+        {
+            session.Status = SessionStatus.Interrupted;
+            session.EndedAt = now;
+            session.EndReason = "Hoop stopped without closing the session (crash or kill).";
+            session.EventCount = await db.SessionEvents.CountAsync(e => e.SessionId == session.Id, cancellationToken);
+            db.AuditEvents.Add(new AuditEvent
+            {
+                At = now, Actor = "system", Action = "session.interrupted", Target = session.Id.ToString(), Outcome = AuditOutcome.Failed,
+            });
+        }
+
+        await db.SaveChangesAsync(cancellationToken);
+    }
+
+    private sealed record SessionEnd(Guid SessionId, DateTime At, string Reason, int EventCount);
+
+    private sealed record ApiKeyUse(Guid KeyId, DateTime At);
+
+    [LoggerMessage(7001, LogLevel.Error, "Recording writer failed; retrying, and refusing requests that need recording until it recovers")]
+    private partial void LogWriteFailed(Exception error);
+
+    [LoggerMessage(7002, LogLevel.Information, "Recording writer recovered")]
+    private partial void LogRecovered();
+}

@@ -1,0 +1,23 @@
+namespace Hoop.Proxy.Recording;
+
+/// <summary>How the data path records (Hoop:Recording).</summary>
+public sealed class RecordingOptions
+{
+    /// <summary>Required: refuse requests (503) when recording cannot keep up or fails. BestEffort: serve and count the loss.</summary>
+    public RecordingMode Mode { get; init; } = RecordingMode.Required;
+
+    /// <summary>Bytes of each request and response body kept in the recording; the rest streams through unrecorded.</summary>
+    public int MaxBodyBytes { get; init; } = 64 * 1024;
+
+    /// <summary>Records that may wait for the writer; a full queue counts as "cannot keep up".</summary>
+    public int QueueCapacity { get; init; } = 10_000;
+
+    /// <summary>A session ends after this long without a request from the same caller to the same connection.</summary>
+    public TimeSpan SessionIdleTimeout { get; init; } = TimeSpan.FromMinutes(5);
+}
+
+public enum RecordingMode
+{
+    Required,
+    BestEffort,
+}
