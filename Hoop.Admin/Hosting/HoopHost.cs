@@ -43,9 +43,10 @@ public static class HoopHost
 
     /// <summary>
     /// Builds the host. <paramref name="configure"/> lets tests add configuration on top of
-    /// appsettings.json and the environment.
+    /// appsettings.json and the environment, and <paramref name="services"/> replace services (a clock).
     /// </summary>
-    public static WebApplication Build(string[] args, TextWriter notices, Action<IConfigurationBuilder>? configure = null)
+    public static WebApplication Build(string[] args, TextWriter notices, Action<IConfigurationBuilder>? configure = null,
+        Action<IServiceCollection>? services = null)
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions
         {
@@ -76,6 +77,7 @@ public static class HoopHost
         builder.Services.AddSingleton<Listeners>();
         builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<MatcherPolicy, ListenerMatcherPolicy>());
         builder.WebHost.ConfigureKestrel(k => KestrelSetup.Configure(k, settings));
+        services?.Invoke(builder.Services);
 
         var app = builder.Build();
         app.MapHoop();

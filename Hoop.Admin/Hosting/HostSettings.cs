@@ -191,7 +191,7 @@ public sealed record HostSettings
             .ToArray();
         if (names.Length == 0)
         {
-            return ["localhost"];
+            return ["localhost", "hoop.localhost"];
         }
 
         foreach (var name in names)

@@ -29,8 +29,9 @@ public static class SelfSignedCertificate
             else
             {
                 names.AddDnsName(name);
-                // Connections are reached as <connection>.<host>: cover them with a wildcard.
-                if (!name.StartsWith("*.", StringComparison.Ordinal))
+                // Connections are reached as <connection>.<host>: cover them with a wildcard. TLS clients
+                // refuse a wildcard over a single label (*.localhost), so only names with a dot get one.
+                if (name.Contains('.', StringComparison.Ordinal) && !name.StartsWith("*.", StringComparison.Ordinal))
                 {
                     names.AddDnsName("*." + name);
                 }

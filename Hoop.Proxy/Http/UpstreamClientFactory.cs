@@ -32,11 +32,21 @@ public sealed class UpstreamClientFactory(PolicyStore policy) : ForwarderHttpCli
 
         var state = TlsOf(connection.Name);
         handler.SslOptions.EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13;
-        handler.SslOptions.RemoteCertificateValidationCallback = (sender, certificate, chain, errors) =>
+        handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, chain, errors) =>
         {
             var failure = Verify(connection, certificate, chain, errors);
-            state.Record(sender as SslStream, failure);
+            state.LastFailure = failure;
             return failure is null;
+        };
+        // Called once the connection's TLS is up: the place to read what was negotiated.
+        handler.PlaintextStreamFilter = (filter, _) =>
+        {
+            if (filter.PlaintextStream is SslStream tls)
+            {
+                state.Negotiated = $"{tls.SslProtocol} {tls.NegotiatedCipherSuite}";
+            }
+
+            return ValueTask.FromResult(filter.PlaintextStream);
         };
         if (connection.ClientCertificate is { } clientCertificate)
         {
@@ -130,24 +140,7 @@ public sealed class UpstreamTls
     private volatile string? _negotiated;
     private volatile string? _lastFailure;
 
-    public string? Negotiated => _negotiated;
-    public string? LastFailure => _lastFailure;
+    public string? Negotiated { get => _negotiated; internal set => _negotiated = value; }
 
-    internal void Record(SslStream? stream, string? failure)
-    {
-        _lastFailure = failure;
-        if (stream is null)
-        {
-            return;
-        }
-
-        try
-        {
-            _negotiated = $"{stream.SslProtocol} {stream.NegotiatedCipherSuite}";
-        }
-        catch (InvalidOperationException)
-        {
-            // Not negotiated yet at this point on some platforms.
-        }
-    }
+    public string? LastFailure { get => _lastFailure; internal set => _lastFailure = value; }
 }

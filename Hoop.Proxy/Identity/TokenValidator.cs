@@ -52,6 +52,11 @@ public sealed partial class TokenValidator
             return Fail("The bearer token is neither a JWT nor a Hoop API key.");
         }
 
+        if (!AsymmetricAlgorithms.Contains(jwt.Alg, StringComparer.Ordinal))
+        {
+            return Fail(jwt.Alg is "none" or "" ? "The token is not signed." : $"Tokens signed with '{Truncate(jwt.Alg)}' are not accepted; use an asymmetric algorithm.");
+        }
+
         if (!_issuers.TryGetValue(jwt.Issuer, out var issuer))
         {
             return Fail($"Tokens from issuer '{Truncate(jwt.Issuer)}' are not accepted here.");
@@ -112,8 +117,6 @@ public sealed partial class TokenValidator
         SecurityTokenInvalidAudienceException => "The token's audience is not accepted here.",
         SecurityTokenInvalidIssuerException => "The token's issuer is not accepted here.",
         SecurityTokenSignatureKeyNotFoundException => "The token is signed with a key its issuer does not publish.",
-        SecurityTokenInvalidAlgorithmException => $"Tokens signed with '{Truncate(jwt.Alg)}' are not accepted; use an asymmetric algorithm.",
-        SecurityTokenInvalidSignatureException when string.IsNullOrEmpty(jwt.EncodedSignature) || jwt.Alg == "none" => "The token is not signed.",
         _ => "The token's signature is not valid.",
     };
 

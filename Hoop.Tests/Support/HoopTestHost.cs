@@ -37,7 +37,8 @@ public sealed class HoopTestHost : IAsyncDisposable
     public X509Certificate2 Certificate => Services.GetRequiredService<InboundCertificate>().Certificate!;
 
     /// <summary>Settings every test host gets; <paramref name="settings"/> override them (a null value removes one).</summary>
-    public static WebApplication Build(string dataFolder, IDictionary<string, string?>? settings = null, StringWriter? notices = null)
+    public static WebApplication Build(string dataFolder, IDictionary<string, string?>? settings = null, StringWriter? notices = null,
+        Action<IServiceCollection>? services = null)
     {
         var values = new Dictionary<string, string?>
         {
@@ -54,13 +55,14 @@ public sealed class HoopTestHost : IAsyncDisposable
             values[key] = value;
         }
 
-        return HoopHost.Build([], notices ?? new StringWriter(), c => c.AddInMemoryCollection(values));
+        return HoopHost.Build([], notices ?? new StringWriter(), c => c.AddInMemoryCollection(values), services);
     }
 
-    public static async Task<HoopTestHost> StartAsync(string dataFolder, IDictionary<string, string?>? settings = null)
+    public static async Task<HoopTestHost> StartAsync(string dataFolder, IDictionary<string, string?>? settings = null,
+        Action<IServiceCollection>? services = null)
     {
         var notices = new StringWriter();
-        var app = Build(dataFolder, settings, notices);
+        var app = Build(dataFolder, settings, notices, services);
         await app.StartAsync();
         return new HoopTestHost(app, dataFolder, notices);
     }

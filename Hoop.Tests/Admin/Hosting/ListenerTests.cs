@@ -25,7 +25,7 @@ public sealed class ListenerTests : IDisposable
             Assert.Equal(thumbprint, console.GetCertHashString(HashAlgorithmName.SHA256));
             Assert.Equal(proxy.Subject, proxy.Issuer);
             Assert.True(proxy.MatchesHostname("localhost"));
-            Assert.True(proxy.MatchesHostname("billing.localhost"));
+            Assert.True(proxy.MatchesHostname("billing.hoop.localhost"));
         }
 
         await using var second = await HoopTestHost.StartAsync(_folder.Path);
