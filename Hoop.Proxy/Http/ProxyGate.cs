@@ -75,6 +75,12 @@ public sealed partial class ProxyGate(
             return;
         }
 
+        // Kestrel's 30 MB default suits the console; an authorized agent's upload streams through unbounded.
+        if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } bodyLimit)
+        {
+            bodyLimit.MaxRequestBodySize = null;
+        }
+
         var session = sessions.Touch(caller, connection, Client(context));
         context.Features.Set(new ProxyCall(caller, connection, session));
         await ForwardAndRecordAsync(context, next, caller, connection, session);

@@ -1,0 +1,53 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Hoop.Tests.Support;
+
+namespace Hoop.Tests.Proxy.Http;
+
+/// <summary>curl as the agent, exactly as the README shows it.</summary>
+public sealed class CurlAgentTests(DataPathFixture fixture) : IClassFixture<DataPathFixture>, IDisposable
+{
+    private readonly TempFolder _folder = new();
+
+    [Fact]
+    public async Task Curl_WithPinnedHoopCertificateAndToken_ReachesBackendBySubdomain()
+    {
+        var pem = _folder["hoop.pem"];
+        await File.WriteAllTextAsync(pem, fixture.Hoop.Certificate.ExportCertificatePem());
+        var token = fixture.Issuer.Token(subject: "curl-agent");
+
+        var (exitCode, output, error) = await RunAsync("curl", "--silent", "--show-error", "--fail-with-body",
+            "--cacert", pem, "-H", $"Authorization: Bearer {token}",
+            $"https://billing.hoop.localhost:{fixture.Hoop.ProxyPort}/echo?from=curl");
+
+        Assert.True(exitCode == 0, error + output);
+        Assert.Equal("?from=curl", JsonDocument.Parse(output).RootElement.GetProperty("query").GetString());
+        Assert.Equal($"Bearer {DataPathFixture.Canary}", fixture.Backend.Requests.Last(r => r.Path == "/echo?from=curl").Headers["Authorization"]);
+    }
+
+    [Fact]
+    public async Task Curl_Plaintext_GetsNoHttpAnswer()
+    {
+        var (exitCode, output, _) = await RunAsync("curl", "--silent", "--max-time", "10", $"http://localhost:{fixture.Hoop.ProxyPort}/billing/echo");
+
+        Assert.NotEqual(0, exitCode);
+        Assert.DoesNotContain("HTTP", output);
+    }
+
+    internal static async Task<(int ExitCode, string Output, string Error)> RunAsync(string file, params string[] arguments)
+    {
+        var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        using var process = Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        return (process.ExitCode, await output, await error);
+    }
+
+    public void Dispose() => _folder.Dispose();
+}

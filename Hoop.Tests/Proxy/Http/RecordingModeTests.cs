@@ -1,0 +1,95 @@
+using System.Net;
+using Hoop.Proxy.Recording;
+using Hoop.Tests.Support;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Hoop.Tests.Proxy.Http;
+
+public sealed class RecordingModeTests
+{
+    [Fact]
+    public async Task RequiredMode_WriterFailing_RefusesWith503_ThenRecoversWithoutLosingEvents()
+    {
+        var fixture = new DataPathFixture();
+        await fixture.InitializeAsync();
+        try
+        {
+            using var agent = fixture.Agent(fixture.Issuer.Token(subject: "required"));
+            var recorder = fixture.Hoop.Services.GetRequiredService<Recorder>();
+            await BreakSessionEventsAsync(fixture);
+
+            Assert.Equal(HttpStatusCode.OK, (await agent.GetAsync("/billing/echo?before=1")).StatusCode);
+            await WaitUntil(() => !recorder.Healthy);
+            var refused = await agent.GetAsync("/billing/echo?during=1");
+
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
+            Assert.Contains("no unrecorded access", await refused.Content.ReadAsStringAsync());
+            Assert.DoesNotContain(fixture.Backend.Requests, r => r.Path == "/echo?during=1");
+
+            await RepairSessionEventsAsync(fixture);
+            await WaitUntil(() => recorder.Healthy);
+            Assert.Equal(HttpStatusCode.OK, (await agent.GetAsync("/billing/echo?after=1")).StatusCode);
+            await fixture.FlushRecordingAsync();
+            await using var db = await fixture.Contexts.CreateDbContextAsync();
+            var summaries = await db.SessionEvents.Select(e => e.Summary).ToListAsync();
+            Assert.Contains("GET /billing/echo?… 200", summaries);
+            Assert.Equal(2, summaries.Count);
+        }
+        finally
+        {
+            await fixture.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task BestEffortMode_WriterFailing_KeepsServing()
+    {
+        var fixture = new BestEffortFixture();
+        await fixture.InitializeAsync();
+        try
+        {
+            using var agent = fixture.Agent(fixture.Issuer.Token(subject: "best-effort"));
+            var recorder = fixture.Hoop.Services.GetRequiredService<Recorder>();
+            await BreakSessionEventsAsync(fixture);
+
+            Assert.Equal(HttpStatusCode.OK, (await agent.GetAsync("/billing/echo")).StatusCode);
+            await WaitUntil(() => !recorder.Healthy);
+
+            Assert.Equal(HttpStatusCode.OK, (await agent.GetAsync("/billing/echo")).StatusCode);
+            await RepairSessionEventsAsync(fixture);
+        }
+        finally
+        {
+            await fixture.DisposeAsync();
+        }
+    }
+
+    private sealed class BestEffortFixture : DataPathFixture
+    {
+        protected override IDictionary<string, string?> Settings => new Dictionary<string, string?> { ["Hoop:Recording:Mode"] = "BestEffort" };
+    }
+
+    // A real write failure: the table the writer inserts into is gone for a while.
+    private static async Task BreakSessionEventsAsync(DataPathFixture fixture)
+    {
+        await using var db = await fixture.Contexts.CreateDbContextAsync();
+        await db.Database.ExecuteSqlRawAsync("ALTER TABLE SessionEvents RENAME TO SessionEventsAway");
+    }
+
+    private static async Task RepairSessionEventsAsync(DataPathFixture fixture)
+    {
+        await using var db = await fixture.Contexts.CreateDbContextAsync();
+        await db.Database.ExecuteSqlRawAsync("ALTER TABLE SessionEventsAway RENAME TO SessionEvents");
+    }
+
+    private static async Task WaitUntil(Func<bool> condition)
+    {
+        for (var i = 0; i < 200 && !condition(); i++)
+        {
+            await Task.Delay(50);
+        }
+
+        Assert.True(condition());
+    }
+}
