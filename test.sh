@@ -25,6 +25,7 @@ if [ ! -d tools/oidc/node_modules/oidc-provider ]; then
     cp tools-src/oidc/package.json tools/oidc/
     (cd tools/oidc && npm install --no-audit --no-fund --loglevel=error >/dev/null)
 fi
+cp tools-src/oidc/server.mjs tools/oidc/server.mjs
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

@@ -168,6 +168,16 @@ public sealed class TestBackend : IAsyncDisposable
             context.Abort();
         });
 
+        // A gRPC-shaped answer: HTTP/2, a body, then trailers.
+        app.MapGet("/trailers", async (HttpContext context) =>
+        {
+            context.Response.ContentType = "application/grpc";
+            context.Response.DeclareTrailer("grpc-status");
+            await context.Response.Body.WriteAsync(new byte[] { 0, 0, 0, 0, 0 });
+            context.Response.AppendTrailer("grpc-status", "0");
+            context.Response.AppendTrailer("grpc-message", "ok");
+        });
+
         app.MapGet("/status/{code:int}", (int code) => Results.StatusCode(code));
 
         app.MapGet("/json", () => Results.Text(JsonSerializer.Serialize(new { name = "ada", card = "4111 1111 1111 1111" }), "application/json"));

@@ -106,6 +106,19 @@ public sealed class StreamingTests(DataPathFixture fixture) : IClassFixture<Data
         Assert.Equal("HTTP/2", (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("protocol").GetString());
     }
 
+    [Fact]
+    public async Task GrpcShapedResponse_TrailersArriveOverHttp2()
+    {
+        using var agent = fixture.Agent(fixture.Issuer.Token(subject: "grpc"), HttpVersion.Version20);
+
+        var response = await agent.GetAsync("/billing/trailers");
+        await response.Content.ReadAsByteArrayAsync();
+
+        Assert.Equal(HttpVersion.Version20, response.Version);
+        Assert.Equal("0", response.TrailingHeaders.GetValues("grpc-status").Single());
+        Assert.Equal("ok", response.TrailingHeaders.GetValues("grpc-message").Single());
+    }
+
     /// <summary>A request body of zeros produced on the fly.</summary>
     private sealed class ZeroStream(long length) : Stream
     {

@@ -1,0 +1,29 @@
+namespace Hoop.Tests.Support;
+
+/// <summary>Paths in the repository the tests run from.</summary>
+public static class Repository
+{
+    public static string Root { get; } = FindRoot();
+
+    /// <summary>A tool installed by ./test.sh into the ignored tools/ folder; a clear failure when it is missing.</summary>
+    public static string Tool(params string[] path)
+    {
+        var full = Path.Combine([Root, "tools", .. path]);
+        return File.Exists(full) || Directory.Exists(full)
+            ? full
+            : throw new InvalidOperationException($"{full} is missing: run ./test.sh once, it installs the tools the tests use.");
+    }
+
+    private static string FindRoot()
+    {
+        for (var folder = new DirectoryInfo(AppContext.BaseDirectory); folder is not null; folder = folder.Parent)
+        {
+            if (File.Exists(Path.Combine(folder.FullName, "Hoop.sln")))
+            {
+                return folder.FullName;
+            }
+        }
+
+        throw new InvalidOperationException("Hoop.sln not found above " + AppContext.BaseDirectory);
+    }
+}
