@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Security.Claims;
 using Microsoft.Extensions.Logging;
 using Microsoft.IdentityModel.JsonWebTokens;
@@ -25,7 +26,14 @@ public sealed partial class TokenValidator
         SecurityAlgorithms.EcdsaSha256, SecurityAlgorithms.EcdsaSha384, SecurityAlgorithms.EcdsaSha512,
     ];
 
+    private const int CacheCapacity = 10_000;
+    private static readonly TimeSpan CacheLifetime = TimeSpan.FromMinutes(5);
+
     private readonly JsonWebTokenHandler _handler = new() { MapInboundClaims = false };
+
+    // Agents reuse a token for many requests: a token validated once is trusted until it expires (and for
+    // at most five minutes), so the signature is checked once, not per request.
+    private readonly ConcurrentDictionary<string, Validated> _validated = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Issuer> _issuers;
     private readonly TimeProvider _time;
     private readonly ILogger<TokenValidator> _logger;
@@ -41,6 +49,36 @@ public sealed partial class TokenValidator
     }
 
     public async Task<(Caller? Caller, AuthenticationFailure? Failure)> ValidateAsync(string token, CancellationToken cancellationToken)
+    {
+        var now = _time.GetUtcNow().UtcDateTime;
+        if (_validated.TryGetValue(token, out var cached))
+        {
+            if (cached.Until > now)
+            {
+                return (cached.Caller, null);
+            }
+
+            _validated.TryRemove(token, out _);
+        }
+
+        var (caller, failure, expires) = await ValidateUncachedAsync(token, cancellationToken);
+        if (caller is not null)
+        {
+            if (_validated.Count >= CacheCapacity)
+            {
+                _validated.Clear(); // Rare, and only costs re-validation.
+            }
+
+            var until = now + CacheLifetime < expires ? now + CacheLifetime : expires;
+            _validated[token] = new Validated(caller, until);
+        }
+
+        return (caller, failure);
+    }
+
+    private sealed record Validated(Caller Caller, DateTime Until);
+
+    private async Task<(Caller? Caller, AuthenticationFailure? Failure, DateTime Expires)> ValidateUncachedAsync(string token, CancellationToken cancellationToken)
     {
         JsonWebToken jwt;
         try
@@ -90,7 +128,7 @@ public sealed partial class TokenValidator
         var subject = identity.FindFirst("sub")?.Value ?? identity.FindFirst("client_id")?.Value ?? "unknown";
         var name = identity.FindFirst("preferred_username")?.Value ?? identity.FindFirst("name")?.Value
             ?? identity.FindFirst("client_id")?.Value ?? identity.FindFirst("azp")?.Value ?? subject;
-        return (new Caller(subject, name, Groups(identity, issuer.Options.GroupsClaim), CallerKind.Token), null);
+        return (new Caller(subject, name, Groups(identity, issuer.Options.GroupsClaim), CallerKind.Token), null, jwt.ValidTo);
     }
 
     private TokenValidationParameters Parameters(IssuerOptions issuer, OpenIdConnectConfiguration configuration) => new()
@@ -126,7 +164,7 @@ public sealed partial class TokenValidator
             .Distinct(StringComparer.Ordinal)
             .ToList();
 
-    private static (Caller?, AuthenticationFailure?) Fail(string reason) => (null, new AuthenticationFailure(reason));
+    private static (Caller?, AuthenticationFailure?, DateTime) Fail(string reason) => (null, new AuthenticationFailure(reason), default);
 
     private static string Truncate(string? value) => value is null ? "" : value.Length <= 120 ? value : value[..120] + "…";
 

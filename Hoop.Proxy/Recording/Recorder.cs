@@ -136,7 +136,9 @@ public sealed partial class Recorder(
     private async Task WriteAsync(List<object> batch)
     {
         await using var db = await contexts.CreateDbContextAsync();
+        db.ChangeTracker.AutoDetectChangesEnabled = false;
         await using var transaction = await db.Database.BeginTransactionAsync();
+        var events = new List<SessionEvent>(batch.Count);
         var flushed = new List<TaskCompletionSource>();
         var written = 0;
         foreach (var item in batch)
@@ -144,13 +146,16 @@ public sealed partial class Recorder(
             switch (item)
             {
                 case Session s: db.Sessions.Add(s); written++; break;
-                case SessionEvent e: db.SessionEvents.Add(e); written++; break;
+                case SessionEvent e: events.Add(e); break;
                 case AuditEvent a: db.AuditEvents.Add(a); written++; break;
                 case TaskCompletionSource t: flushed.Add(t); break;
             }
         }
 
+        // Sessions first: events refer to them.
         await db.SaveChangesAsync();
+        await SessionEventWriter.InsertAsync(db, events);
+        written += events.Count;
         foreach (var item in batch)
         {
             switch (item)

@@ -1,0 +1,61 @@
+// Hoop as bench/http.sh measures it: the product's host, Release build, with one HTTP connection "bench"
+// (bearer credential injected, TLS to the backend verified with the bench CA), granted to the group "bench",
+// tokens from the given OIDC issuer, recording on (Required mode, bodies capped as configured).
+//   HoopBench <data folder> <proxy port> <console port> <backend url> <ca.pem> <issuer> <audience>
+using Hoop.Admin.Hosting;
+using Hoop.Data.Entities;
+using Hoop.Data.Secrets;
+using Hoop.Data.Store;
+using Hoop.Proxy.Policy;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+
+var settings = new Dictionary<string, string?>
+{
+    ["Hoop:DataFolder"] = args[0],
+    ["Hoop:ProxyPort"] = args[1],
+    ["Hoop:ConsoleUrl"] = $"https://localhost:{args[2]}",
+    ["Hoop:PostgresPort"] = "0",
+    ["Hoop:AcmeHttpPort"] = "0",
+    ["Hoop:Identity:Issuers:0:Authority"] = args[5],
+    ["Hoop:Identity:Issuers:0:Audience"] = args[6],
+    ["Hoop:Identity:Issuers:0:RequireHttpsMetadata"] = "false",
+    ["HOOP_ADMIN_PASSWORD"] = "bench-admin-password",
+    ["Serilog:MinimumLevel:Default"] = "Warning",
+};
+foreach (var (key, value) in Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
+    .Where(e => ((string)e.Key).StartsWith("Hoop__", StringComparison.Ordinal)))
+{
+    settings[((string)key).Replace("__", ":", StringComparison.Ordinal)] = (string?)value;
+}
+
+await using var app = HoopHost.Build([], Console.Out, c => c.AddInMemoryCollection(settings));
+await app.StartAsync();
+
+var contexts = app.Services.GetRequiredService<IDbContextFactory<HoopDbContext>>();
+await using (var db = await contexts.CreateDbContextAsync())
+{
+    if (!await db.Connections.AnyAsync(c => c.Name == "bench"))
+    {
+        var connection = new Connection
+        {
+            Name = "bench",
+            Kind = ConnectionKind.Http,
+            Address = args[3],
+            TlsVerification = TlsVerification.CaBundle,
+            CaBundlePem = await File.ReadAllTextAsync(args[4]),
+            CredentialKind = CredentialKind.Bearer,
+            ProtectedCredential = app.Services.GetRequiredService<SecretProtector>().Protect("bench-backend-token"),
+        };
+        var group = new Group { Name = "bench" };
+        group.Grants.Add(new Grant { ConnectionId = connection.Id });
+        db.AddRange(connection, group);
+        await db.SaveChangesAsync();
+    }
+}
+
+await app.Services.GetRequiredService<PolicyStore>().RefreshAsync(CancellationToken.None);
+Console.WriteLine("hoop-bench ready");
+await app.WaitForShutdownAsync();
