@@ -25,8 +25,7 @@ RUN groupadd --system --gid 10001 hoop \
 WORKDIR /app
 COPY --from=build --chown=root:root /app ./
 ENV Hoop__DataFolder=/data \
-    Hoop__BindAddress=0.0.0.0 \
-    DOTNET_gcServer=0
+    Hoop__BindAddress=0.0.0.0
 VOLUME ["/data"]
 # console, HTTP proxy, Postgres proxy, ACME http-01
 EXPOSE 7443 8443 15432 8080

@@ -122,6 +122,15 @@ public sealed partial class PolicyStore(
             return null;
         }
 
+        // Plain http to a backend only when an admin chose it explicitly; never by accident of a URL.
+        if (c.Kind == ConnectionKind.Http && (address.Scheme == Uri.UriSchemeHttp) != (c.TlsVerification == TlsVerification.Plaintext))
+        {
+            LogConnectionSkipped(c.Name, address.Scheme == Uri.UriSchemeHttp
+                ? "an http:// address needs TLS verification 'Plaintext', set explicitly"
+                : "TLS verification 'Plaintext' needs an http:// address");
+            return null;
+        }
+
         string? secret = null;
         X509Certificate2? clientCertificate = null;
         if (c.ProtectedCredential is not null)

@@ -58,4 +58,14 @@ await using (var db = await contexts.CreateDbContextAsync())
 
 await app.Services.GetRequiredService<PolicyStore>().RefreshAsync(CancellationToken.None);
 Console.WriteLine("hoop-bench ready");
+_ = Task.Run(async () =>
+{
+    // Heap next to resident memory, so a bench run can tell managed growth from native.
+    while (true)
+    {
+        await Task.Delay(TimeSpan.FromSeconds(5));
+        var info = GC.GetGCMemoryInfo();
+        Console.WriteLine($"hoop-bench heap {info.HeapSizeBytes / (1024 * 1024)} MB, committed {info.TotalCommittedBytes / (1024 * 1024)} MB, gen2 collections {GC.CollectionCount(2)}");
+    }
+});
 await app.WaitForShutdownAsync();

@@ -99,6 +99,20 @@ public sealed class BackendFailureTests(DataPathFixture fixture) : IClassFixture
     }
 
     [Fact]
+    public async Task PlainHttpAddress_WithoutExplicitPlaintext_IsNotServed()
+    {
+        await using var backend = await TestBackend.StartAsync(certificate: null);
+        var connection = await fixture.AddConnectionAsync("accidental-plain", backend.Address);
+        await fixture.GrantAsync(DataPathFixture.Group, connection.Id);
+        using var agent = fixture.Agent(fixture.Issuer.Token());
+
+        var response = await agent.GetAsync("/accidental-plain/echo");
+
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        Assert.Empty(backend.Requests);
+    }
+
+    [Fact]
     public async Task BackendDown_Is502Refused()
     {
         var port = FreePort();
