@@ -71,16 +71,17 @@ CONF
 nginx -c "$work/nginx.conf"
 pids+=("$(cat "$work/nginx.pid")")
 
-echo "bench: building Release (BareYarp, HoopBench)"
-dotnet build bench/BareYarp -c Release -v q -nologo >/dev/null
-dotnet build bench/HoopBench -c Release -v q -nologo >/dev/null
+# Published, as the product runs (a bin/ build adds development-only static-asset probing to routing).
+echo "bench: publishing Release (BareYarp, HoopBench)"
+dotnet publish bench/BareYarp -c Release -o "$work/yarp-bin" -v q -nologo >/dev/null
+dotnet publish bench/HoopBench -c Release -o "$work/hoop-bin" -v q -nologo >/dev/null
 
 (cd tools/oidc && exec node server.mjs $OIDC '[{"client_id":"bench-agent","client_secret":"bench-secret","groups":["bench"]}]' >"$work/oidc.log" 2>&1) &
 pids+=($!)
-bench/BareYarp/bin/Release/net9.0/linux-x64/BareYarp $YARP "https://localhost:$BACKEND/" "$work/ca.pem" "$work/server.pfx" >"$work/yarp.log" 2>&1 &
+"$work/yarp-bin/BareYarp" $YARP "https://localhost:$BACKEND/" "$work/ca.pem" "$work/server.pfx" >"$work/yarp.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$OIDC/.well-known/openid-configuration" >/dev/null && break; sleep 0.2; done
-bench/HoopBench/bin/Release/net9.0/linux-x64/HoopBench "$work/hoop-data" $HOOP $CONSOLE "https://localhost:$BACKEND/" \
+"$work/hoop-bin/HoopBench" "$work/hoop-data" $HOOP $CONSOLE "https://localhost:$BACKEND/" \
     "$work/ca.pem" "http://127.0.0.1:$OIDC" "urn:hoop:proxy" >"$work/hoop.log" 2>&1 &
 hoop_pid=$!
 pids+=($hoop_pid)

@@ -15,7 +15,14 @@ public static class ConsoleSetup
 
     public static void MapHoopConsole(this WebApplication app)
     {
-        app.MapStaticAssets();
+        // The manifest sits beside Hoop.Admin's own build or publish output. A host embedded elsewhere
+        // (bench/HoopBench, published on its own) has none: it serves the console unstyled rather than fail.
+        var manifest = Path.Combine(AppContext.BaseDirectory, "Hoop.Admin.staticwebassets.endpoints.json");
+        if (File.Exists(manifest))
+        {
+            app.MapStaticAssets(manifest);
+        }
+
         app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
 
         // The public half of the inbound certificate, for agents to pin (curl --cacert, psql sslrootcert).

@@ -19,6 +19,7 @@ public sealed partial class Recorder(
     ILogger<Recorder> logger) : BackgroundService
 {
     private const int BatchSize = 512;
+    private static readonly TimeSpan Linger = TimeSpan.FromMilliseconds(20);
 
     private readonly Channel<object> _queue = Channel.CreateBounded<object>(new BoundedChannelOptions(options.QueueCapacity)
     {
@@ -80,6 +81,12 @@ public sealed partial class Recorder(
         // Drains what is queued even after stop is requested; the queue completes when the host stops.
         while (await _queue.Reader.WaitToReadAsync(CancellationToken.None))
         {
+            // Under load, a short pause lets a batch fill: one transaction per many records, not per few.
+            if (_queue.Reader.Count < BatchSize && !stoppingToken.IsCancellationRequested)
+            {
+                await Task.Delay(Linger, time, CancellationToken.None);
+            }
+
             while (batch.Count < BatchSize && _queue.Reader.TryRead(out var item))
             {
                 batch.Add(item);
