@@ -82,7 +82,7 @@ public sealed partial class BreakGlassAdmin(
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     /// <summary>Checks a sign-in; on success records the time. Both outcomes are audited.</summary>
-    public async Task<bool> VerifyAsync(string userName, string password, string? clientAddress, CancellationToken cancellationToken)
+    public async Task<bool> VerifyAsync(string userName, string password, string? clientAddress, CancellationToken cancellationToken, string via = "console")
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var admin = await db.LocalAdmins.FirstOrDefaultAsync(a => a.UserName == userName, cancellationToken);
@@ -92,7 +92,7 @@ public sealed partial class BreakGlassAdmin(
             admin!.LastLoginAt = time.GetUtcNow().UtcDateTime;
         }
 
-        db.AuditEvents.Add(audit.Create(Actor, "console.login", userName, ok ? AuditOutcome.Success : AuditOutcome.Denied,
+        db.AuditEvents.Add(audit.Create(Actor, via == "console" ? "console.login" : "api.break-glass", userName, ok ? AuditOutcome.Success : AuditOutcome.Denied,
             new { method = "break-glass", clientAddress }));
         await db.SaveChangesAsync(cancellationToken);
         if (!ok)

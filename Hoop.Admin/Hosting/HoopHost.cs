@@ -1,3 +1,4 @@
+using Hoop.Admin.Api;
 using Hoop.Admin.Auth;
 using Hoop.Admin.Console;
 using Hoop.Data;
@@ -73,6 +74,7 @@ public static class HoopHost
         builder.Services.AddHoopProxy(new CertificateOptions { HostNames = settings.HostNames }, settings.Identity, settings.Recording, settings.Proxy);
         builder.Services.AddHoopAuth();
         builder.Services.AddHoopConsole();
+        builder.Services.AddHoopAdminApi();
         builder.Services.AddProblemDetails();
         builder.Services.AddSingleton<Listeners>();
         builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<MatcherPolicy, ListenerMatcherPolicy>());
@@ -113,6 +115,7 @@ public static class HoopHost
         app.MapHealthChecks("/healthz", new() { Predicate = _ => false });
         app.MapHealthChecks("/readyz", new() { Predicate = check => check.Tags.Contains("ready") });
         app.MapAuthEndpoints();
+        app.MapAdminApi();
         app.MapHoopConsole();
         app.MapHoopProxy();
     }

@@ -1,0 +1,112 @@
+using System.Net.Http.Headers;
+using System.Security.Claims;
+using System.Text;
+using System.Text.Encodings.Web;
+using Hoop.Admin.Auth;
+using Hoop.Data.Entities;
+using Hoop.Proxy.Identity;
+using Hoop.Proxy.Policy;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.Extensions.Options;
+
+namespace Hoop.Admin.Api;
+
+/// <summary>
+/// Who calls the admin API: an OIDC access token or a Hoop API key (roles from the caller's registered groups,
+/// read at every request, so a removed group counts at once), or the break-glass admin with HTTP Basic.
+/// </summary>
+public sealed class ApiAuthenticationHandler(
+    IOptionsMonitor<AuthenticationSchemeOptions> options,
+    ILoggerFactory logger,
+    UrlEncoder encoder,
+    TokenValidator tokens,
+    PolicyStore policy,
+    BreakGlassAdmin breakGlass,
+    TimeProvider time) : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
+{
+    public const string SchemeName = "HoopApi";
+
+    protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
+    {
+        if (!AuthenticationHeaderValue.TryParse(Request.Headers.Authorization, out var header) || string.IsNullOrEmpty(header.Parameter))
+        {
+            return AuthenticateResult.NoResult();
+        }
+
+        if (header.Scheme.Equals("Basic", StringComparison.OrdinalIgnoreCase))
+        {
+            return await BreakGlassAsync(header.Parameter);
+        }
+
+        if (!header.Scheme.Equals("Bearer", StringComparison.OrdinalIgnoreCase))
+        {
+            return AuthenticateResult.Fail("Use 'Authorization: Bearer <token or API key>' (or Basic for the break-glass admin).");
+        }
+
+        var snapshot = policy.Current;
+        Caller? caller;
+        if (ApiKeys.Looks(header.Parameter))
+        {
+            caller = snapshot.ApiKeysByHash.TryGetValue(ApiKeys.Hash(header.Parameter), out var key)
+                && (key.ExpiresAt is null || key.ExpiresAt > time.GetUtcNow().UtcDateTime)
+                    ? new Caller($"api-key:{key.Name}", key.Name, key.Groups, CallerKind.ApiKey)
+                    : null;
+            if (caller is null)
+            {
+                return AuthenticateResult.Fail("The API key is unknown, revoked or expired.");
+            }
+        }
+        else
+        {
+            (caller, var failure) = await tokens.ValidateAsync(header.Parameter, Context.RequestAborted);
+            if (caller is null)
+            {
+                return AuthenticateResult.Fail(failure!.Reason);
+            }
+        }
+
+        var roles = caller.Groups.Select(g => snapshot.Groups.TryGetValue(g, out var group) ? group.Roles : Roles.None)
+            .Aggregate(Roles.None, (all, r) => all | r);
+        return Success(caller.Subject, caller.DisplayName, roles, caller.Kind == CallerKind.ApiKey ? "api-key" : "token");
+    }
+
+    private async Task<AuthenticateResult> BreakGlassAsync(string parameter)
+    {
+        string decoded;
+        try
+        {
+            decoded = Encoding.UTF8.GetString(Convert.FromBase64String(parameter));
+        }
+        catch (FormatException)
+        {
+            return AuthenticateResult.Fail("The Basic credential is not base64.");
+        }
+
+        var colon = decoded.IndexOf(':', StringComparison.Ordinal);
+        if (colon < 1 || !await breakGlass.VerifyAsync(decoded[..colon], decoded[(colon + 1)..], Context.Connection.RemoteIpAddress?.ToString(), Context.RequestAborted, "api"))
+        {
+            return AuthenticateResult.Fail("The break-glass user name or password is not right.");
+        }
+
+        return Success(BreakGlassAdmin.Actor, decoded[..colon], Roles.Admin, BreakGlassAdmin.Actor);
+    }
+
+    private static AuthenticateResult Success(string subject, string name, Roles roles, string method)
+    {
+        var claims = new List<Claim> { new(ClaimTypes.NameIdentifier, subject), new(ClaimTypes.Name, name), new(AuthSetup.AuthMethodClaim, method) };
+        claims.AddRange(Enum.GetValues<Roles>().Where(r => r != Roles.None && roles.HasFlag(r)).Select(r => new Claim(ClaimTypes.Role, r.ToString())));
+        return AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(new ClaimsIdentity(claims, SchemeName)), SchemeName));
+    }
+
+    protected override async Task HandleChallengeAsync(AuthenticationProperties properties)
+    {
+        var result = await HandleAuthenticateOnceSafeAsync();
+        Response.Headers.WWWAuthenticate = "Bearer realm=\"hoop\", Basic realm=\"hoop\"";
+        await TypedResults.Problem(result.Failure?.Message ?? "Authenticate with 'Authorization: Bearer <OIDC access token or Hoop API key>'.",
+            statusCode: StatusCodes.Status401Unauthorized, title: "Not authenticated").ExecuteAsync(Context);
+    }
+
+    protected override Task HandleForbiddenAsync(AuthenticationProperties properties) =>
+        TypedResults.Problem("This needs the admin role; none of your groups carries it.",
+            statusCode: StatusCodes.Status403Forbidden, title: "Not allowed").ExecuteAsync(Context);
+}

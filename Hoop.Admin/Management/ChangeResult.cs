@@ -1,0 +1,39 @@
+namespace Hoop.Admin.Management;
+
+/// <summary>What a change to the configuration came to; the API and the console turn it into their own answer.</summary>
+public sealed record ChangeResult<T>(ChangeStatus Status, T? Value = default, IReadOnlyDictionary<string, string[]>? Errors = null)
+{
+    public static ChangeResult<T> Invalid(Dictionary<string, string[]> errors) => new(ChangeStatus.Invalid, default, errors);
+    public static ChangeResult<T> Missing() => new(ChangeStatus.NotFound);
+    public static ChangeResult<T> Stale() => new(ChangeStatus.VersionMismatch);
+}
+
+public enum ChangeStatus
+{
+    Ok,
+    Created,
+    Invalid,
+    NotFound,
+    Conflict,
+    VersionMismatch,
+}
+
+/// <summary>Collects field errors: each field gets its own messages, as the console shows them beside the field.</summary>
+public sealed class FieldErrors
+{
+    private readonly Dictionary<string, List<string>> _errors = new(StringComparer.Ordinal);
+
+    public bool Any => _errors.Count > 0;
+
+    public void Add(string field, string message)
+    {
+        if (!_errors.TryGetValue(field, out var list))
+        {
+            _errors[field] = list = [];
+        }
+
+        list.Add(message);
+    }
+
+    public Dictionary<string, string[]> ToDictionary() => _errors.ToDictionary(e => e.Key, e => e.Value.ToArray());
+}

@@ -1,0 +1,48 @@
+using Hoop.Data.Entities;
+
+namespace Hoop.Admin.Management;
+
+/// <summary>A connection as an admin writes it. The credential's secret is write-only.</summary>
+public sealed record ConnectionInput(
+    string? Name,
+    ConnectionKind? Kind,
+    string? Address,
+    TlsVerification? TlsVerification,
+    string? CaBundlePem,
+    string? PinnedCertificateSha256,
+    CredentialInput? Credential,
+    bool? Enabled,
+    int? RetentionDays);
+
+/// <summary>Null <see cref="Secret"/> on an update keeps the stored secret.</summary>
+public sealed record CredentialInput(CredentialKind Kind, string? Name, string? Secret);
+
+/// <summary>A connection as anyone reads it: the secret is never there, only whether it is set and when it changed.</summary>
+public sealed record ConnectionView(
+    Guid Id,
+    string Name,
+    ConnectionKind Kind,
+    string Address,
+    TlsVerification TlsVerification,
+    bool TlsWarning,
+    string? PinnedCertificateSha256,
+    bool HasCaBundle,
+    CredentialView Credential,
+    bool Enabled,
+    int? RetentionDays,
+    IReadOnlyList<string> Groups,
+    string Version);
+
+public sealed record CredentialView(CredentialKind Kind, string? Name, bool Set, DateTime? ChangedAt);
+
+public sealed record GroupInput(string? Name, IReadOnlyList<string>? Roles, IReadOnlyList<string>? Connections);
+
+public sealed record GroupView(Guid Id, string Name, IReadOnlyList<string> Roles, IReadOnlyList<string> Connections, string Version);
+
+public sealed record ApiKeyInput(string? Name, IReadOnlyList<string>? Groups, DateTime? ExpiresAt);
+
+public sealed record ApiKeyView(Guid Id, string Name, string Prefix, IReadOnlyList<string> Groups, DateTime CreatedAt, string CreatedBy,
+    DateTime? ExpiresAt, DateTime? RevokedAt, DateTime? LastUsedAt);
+
+/// <summary>Returned once, at creation: the only time the key itself is shown.</summary>
+public sealed record ApiKeyCreated(string Key, ApiKeyView ApiKey);
