@@ -37,7 +37,7 @@ public static class ProxyServiceCollectionExtensions
         services.AddHostedService(sp => sp.GetRequiredService<SessionTracker>());
 
         services.AddSingleton(identity);
-        services.AddHttpClient("oidc");
+        services.AddHttpClient("oidc", c => c.Timeout = TimeSpan.FromSeconds(10));
         services.AddSingleton<TokenValidator>();
 
         services.AddSingleton(proxy);

@@ -90,6 +90,8 @@ public static class HoopHost
         new LoggerConfiguration()
             .MinimumLevel.Information()
             .MinimumLevel.Override("Microsoft", LogEventLevel.Warning)
+            // YARP logs two lines per proxied request at Information; the recording already has them.
+            .MinimumLevel.Override("Yarp", LogEventLevel.Warning)
             .MinimumLevel.Override("Microsoft.Hosting.Lifetime", LogEventLevel.Information)
             .ReadFrom.Configuration(configuration)
             .Enrich.FromLogContext()

@@ -140,6 +140,11 @@ public sealed record HostSettings
                     $"{key}:Authority: '{authority}' is not an https URL. Set it to the issuer URL exactly as tokens carry it in 'iss' (plain http only with RequireHttpsMetadata=false, for a local test provider).");
             }
 
+            if (issuers.Any(i => i.Authority == authority))
+            {
+                throw new StartupException($"{key}:Authority: '{authority}' is configured twice. List each issuer once.");
+            }
+
             var audience = entry["Audience"]?.Trim();
             if (string.IsNullOrEmpty(audience))
             {

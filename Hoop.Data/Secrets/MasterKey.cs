@@ -19,6 +19,9 @@ public sealed class MasterKey
 
     internal ReadOnlySpan<byte> Key => _key;
 
+    /// <summary>A value derived from the key that reveals nothing of it, so a store can tell whether it is the same key.</summary>
+    public string CheckValue => Convert.ToBase64String(HMACSHA256.HashData(_key, "Hoop master key check v1"u8));
+
     /// <summary>
     /// Loads the key, creating the file only when the store is new: on a store that already has secrets,
     /// a new key would make them unreadable, so a missing key file is an error there.

@@ -1,4 +1,5 @@
 using Hoop.Data.Logging;
+using Hoop.Data.Secrets;
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Hosting;
@@ -13,6 +14,7 @@ namespace Hoop.Data.Store;
 internal sealed partial class StoreInitializer(
     IDbContextFactory<HoopDbContext> contexts,
     StoreOptions options,
+    MasterKey masterKey,
     SqliteLogSink logSink,
     ILogger<StoreInitializer> logger) : IHostedService
 {
@@ -45,8 +47,30 @@ internal sealed partial class StoreInitializer(
             await db.Database.MigrateAsync(cancellationToken);
         }
 
+        await CheckMasterKeyAsync(db, cancellationToken);
         logSink.Start(options.ConnectionString);
         LogReady(options.DatabasePath);
+    }
+
+    /// <summary>
+    /// A store remembers a check value of the master key it was created with. Another key (a wrong
+    /// HOOP_MASTER_KEY, a key file from elsewhere) stops start-up before anything could write with it.
+    /// </summary>
+    private async Task CheckMasterKeyAsync(HoopDbContext db, CancellationToken cancellationToken)
+    {
+        const string key = "master-key.check";
+        var expected = masterKey.CheckValue;
+        var stored = await db.Settings.AsNoTracking().Where(s => s.Key == key).Select(s => s.Value).FirstOrDefaultAsync(cancellationToken);
+        if (stored is null)
+        {
+            db.Settings.Add(new Entities.Setting { Key = key, Value = expected, UpdatedAt = DateTime.UtcNow });
+            await db.SaveChangesAsync(cancellationToken);
+        }
+        else if (stored != expected)
+        {
+            throw new StartupException(
+                $"The master key ({MasterKey.EnvironmentVariable} or {options.MasterKeyFile}) is not the one the store {options.DatabasePath} was created with. Use the original key; Hoop will not start with another, because the stored secrets cannot be read with it.");
+        }
     }
 
     /// <summary>Closes the idle pooled connections, so a stopped host holds no file handles on the store.</summary>

@@ -20,7 +20,9 @@ internal sealed partial class CertificateBootstrapper(
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         var current = await store.LoadCurrentAsync(cancellationToken);
-        if (current is { } found && (found.Record.Source != CertificateSource.SelfSigned || Covers(found.Record, options.HostNames)))
+        var renewBy = time.GetUtcNow().UtcDateTime.AddDays(30);
+        if (current is { } found && (found.Record.Source != CertificateSource.SelfSigned
+            || (Covers(found.Record, options.HostNames) && found.Record.NotAfter > renewBy)))
         {
             inbound.Install(found.Certificate);
             LogInstalled(found.Record.Source, found.Record.Thumbprint, found.Record.NotAfter);

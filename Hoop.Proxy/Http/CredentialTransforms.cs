@@ -43,10 +43,21 @@ internal sealed class CredentialTransforms : ITransformProvider
         });
         context.AddResponseTransform(transform =>
         {
-            var secret = transform.HttpContext.Features.Get<ProxyCall>()?.Connection.CredentialSecret;
-            if (!string.IsNullOrEmpty(secret))
+            var headers = transform.HttpContext.Response.Headers;
+            // A backend on the console's host name must not set or clear the console's session cookie.
+            if (headers.SetCookie.Any(c => c?.StartsWith(ConsoleCookie, StringComparison.Ordinal) == true))
             {
-                ScrubSecret(transform.HttpContext.Response.Headers, secret);
+                headers.SetCookie = headers.SetCookie.Where(c => c?.StartsWith(ConsoleCookie, StringComparison.Ordinal) != true).ToArray();
+            }
+
+            Scrub(headers, transform.HttpContext.Features.Get<ProxyCall>()?.Connection.CredentialForms);
+            return ValueTask.CompletedTask;
+        });
+        context.AddResponseTrailersTransform(transform =>
+        {
+            if (transform.HttpContext.Features.Get<IHttpResponseTrailersFeature>()?.Trailers is { } trailers)
+            {
+                Scrub(trailers, transform.HttpContext.Features.Get<ProxyCall>()?.Connection.CredentialForms);
             }
 
             return ValueTask.CompletedTask;
@@ -116,13 +127,20 @@ internal sealed class CredentialTransforms : ITransformProvider
         }
     }
 
-    private static void ScrubSecret(IHeaderDictionary headers, string secret)
+    private const string ConsoleCookie = "__Host-hoop=";
+
+    private static void Scrub(IHeaderDictionary headers, IReadOnlyList<string>? forms)
     {
+        if (forms is null || forms.Count == 0)
+        {
+            return;
+        }
+
         foreach (var (name, values) in headers.ToList())
         {
-            if (values.Any(v => v?.Contains(secret, StringComparison.Ordinal) == true))
+            if (values.Any(v => v is not null && forms.Any(f => v.Contains(f, StringComparison.Ordinal))))
             {
-                headers[name] = values.Select(v => v?.Replace(secret, "[removed]", StringComparison.Ordinal)).ToArray();
+                headers[name] = values.Select(v => forms.Aggregate(v, (text, f) => text?.Replace(f, "[removed]", StringComparison.Ordinal))).ToArray();
             }
         }
     }

@@ -48,9 +48,25 @@ public sealed partial class ProxyGate(
         var (caller, failure) = await IdentifyAsync(context, snapshot);
         if (caller is null)
         {
-            Audit("anonymous", "proxy.unauthenticated", connection.Name, AuditOutcome.Denied, new { reason = failure!.Reason, client = Client(context) });
-            context.Response.Headers.WWWAuthenticate = $"Bearer realm=\"hoop\", error=\"invalid_token\", error_description=\"{failure.Reason.Replace('"', '\'')}\"";
+            // Refusals are audited while the queue has room to spare: a flood of bad tokens must not crowd out
+            // the recording of authorized work (and so, in Required mode, refuse it).
+            if (recorder.Pending < recording.QueueCapacity / 2)
+            {
+                Audit("anonymous", "proxy.unauthenticated", connection.Name, AuditOutcome.Denied, new { reason = failure!.Reason, client = Client(context) });
+            }
+
+            context.Response.Headers.WWWAuthenticate = $"Bearer realm=\"hoop\", error=\"invalid_token\", error_description=\"{HeaderSafe(failure!.Reason)}\"";
             await ProxyProblems.WriteAsync(context, StatusCodes.Status401Unauthorized, "Not authenticated", failure.Reason, connection.Name);
+            return;
+        }
+
+        // YARP applies a new configuration a moment after the snapshot swaps: never send one version's
+        // credential to another version's address.
+        if (context.GetReverseProxyFeature().Cluster.Config.Metadata?.GetValueOrDefault(ProxyConfigProvider.Metadata.Version) != connection.Version)
+        {
+            context.Response.Headers.RetryAfter = "1";
+            await ProxyProblems.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "Connection changing",
+                $"Connection '{connection.Name}' was changed a moment ago and is being applied. Try again.", connection.Name);
             return;
         }
 
@@ -81,12 +97,28 @@ public sealed partial class ProxyGate(
             bodyLimit.MaxRequestBodySize = null;
         }
 
-        var session = sessions.Touch(caller, connection, Client(context));
+        var session = sessions.Begin(caller, connection, Client(context));
+        if (session is null && recording.Mode == RecordingMode.Required)
+        {
+            LogRecordingRefused(connection.Name);
+            context.Response.Headers.RetryAfter = "5";
+            await ProxyProblems.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "Recording unavailable",
+                "Hoop cannot record this exchange right now, and this gateway serves no unrecorded access. Try again shortly.", connection.Name);
+            return;
+        }
+
         context.Features.Set(new ProxyCall(caller, connection, session));
-        await ForwardAndRecordAsync(context, next, caller, connection, session);
+        try
+        {
+            await ForwardAndRecordAsync(context, next, caller, connection, session);
+        }
+        finally
+        {
+            session?.Done();
+        }
     }
 
-    private async Task ForwardAndRecordAsync(HttpContext context, RequestDelegate next, Caller caller, ConnectionPolicy connection, LiveSession session)
+    private async Task ForwardAndRecordAsync(HttpContext context, RequestDelegate next, Caller caller, ConnectionPolicy connection, LiveSession? session)
     {
         var request = context.Request;
         var upgrade = context.Features.Get<IHttpUpgradeFeature>()?.IsUpgradableRequest == true
@@ -127,7 +159,10 @@ public sealed partial class ProxyGate(
             }
 
             var elapsed = Stopwatch.GetElapsedTime(started);
-            Record(context, connection, session, at, elapsed, requestBody, responseBody, upgrade, error);
+            if (session is not null)
+            {
+                Record(context, connection, session, at, elapsed, requestBody, responseBody, upgrade, error);
+            }
         }
     }
 
@@ -204,7 +239,7 @@ public sealed partial class ProxyGate(
     {
         var request = context.Request;
         var response = context.Response;
-        var secret = connection.CredentialSecret;
+        var secrets = connection.CredentialForms;
         var content = new
         {
             request = new
@@ -213,14 +248,14 @@ public sealed partial class ProxyGate(
                 path = request.PathBase + request.Path,
                 query = request.QueryString.Value,
                 protocol = request.Protocol,
-                headers = Headers(request.Headers, secret),
-                body = Body(requestBody, request.ContentType, request.Headers.ContentEncoding, secret),
+                headers = Headers(request.Headers, secrets),
+                body = Body(requestBody, request.ContentType, request.Headers.ContentEncoding, secrets),
             },
             response = new
             {
                 status = response.StatusCode,
-                headers = Headers(response.Headers, secret),
-                body = Body(responseBody, response.ContentType, response.Headers.ContentEncoding, secret),
+                headers = Headers(response.Headers, secrets),
+                body = Body(responseBody, response.ContentType, response.Headers.ContentEncoding, secrets),
             },
             upgrade,
             error,
@@ -228,6 +263,7 @@ public sealed partial class ProxyGate(
             {
                 inbound = context.Features.Get<ITlsHandshakeFeature>() is { } tls ? $"{tls.Protocol} {tls.NegotiatedCipherSuite}" : null,
                 upstream = connection.Address.Scheme == Uri.UriSchemeHttps ? upstream.TlsOf(connection.Name).Negotiated : "none (plain http, set by an admin)",
+                verification = connection.TlsVerification.ToString(),
             },
             durationMs = elapsed.TotalMilliseconds,
         };
@@ -244,7 +280,7 @@ public sealed partial class ProxyGate(
     }
 
     /// <summary>Recorded headers: what authenticates anyone is left out; the stored secret never appears.</summary>
-    private static Dictionary<string, string> Headers(IHeaderDictionary headers, string? secret)
+    private static Dictionary<string, string> Headers(IHeaderDictionary headers, IReadOnlyList<string> secrets)
     {
         var recorded = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
         foreach (var (name, values) in headers)
@@ -257,13 +293,13 @@ public sealed partial class ProxyGate(
                 continue;
             }
 
-            recorded[name] = Scrub(values.ToString(), secret);
+            recorded[name] = Scrub(values.ToString(), secrets);
         }
 
         return recorded;
     }
 
-    private static object? Body(BodyCapture? capture, string? contentType, string? contentEncoding, string? secret)
+    private static object? Body(BodyCapture? capture, string? contentType, string? contentEncoding, IReadOnlyList<string> secrets)
     {
         if (capture is null || capture.TotalBytes == 0)
         {
@@ -275,7 +311,7 @@ public sealed partial class ProxyGate(
         {
             bytes = capture.TotalBytes,
             truncated = capture.Truncated,
-            text = textual ? Scrub(Encoding.UTF8.GetString(capture.Captured), secret) : null,
+            text = textual ? Scrub(Encoding.UTF8.GetString(capture.Captured), secrets, capture.Truncated) : null,
             note = textual ? null : $"{contentType ?? "unknown type"}{(string.IsNullOrEmpty(contentEncoding) ? "" : $", {contentEncoding}")}: not recorded as text",
         };
     }
@@ -288,8 +324,30 @@ public sealed partial class ProxyGate(
         || contentType.Contains("javascript", StringComparison.OrdinalIgnoreCase)
         || contentType.Contains("event-stream", StringComparison.OrdinalIgnoreCase));
 
-    private static string Scrub(string text, string? secret) =>
-        string.IsNullOrEmpty(secret) ? text : text.Replace(secret, "[removed]", StringComparison.Ordinal);
+    /// <summary>
+    /// Removes every form of the stored credential. A capture cut off at the cap may end in the first part of
+    /// one: that tail goes too.
+    /// </summary>
+    private static string Scrub(string text, IReadOnlyList<string> secrets, bool truncated = false)
+    {
+        foreach (var secret in secrets)
+        {
+            text = text.Replace(secret, "[removed]", StringComparison.Ordinal);
+            if (truncated)
+            {
+                for (var length = Math.Min(secret.Length - 1, text.Length); length >= 4; length--)
+                {
+                    if (text.EndsWith(secret.AsSpan(0, length), StringComparison.Ordinal))
+                    {
+                        text = text[..^length] + "[removed]";
+                        break;
+                    }
+                }
+            }
+        }
+
+        return text;
+    }
 
     private void Audit(string actor, string action, string target, AuditOutcome outcome, object details) =>
         recorder.Enqueue(new AuditEvent
@@ -303,6 +361,10 @@ public sealed partial class ProxyGate(
         });
 
     private static string? Client(HttpContext context) => context.Connection.RemoteIpAddress?.ToString();
+
+    /// <summary>Printable ASCII only: a header value with anything else would fail the response.</summary>
+    private static string HeaderSafe(string text) =>
+        new(text.Select(c => c is >= ' ' and <= '~' && c is not '"' and not '\\' ? c : '?').ToArray());
 
     private static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web);
 

@@ -1,5 +1,5 @@
 using System.Collections.Concurrent;
-using System.Security.Claims;
+using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Protocols;
@@ -105,7 +105,7 @@ public sealed partial class TokenValidator
         {
             configuration = await issuer.GetConfigurationAsync(_time, refresh: false, cancellationToken);
         }
-        catch (Exception e) when (e is InvalidOperationException or IOException or HttpRequestException or SecurityTokenException)
+        catch (Exception e) when (e is InvalidOperationException or IOException or HttpRequestException or SecurityTokenException or TaskCanceledException)
         {
             LogDiscoveryFailed(issuer.Options.Authority, e.Message);
             return Fail($"Hoop could not read the signing keys of issuer '{issuer.Options.Authority}'.");
@@ -115,8 +115,15 @@ public sealed partial class TokenValidator
         if (!result.IsValid && result.Exception is SecurityTokenSignatureKeyNotFoundException && issuer.MayRefresh(_time))
         {
             // The issuer may have rotated its keys: fetch them once more, then try again.
-            configuration = await issuer.GetConfigurationAsync(_time, refresh: true, cancellationToken);
-            result = await _handler.ValidateTokenAsync(jwt, Parameters(issuer.Options, configuration));
+            try
+            {
+                configuration = await issuer.GetConfigurationAsync(_time, refresh: true, cancellationToken);
+                result = await _handler.ValidateTokenAsync(jwt, Parameters(issuer.Options, configuration));
+            }
+            catch (Exception e) when (e is InvalidOperationException or IOException or HttpRequestException or SecurityTokenException or TaskCanceledException)
+            {
+                LogDiscoveryFailed(issuer.Options.Authority, e.Message);
+            }
         }
 
         if (!result.IsValid)
@@ -128,7 +135,7 @@ public sealed partial class TokenValidator
         var subject = identity.FindFirst("sub")?.Value ?? identity.FindFirst("client_id")?.Value ?? "unknown";
         var name = identity.FindFirst("preferred_username")?.Value ?? identity.FindFirst("name")?.Value
             ?? identity.FindFirst("client_id")?.Value ?? identity.FindFirst("azp")?.Value ?? subject;
-        return (new Caller(subject, name, Groups(identity, issuer.Options.GroupsClaim), CallerKind.Token), null, jwt.ValidTo);
+        return (new Caller(subject, name, Groups(jwt, issuer.Options.GroupsClaim), CallerKind.Token), null, jwt.ValidTo);
     }
 
     private TokenValidationParameters Parameters(IssuerOptions issuer, OpenIdConnectConfiguration configuration) => new()
@@ -150,7 +157,10 @@ public sealed partial class TokenValidator
 
     private string Explain(Exception? error, JsonWebToken jwt) => error switch
     {
-        SecurityTokenInvalidLifetimeException or SecurityTokenExpiredException or SecurityTokenNoExpirationException =>
+        SecurityTokenNoExpirationException => "The token has no expiry ('exp'); Hoop accepts only tokens that expire.",
+        SecurityTokenInvalidLifetimeException or SecurityTokenExpiredException when jwt.ValidTo == DateTime.MinValue =>
+            "The token has no expiry ('exp'); Hoop accepts only tokens that expire.",
+        SecurityTokenInvalidLifetimeException or SecurityTokenExpiredException =>
             jwt.ValidTo > _time.GetUtcNow().UtcDateTime ? "The token is not valid yet." : $"The token expired at {jwt.ValidTo:u}.",
         SecurityTokenInvalidAudienceException => "The token's audience is not accepted here.",
         SecurityTokenInvalidIssuerException => "The token's issuer is not accepted here.",
@@ -158,11 +168,17 @@ public sealed partial class TokenValidator
         _ => "The token's signature is not valid.",
     };
 
-    private static List<string> Groups(ClaimsIdentity identity, string claim) =>
-        identity.FindAll(claim)
-            .SelectMany(c => c.Value.Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-            .Distinct(StringComparer.Ordinal)
-            .ToList();
+    /// <summary>A JSON array's elements as they are (a group name may contain spaces); a single string split on spaces.</summary>
+    private static List<string> Groups(JsonWebToken jwt, string claim)
+    {
+        IEnumerable<string> names =
+            jwt.TryGetPayloadValue<JsonElement>(claim, out var value) && value.ValueKind == JsonValueKind.Array
+                ? value.EnumerateArray().Where(e => e.ValueKind == JsonValueKind.String).Select(e => e.GetString()!)
+                : jwt.TryGetPayloadValue<string>(claim, out var text) && text is not null
+                    ? text.Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                    : [];
+        return names.Where(n => !string.IsNullOrWhiteSpace(n)).Distinct(StringComparer.Ordinal).ToList();
+    }
 
     private static (Caller?, AuthenticationFailure?, DateTime) Fail(string reason) => (null, new AuthenticationFailure(reason), default);
 
@@ -171,21 +187,27 @@ public sealed partial class TokenValidator
     [LoggerMessage(4001, LogLevel.Warning, "Could not read discovery or keys of issuer {Issuer}: {Error}")]
     private partial void LogDiscoveryFailed(string issuer, string error);
 
-    /// <summary>One issuer's discovery document and keys, cached, fetched again at most every few seconds.</summary>
+    /// <summary>
+    /// One issuer's discovery document and keys, cached for 12 hours, fetched early at most every 10 seconds.
+    /// While the issuer is unreachable its last keys stay in use, and it is asked again every minute.
+    /// </summary>
     private sealed class Issuer(IssuerOptions options, IDocumentRetriever retriever)
     {
+        private static readonly TimeSpan RetryAfterFailure = TimeSpan.FromMinutes(1);
+
         private readonly SemaphoreSlim _gate = new(1, 1);
         private OpenIdConnectConfiguration? _configuration;
-        private DateTimeOffset _fetchedAt;
+        private DateTimeOffset _validUntil;
+        private DateTimeOffset _lastAttempt;
 
         public IssuerOptions Options => options;
 
-        public bool MayRefresh(TimeProvider time) => time.GetUtcNow() - _fetchedAt >= MinimumRefreshInterval;
+        public bool MayRefresh(TimeProvider time) => time.GetUtcNow() - _lastAttempt >= MinimumRefreshInterval;
 
         public async Task<OpenIdConnectConfiguration> GetConfigurationAsync(TimeProvider time, bool refresh, CancellationToken cancellationToken)
         {
             var current = _configuration;
-            if (current is not null && !refresh && time.GetUtcNow() - _fetchedAt < KeysLifetime)
+            if (current is not null && !refresh && time.GetUtcNow() < _validUntil)
             {
                 return current;
             }
@@ -194,13 +216,23 @@ public sealed partial class TokenValidator
             try
             {
                 // Another caller may have fetched while this one waited.
-                if (_configuration is not null && time.GetUtcNow() - _fetchedAt < (refresh ? MinimumRefreshInterval : KeysLifetime))
+                var now = time.GetUtcNow();
+                if (_configuration is not null && (refresh ? now - _lastAttempt < MinimumRefreshInterval : now < _validUntil))
                 {
                     return _configuration;
                 }
 
-                _configuration = await OpenIdConnectConfigurationRetriever.GetAsync(options.DiscoveryUrl, retriever, cancellationToken);
-                _fetchedAt = time.GetUtcNow();
+                _lastAttempt = now;
+                try
+                {
+                    _configuration = await OpenIdConnectConfigurationRetriever.GetAsync(options.DiscoveryUrl, retriever, cancellationToken);
+                    _validUntil = now + KeysLifetime;
+                }
+                catch (Exception) when (_configuration is not null && !cancellationToken.IsCancellationRequested)
+                {
+                    _validUntil = now + RetryAfterFailure;
+                }
+
                 return _configuration;
             }
             finally

@@ -106,11 +106,28 @@ public sealed partial class PolicyStore(
             .Where(k => k.RevokedAt == null && (k.ExpiresAt == null || k.ExpiresAt > now))
             .ToListAsync(cancellationToken);
 
+        // Names are unique in the store but compared case-insensitively on the data path: the first one wins.
+        var compiled = connections.OrderBy(c => c.CreatedAt).Select(CompileOrSkip).OfType<ConnectionPolicy>()
+            .DistinctBy(c => c.Name, StringComparer.OrdinalIgnoreCase);
         return new PolicySnapshot(
             version,
-            connections.Select(Compile).OfType<ConnectionPolicy>(),
+            compiled,
             groups.Select(g => new GroupPolicy(g.Name, g.Roles, g.Grants.Select(x => x.ConnectionId).ToHashSet())),
             keys.Select(k => new ApiKeyPolicy(k.Id, k.Name, k.KeyHash, k.Groups, k.ExpiresAt)));
+    }
+
+    /// <summary>One connection that cannot be compiled (a secret that does not decrypt, a bad bundle) is left out, not all.</summary>
+    private ConnectionPolicy? CompileOrSkip(Connection c)
+    {
+        try
+        {
+            return Compile(c);
+        }
+        catch (Exception e) when (e is CryptographicException or FormatException or ArgumentException)
+        {
+            LogConnectionSkipped(c.Name, e.GetType().Name);
+            return null;
+        }
     }
 
     /// <summary>A stored connection compiled for the data path; one that cannot be (bad address) is left out and logged.</summary>
@@ -165,6 +182,9 @@ public sealed partial class PolicyStore(
             CredentialKind = c.CredentialKind,
             CredentialName = c.CredentialName,
             CredentialSecret = secret,
+            CredentialForms = secret is null ? [] : c.CredentialKind == CredentialKind.Basic
+                ? [secret, Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes($"{c.CredentialName}:{secret}"))]
+                : [secret],
             ClientCertificate = clientCertificate,
             Version = c.Version.ToString("n"),
         };

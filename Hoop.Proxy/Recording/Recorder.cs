@@ -119,6 +119,24 @@ public sealed partial class Recorder(
                 _healthy = true;
                 return;
             }
+            catch (Exception e) when (IsConstraintViolation(e))
+            {
+                // One record the store cannot take (an event whose session row was lost) must not block the rest:
+                // write them one by one and drop, counted and logged, only the one that fails alone.
+                if (batch.Count == 1)
+                {
+                    Interlocked.Increment(ref _dropped);
+                    LogRecordRejected(batch[0].GetType().Name, e.GetBaseException().Message);
+                    return;
+                }
+
+                foreach (var item in batch)
+                {
+                    await WriteWithRetryAsync([item], stoppingToken);
+                }
+
+                return;
+            }
             catch (Exception e) when (e is DbUpdateException or Microsoft.Data.Sqlite.SqliteException or InvalidOperationException)
             {
                 if (_healthy)
@@ -139,6 +157,9 @@ public sealed partial class Recorder(
             }
         }
     }
+
+    private static bool IsConstraintViolation(Exception e) =>
+        e.GetBaseException() is Microsoft.Data.Sqlite.SqliteException { SqliteErrorCode: 19 };
 
     private async Task WriteAsync(List<object> batch)
     {
@@ -214,6 +235,9 @@ public sealed partial class Recorder(
 
     [LoggerMessage(7001, LogLevel.Error, "Recording writer failed; retrying, and refusing requests that need recording until it recovers")]
     private partial void LogWriteFailed(Exception error);
+
+    [LoggerMessage(7003, LogLevel.Error, "A {Record} record was rejected by the store and dropped: {Reason}")]
+    private partial void LogRecordRejected(string record, string reason);
 
     [LoggerMessage(7002, LogLevel.Information, "Recording writer recovered")]
     private partial void LogRecovered();

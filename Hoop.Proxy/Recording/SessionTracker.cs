@@ -12,34 +12,48 @@ namespace Hoop.Proxy.Recording;
 /// </summary>
 public sealed class SessionTracker(Recorder recorder, RecordingOptions options, TimeProvider time) : BackgroundService
 {
-    private readonly ConcurrentDictionary<(string Subject, Guid Connection), LiveSession> _live = new();
+    // Lazy: GetOrAdd may run its factory twice under contention; the session must be started once.
+    private readonly ConcurrentDictionary<(string Subject, Guid Connection), Lazy<LiveSession?>> _live = new();
 
     public int Count => _live.Count;
 
-    public LiveSession Touch(Caller caller, ConnectionPolicy connection, string? clientAddress)
+    /// <summary>
+    /// The caller's live session on the connection, started (and its record queued) if there is none,
+    /// marked busy until <see cref="LiveSession.Done"/>. Null when the session's record could not be queued.
+    /// </summary>
+    public LiveSession? Begin(Caller caller, ConnectionPolicy connection, string? clientAddress)
+    {
+        var key = (caller.Subject, connection.Id);
+        var lazy = _live.GetOrAdd(key, _ => new Lazy<LiveSession?>(() => Start(caller, connection, clientAddress)));
+        var session = lazy.Value;
+        if (session is null)
+        {
+            // Its record was not queued (queue full): forget it, so a later request starts a proper one.
+            _live.TryRemove(new KeyValuePair<(string, Guid), Lazy<LiveSession?>>(key, lazy));
+            return null;
+        }
+
+        session.Enter(time.GetUtcNow());
+        return session;
+    }
+
+    private LiveSession? Start(Caller caller, ConnectionPolicy connection, string? clientAddress)
     {
         var now = time.GetUtcNow();
-        var session = _live.GetOrAdd((caller.Subject, connection.Id), static (key, state) =>
+        var live = new LiveSession(Guid.NewGuid(), now, time);
+        return recorder.Enqueue(new Session
         {
-            var (recorder, caller, connection, clientAddress, now) = state;
-            var live = new LiveSession(Guid.NewGuid(), now);
-            recorder.Enqueue(new Session
-            {
-                Id = live.Id,
-                ConnectionId = connection.Id,
-                ConnectionName = connection.Name,
-                Protocol = connection.Kind,
-                Subject = caller.Subject,
-                DisplayName = caller.DisplayName,
-                Groups = [.. caller.Groups],
-                ClientAddress = clientAddress,
-                StartedAt = now.UtcDateTime,
-                Status = SessionStatus.Open,
-            });
-            return live;
-        }, (recorder, caller, connection, clientAddress, now));
-        session.LastSeen = now;
-        return session;
+            Id = live.Id,
+            ConnectionId = connection.Id,
+            ConnectionName = connection.Name,
+            Protocol = connection.Kind,
+            Subject = caller.Subject,
+            DisplayName = caller.DisplayName,
+            Groups = [.. caller.Groups],
+            ClientAddress = clientAddress,
+            StartedAt = now.UtcDateTime,
+            Status = SessionStatus.Open,
+        }) ? live : null;
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -62,43 +76,56 @@ public sealed class SessionTracker(Recorder recorder, RecordingOptions options, 
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
         await base.StopAsync(cancellationToken);
-        foreach (var (key, session) in _live)
+        foreach (var (key, lazy) in _live)
         {
-            if (_live.TryRemove(key, out _))
+            if (_live.TryRemove(key, out _) && lazy.IsValueCreated && lazy.Value is { } session)
             {
                 recorder.EnqueueSessionEnd(session.Id, "Hoop stopped.", session.EventCount);
             }
         }
     }
 
-    /// <summary>Ends the sessions idle since before <paramref name="cutoff"/>.</summary>
+    /// <summary>Ends the sessions with nothing in flight and no request since before <paramref name="cutoff"/>.</summary>
     public void EndIdle(DateTimeOffset cutoff)
     {
         foreach (var pair in _live)
         {
-            if (pair.Value.LastSeen < cutoff && _live.TryRemove(pair))
+            if (pair.Value.IsValueCreated && pair.Value.Value is { InFlight: 0 } session && session.LastSeen < cutoff && _live.TryRemove(pair))
             {
-                recorder.EnqueueSessionEnd(pair.Value.Id, "Idle.", pair.Value.EventCount);
+                recorder.EnqueueSessionEnd(session.Id, "Idle.", session.EventCount);
             }
         }
     }
 }
 
-/// <summary>A session in progress: hands out event sequence numbers.</summary>
-public sealed class LiveSession(Guid id, DateTimeOffset startedAt)
+/// <summary>A session in progress: hands out event sequence numbers and knows whether a request is in flight.</summary>
+public sealed class LiveSession(Guid id, DateTimeOffset startedAt, TimeProvider time)
 {
     private int _sequence;
+    private int _inFlight;
     private long _lastSeenTicks = startedAt.UtcTicks;
 
     public Guid Id { get; } = id;
 
-    public DateTimeOffset LastSeen
-    {
-        get => new(Interlocked.Read(ref _lastSeenTicks), TimeSpan.Zero);
-        set => Interlocked.Exchange(ref _lastSeenTicks, value.UtcTicks);
-    }
+    public DateTimeOffset LastSeen => new(Interlocked.Read(ref _lastSeenTicks), TimeSpan.Zero);
+
+    /// <summary>Requests (or streams, or WebSockets) still running: a busy session is never idle.</summary>
+    public int InFlight => Volatile.Read(ref _inFlight);
 
     public int EventCount => Volatile.Read(ref _sequence);
 
     public int NextSequence() => Interlocked.Increment(ref _sequence);
+
+    internal void Enter(DateTimeOffset now)
+    {
+        Interlocked.Increment(ref _inFlight);
+        Interlocked.Exchange(ref _lastSeenTicks, now.UtcTicks);
+    }
+
+    /// <summary>The request that entered is over; it counts as the session's latest activity.</summary>
+    public void Done()
+    {
+        Interlocked.Exchange(ref _lastSeenTicks, time.GetUtcNow().UtcTicks);
+        Interlocked.Decrement(ref _inFlight);
+    }
 }

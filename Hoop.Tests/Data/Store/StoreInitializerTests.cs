@@ -81,6 +81,23 @@ public sealed class StoreInitializerTests : IDisposable
         Assert.Equal(before, Hash(path));
     }
 
+    [Fact]
+    public async Task Start_WithAnotherMasterKey_RefusesAndLeavesTheStoreAsItIs()
+    {
+        await (await HoopTestHost.StartAsync(_folder.Path)).DisposeAsync();
+        var path = Path.Combine(_folder.Path, "hoop.db");
+        var before = Hash(path);
+
+        await using var app = HoopTestHost.Build(_folder.Path, new Dictionary<string, string?>
+        {
+            ["HOOP_MASTER_KEY"] = Convert.ToBase64String(new byte[32]),
+        });
+        var error = await Assert.ThrowsAsync<StartupException>(() => app.StartAsync());
+
+        Assert.Contains("is not the one the store", error.Message);
+        Assert.Equal(before, Hash(path));
+    }
+
     private static IDbContextFactory<HoopDbContext> Contexts(HoopTestHost host) =>
         host.Services.GetRequiredService<IDbContextFactory<HoopDbContext>>();
 

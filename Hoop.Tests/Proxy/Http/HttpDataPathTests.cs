@@ -159,6 +159,22 @@ public sealed class HttpDataPathTests(DataPathFixture fixture) : IClassFixture<D
     }
 
     [Fact]
+    public async Task GroupNameWithSpacesInAnArray_IsOneGroupNotTwo()
+    {
+        await fixture.AddGroupAsync("billing", (await fixture.AddConnectionAsync("spaced-names", fixture.Backend.Address, c =>
+        {
+            c.TlsVerification = Hoop.Data.Entities.TlsVerification.CaBundle;
+            c.CaBundlePem = fixture.Ca.Pem;
+        })).Id);
+        using var agent = fixture.Agent(fixture.Issuer.Token(subject: "array-groups", groupsClaimValue: new[] { "billing team" }));
+
+        // Split on the space, "billing team" would pass as "billing".
+        Assert.Equal(HttpStatusCode.Forbidden, (await agent.GetAsync("/spaced-names/echo")).StatusCode);
+        await fixture.AddGroupAsync("billing team", (await fixture.Contexts.CreateDbContext().Connections.SingleAsync(c => c.Name == "spaced-names")).Id);
+        Assert.Equal(HttpStatusCode.OK, (await agent.GetAsync("/spaced-names/echo")).StatusCode);
+    }
+
+    [Fact]
     public async Task AgentCredentialsAndSpoofedForwarding_NeverReachTheBackend()
     {
         using var agent = fixture.Agent(fixture.Issuer.Token(subject: "spoofer"));
@@ -206,6 +222,36 @@ public sealed class HttpDataPathTests(DataPathFixture fixture) : IClassFixture<D
         Assert.Empty(await db.SessionEvents.Where(e => e.Content.Contains(DataPathFixture.Canary)).ToListAsync());
         Assert.Empty(await db.AuditEvents.Where(e => e.Details!.Contains(DataPathFixture.Canary)).ToListAsync());
         Assert.Empty(await db.LogEvents.Where(e => e.Message.Contains(DataPathFixture.Canary) || e.Exception!.Contains(DataPathFixture.Canary)).ToListAsync());
+    }
+
+    [Fact]
+    public async Task BasicCredentialReflectedByBackend_IsScrubbedInEveryForm()
+    {
+        var connection = await fixture.AddConnectionAsync("basic-auth", fixture.Backend.Address, c =>
+        {
+            c.TlsVerification = TlsVerification.CaBundle;
+            c.CaBundlePem = fixture.Ca.Pem;
+            c.CredentialKind = CredentialKind.Basic;
+            c.CredentialName = "svc";
+        });
+        await fixture.GrantAsync(DataPathFixture.Group, connection.Id);
+        using var agent = fixture.Agent(fixture.Issuer.Token(subject: "basic-reflect"));
+
+        var response = await agent.GetAsync("/basic-auth/reflect");
+
+        var basic = Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes($"svc:{DataPathFixture.Canary}"));
+        Assert.Equal($"Basic {basic}", fixture.Backend.Requests.Last(r => r.Path == "/reflect").Headers["Authorization"]);
+        Assert.Equal("Basic [removed]", response.Headers.GetValues("X-Seen-Authorization").Single());
+    }
+
+    [Fact]
+    public async Task OverlongIssuerWithOddCharacters_Is401NotAServerError()
+    {
+        using var agent = fixture.Agent(fixture.Issuer.Token(issuer: "https://é" + new string('x', 200)));
+
+        var response = await agent.GetAsync("/billing/echo");
+
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
     }
 
     [Fact]
