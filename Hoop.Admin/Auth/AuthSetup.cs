@@ -3,6 +3,7 @@ using Hoop.Data.Entities;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.RateLimiting;
 
 namespace Hoop.Admin.Auth;
 
@@ -10,6 +11,7 @@ namespace Hoop.Admin.Auth;
 public static class AuthSetup
 {
     public const string AuthMethodClaim = "hoop:auth";
+    public const string SignInLimit = "sign-in";
 
     public static IServiceCollection AddHoopAuth(this IServiceCollection services)
     {
@@ -29,13 +31,24 @@ public static class AuthSetup
                 options.AccessDeniedPath = "/login";
             });
         services.AddAuthorization();
+        // Each sign-in costs a deliberately slow password hash: a few at a time, the rest wait or get 429,
+        // so guessing cannot starve the data path of CPU.
+        services.AddRateLimiter(o =>
+        {
+            o.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
+            o.AddConcurrencyLimiter(SignInLimit, l =>
+            {
+                l.PermitLimit = 2;
+                l.QueueLimit = 8;
+            });
+        });
         services.AddCascadingAuthenticationState();
         return services;
     }
 
     public static void MapAuthEndpoints(this IEndpointRouteBuilder endpoints)
     {
-        endpoints.MapPost("/auth/login", SignInAsync).AllowAnonymous();
+        endpoints.MapPost("/auth/login", SignInAsync).AllowAnonymous().RequireRateLimiting(SignInLimit);
         endpoints.MapPost("/auth/logout", async (HttpContext context) =>
         {
             await context.SignOutAsync();

@@ -110,6 +110,7 @@ public static class HoopHost
         // Status pages would add bodies to a backend's empty error responses: console only.
         app.UseWhen(context => !listeners.IsOn(context, ListenerKind.Proxy), console => console.UseStatusCodePages());
         app.UseRouting();
+        app.UseRateLimiter();
         app.UseAuthentication();
         app.UseAuthorization();
         app.UseAntiforgery();
