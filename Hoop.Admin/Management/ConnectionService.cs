@@ -63,15 +63,10 @@ public sealed partial class ConnectionService(
     public async Task<ChangeResult<ConnectionView>> UpdateAsync(string name, ConnectionInput input, string? expectedVersion, string actor, CancellationToken cancellationToken)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
-        var connection = await Find(db, name).FirstOrDefaultAsync(cancellationToken);
+        var (connection, problem) = await LoadForChangeAsync(db, name, expectedVersion, cancellationToken);
         if (connection is null)
         {
-            return ChangeResult<ConnectionView>.Missing();
-        }
-
-        if (expectedVersion is not null && expectedVersion != connection.Version.ToString("n"))
-        {
-            return ChangeResult<ConnectionView>.Stale();
+            return problem!;
         }
 
         var errors = Validate(input, connection);
@@ -105,15 +100,10 @@ public sealed partial class ConnectionService(
     public async Task<ChangeResult<ConnectionView>> DeleteAsync(string name, string? expectedVersion, string actor, CancellationToken cancellationToken)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
-        var connection = await Find(db, name).FirstOrDefaultAsync(cancellationToken);
+        var (connection, problem) = await LoadForChangeAsync(db, name, expectedVersion, cancellationToken);
         if (connection is null)
         {
-            return ChangeResult<ConnectionView>.Missing();
-        }
-
-        if (expectedVersion is not null && expectedVersion != connection.Version.ToString("n"))
-        {
-            return ChangeResult<ConnectionView>.Stale();
+            return problem!;
         }
 
         db.Connections.Remove(connection);
@@ -121,6 +111,21 @@ public sealed partial class ConnectionService(
         await db.SaveChangesAsync(cancellationToken);
         policy.ReloadNow();
         return new(ChangeStatus.Ok);
+    }
+
+    /// <summary>The connection to change, or why not: missing, or changed since the caller read it (If-Match).</summary>
+    private static async Task<(Connection?, ChangeResult<ConnectionView>?)> LoadForChangeAsync(
+        HoopDbContext db, string name, string? expectedVersion, CancellationToken cancellationToken)
+    {
+        var connection = await Find(db, name).FirstOrDefaultAsync(cancellationToken);
+        if (connection is null)
+        {
+            return (null, ChangeResult<ConnectionView>.Missing());
+        }
+
+        return expectedVersion is not null && expectedVersion != connection.Version.ToString("n")
+            ? (null, ChangeResult<ConnectionView>.Stale())
+            : (connection, null);
     }
 
     private void Apply(Connection connection, ConnectionInput input, DateTime now)

@@ -16,8 +16,8 @@ namespace Hoop.Proxy.Http;
 /// </summary>
 internal sealed class CredentialTransforms : ITransformProvider
 {
-    /// <summary>Headers that authenticate the agent to Hoop: they never reach a backend.</summary>
-    private static readonly string[] AgentCredentials = ["Authorization", "Proxy-Authorization", "Cookie", IdentityOptions.ApiKeyHeader];
+    /// <summary>Headers that authenticate the agent to Hoop: they never reach a backend, and recordings show them as removed.</summary>
+    internal static readonly string[] AgentCredentials = ["Authorization", "Proxy-Authorization", "Cookie", IdentityOptions.ApiKeyHeader];
 
     /// <summary>Client-supplied forwarding claims, replaced with what Hoop saw.</summary>
     private static readonly string[] Forwarding = ["Forwarded", "X-Real-IP", "X-Client-IP", "True-Client-IP", "X-Original-Forwarded-For"];

@@ -285,9 +285,8 @@ public sealed partial class ProxyGate(
         var recorded = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
         foreach (var (name, values) in headers)
         {
-            if (name.Equals("Authorization", StringComparison.OrdinalIgnoreCase) || name.Equals("Proxy-Authorization", StringComparison.OrdinalIgnoreCase)
-                || name.Equals("Cookie", StringComparison.OrdinalIgnoreCase) || name.Equals("Set-Cookie", StringComparison.OrdinalIgnoreCase)
-                || name.Equals(IdentityOptions.ApiKeyHeader, StringComparison.OrdinalIgnoreCase))
+            if (name.Equals("Set-Cookie", StringComparison.OrdinalIgnoreCase)
+                || CredentialTransforms.AgentCredentials.Contains(name, StringComparer.OrdinalIgnoreCase))
             {
                 recorded[name] = "[removed]";
                 continue;
