@@ -1,19 +1,19 @@
-using System.Text;
+using System.Data.Common;
 using Hoop.Data.Entities;
 using Hoop.Data.Store;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Storage;
 
 namespace Hoop.Proxy.Recording;
 
 /// <summary>
-/// Inserts session events with multi-row INSERT statements: the one write that happens for every request,
-/// where EF Core's per-entity change tracking costs more than the write itself. Table and column names come
-/// from the EF model and values go through EF's parameter type mappings, so the SQL stays plain and portable.
+/// Inserts session events with one prepared INSERT executed per row, inside the writer's transaction: the one
+/// write every request makes, where EF Core's change tracking (or building a large statement per batch) costs
+/// more than the write itself. Table and column names come from the EF model and parameters from EF's own type
+/// mappings, so values are stored exactly as EF stores them and the SQL stays plain and portable.
 /// </summary>
 internal static class SessionEventWriter
 {
-    private const int RowsPerStatement = 100;
-
     public static async Task InsertAsync(HoopDbContext db, IReadOnlyList<SessionEvent> events)
     {
         if (events.Count == 0)
@@ -22,34 +22,40 @@ internal static class SessionEventWriter
         }
 
         var entity = db.Model.FindEntityType(typeof(SessionEvent))!;
-        string Column(string property) => entity.FindProperty(property)!.GetColumnName();
-        var head = $"INSERT INTO {entity.GetTableName()} ({Column(nameof(SessionEvent.SessionId))}, {Column(nameof(SessionEvent.Sequence))}, " +
-            $"{Column(nameof(SessionEvent.At))}, {Column(nameof(SessionEvent.Kind))}, {Column(nameof(SessionEvent.Summary))}, " +
-            $"{Column(nameof(SessionEvent.Content))}, {Column(nameof(SessionEvent.DurationMicroseconds))}) VALUES ";
+        string[] properties =
+        [
+            nameof(SessionEvent.SessionId), nameof(SessionEvent.Sequence), nameof(SessionEvent.At), nameof(SessionEvent.Kind),
+            nameof(SessionEvent.Summary), nameof(SessionEvent.Content), nameof(SessionEvent.DurationMicroseconds),
+        ];
+        var columns = properties.Select(p => entity.FindProperty(p)!).ToArray();
 
-        for (var start = 0; start < events.Count; start += RowsPerStatement)
+        var connection = db.Database.GetDbConnection();
+        await using var command = connection.CreateCommand();
+        command.Transaction = db.Database.CurrentTransaction?.GetDbTransaction();
+        command.CommandText = $"INSERT INTO {entity.GetTableName()} ({string.Join(", ", columns.Select(c => c.GetColumnName()))}) " +
+            $"VALUES ({string.Join(", ", columns.Select((_, i) => "@p" + i))})";
+        var parameters = new DbParameter[columns.Length];
+        var mappings = columns.Select(c => c.GetRelationalTypeMapping()).ToArray();
+        for (var i = 0; i < columns.Length; i++)
         {
-            var rows = Math.Min(RowsPerStatement, events.Count - start);
-            var sql = new StringBuilder(head, head.Length + rows * 40);
-            var values = new object[rows * 7];
-            for (var i = 0; i < rows; i++)
-            {
-                var e = events[start + i];
-                var p = i * 7;
-                sql.Append(i == 0 ? "" : ", ")
-                    .Append('(').Append('{').Append(p).Append("}, {").Append(p + 1).Append("}, {").Append(p + 2)
-                    .Append("}, {").Append(p + 3).Append("}, {").Append(p + 4).Append("}, {").Append(p + 5)
-                    .Append("}, {").Append(p + 6).Append("})");
-                values[p] = e.SessionId;
-                values[p + 1] = e.Sequence;
-                values[p + 2] = e.At;
-                values[p + 3] = e.Kind;
-                values[p + 4] = e.Summary;
-                values[p + 5] = e.Content;
-                values[p + 6] = e.DurationMicroseconds;
-            }
-
-            await db.Database.ExecuteSqlRawAsync(sql.ToString(), values);
+            parameters[i] = mappings[i].CreateParameter(command, "@p" + i, null);
+            command.Parameters.Add(parameters[i]);
         }
+
+        await command.PrepareAsync();
+        foreach (var e in events)
+        {
+            Set(0, e.SessionId);
+            Set(1, e.Sequence);
+            Set(2, e.At);
+            Set(3, e.Kind);
+            Set(4, e.Summary);
+            Set(5, e.Content);
+            Set(6, e.DurationMicroseconds);
+            await command.ExecuteNonQueryAsync();
+        }
+
+        void Set(int index, object value) =>
+            parameters[index].Value = mappings[index].Converter?.ConvertToProvider(value) ?? value;
     }
 }
