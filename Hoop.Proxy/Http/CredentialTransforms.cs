@@ -39,6 +39,11 @@ internal sealed class CredentialTransforms : ITransformProvider
             StripAgentHeaders(transform.HttpContext.Request, headers);
             SetForwarding(transform.HttpContext, headers);
             Inject(call, headers);
+            if (call.Response is { } capture)
+            {
+                transform.ProxyRequest.Options.Set(ResponseCapture.Key, capture);
+            }
+
             return ValueTask.CompletedTask;
         });
         context.AddResponseTransform(transform =>

@@ -5,7 +5,11 @@ using Hoop.Proxy.Recording;
 namespace Hoop.Proxy.Http;
 
 /// <summary>What the gate decided about a request, for the transforms further down the pipeline.</summary>
-public sealed record ProxyCall(Caller Caller, ConnectionPolicy Connection, LiveSession? Session);
+public sealed record ProxyCall(Caller Caller, ConnectionPolicy Connection, LiveSession? Session)
+{
+    /// <summary>Receives the first bytes of the backend's response; null when the exchange is not captured (upgrades).</summary>
+    public ResponseCapture? Response { get; init; }
+}
 
 /// <summary>Marks the endpoints served on the proxy port (and only there).</summary>
 public sealed class ProxyEndpointMetadata

@@ -107,10 +107,13 @@ public sealed partial class ProxyGate(
             return;
         }
 
-        context.Features.Set(new ProxyCall(caller, connection, session));
+        var upgrade = context.Features.Get<IHttpUpgradeFeature>()?.IsUpgradableRequest == true
+            || context.Features.Get<IHttpExtendedConnectFeature>()?.IsExtendedConnect == true;
+        var call = new ProxyCall(caller, connection, session) { Response = upgrade ? null : new ResponseCapture(recording.MaxBodyBytes) };
+        context.Features.Set(call);
         try
         {
-            await ForwardAndRecordAsync(context, next, caller, connection, session);
+            await ForwardAndRecordAsync(context, next, call, upgrade);
         }
         finally
         {
@@ -118,20 +121,14 @@ public sealed partial class ProxyGate(
         }
     }
 
-    private async Task ForwardAndRecordAsync(HttpContext context, RequestDelegate next, Caller caller, ConnectionPolicy connection, LiveSession? session)
+    private async Task ForwardAndRecordAsync(HttpContext context, RequestDelegate next, ProxyCall call, bool upgrade)
     {
-        var request = context.Request;
-        var upgrade = context.Features.Get<IHttpUpgradeFeature>()?.IsUpgradableRequest == true
-            || context.Features.Get<IHttpExtendedConnectFeature>()?.IsExtendedConnect == true;
-        BodyCapture? requestBody = null, responseBody = null;
-        Stream? originalResponse = null;
+        var (caller, connection, session) = call;
+        BodyCapture? requestBody = null;
         if (!upgrade)
         {
-            requestBody = new BodyCapture(request.Body, recording.MaxBodyBytes);
-            request.Body = requestBody;
-            originalResponse = context.Response.Body;
-            responseBody = new BodyCapture(originalResponse, recording.MaxBodyBytes);
-            context.Response.Body = responseBody;
+            requestBody = new BodyCapture(context.Request.Body, recording.MaxBodyBytes);
+            context.Request.Body = requestBody;
         }
 
         var at = time.GetUtcNow().UtcDateTime;
@@ -153,15 +150,10 @@ public sealed partial class ProxyGate(
         }
         finally
         {
-            if (originalResponse is not null)
-            {
-                context.Response.Body = originalResponse;
-            }
-
             var elapsed = Stopwatch.GetElapsedTime(started);
             if (session is not null)
             {
-                Record(context, connection, session, at, elapsed, requestBody, responseBody, upgrade, error);
+                Record(context, connection, session, at, elapsed, requestBody, error is null ? call.Response?.Body : null, upgrade, error);
             }
         }
     }

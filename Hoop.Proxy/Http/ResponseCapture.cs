@@ -1,0 +1,79 @@
+using System.Net;
+using Hoop.Proxy.Recording;
+
+namespace Hoop.Proxy.Http;
+
+/// <summary>
+/// Where the first bytes of a backend's response are kept for the recording. The copy is taken as YARP reads
+/// the backend's content, so the agent's response stream stays Kestrel's own (no wrapper on the hot path).
+/// </summary>
+public sealed class ResponseCapture(int maxBytes)
+{
+    public static readonly HttpRequestOptionsKey<ResponseCapture> Key = new("hoop.response-capture");
+
+    public int MaxBytes => maxBytes;
+
+    /// <summary>Set once the backend's body starts to be read.</summary>
+    public BodyCapture? Body { get; internal set; }
+}
+
+/// <summary>Wraps each backend response's content so that a <see cref="ResponseCapture"/> on the request sees its first bytes.</summary>
+internal sealed class CapturingHandler(HttpMessageHandler inner) : DelegatingHandler(inner)
+{
+    protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        var response = await base.SendAsync(request, cancellationToken);
+        if (request.Options.TryGetValue(ResponseCapture.Key, out var capture) && response.StatusCode != HttpStatusCode.SwitchingProtocols)
+        {
+            response.Content = new CapturingContent(response.Content, capture);
+        }
+
+        return response;
+    }
+
+    private sealed class CapturingContent : HttpContent
+    {
+        private readonly HttpContent _inner;
+        private readonly ResponseCapture _capture;
+
+        public CapturingContent(HttpContent inner, ResponseCapture capture)
+        {
+            _inner = inner;
+            _capture = capture;
+            foreach (var (name, values) in inner.Headers)
+            {
+                Headers.TryAddWithoutValidation(name, values);
+            }
+        }
+
+        protected override async Task<Stream> CreateContentReadStreamAsync(CancellationToken cancellationToken) =>
+            _capture.Body = new BodyCapture(await _inner.ReadAsStreamAsync(cancellationToken), _capture.MaxBytes);
+
+        protected override Task<Stream> CreateContentReadStreamAsync() => CreateContentReadStreamAsync(CancellationToken.None);
+
+        protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context, CancellationToken cancellationToken)
+        {
+            await using var source = await CreateContentReadStreamAsync(cancellationToken);
+            await source.CopyToAsync(stream, cancellationToken);
+        }
+
+        protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context) =>
+            SerializeToStreamAsync(stream, context, CancellationToken.None);
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = 0;
+            return false;
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                _inner.Dispose();
+            }
+
+            base.Dispose(disposing);
+        }
+    }
+}
