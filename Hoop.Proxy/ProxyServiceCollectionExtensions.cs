@@ -54,9 +54,12 @@ public static class ProxyServiceCollectionExtensions
     public static void MapHoopProxy(this IEndpointRouteBuilder endpoints)
     {
         var gate = endpoints.ServiceProvider.GetRequiredService<ProxyGate>();
-        endpoints.MapReverseProxy(pipeline => pipeline.Use((context, next) => gate.InvokeAsync(context, next)))
-            .Add(endpoint => endpoint.Metadata.Add(ProxyEndpointMetadata.Instance));
+        // Anonymous to ASP.NET's authorization: the gate authenticates agents itself, with their own credentials.
+        var routes = endpoints.MapReverseProxy(pipeline => pipeline.Use((context, next) => gate.InvokeAsync(context, next)));
+        routes.Add(endpoint => endpoint.Metadata.Add(ProxyEndpointMetadata.Instance));
+        routes.AllowAnonymous();
         endpoints.MapFallback("{**path}", ProxyProblems.UnknownConnectionAsync)
-            .WithMetadata(ProxyEndpointMetadata.Instance);
+            .WithMetadata(ProxyEndpointMetadata.Instance)
+            .AllowAnonymous();
     }
 }

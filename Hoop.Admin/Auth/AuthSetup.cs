@@ -2,6 +2,7 @@ using System.Security.Claims;
 using Hoop.Data.Entities;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.Cookies;
+using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.RateLimiting;
 
@@ -30,7 +31,9 @@ public static class AuthSetup
                 options.LogoutPath = "/auth/logout";
                 options.AccessDeniedPath = "/login";
             });
-        services.AddAuthorization();
+        // Deny by default: an endpoint is anonymous only where it says so (health, sign-in, static files,
+        // the proxy port, whose gate authenticates agents itself).
+        services.AddAuthorization(o => o.FallbackPolicy = new AuthorizationPolicyBuilder().RequireAuthenticatedUser().Build());
         // Each sign-in costs a deliberately slow password hash: a few at a time, the rest wait or get 429,
         // so guessing cannot starve the data path of CPU.
         services.AddRateLimiter(o =>

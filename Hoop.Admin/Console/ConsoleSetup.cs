@@ -20,9 +20,10 @@ public static class ConsoleSetup
         var manifest = Path.Combine(AppContext.BaseDirectory, "Hoop.Admin.staticwebassets.endpoints.json");
         if (File.Exists(manifest))
         {
-            app.MapStaticAssets(manifest);
+            app.MapStaticAssets(manifest).AllowAnonymous();
         }
 
+        // Pages without [AllowAnonymous] fall under the deny-by-default policy.
         app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
 
         // The public half of the inbound certificate, for agents to pin (curl --cacert, psql sslrootcert).
