@@ -47,10 +47,7 @@ public sealed class ApiAuthenticationHandler(
         Caller? caller;
         if (ApiKeys.Looks(header.Parameter))
         {
-            caller = snapshot.ApiKeysByHash.TryGetValue(ApiKeys.Hash(header.Parameter), out var key)
-                && (key.ExpiresAt is null || key.ExpiresAt > time.GetUtcNow().UtcDateTime)
-                    ? new Caller($"api-key:{key.Name}", key.Name, key.Groups, CallerKind.ApiKey)
-                    : null;
+            caller = snapshot.FindApiKey(header.Parameter, time.GetUtcNow().UtcDateTime)?.ToCaller();
             if (caller is null)
             {
                 return AuthenticateResult.Fail("The API key is unknown, revoked or expired.");

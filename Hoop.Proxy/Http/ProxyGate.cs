@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using System.Security.Authentication;
 using System.Text;
 using System.Text.Json;
+using Hoop.Data.Audit;
 using Hoop.Data.Entities;
 using Hoop.Proxy.Identity;
 using Hoop.Proxy.Policy;
@@ -28,6 +29,7 @@ public sealed partial class ProxyGate(
     SessionTracker sessions,
     UpstreamClientFactory upstream,
     RecordingOptions recording,
+    AuditLog audit,
     ProxyOptions options,
     TimeProvider time,
     ILogger<ProxyGate> logger)
@@ -182,14 +184,13 @@ public sealed partial class ProxyGate(
             return await tokens.ValidateAsync(credential, context.RequestAborted);
         }
 
-        if (!snapshot.ApiKeysByHash.TryGetValue(ApiKeys.Hash(credential), out var key)
-            || (key.ExpiresAt is { } expires && expires <= time.GetUtcNow().UtcDateTime))
+        if (snapshot.FindApiKey(credential, time.GetUtcNow().UtcDateTime) is not { } key)
         {
             return (null, new AuthenticationFailure("The API key is unknown, revoked or expired."));
         }
 
         NoteApiKeyUse(key.Id);
-        return (new Caller($"api-key:{key.Name}", key.Name, key.Groups, CallerKind.ApiKey) { ApiKeyId = key.Id }, null);
+        return (key.ToCaller(), null);
     }
 
     // Last-used time is kept to the minute, so a busy key costs one write a minute, not one per request.
@@ -340,16 +341,9 @@ public sealed partial class ProxyGate(
         return text;
     }
 
+    // Through the recorder's queue, so a refusal costs the request no database round trip.
     private void Audit(string actor, string action, string target, AuditOutcome outcome, object details) =>
-        recorder.Enqueue(new AuditEvent
-        {
-            At = time.GetUtcNow().UtcDateTime,
-            Actor = actor,
-            Action = action,
-            Target = target,
-            Outcome = outcome,
-            Details = JsonSerializer.Serialize(details, JsonOptions),
-        });
+        recorder.Enqueue(audit.Create(actor, action, target, outcome, details));
 
     private static string? Client(HttpContext context) => context.Connection.RemoteIpAddress?.ToString();
 

@@ -26,6 +26,12 @@ public sealed class PolicySnapshot
     public IReadOnlyDictionary<string, GroupPolicy> Groups { get; }
     public IReadOnlyDictionary<string, ApiKeyPolicy> ApiKeysByHash { get; }
 
+    /// <summary>The live (known, not revoked, not expired) API key for a presented key, or null.</summary>
+    public ApiKeyPolicy? FindApiKey(string presented, DateTime now) =>
+        ApiKeysByHash.TryGetValue(Identity.ApiKeys.Hash(presented), out var key) && (key.ExpiresAt is not { } expires || expires > now)
+            ? key
+            : null;
+
     /// <summary>Whether any of the caller's groups is registered and holds a grant on the connection.</summary>
     public bool Allows(IReadOnlyList<string> callerGroups, ConnectionPolicy connection)
     {
@@ -71,4 +77,7 @@ public sealed class ConnectionPolicy
 
 public sealed record GroupPolicy(string Name, Roles Roles, IReadOnlySet<Guid> ConnectionIds);
 
-public sealed record ApiKeyPolicy(Guid Id, string Name, string Hash, IReadOnlyList<string> Groups, DateTime? ExpiresAt);
+public sealed record ApiKeyPolicy(Guid Id, string Name, string Hash, IReadOnlyList<string> Groups, DateTime? ExpiresAt)
+{
+    public Identity.Caller ToCaller() => new($"api-key:{Name}", Name, Groups, Identity.CallerKind.ApiKey) { ApiKeyId = Id };
+}

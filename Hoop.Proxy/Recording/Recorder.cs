@@ -1,4 +1,5 @@
 using System.Threading.Channels;
+using Hoop.Data.Audit;
 using Hoop.Data.Entities;
 using Hoop.Data.Store;
 using Microsoft.EntityFrameworkCore;
@@ -15,6 +16,7 @@ namespace Hoop.Proxy.Recording;
 public sealed partial class Recorder(
     IDbContextFactory<HoopDbContext> contexts,
     RecordingOptions options,
+    AuditLog audit,
     TimeProvider time,
     ILogger<Recorder> logger) : BackgroundService
 {
@@ -220,10 +222,7 @@ public sealed partial class Recorder(
             session.EndedAt = now;
             session.EndReason = "Hoop stopped without closing the session (crash or kill).";
             session.EventCount = await db.SessionEvents.CountAsync(e => e.SessionId == session.Id, cancellationToken);
-            db.AuditEvents.Add(new AuditEvent
-            {
-                At = now, Actor = "system", Action = "session.interrupted", Target = session.Id.ToString(), Outcome = AuditOutcome.Failed,
-            });
+            db.AuditEvents.Add(audit.Create(AuditLog.System, "session.interrupted", session.Id.ToString(), AuditOutcome.Failed));
         }
 
         await db.SaveChangesAsync(cancellationToken);

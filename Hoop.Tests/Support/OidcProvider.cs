@@ -1,8 +1,6 @@
 using System.Diagnostics;
-using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
-using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 
@@ -32,7 +30,7 @@ public sealed class OidcProvider : IAsyncDisposable
     {
         var script = Repository.Tool("oidc", "server.mjs");
         Repository.Tool("oidc", "node_modules", "oidc-provider");
-        var port = FreePort();
+        var port = Repository.FreePort();
         var json = JsonSerializer.Serialize(clients.Select(c => new { client_id = c.Id, client_secret = c.Secret, groups = c.Groups, redirect_uris = c.RedirectUris }));
         var start = new ProcessStartInfo("node") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Path.GetDirectoryName(script)! };
         start.ArgumentList.Add(script);
@@ -78,13 +76,6 @@ public sealed class OidcProvider : IAsyncDisposable
         var response = await http.SendAsync(request);
         response.EnsureSuccessStatusCode();
         return (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("access_token").GetString()!;
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     public async ValueTask DisposeAsync()

@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Http.Json;
-using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text.Json;
 using Hoop.Data.Entities;
@@ -115,7 +114,7 @@ public sealed class BackendFailureTests(DataPathFixture fixture) : IClassFixture
     [Fact]
     public async Task BackendDown_Is502Refused()
     {
-        var port = FreePort();
+        var port = Repository.FreePort();
         var connection = await fixture.AddConnectionAsync("down", new Uri($"https://localhost:{port}/"));
         await fixture.GrantAsync(DataPathFixture.Group, connection.Id);
         using var agent = fixture.Agent(fixture.Issuer.Token());
@@ -158,12 +157,5 @@ public sealed class BackendFailureTests(DataPathFixture fixture) : IClassFixture
         var session = await db.Sessions.SingleAsync(s => s.Subject == "reset-agent");
         var recorded = await db.SessionEvents.SingleAsync(e => e.SessionId == session.Id);
         Assert.Contains("broke off the exchange", JsonDocument.Parse(recorded.Content).RootElement.GetProperty("error").GetString());
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }
