@@ -37,5 +37,7 @@ set -e
 # One plain closing line, whatever the runner printed ("Passed: N" / "Failed: N" in its summary).
 passed=$(grep -E '^\s+Passed: [0-9]+' "$log" | tail -n 1 | grep -oE '[0-9]+' || true)
 failed=$(grep -E '^\s+Failed: [0-9]+' "$log" | tail -n 1 | grep -oE '[0-9]+' || true)
+# Repeat each failure (name, message, stack) at the end, where a truncated CI log still shows it.
+awk '/^  Failed [A-Za-z]/ { n = 40 } n > 0 { print; n-- }' "$log"
 echo "${passed:-0} passed, ${failed:-0} failed"
 exit "$status"

@@ -56,7 +56,7 @@ public sealed class AdminApiTests(DataPathFixture fixture) : IClassFixture<DataP
 
         using var agent = fixture.Agent(fixture.Issuer.Token(subject: "ledger-bot", groups: ["ledger-agents"]));
         var status = HttpStatusCode.NotFound;
-        for (var i = 0; i < 30 && status != HttpStatusCode.OK; i++)
+        for (var i = 0; i < 100 && status != HttpStatusCode.OK; i++)
         {
             status = (await agent.GetAsync("/ledger-api/echo?via=api")).StatusCode;
             await Task.Delay(status == HttpStatusCode.OK ? 0 : 100);
@@ -176,7 +176,7 @@ public sealed class AdminApiTests(DataPathFixture fixture) : IClassFixture<DataP
     private static async Task<HttpStatusCode> EventuallyAsync(HttpClient agent, HttpStatusCode wanted)
     {
         var status = HttpStatusCode.Continue;
-        for (var i = 0; i < 30 && status != wanted; i++)
+        for (var i = 0; i < 100 && status != wanted; i++)
         {
             status = (await agent.GetAsync("/billing/echo")).StatusCode;
             if (status != wanted)

@@ -300,7 +300,7 @@ public sealed class HttpDataPathTests(DataPathFixture fixture) : IClassFixture<D
             await db.SaveChangesAsync();
         }
 
-        var deadline = DateTime.UtcNow.AddSeconds(3);
+        var deadline = DateTime.UtcNow.AddSeconds(10);
         HttpStatusCode status;
         do
         {

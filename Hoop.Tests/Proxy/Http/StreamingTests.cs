@@ -9,6 +9,7 @@ using Microsoft.EntityFrameworkCore;
 
 namespace Hoop.Tests.Proxy.Http;
 
+[Collection(Timing.Name)]
 public sealed class StreamingTests(DataPathFixture fixture) : IClassFixture<DataPathFixture>
 {
     private const long HundredMegabytes = 100L * 1024 * 1024;
