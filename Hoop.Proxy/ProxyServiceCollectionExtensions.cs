@@ -38,6 +38,7 @@ public static class ProxyServiceCollectionExtensions
 
         services.AddSingleton(identity);
         services.AddHttpClient("oidc", c => c.Timeout = TimeSpan.FromSeconds(10));
+        services.AddSingleton<IssuerMetadata>();
         services.AddSingleton<TokenValidator>();
 
         services.AddSingleton(proxy);

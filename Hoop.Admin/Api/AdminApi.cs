@@ -18,18 +18,32 @@ public static class AdminApi
         services.AddSingleton<ConnectionService>();
         services.AddSingleton<GroupService>();
         services.AddSingleton<ApiKeyService>();
+        services.AddSingleton<IssuerService>();
+        services.AddSingleton<ConnectionTester>();
         services.AddAuthentication().AddScheme<Microsoft.AspNetCore.Authentication.AuthenticationSchemeOptions, ApiAuthenticationHandler>(ApiAuthenticationHandler.SchemeName, null);
         services.AddAuthorizationBuilder().AddPolicy(AdminPolicy, p => p
             .AddAuthenticationSchemes(ApiAuthenticationHandler.SchemeName)
             .RequireAuthenticatedUser()
             .RequireRole(nameof(Roles.Admin)));
+        services.AddOpenApi("v1", o =>
+        {
+            o.ShouldInclude = d => d.RelativePath?.StartsWith("api/v1/", StringComparison.Ordinal) == true;
+            o.AddDocumentTransformer((document, _, _) =>
+            {
+                document.Info.Title = "Hoop admin API";
+                document.Info.Description = "The console's operations for automation. Authenticate with 'Authorization: Bearer <OIDC access token or Hoop API key>' of a caller whose groups carry the admin role.";
+                return Task.CompletedTask;
+            });
+        });
         services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Converters.Add(new System.Text.Json.Serialization.JsonStringEnumConverter()));
         return services;
     }
 
     public static void MapAdminApi(this IEndpointRouteBuilder endpoints)
     {
-        var api = endpoints.MapGroup("/api/v1").RequireAuthorization(AdminPolicy).DisableAntiforgery();
+        // The API's description is public: it holds no data, and automation reads it before it has a key.
+        endpoints.MapOpenApi("/api/{documentName}/openapi.json").AllowAnonymous();
+        var api = endpoints.MapGroup("/api/v1").RequireAuthorization(AdminPolicy).DisableAntiforgery().WithTags("admin");
 
         var connections = api.MapGroup("/connections");
         connections.MapGet("/", (ConnectionService s, CancellationToken ct) => s.ListAsync(ct));
@@ -52,6 +66,17 @@ public static class AdminApi
             Answer(http, await s.SaveAsync(name, input, IfMatch(http), Actor(http), ct), v => v.Version, notFound: ("group", name)));
         groups.MapDelete("/{name}", async (string name, GroupService s, HttpContext http, CancellationToken ct) =>
             Answer(http, await s.DeleteAsync(name, Actor(http), ct), null, notFound: ("group", name)));
+
+        var issuers = api.MapGroup("/issuers");
+        issuers.MapGet("/", (IssuerService s, CancellationToken ct) => s.ListAsync(ct));
+        issuers.MapGet("/{id:guid}", async (Guid id, IssuerService s, HttpContext http, CancellationToken ct) =>
+            await s.GetAsync(id, ct) is { } view ? WithETag(http, view.Version, TypedResults.Ok(view)) : NotFound("issuer", id.ToString()));
+        issuers.MapPost("/", async (IssuerInput input, IssuerService s, HttpContext http, CancellationToken ct) =>
+            Answer(http, await s.SaveAsync(null, input, null, Actor(http), ct), v => v.Version!, v => $"/api/v1/issuers/{v.Id}"));
+        issuers.MapPut("/{id:guid}", async (Guid id, IssuerInput input, IssuerService s, HttpContext http, CancellationToken ct) =>
+            Answer(http, await s.SaveAsync(id, input, IfMatch(http), Actor(http), ct), v => v.Version!, notFound: ("issuer", id.ToString())));
+        issuers.MapDelete("/{id:guid}", async (Guid id, IssuerService s, HttpContext http, CancellationToken ct) =>
+            Answer(http, await s.DeleteAsync(id, Actor(http), ct), null, notFound: ("issuer", id.ToString())));
 
         var keys = api.MapGroup("/api-keys");
         keys.MapGet("/", (ApiKeyService s, CancellationToken ct) => s.ListAsync(ct));

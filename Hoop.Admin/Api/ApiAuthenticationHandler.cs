@@ -62,9 +62,7 @@ public sealed class ApiAuthenticationHandler(
             }
         }
 
-        var roles = caller.Groups.Select(g => snapshot.Groups.TryGetValue(g, out var group) ? group.Roles : Roles.None)
-            .Aggregate(Roles.None, (all, r) => all | r);
-        return Success(caller.Subject, caller.DisplayName, roles, caller.Kind == CallerKind.ApiKey ? "api-key" : "token");
+        return Success(caller.Subject, caller.DisplayName, snapshot.RolesOf(caller.Groups), caller.Kind == CallerKind.ApiKey ? "api-key" : "token");
     }
 
     private async Task<AuthenticateResult> BreakGlassAsync(string parameter)

@@ -46,3 +46,27 @@ public sealed record ApiKeyView(Guid Id, string Name, string Prefix, IReadOnlyLi
 
 /// <summary>Returned once, at creation: the only time the key itself is shown.</summary>
 public sealed record ApiKeyCreated(string Key, ApiKeyView ApiKey);
+
+/// <summary>An OIDC issuer as an admin writes it. Null <see cref="ClientSecret"/> on an update keeps the stored one; "" removes it.</summary>
+public sealed record IssuerInput(
+    string? DisplayName,
+    string? Authority,
+    string? Audience,
+    string? GroupsClaim,
+    string? ClientId,
+    string? ClientSecret,
+    bool? RequireHttpsMetadata);
+
+/// <summary>An issuer as anyone reads it: the client secret only as "set, last changed".</summary>
+public sealed record IssuerView(
+    Guid? Id,
+    string DisplayName,
+    string Authority,
+    string Audience,
+    string GroupsClaim,
+    string? ClientId,
+    bool ClientSecretSet,
+    DateTime? ClientSecretChangedAt,
+    bool RequireHttpsMetadata,
+    bool FromConfiguration,
+    string? Version);

@@ -26,6 +26,7 @@ public sealed class HoopDbContext(DbContextOptions<HoopDbContext> options) : DbC
     public DbSet<DataProtectionKey> DataProtectionKeys => Set<DataProtectionKey>();
     public DbSet<LocalAdmin> LocalAdmins => Set<LocalAdmin>();
     public DbSet<Setting> Settings => Set<Setting>();
+    public DbSet<IdentityIssuer> IdentityIssuers => Set<IdentityIssuer>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder) =>
         modelBuilder.ApplyConfigurationsFromAssembly(typeof(HoopDbContext).Assembly);
@@ -75,7 +76,7 @@ public sealed class HoopDbContext(DbContextOptions<HoopDbContext> options) : DbC
     // the store polls this one row and rebuilds its snapshot when it changes.
     private bool PolicyChanged() => ChangeTracker.Entries().Any(e =>
         e.State is EntityState.Added or EntityState.Modified or EntityState.Deleted
-        && e.Entity is Connection or Group or Grant or ApiKey or MaskingRule or GuardrailRule);
+        && e.Entity is Connection or Group or Grant or ApiKey or MaskingRule or GuardrailRule or IdentityIssuer);
 
     private void StampPolicyVersion(Setting? stamp)
     {

@@ -1,6 +1,6 @@
 namespace Hoop.Proxy.Identity;
 
-/// <summary>The OIDC issuers whose access tokens agents may present (Hoop:Identity).</summary>
+/// <summary>The OIDC issuers of appsettings.json (Hoop:Identity); the console adds more to the store.</summary>
 public sealed class IdentityOptions
 {
     public IReadOnlyList<IssuerOptions> Issuers { get; init; } = [];
@@ -9,8 +9,15 @@ public sealed class IdentityOptions
     public const string ApiKeyHeader = "X-Hoop-Api-Key";
 }
 
+/// <summary>
+/// One issuer, from appsettings.json or the store. Deliberately a class with no generated ToString:
+/// <see cref="ClientSecret"/> must never be printed.
+/// </summary>
 public sealed class IssuerOptions
 {
+    /// <summary>The store's id, or null for an issuer of appsettings.json (read-only in the console).</summary>
+    public Guid? Id { get; init; }
+
     /// <summary>The issuer URL, exactly as in the tokens' iss claim; discovery is read from it.</summary>
     public required string Authority { get; init; }
 
@@ -26,5 +33,17 @@ public sealed class IssuerOptions
     /// <summary>Only for a provider on loopback in development: allows discovery over plain http.</summary>
     public bool RequireHttpsMetadata { get; init; } = true;
 
+    /// <summary>Shown on the console's sign-in button.</summary>
+    public string? DisplayName { get; init; }
+
+    /// <summary>The console's client at this provider; without one, the issuer serves agents only.</summary>
+    public string? ClientId { get; init; }
+
+    public string? ClientSecret { get; init; }
+
     public string DiscoveryUrl => MetadataAddress ?? Authority.TrimEnd('/') + "/.well-known/openid-configuration";
+
+    public bool AllowsConsoleSignIn => !string.IsNullOrEmpty(ClientId);
+
+    public override string ToString() => Authority;
 }

@@ -1,5 +1,6 @@
 using System.Security.Cryptography.X509Certificates;
 using Hoop.Data.Entities;
+using Hoop.Proxy.Identity;
 
 namespace Hoop.Proxy.Policy;
 
@@ -9,14 +10,17 @@ namespace Hoop.Proxy.Policy;
 /// </summary>
 public sealed class PolicySnapshot
 {
-    public static readonly PolicySnapshot Empty = new("", [], [], []);
+    public static readonly PolicySnapshot Empty = new("", [], [], [], []);
 
-    public PolicySnapshot(string version, IEnumerable<ConnectionPolicy> connections, IEnumerable<GroupPolicy> groups, IEnumerable<ApiKeyPolicy> apiKeys)
+    public PolicySnapshot(string version, IEnumerable<ConnectionPolicy> connections, IEnumerable<GroupPolicy> groups,
+        IEnumerable<ApiKeyPolicy> apiKeys, IEnumerable<IssuerOptions> issuers)
     {
         Version = version;
         Connections = connections.ToDictionary(c => c.Name, StringComparer.OrdinalIgnoreCase);
         Groups = groups.ToDictionary(g => g.Name, StringComparer.Ordinal);
         ApiKeysByHash = apiKeys.ToDictionary(k => k.Hash, StringComparer.Ordinal);
+        // appsettings.json's issuers come first; the store cannot redefine one of them.
+        Issuers = issuers.DistinctBy(i => i.Authority, StringComparer.Ordinal).ToDictionary(i => i.Authority, StringComparer.Ordinal);
     }
 
     /// <summary>The store's policy version this snapshot was built from.</summary>
@@ -25,6 +29,24 @@ public sealed class PolicySnapshot
     public IReadOnlyDictionary<string, ConnectionPolicy> Connections { get; }
     public IReadOnlyDictionary<string, GroupPolicy> Groups { get; }
     public IReadOnlyDictionary<string, ApiKeyPolicy> ApiKeysByHash { get; }
+
+    /// <summary>The accepted token issuers by their exact issuer URL.</summary>
+    public IReadOnlyDictionary<string, IssuerOptions> Issuers { get; }
+
+    /// <summary>The roles the caller's registered groups carry together.</summary>
+    public Roles RolesOf(IEnumerable<string> callerGroups)
+    {
+        var roles = Roles.None;
+        foreach (var name in callerGroups)
+        {
+            if (Groups.TryGetValue(name, out var group))
+            {
+                roles |= group.Roles;
+            }
+        }
+
+        return roles;
+    }
 
     /// <summary>The live (known, not revoked, not expired) API key for a presented key, or null.</summary>
     public ApiKeyPolicy? FindApiKey(string presented, DateTime now) =>

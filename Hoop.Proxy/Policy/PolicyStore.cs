@@ -3,6 +3,7 @@ using System.Security.Cryptography.X509Certificates;
 using Hoop.Data.Entities;
 using Hoop.Data.Secrets;
 using Hoop.Data.Store;
+using Hoop.Proxy.Identity;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -19,6 +20,7 @@ namespace Hoop.Proxy.Policy;
 public sealed partial class PolicyStore(
     IDbContextFactory<HoopDbContext> contexts,
     SecretProtector secrets,
+    IdentityOptions identity,
     TimeProvider time,
     ILogger<PolicyStore> logger) : BackgroundService
 {
@@ -105,6 +107,7 @@ public sealed partial class PolicyStore(
         var keys = await db.ApiKeys.AsNoTracking()
             .Where(k => k.RevokedAt == null && (k.ExpiresAt == null || k.ExpiresAt > now))
             .ToListAsync(cancellationToken);
+        var issuers = await db.IdentityIssuers.AsNoTracking().ToListAsync(cancellationToken);
 
         // Names are unique in the store but compared case-insensitively on the data path: the first one wins.
         var compiled = connections.OrderBy(c => c.CreatedAt).Select(CompileOrSkip).OfType<ConnectionPolicy>()
@@ -113,7 +116,31 @@ public sealed partial class PolicyStore(
             version,
             compiled,
             groups.Select(g => new GroupPolicy(g.Name, g.Roles, g.Grants.Select(x => x.ConnectionId).ToHashSet())),
-            keys.Select(k => new ApiKeyPolicy(k.Id, k.Name, k.KeyHash, k.Groups, k.ExpiresAt)));
+            keys.Select(k => new ApiKeyPolicy(k.Id, k.Name, k.KeyHash, k.Groups, k.ExpiresAt)),
+            identity.Issuers.Concat(issuers.Select(CompileOrSkip).OfType<IssuerOptions>()));
+    }
+
+    private IssuerOptions? CompileOrSkip(IdentityIssuer i)
+    {
+        try
+        {
+            return new IssuerOptions
+            {
+                Id = i.Id,
+                Authority = i.Authority,
+                Audience = i.Audience,
+                GroupsClaim = i.GroupsClaim,
+                RequireHttpsMetadata = i.RequireHttpsMetadata,
+                DisplayName = i.DisplayName,
+                ClientId = i.ClientId,
+                ClientSecret = i.ProtectedClientSecret is null ? null : secrets.UnprotectString(i.ProtectedClientSecret),
+            };
+        }
+        catch (CryptographicException e)
+        {
+            LogIssuerSkipped(i.Authority, e.GetType().Name);
+            return null;
+        }
     }
 
     /// <summary>One connection that cannot be compiled (a secret that does not decrypt, a bad bundle) is left out, not all.</summary>
@@ -195,6 +222,9 @@ public sealed partial class PolicyStore(
 
     [LoggerMessage(4011, LogLevel.Error, "Policy snapshot could not be rebuilt; the previous one stays in use")]
     private partial void LogRefreshFailed(Exception error);
+
+    [LoggerMessage(4013, LogLevel.Warning, "Issuer {Authority} left out of the policy: {Reason}")]
+    private partial void LogIssuerSkipped(string authority, string reason);
 
     [LoggerMessage(4012, LogLevel.Warning, "Connection {Name} left out of the policy: {Reason}")]
     private partial void LogConnectionSkipped(string name, string reason);

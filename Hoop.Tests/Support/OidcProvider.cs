@@ -24,18 +24,23 @@ public sealed class OidcProvider : IAsyncDisposable
 
     public string Authority { get; }
 
-    public sealed record Client(string Id, string Secret, string[] Groups, string[]? RedirectUris = null);
+    public sealed record Client(string Id, string Secret, string[] Groups, string[]? RedirectUris = null, string[]? PostLogoutRedirectUris = null);
 
-    public static async Task<OidcProvider> StartAsync(params Client[] clients)
+    public static Task<OidcProvider> StartAsync(params Client[] clients) => StartAsync(new Dictionary<string, string[]>(), clients);
+
+    /// <param name="accounts">People who sign in at the provider's login form, with their groups.</param>
+    /// <param name="clients">Agents (client credentials) and the console (code flow, with redirect URIs).</param>
+    public static async Task<OidcProvider> StartAsync(IReadOnlyDictionary<string, string[]> accounts, params Client[] clients)
     {
         var script = Repository.Tool("oidc", "server.mjs");
         Repository.Tool("oidc", "node_modules", "oidc-provider");
         var port = Repository.FreePort();
-        var json = JsonSerializer.Serialize(clients.Select(c => new { client_id = c.Id, client_secret = c.Secret, groups = c.Groups, redirect_uris = c.RedirectUris }));
+        var json = JsonSerializer.Serialize(clients.Select(c => new { client_id = c.Id, client_secret = c.Secret, groups = c.Groups, redirect_uris = c.RedirectUris, post_logout_redirect_uris = c.PostLogoutRedirectUris }));
         var start = new ProcessStartInfo("node") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Path.GetDirectoryName(script)! };
         start.ArgumentList.Add(script);
         start.ArgumentList.Add(port.ToString(System.Globalization.CultureInfo.InvariantCulture));
         start.ArgumentList.Add(json);
+        start.ArgumentList.Add(JsonSerializer.Serialize(accounts));
         var process = Process.Start(start)!;
         var log = new StringBuilder();
         process.ErrorDataReceived += (_, e) => { lock (log) { log.AppendLine(e.Data); } };

@@ -1,8 +1,10 @@
 // The identity provider Hoop's end-to-end tests start: npm oidc-provider (OpenID Certified).
 // Issues JWT access tokens for Hoop's audience by client credentials, with a "groups" claim per client,
-// and serves the code flow with its development login form.
-//   node server.mjs <port> '<clients JSON>'
-// clients JSON: [{ "client_id": "...", "client_secret": "...", "groups": ["..."], "redirect_uris": ["..."] }]
+// and serves the code flow with its development login form (any user name, any password).
+//   node server.mjs <port> '<clients JSON>' ['<accounts JSON>']
+// clients JSON: [{ "client_id": "...", "client_secret": "...", "groups": ["..."], "redirect_uris": ["..."],
+//                  "post_logout_redirect_uris": ["..."] }]
+// accounts JSON: { "<user name>": ["<group>", ...] }: the groups people get in their ID token.
 import Provider from 'oidc-provider';
 
 const port = Number(process.argv[2] ?? 0);
@@ -10,6 +12,7 @@ const clients = JSON.parse(process.argv[3] ?? '[]');
 const audience = process.env.HOOP_AUDIENCE ?? 'urn:hoop:proxy';
 const issuer = `http://127.0.0.1:${port}`;
 const groupsOf = new Map(clients.map(c => [c.client_id, c.groups ?? []]));
+const accounts = JSON.parse(process.argv[4] ?? '{}');
 
 const provider = new Provider(issuer, {
   clients: clients.map(c => ({
@@ -18,6 +21,7 @@ const provider = new Provider(issuer, {
     grant_types: c.redirect_uris ? ['authorization_code', 'client_credentials'] : ['client_credentials'],
     response_types: c.redirect_uris ? ['code'] : [],
     redirect_uris: c.redirect_uris ?? [],
+    post_logout_redirect_uris: c.post_logout_redirect_uris ?? [],
     scope: 'openid profile groups hoop',
   })),
   features: {
@@ -34,10 +38,12 @@ const provider = new Provider(issuer, {
   claims: { groups: ['groups'], profile: ['name', 'preferred_username'] },
   findAccount: (ctx, id) => ({
     accountId: id,
-    claims: () => ({ sub: id, name: id, preferred_username: id, groups: groupsOf.get(id) ?? [] }),
+    claims: () => ({ sub: id, name: id, preferred_username: id, groups: accounts[id] ?? groupsOf.get(id) ?? [] }),
   }),
   extraTokenClaims: (ctx, token) => ({ groups: groupsOf.get(token.clientId) ?? [] }),
   pkce: { required: () => true },
+  // Requested claims (groups) go into the ID token, as most providers can be set to do.
+  conformIdTokenClaims: false,
 });
 provider.proxy = false;
 

@@ -1,0 +1,162 @@
+using Hoop.Data.Audit;
+using Hoop.Data.Entities;
+using Hoop.Data.Secrets;
+using Hoop.Data.Store;
+using Hoop.Proxy.Identity;
+using Hoop.Proxy.Policy;
+using Microsoft.EntityFrameworkCore;
+
+namespace Hoop.Admin.Management;
+
+/// <summary>
+/// Registers OIDC issuers: whose access tokens agents may bring, and (with a client id) where people sign in to the
+/// console. Issuers of appsettings.json are listed too, read-only.
+/// </summary>
+public sealed class IssuerService(
+    IDbContextFactory<HoopDbContext> contexts,
+    SecretProtector secrets,
+    IdentityOptions configured,
+    AuditLog audit,
+    PolicyStore policy,
+    TimeProvider time)
+{
+    public async Task<IReadOnlyList<IssuerView>> ListAsync(CancellationToken cancellationToken)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var stored = await db.IdentityIssuers.AsNoTracking().OrderBy(i => i.DisplayName).ToListAsync(cancellationToken);
+        return configured.Issuers.Select(i => new IssuerView(null, i.DisplayName ?? i.Authority, i.Authority, i.Audience, i.GroupsClaim,
+                i.ClientId, i.ClientSecret is not null, null, i.RequireHttpsMetadata, FromConfiguration: true, Version: null))
+            .Concat(stored.Select(View))
+            .ToList();
+    }
+
+    public async Task<IssuerView?> GetAsync(Guid id, CancellationToken cancellationToken)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var issuer = await db.IdentityIssuers.AsNoTracking().FirstOrDefaultAsync(i => i.Id == id, cancellationToken);
+        return issuer is null ? null : View(issuer);
+    }
+
+    public async Task<ChangeResult<IssuerView>> SaveAsync(Guid? id, IssuerInput input, string? expectedVersion, string actor, CancellationToken cancellationToken)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var issuer = id is null ? null : await db.IdentityIssuers.FirstOrDefaultAsync(i => i.Id == id, cancellationToken);
+        if (id is not null && issuer is null)
+        {
+            return ChangeResult<IssuerView>.Missing();
+        }
+
+        if (issuer is not null && expectedVersion is not null && expectedVersion != issuer.Version.ToString("n"))
+        {
+            return ChangeResult<IssuerView>.Stale();
+        }
+
+        var requireHttps = input.RequireHttpsMetadata ?? issuer?.RequireHttpsMetadata ?? true;
+        var authority = input.Authority?.Trim() ?? issuer?.Authority;
+        var errors = new FieldErrors();
+        if (!Uri.TryCreate(authority, UriKind.Absolute, out var url) || (url.Scheme != Uri.UriSchemeHttps && url.Scheme != Uri.UriSchemeHttp)
+            || !string.IsNullOrEmpty(url.Query) || !string.IsNullOrEmpty(url.Fragment))
+        {
+            errors.Add("authority", "Give the issuer URL exactly as it appears in the tokens' iss claim (for example https://login.example.com/).");
+        }
+        else if (url.Scheme == Uri.UriSchemeHttp && (requireHttps || !url.IsLoopback))
+        {
+            errors.Add("authority", "An issuer must use https; plain http is allowed only for a provider on loopback with 'require https' turned off.");
+        }
+
+        var audience = input.Audience?.Trim() ?? issuer?.Audience;
+        if (string.IsNullOrEmpty(audience) || audience.Length > 512)
+        {
+            errors.Add("audience", "Give the aud value agents' tokens carry for Hoop (up to 512 characters).");
+        }
+
+        var groupsClaim = (input.GroupsClaim ?? issuer?.GroupsClaim ?? "groups").Trim();
+        if (groupsClaim.Length is 0 or > 128)
+        {
+            errors.Add("groupsClaim", "Name the claim that lists a caller's groups (usually 'groups').");
+        }
+
+        var clientId = input.ClientId is null ? issuer?.ClientId : string.IsNullOrWhiteSpace(input.ClientId) ? null : input.ClientId.Trim();
+        if (clientId?.Length > 256)
+        {
+            errors.Add("clientId", "The client id is at most 256 characters.");
+        }
+
+        var displayName = (input.DisplayName ?? issuer?.DisplayName ?? url?.Host ?? "").Trim();
+        if (displayName.Length is 0 or > 128)
+        {
+            errors.Add("displayName", "Give a name of up to 128 characters for the sign-in button.");
+        }
+
+        if (!errors.Any && (configured.Issuers.Any(i => i.Authority == authority)
+            || await db.IdentityIssuers.AnyAsync(i => i.Authority == authority && i.Id != (issuer == null ? Guid.Empty : issuer.Id), cancellationToken)))
+        {
+            return new(ChangeStatus.Conflict, Errors: new Dictionary<string, string[]> { ["authority"] = [$"The issuer '{authority}' is registered already."] });
+        }
+
+        if (errors.Any)
+        {
+            return ChangeResult<IssuerView>.Invalid(errors.ToDictionary());
+        }
+
+        var now = time.GetUtcNow().UtcDateTime;
+        var before = issuer is null ? null : Describe(issuer);
+        if (issuer is null)
+        {
+            issuer = new IdentityIssuer { DisplayName = displayName, Authority = authority!, Audience = audience!, CreatedAt = now };
+            db.IdentityIssuers.Add(issuer);
+        }
+
+        issuer.DisplayName = displayName;
+        issuer.Authority = authority!;
+        issuer.Audience = audience!;
+        issuer.GroupsClaim = groupsClaim;
+        issuer.ClientId = clientId;
+        issuer.RequireHttpsMetadata = requireHttps;
+        if (input.ClientSecret is not null)
+        {
+            issuer.ProtectedClientSecret = input.ClientSecret.Length == 0 ? null : secrets.Protect(input.ClientSecret);
+            issuer.ClientSecretChangedAt = now;
+        }
+
+        db.AuditEvents.Add(audit.Create(actor, before is null ? "issuer.create" : "issuer.update", issuer.Authority, AuditOutcome.Success,
+            new { before, after = Describe(issuer) }));
+        try
+        {
+            await db.SaveChangesAsync(cancellationToken);
+        }
+        catch (DbUpdateConcurrencyException)
+        {
+            return ChangeResult<IssuerView>.Stale();
+        }
+
+        policy.ReloadNow();
+        return new(before is null ? ChangeStatus.Created : ChangeStatus.Ok, View(issuer));
+    }
+
+    public async Task<ChangeResult<IssuerView>> DeleteAsync(Guid id, string actor, CancellationToken cancellationToken)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var issuer = await db.IdentityIssuers.FirstOrDefaultAsync(i => i.Id == id, cancellationToken);
+        if (issuer is null)
+        {
+            return ChangeResult<IssuerView>.Missing();
+        }
+
+        db.IdentityIssuers.Remove(issuer);
+        db.AuditEvents.Add(audit.Create(actor, "issuer.delete", issuer.Authority, AuditOutcome.Success, new { before = Describe(issuer) }));
+        await db.SaveChangesAsync(cancellationToken);
+        policy.ReloadNow();
+        return new(ChangeStatus.Ok);
+    }
+
+    private static IssuerView View(IdentityIssuer i) => new(i.Id, i.DisplayName, i.Authority, i.Audience, i.GroupsClaim, i.ClientId,
+        i.ProtectedClientSecret is not null, i.ClientSecretChangedAt, i.RequireHttpsMetadata, FromConfiguration: false, i.Version.ToString("n"));
+
+    /// <summary>The audit record's picture of an issuer: everything but the client secret.</summary>
+    private static object Describe(IdentityIssuer i) => new
+    {
+        i.DisplayName, i.Authority, i.Audience, i.GroupsClaim, i.ClientId,
+        clientSecret = new { set = i.ProtectedClientSecret is not null, changedAt = i.ClientSecretChangedAt }, i.RequireHttpsMetadata,
+    };
+}

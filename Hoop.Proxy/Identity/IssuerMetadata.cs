@@ -1,0 +1,72 @@
+using System.Collections.Concurrent;
+using Microsoft.IdentityModel.Protocols;
+using Microsoft.IdentityModel.Protocols.OpenIdConnect;
+
+namespace Hoop.Proxy.Identity;
+
+/// <summary>
+/// Each issuer's discovery document and keys, shared by the proxy's token validation and the console's sign-in:
+/// cached for 12 hours, fetched early at most every 10 seconds (a token naming an unknown key). While an issuer
+/// is unreachable its last document stays in use, and it is asked again every minute.
+/// </summary>
+public sealed class IssuerMetadata(IHttpClientFactory httpClients, TimeProvider time)
+{
+    private static readonly TimeSpan Lifetime = TimeSpan.FromHours(12);
+    private static readonly TimeSpan MinimumRefreshInterval = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan RetryAfterFailure = TimeSpan.FromMinutes(1);
+
+    private readonly ConcurrentDictionary<(string Url, bool Https), Entry> _entries = new();
+
+    /// <summary>Whether an early refresh is allowed now (the last fetch was at least 10 seconds ago).</summary>
+    public bool MayRefresh(IssuerOptions issuer) => time.GetUtcNow() - EntryFor(issuer).LastAttempt >= MinimumRefreshInterval;
+
+    /// <exception cref="InvalidOperationException">The document could not be read and none was read before.</exception>
+    public async Task<OpenIdConnectConfiguration> GetAsync(IssuerOptions issuer, bool refresh, CancellationToken cancellationToken)
+    {
+        var entry = EntryFor(issuer);
+        var current = entry.Configuration;
+        if (current is not null && !refresh && time.GetUtcNow() < entry.ValidUntil)
+        {
+            return current;
+        }
+
+        await entry.Gate.WaitAsync(cancellationToken);
+        try
+        {
+            // Another caller may have fetched while this one waited.
+            var now = time.GetUtcNow();
+            if (entry.Configuration is not null && (refresh ? now - entry.LastAttempt < MinimumRefreshInterval : now < entry.ValidUntil))
+            {
+                return entry.Configuration;
+            }
+
+            entry.LastAttempt = now;
+            try
+            {
+                var retriever = new HttpDocumentRetriever(httpClients.CreateClient("oidc")) { RequireHttps = issuer.RequireHttpsMetadata };
+                entry.Configuration = await OpenIdConnectConfigurationRetriever.GetAsync(issuer.DiscoveryUrl, retriever, cancellationToken);
+                entry.ValidUntil = now + Lifetime;
+            }
+            catch (Exception) when (entry.Configuration is not null && !cancellationToken.IsCancellationRequested)
+            {
+                entry.ValidUntil = now + RetryAfterFailure;
+            }
+
+            return entry.Configuration;
+        }
+        finally
+        {
+            entry.Gate.Release();
+        }
+    }
+
+    private Entry EntryFor(IssuerOptions issuer) => _entries.GetOrAdd((issuer.DiscoveryUrl, issuer.RequireHttpsMetadata), _ => new Entry());
+
+    private sealed class Entry
+    {
+        public SemaphoreSlim Gate { get; } = new(1, 1);
+        public OpenIdConnectConfiguration? Configuration { get; set; }
+        public DateTimeOffset ValidUntil { get; set; }
+        public DateTimeOffset LastAttempt { get; set; }
+    }
+}
