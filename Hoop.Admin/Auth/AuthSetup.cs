@@ -1,5 +1,6 @@
 using System.Security.Claims;
 using Hoop.Data.Entities;
+using Microsoft.AspNetCore.Antiforgery;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.Cookies;
 using Hoop.Proxy.Identity;
@@ -34,7 +35,7 @@ public static class AuthSetup
                 options.SlidingExpiration = true;
                 options.LoginPath = "/login";
                 options.LogoutPath = "/auth/logout";
-                options.AccessDeniedPath = "/login";
+                options.AccessDeniedPath = "/not-allowed";
             })
             .AddRemoteScheme<OidcOptions, OidcHandler>(OidcHandler.SchemeName, "OpenID Connect", options =>
             {
@@ -87,8 +88,15 @@ public static class AuthSetup
     }
 
     /// <summary>Ends the console session, and the provider's too where it offers RP-initiated logout.</summary>
-    private static async Task<IResult> SignOutAsync(HttpContext context, PolicyStore policy, IssuerMetadata metadata)
+    private static async Task<IResult> SignOutAsync(HttpContext context, PolicyStore policy, IssuerMetadata metadata, IAntiforgery antiforgery)
     {
+        // The form has no fields to bind, so nothing checks its token unless this does: another site must not sign people out.
+        if (!await antiforgery.IsRequestValidAsync(context))
+        {
+            return Results.Problem("The form's antiforgery token is missing or wrong; sign out from the console itself.",
+                statusCode: StatusCodes.Status400BadRequest, title: "Refused");
+        }
+
         var idToken = await context.GetTokenAsync("id_token");
         var authority = context.User.FindFirstValue(OidcHandler.IssuerClaim);
         await context.SignOutAsync(CookieAuthenticationDefaults.AuthenticationScheme);

@@ -238,7 +238,7 @@ public sealed partial class ProxyGate(
             request = new
             {
                 method = request.Method,
-                path = request.PathBase + request.Path,
+                path = (request.PathBase + request.Path).Value,
                 query = request.QueryString.Value,
                 protocol = request.Protocol,
                 headers = Headers(request.Headers, secrets),

@@ -107,7 +107,7 @@ public sealed partial class BreakGlassSignInTests : IDisposable
         Assert.Equal(0, await db.LogEvents.CountAsync(e => e.Message.Contains(password)));
     }
 
-    private static async Task<HttpResponseMessage> SignInAsync(HttpClient client, string user, string password, string returnUrl)
+    internal static async Task<HttpResponseMessage> SignInAsync(HttpClient client, string user, string password, string returnUrl)
     {
         var page = await client.GetStringAsync("/login");
         var token = AntiforgeryToken().Match(page).Groups[1].Value;

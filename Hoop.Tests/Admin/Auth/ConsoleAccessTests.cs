@@ -1,0 +1,150 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using System.Web;
+using Hoop.Admin.Management;
+using Hoop.Data.Entities;
+using Hoop.Data.Store;
+using Hoop.Tests.Support;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Hoop.Tests.Admin.Auth;
+
+/// <summary>Who reaches what on the console port, at the HTTP level, with a real identity provider registered.</summary>
+public sealed class ConsoleAccessTests : IAsyncLifetime
+{
+    private static readonly string[] Pages = ["/", "/connections", "/groups", "/api-keys", "/sessions", "/audit", "/logs", "/settings", "/not-allowed"];
+
+    private readonly TempFolder _folder = new();
+    private HoopTestHost _hoop = null!;
+    private OidcProvider _provider = null!;
+
+    public async Task InitializeAsync()
+    {
+        _hoop = await HoopTestHost.StartAsync(_folder.Path);
+        _provider = await OidcProvider.StartAsync(new Dictionary<string, string[]>(),
+            new OidcProvider.Client("hoop-console", "secret", [], [$"{_hoop.ConsoleUrl}auth/oidc/callback"]));
+        var saved = await _hoop.Services.GetRequiredService<IssuerService>().SaveAsync(null,
+            new IssuerInput("Test IdP", _provider.Authority, OidcProvider.Audience, null, "hoop-console", "secret", RequireHttpsMetadata: false),
+            null, "test", default);
+        Assert.Equal(ChangeStatus.Created, saved.Status);
+    }
+
+    [Fact]
+    public async Task Anonymous_EveryPageRedirectsToSignIn_AndTheApiIs401()
+    {
+        using var client = _hoop.CreateClient(_hoop.ConsoleUrl);
+        foreach (var page in Pages)
+        {
+            var response = await client.GetAsync(page);
+            Assert.Equal(HttpStatusCode.Redirect, response.StatusCode);
+            Assert.Equal("/login", response.Headers.Location!.AbsolutePath);
+        }
+
+        foreach (var api in new[] { "/api/v1/connections", "/api/v1/groups", "/api/v1/api-keys", "/api/v1/issuers" })
+        {
+            var response = await client.GetAsync(api);
+            Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+            Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        }
+    }
+
+    [Fact]
+    public async Task SignInStart_RedirectsToTheProviderWithPkceStateAndNonce()
+    {
+        using var client = _hoop.CreateClient(_hoop.ConsoleUrl, cookies: new CookieContainer());
+
+        var response = await client.GetAsync($"/auth/oidc?issuer={Uri.EscapeDataString(_provider.Authority)}&returnUrl=/audit");
+
+        Assert.Equal(HttpStatusCode.Redirect, response.StatusCode);
+        var location = response.Headers.Location!;
+        Assert.StartsWith(_provider.Authority, location.ToString());
+        var query = HttpUtility.ParseQueryString(location.Query);
+        Assert.Equal("code", query["response_type"]);
+        Assert.Equal("S256", query["code_challenge_method"]);
+        Assert.False(string.IsNullOrEmpty(query["code_challenge"]));
+        Assert.False(string.IsNullOrEmpty(query["nonce"]));
+        Assert.False(string.IsNullOrEmpty(query["state"]));
+        Assert.Equal($"{_hoop.ConsoleUrl}auth/oidc/callback", query["redirect_uri"]);
+    }
+
+    [Fact]
+    public async Task TamperedState_IsRefusedOnTheSignInPageAndAudited()
+    {
+        var cookies = new CookieContainer();
+        using var client = _hoop.CreateClient(_hoop.ConsoleUrl, cookies: cookies);
+        var start = await client.GetAsync($"/auth/oidc?issuer={Uri.EscapeDataString(_provider.Authority)}");
+        var state = HttpUtility.ParseQueryString(start.Headers.Location!.Query)["state"]!;
+        var tampered = state[..^4] + (state[^4] == 'A' ? 'B' : 'A') + state[^3..];
+
+        var callback = await client.GetAsync($"/auth/oidc/callback?code=anything&state={Uri.EscapeDataString(tampered)}");
+
+        Assert.Equal(HttpStatusCode.Redirect, callback.StatusCode);
+        Assert.Equal("/login?error=state", callback.Headers.Location!.OriginalString);
+        Assert.Equal(HttpStatusCode.Redirect, (await client.GetAsync("/")).StatusCode);
+        await using var db = await _hoop.Services.GetRequiredService<IDbContextFactory<HoopDbContext>>().CreateDbContextAsync();
+        var denied = await db.AuditEvents.Where(a => a.Action == "console.login" && a.Outcome == AuditOutcome.Denied).ToListAsync();
+        Assert.Contains(denied, a => a.Details!.Contains("state", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task CallbackWithoutTheBrowsersCorrelationCookie_IsRefused()
+    {
+        using var starter = _hoop.CreateClient(_hoop.ConsoleUrl, cookies: new CookieContainer());
+        var start = await starter.GetAsync($"/auth/oidc?issuer={Uri.EscapeDataString(_provider.Authority)}");
+        var state = HttpUtility.ParseQueryString(start.Headers.Location!.Query)["state"]!;
+
+        // Another browser (a victim lured to the callback) presents a genuine state it did not start.
+        using var other = _hoop.CreateClient(_hoop.ConsoleUrl, cookies: new CookieContainer());
+        var callback = await other.GetAsync($"/auth/oidc/callback?code=anything&state={Uri.EscapeDataString(state)}");
+
+        Assert.Equal("/login?error=state", callback.Headers.Location!.OriginalString);
+    }
+
+    [Fact]
+    public async Task CrossSitePost_WithoutAntiforgeryToken_IsRefused()
+    {
+        using var client = _hoop.CreateClient(_hoop.ConsoleUrl, cookies: new CookieContainer());
+        await BreakGlassSignInTests.SignInAsync(client, "admin", HoopTestHost.AdminPassword, "/");
+
+        // What another site's form would send: the browser adds the cookie, but the site cannot know the token.
+        var response = await client.PostAsync("/auth/logout", new FormUrlEncodedContent(new Dictionary<string, string>()));
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/")).StatusCode);
+    }
+
+    [Fact]
+    public async Task ConsoleAndSignInRoutes_AreNotOnTheProxyPort()
+    {
+        using var client = _hoop.CreateClient(_hoop.ProxyUrl);
+        foreach (var path in Pages.Append("/login").Append("/auth/oidc").Append("/api/v1/openapi.json"))
+        {
+            Assert.Equal(HttpStatusCode.NotFound, (await client.GetAsync(path)).StatusCode);
+        }
+    }
+
+    [Fact]
+    public async Task OpenApiDocument_DescribesTheAdminApi()
+    {
+        using var client = _hoop.CreateClient(_hoop.ConsoleUrl);
+
+        var document = await client.GetFromJsonAsync<JsonElement>("/api/v1/openapi.json");
+
+        var paths = document.GetProperty("paths");
+        foreach (var path in new[] { "/api/v1/connections", "/api/v1/connections/{name}", "/api/v1/groups", "/api/v1/api-keys", "/api/v1/issuers" })
+        {
+            Assert.True(paths.TryGetProperty(path, out _), $"{path} is missing from the OpenAPI document");
+        }
+
+        Assert.False(paths.TryGetProperty("/connections", out _));
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _provider.DisposeAsync();
+        await _hoop.DisposeAsync();
+        _folder.Dispose();
+    }
+}

@@ -1,0 +1,211 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using Hoop.Admin.Management;
+using Hoop.Proxy.Policy;
+using Hoop.Tests.Support;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Playwright;
+
+namespace Hoop.Tests.Admin.Console;
+
+/// <summary>
+/// The console in headless Chromium against a real identity provider: from an empty Hoop to an agent's recorded
+/// session, every step in the browser; and what an auditor may not do.
+/// </summary>
+[Collection(Timing.Name)]
+public sealed class ConsoleEndToEndTests(ConsoleFixture fixture) : IClassFixture<ConsoleFixture>
+{
+    [Fact]
+    public async Task NewAdmin_GoesFromEmptyHoopToAnAgentsRecordedSession_EntirelyInTheConsole()
+    {
+        var page = await fixture.NewPageAsync();
+
+        // First setup: the break-glass admin registers the identity provider and the admins' group.
+        await BreakGlassSignInAsync(page);
+        await page.ScreenshotAsync(new() { Path = Shot("dashboard") });
+        await page.GotoAsync("settings");
+        await page.ClickAsync("[data-test=new-issuer]");
+        await page.FillAsync("#i-name", "Test IdP");
+        await page.FillAsync("#i-authority", fixture.Provider.Authority);
+        await page.FillAsync("#i-audience", OidcProvider.Audience);
+        await page.FillAsync("#i-client", ConsoleFixture.ConsoleClient);
+        await page.FillAsync("#i-secret", ConsoleFixture.ConsoleSecret);
+        await page.ClickAsync("[data-test=save-issuer]");
+        // Plain http discovery is refused until "require https" is turned off: the reason shows beside the field.
+        await Expect(page.Locator("[data-field-error=authority]")).ToContainTextAsync("https");
+        await page.Locator("#i-https").ClickAsync();
+        await page.ClickAsync("[data-test=save-issuer]");
+        await Expect(page.Locator("[data-test=issuers]")).ToContainTextAsync(fixture.Provider.Authority);
+        await page.ScreenshotAsync(new() { Path = Shot("settings") });
+
+        await CreateGroupAsync(page, "hoop-admins", role: "admin");
+        await CreateGroupAsync(page, "ledger-agents", role: null);
+        await page.ScreenshotAsync(new() { Path = Shot("groups") });
+        await page.ClickAsync("[data-test=sign-out]");
+        await Expect(page.Locator("[data-test=sign-in-with]")).ToBeVisibleAsync();
+
+        // Alice signs in through the provider's own login form; her group makes her an admin.
+        await ProviderSignInAsync(page, "alice");
+        await Expect(page.Locator("[data-test=user]")).ToHaveTextAsync("alice");
+        await Expect(page.Locator("[data-test=roles]")).ToHaveTextAsync("Admin");
+
+        // A connection: a wrong address is refused beside its field and nothing is saved; then the right one.
+        await page.GotoAsync("connections");
+        await page.ClickAsync("[data-test=new-connection]");
+        await page.FillAsync("#c-name", "ledger");
+        await page.FillAsync("#c-address", "not a url");
+        await page.ClickAsync("[data-test=save-connection]");
+        await Expect(page.Locator("[data-field-error=address]")).ToBeVisibleAsync();
+        Assert.Empty(await fixture.Hoop.Services.GetRequiredService<ConnectionService>().ListAsync(default));
+
+        await page.FillAsync("#c-address", fixture.Backend.Address.ToString());
+        await ChooseAsync(page, "#c-tls", "CaBundle");
+        await page.FillAsync("#c-ca", fixture.Ca.Pem);
+        await page.FillAsync("#c-secret", ConsoleFixture.Canary);
+        await ChooseAsync(page, "#c-groups", "ledger-agents");
+        await page.ClickAsync("[data-test=save-connection]");
+        await Expect(page.Locator("[data-test=connections]")).ToContainTextAsync("Bearer: set, last changed");
+        await Expect(page.Locator("[data-test=snippets]")).ToContainTextAsync("curl --cacert certificate.pem");
+        await page.ClickAsync("[data-test=test-ledger]");
+        await Expect(page.Locator("[data-test=test-result]")).ToContainTextAsync("is reachable");
+        await page.ScreenshotAsync(new() { Path = Shot("connections"), FullPage = true });
+        Assert.DoesNotContain(ConsoleFixture.Canary, await page.ContentAsync());
+
+        // The agent: a client-credentials token from the provider, curl-equivalent call through the proxy port.
+        using var agent = fixture.Hoop.CreateClient(fixture.Hoop.ProxyUrl);
+        agent.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer",
+            await fixture.Provider.ClientCredentialsTokenAsync(ConsoleFixture.LedgerAgent));
+        var answer = await agent.GetAsync("/ledger/echo?from=console-test");
+        Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
+        Assert.Equal($"Bearer {ConsoleFixture.Canary}", fixture.Backend.Requests.Last(r => r.Path == "/echo?from=console-test").Headers["Authorization"]);
+
+        // Alice finds the agent's session and its request.
+        await page.GotoAsync("sessions");
+        var row = page.Locator("[data-test=sessions] tr", new() { HasText = "ledger-agent" });
+        await Expect(row).ToBeVisibleAsync(new() { Timeout = 10_000 });
+        await row.First.ClickAsync();
+        await Expect(page.Locator("[data-test=session-events]")).ToContainTextAsync("GET /ledger/echo");
+        await Expect(page.Locator("[data-test=session-events]")).ToContainTextAsync("\"path\":\"/ledger/echo\",\"query\":\"?from=console-test\"");
+        await page.ScreenshotAsync(new() { Path = Shot("sessions"), FullPage = true });
+
+        await page.GotoAsync("audit");
+        await Expect(page.Locator("[data-test=audit]")).ToContainTextAsync("connection.create");
+        await page.ScreenshotAsync(new() { Path = Shot("audit") });
+        Assert.DoesNotContain(ConsoleFixture.Canary, await page.ContentAsync());
+    }
+
+    [Fact]
+    public async Task Auditor_ReadsButCannotChange_InTheConsoleOrTheApi_AndAForeignReturnUrlIsIgnored()
+    {
+        await EnsureProviderRegisteredAsync();
+        var page = await fixture.NewPageAsync();
+
+        // Sign-in that asks to return to another site lands on the console instead.
+        await page.GotoAsync($"auth/oidc?issuer={Uri.EscapeDataString(fixture.Provider.Authority)}&returnUrl={Uri.EscapeDataString("https://evil.example/")}");
+        await CompleteProviderFormAsync(page, "carol");
+        await Expect(page.Locator("h1")).ToHaveTextAsync("Dashboard");
+        Assert.StartsWith(fixture.Hoop.ConsoleUrl.ToString(), page.Url);
+        await Expect(page.Locator("[data-test=roles]")).ToHaveTextAsync("Auditor");
+
+        await page.GotoAsync("audit");
+        await Expect(page.Locator("h1")).ToHaveTextAsync("Audit log");
+        await page.GotoAsync("connections");
+        await Expect(page.Locator("[data-test=not-allowed]")).ToBeVisibleAsync();
+        await Expect(page.Locator("[data-test=new-connection]")).ToHaveCountAsync(0);
+
+        // The admin API refuses a token whose groups carry only the auditor role.
+        using var api = fixture.Hoop.CreateClient(fixture.Hoop.ConsoleUrl);
+        api.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer",
+            await fixture.Provider.ClientCredentialsTokenAsync(ConsoleFixture.AuditorBot));
+        var refused = await api.PostAsJsonAsync("/api/v1/groups", new { name = "sneaky", roles = new[] { "admin" } });
+        Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
+
+        // Roles are read at every request: give the auditors' group admin, and carol's next page load has it.
+        var groups = fixture.Hoop.Services.GetRequiredService<GroupService>();
+        var auditors = (await groups.GetAsync("hoop-auditors", default))!;
+        await groups.SaveAsync(auditors.Name, new GroupInput(null, ["auditor", "admin"], []), auditors.Version, "test", default);
+        await fixture.Hoop.Services.GetRequiredService<PolicyStore>().RefreshAsync(default);
+        await page.GotoAsync("connections");
+        await Expect(page.Locator("[data-test=new-connection]")).ToBeVisibleAsync();
+        await groups.SaveAsync(auditors.Name, new GroupInput(null, ["auditor"], []), null, "test", default);
+    }
+
+    private async Task EnsureProviderRegisteredAsync()
+    {
+        var issuers = fixture.Hoop.Services.GetRequiredService<IssuerService>();
+        if ((await issuers.ListAsync(default)).All(i => i.Authority != fixture.Provider.Authority))
+        {
+            await issuers.SaveAsync(null, new IssuerInput("Test IdP", fixture.Provider.Authority, OidcProvider.Audience, "groups",
+                ConsoleFixture.ConsoleClient, ConsoleFixture.ConsoleSecret, RequireHttpsMetadata: false), null, "test", default);
+        }
+
+        var groups = fixture.Hoop.Services.GetRequiredService<GroupService>();
+        if (await groups.GetAsync("hoop-auditors", default) is null)
+        {
+            await groups.SaveAsync(null, new GroupInput("hoop-auditors", ["auditor"], []), null, "test", default);
+        }
+    }
+
+    private static async Task BreakGlassSignInAsync(IPage page)
+    {
+        await page.GotoAsync("login");
+        // Folded away once an identity provider is registered.
+        await page.Locator("details").EvaluateAsync("d => d.open = true");
+        await page.FillAsync("#user", "admin");
+        await page.FillAsync("#password", HoopTestHost.AdminPassword);
+        await page.ClickAsync("form[action='auth/login'] button[type=submit]");
+        await Expect(page.Locator("h1")).ToHaveTextAsync("Dashboard");
+    }
+
+    private static async Task ProviderSignInAsync(IPage page, string user)
+    {
+        await page.ClickAsync("[data-test=sign-in-with]");
+        await CompleteProviderFormAsync(page, user);
+        await Expect(page.Locator("h1")).ToHaveTextAsync("Dashboard");
+    }
+
+    /// <summary>oidc-provider's development login form (any password), then its consent form.</summary>
+    private static async Task CompleteProviderFormAsync(IPage page, string user)
+    {
+        await page.FillAsync("input[name=login]", user);
+        await page.FillAsync("input[name=password]", "any password");
+        await page.ClickAsync("button[type=submit]");
+        var consent = page.Locator("button[type=submit]", new() { HasText = "Continue" });
+        try
+        {
+            await consent.ClickAsync(new() { Timeout = 5_000 });
+        }
+        catch (TimeoutException)
+        {
+            // Consent remembered from an earlier sign-in.
+        }
+    }
+
+    private static async Task CreateGroupAsync(IPage page, string name, string? role)
+    {
+        await page.GotoAsync("groups");
+        await page.ClickAsync("[data-test=new-group]");
+        await page.FillAsync("#g-name", name);
+        if (role is not null)
+        {
+            await page.Locator("[data-test=group-form] .rz-checkbox-list-horizontal, [data-test=group-form] [data-test=roles]")
+                .GetByText(role, new() { Exact = true }).ClickAsync();
+        }
+
+        await page.ClickAsync("[data-test=save-group]");
+        await Expect(page.Locator("[data-test=groups]")).ToContainTextAsync(name);
+    }
+
+    /// <summary>Picks an item of a Radzen drop-down (single or multiple) and closes it.</summary>
+    private static async Task ChooseAsync(IPage page, string dropDown, string item)
+    {
+        await page.Locator(dropDown).ClickAsync();
+        await page.Locator(".rz-popup:visible li", new() { HasText = item }).First.ClickAsync();
+        await page.Keyboard.PressAsync("Escape");
+    }
+
+    private static string Shot(string name) => Path.Combine(ConsoleFixture.Screenshots, $"{name}.png");
+
+    private static ILocatorAssertions Expect(ILocator locator) => Assertions.Expect(locator);
+}

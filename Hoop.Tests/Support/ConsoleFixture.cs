@@ -1,0 +1,80 @@
+using Microsoft.Playwright;
+
+namespace Hoop.Tests.Support;
+
+/// <summary>
+/// Hoop with nothing configured, a real TLS backend, npm oidc-provider (people sign in at its login form; agents
+/// get tokens by client credentials) and headless Chromium driven by Playwright. Screenshots go to
+/// artifacts/screenshots at the repository root.
+/// </summary>
+public sealed class ConsoleFixture : IAsyncLifetime
+{
+    public const string ConsoleClient = "hoop-console";
+    public const string ConsoleSecret = "console-client-secret-7d1e";
+    public const string Canary = "canary-5b2e90d4-ledger-backend-token";
+
+    public static readonly OidcProvider.Client LedgerAgent = new("ledger-agent", "ledger-agent-secret", ["ledger-agents"]);
+    public static readonly OidcProvider.Client AuditorBot = new("auditor-bot", "auditor-bot-secret", ["hoop-auditors"]);
+
+    // Chromium as Debian ships it, offline: no sandbox (root in CI), no background traffic.
+    private static readonly string[] ChromiumFlags =
+    [
+        "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--disable-quic", "--no-first-run",
+    ];
+
+    private readonly TempFolder _folder = new();
+    private IPlaywright _playwright = null!;
+
+    public TestCertificateAuthority Ca { get; } = new();
+    public TestBackend Backend { get; private set; } = null!;
+    public HoopTestHost Hoop { get; private set; } = null!;
+    public OidcProvider Provider { get; private set; } = null!;
+    public IBrowser Browser { get; private set; } = null!;
+
+    public static string Screenshots => Path.Combine(Repository.Root, "artifacts", "screenshots");
+
+    public async Task InitializeAsync()
+    {
+        Backend = await TestBackend.StartAsync(Ca.Issue(["localhost", "127.0.0.1"]));
+        Hoop = await HoopTestHost.StartAsync(_folder.Path);
+        var console = Hoop.ConsoleUrl.ToString().TrimEnd('/');
+        Provider = await OidcProvider.StartAsync(
+            new Dictionary<string, string[]> { ["alice"] = ["hoop-admins"], ["carol"] = ["hoop-auditors"] },
+            new OidcProvider.Client(ConsoleClient, ConsoleSecret, [], [$"{console}/auth/oidc/callback"], [$"{console}/login?signedOut=1"]),
+            LedgerAgent,
+            AuditorBot);
+        _playwright = await Playwright.CreateAsync();
+        Browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+        {
+            ExecutablePath = "/usr/bin/chromium",
+            Headless = true,
+            Args = ChromiumFlags,
+        });
+        Directory.CreateDirectory(Screenshots);
+    }
+
+    /// <summary>A fresh browser profile (no cookies) that accepts Hoop's self-signed bootstrap certificate.</summary>
+    public async Task<IPage> NewPageAsync()
+    {
+        var context = await Browser.NewContextAsync(new BrowserNewContextOptions
+        {
+            IgnoreHTTPSErrors = true,
+            BaseURL = Hoop.ConsoleUrl.ToString(),
+            ViewportSize = new ViewportSize { Width = 1400, Height = 900 },
+        });
+        context.SetDefaultTimeout(15_000);
+        return await context.NewPageAsync();
+    }
+
+    public async Task DisposeAsync()
+    {
+        await Browser.DisposeAsync();
+        _playwright.Dispose();
+        await Provider.DisposeAsync();
+        await Hoop.DisposeAsync();
+        await Backend.DisposeAsync();
+        Ca.Dispose();
+        _folder.Dispose();
+    }
+}
