@@ -12,6 +12,7 @@ namespace Hoop.Admin.Api;
 public static class AdminApi
 {
     public const string AdminPolicy = "hoop-admin";
+    public const string AuditorPolicy = "hoop-auditor";
 
     public static IServiceCollection AddHoopAdminApi(this IServiceCollection services)
     {
@@ -20,11 +21,17 @@ public static class AdminApi
         services.AddSingleton<ApiKeyService>();
         services.AddSingleton<IssuerService>();
         services.AddSingleton<ConnectionTester>();
+        services.AddSingleton<ActivityQueries>();
+        services.AddSingleton<RecordingSettingsService>();
         services.AddAuthentication().AddScheme<Microsoft.AspNetCore.Authentication.AuthenticationSchemeOptions, ApiAuthenticationHandler>(ApiAuthenticationHandler.SchemeName, null);
         services.AddAuthorizationBuilder().AddPolicy(AdminPolicy, p => p
             .AddAuthenticationSchemes(ApiAuthenticationHandler.SchemeName)
             .RequireAuthenticatedUser()
-            .RequireRole(nameof(Roles.Admin)));
+            .RequireRole(nameof(Roles.Admin)))
+            .AddPolicy(AuditorPolicy, p => p
+            .AddAuthenticationSchemes(ApiAuthenticationHandler.SchemeName)
+            .RequireAuthenticatedUser()
+            .RequireRole(nameof(Roles.Admin), nameof(Roles.Auditor)));
         services.AddOpenApi("v1", o =>
         {
             o.ShouldInclude = d => d.RelativePath?.StartsWith("api/v1/", StringComparison.Ordinal) == true;
@@ -43,6 +50,17 @@ public static class AdminApi
     {
         // The API's description is public: it holds no data, and automation reads it before it has a key.
         endpoints.MapOpenApi("/api/{documentName}/openapi.json").AllowAnonymous();
+        // What happened is for auditors too; everything that changes something is for admins only.
+        var read = endpoints.MapGroup("/api/v1").RequireAuthorization(AuditorPolicy).DisableAntiforgery().WithTags("activity");
+        read.MapGet("/sessions", (ActivityQueries q, string? search, int? limit, CancellationToken ct) =>
+            q.SessionsAsync(search, limit ?? 100, ct));
+        read.MapGet("/sessions/{id:guid}", async (Guid id, ActivityQueries q, CancellationToken ct) =>
+            await q.SessionAsync(id, ct) is { } found
+                ? Results.Ok(new { found.Session, found.Events })
+                : NotFound("session", id.ToString()));
+        read.MapGet("/audit", (ActivityQueries q, string? search, AuditOutcome? outcome, int? limit, CancellationToken ct) =>
+            q.AuditAsync(search, outcome, limit ?? 100, ct));
+
         var api = endpoints.MapGroup("/api/v1").RequireAuthorization(AdminPolicy).DisableAntiforgery().WithTags("admin");
 
         var connections = api.MapGroup("/connections");
@@ -77,6 +95,10 @@ public static class AdminApi
             Answer(http, await s.SaveAsync(id, input, IfMatch(http), Actor(http), ct), v => v.Version!, notFound: ("issuer", id.ToString())));
         issuers.MapDelete("/{id:guid}", async (Guid id, IssuerService s, HttpContext http, CancellationToken ct) =>
             Answer(http, await s.DeleteAsync(id, Actor(http), ct), null, notFound: ("issuer", id.ToString())));
+
+        api.MapGet("/settings/recording", (RecordingSettingsService s, CancellationToken ct) => s.GetAsync(ct));
+        api.MapPut("/settings/recording", async (RecordingSettingsInput input, RecordingSettingsService s, HttpContext http, CancellationToken ct) =>
+            Answer(http, await s.SaveAsync(input, Actor(http), ct), null));
 
         var keys = api.MapGroup("/api-keys");
         keys.MapGet("/", (ApiKeyService s, CancellationToken ct) => s.ListAsync(ct));

@@ -50,6 +50,9 @@ public sealed class HoopDbContext(DbContextOptions<HoopDbContext> options) : DbC
     /// <summary>The Settings key whose value changes whenever anything the data path's policy is built from changes.</summary>
     public const string PolicyVersionKey = "policy.version";
 
+    /// <summary>The recording settings changed in the console (JSON); they override Hoop:Recording.</summary>
+    public const string RecordingSettingKey = "policy.recording";
+
     public override int SaveChanges(bool acceptAllChangesOnSuccess)
     {
         BumpVersions();
@@ -76,7 +79,8 @@ public sealed class HoopDbContext(DbContextOptions<HoopDbContext> options) : DbC
     // the store polls this one row and rebuilds its snapshot when it changes.
     private bool PolicyChanged() => ChangeTracker.Entries().Any(e =>
         e.State is EntityState.Added or EntityState.Modified or EntityState.Deleted
-        && e.Entity is Connection or Group or Grant or ApiKey or MaskingRule or GuardrailRule or IdentityIssuer);
+        && (e.Entity is Connection or Group or Grant or ApiKey or MaskingRule or GuardrailRule or IdentityIssuer
+            || e.Entity is Setting { Key: not PolicyVersionKey } setting && setting.Key.StartsWith("policy.", StringComparison.Ordinal)));
 
     private void StampPolicyVersion(Setting? stamp)
     {

@@ -84,7 +84,7 @@ public sealed partial class ProxyGate(
             return;
         }
 
-        if (recording.Mode == RecordingMode.Required && !recorder.CanAccept)
+        if (snapshot.Recording.Mode == RecordingMode.Required && !recorder.CanAccept)
         {
             LogRecordingRefused(connection.Name);
             context.Response.Headers.RetryAfter = "5";
@@ -100,7 +100,7 @@ public sealed partial class ProxyGate(
         }
 
         var session = sessions.Begin(caller, connection, Client(context));
-        if (session is null && recording.Mode == RecordingMode.Required)
+        if (session is null && snapshot.Recording.Mode == RecordingMode.Required)
         {
             LogRecordingRefused(connection.Name);
             context.Response.Headers.RetryAfter = "5";
@@ -111,11 +111,11 @@ public sealed partial class ProxyGate(
 
         var upgrade = context.Features.Get<IHttpUpgradeFeature>()?.IsUpgradableRequest == true
             || context.Features.Get<IHttpExtendedConnectFeature>()?.IsExtendedConnect == true;
-        var call = new ProxyCall(caller, connection, session) { Response = upgrade ? null : new ResponseCapture(recording.MaxBodyBytes) };
+        var call = new ProxyCall(caller, connection, session) { Response = upgrade ? null : new ResponseCapture(snapshot.Recording.MaxBodyBytes) };
         context.Features.Set(call);
         try
         {
-            await ForwardAndRecordAsync(context, next, call, upgrade);
+            await ForwardAndRecordAsync(context, next, call, upgrade, snapshot.Recording.MaxBodyBytes);
         }
         finally
         {
@@ -123,13 +123,13 @@ public sealed partial class ProxyGate(
         }
     }
 
-    private async Task ForwardAndRecordAsync(HttpContext context, RequestDelegate next, ProxyCall call, bool upgrade)
+    private async Task ForwardAndRecordAsync(HttpContext context, RequestDelegate next, ProxyCall call, bool upgrade, int maxBodyBytes)
     {
         var (caller, connection, session) = call;
         BodyCapture? requestBody = null;
         if (!upgrade)
         {
-            requestBody = new BodyCapture(context.Request.Body, recording.MaxBodyBytes);
+            requestBody = new BodyCapture(context.Request.Body, maxBodyBytes);
             context.Request.Body = requestBody;
         }
 

@@ -1,6 +1,7 @@
 using System.Security.Cryptography.X509Certificates;
 using Hoop.Data.Entities;
 using Hoop.Proxy.Identity;
+using Hoop.Proxy.Recording;
 
 namespace Hoop.Proxy.Policy;
 
@@ -10,11 +11,12 @@ namespace Hoop.Proxy.Policy;
 /// </summary>
 public sealed class PolicySnapshot
 {
-    public static readonly PolicySnapshot Empty = new("", [], [], [], []);
+    public static readonly PolicySnapshot Empty = new("", [], [], [], [], RecordingSettings.From(new RecordingOptions()));
 
     public PolicySnapshot(string version, IEnumerable<ConnectionPolicy> connections, IEnumerable<GroupPolicy> groups,
-        IEnumerable<ApiKeyPolicy> apiKeys, IEnumerable<IssuerOptions> issuers)
+        IEnumerable<ApiKeyPolicy> apiKeys, IEnumerable<IssuerOptions> issuers, RecordingSettings recording)
     {
+        Recording = recording;
         Version = version;
         Connections = connections.ToDictionary(c => c.Name, StringComparer.OrdinalIgnoreCase);
         Groups = groups.ToDictionary(g => g.Name, StringComparer.Ordinal);
@@ -29,6 +31,8 @@ public sealed class PolicySnapshot
     public IReadOnlyDictionary<string, ConnectionPolicy> Connections { get; }
     public IReadOnlyDictionary<string, GroupPolicy> Groups { get; }
     public IReadOnlyDictionary<string, ApiKeyPolicy> ApiKeysByHash { get; }
+
+    public RecordingSettings Recording { get; }
 
     /// <summary>The accepted token issuers by their exact issuer URL.</summary>
     public IReadOnlyDictionary<string, IssuerOptions> Issuers { get; }

@@ -4,6 +4,7 @@ using Hoop.Data.Entities;
 using Hoop.Data.Secrets;
 using Hoop.Data.Store;
 using Hoop.Proxy.Identity;
+using Hoop.Proxy.Recording;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -21,6 +22,7 @@ public sealed partial class PolicyStore(
     IDbContextFactory<HoopDbContext> contexts,
     SecretProtector secrets,
     IdentityOptions identity,
+    RecordingOptions recording,
     TimeProvider time,
     ILogger<PolicyStore> logger) : BackgroundService
 {
@@ -108,6 +110,8 @@ public sealed partial class PolicyStore(
             .Where(k => k.RevokedAt == null && (k.ExpiresAt == null || k.ExpiresAt > now))
             .ToListAsync(cancellationToken);
         var issuers = await db.IdentityIssuers.AsNoTracking().ToListAsync(cancellationToken);
+        var recordingJson = await db.Settings.AsNoTracking().Where(s => s.Key == HoopDbContext.RecordingSettingKey)
+            .Select(s => s.Value).FirstOrDefaultAsync(cancellationToken);
 
         // Names are unique in the store but compared case-insensitively on the data path: the first one wins.
         var compiled = connections.OrderBy(c => c.CreatedAt).Select(CompileOrSkip).OfType<ConnectionPolicy>()
@@ -117,8 +121,30 @@ public sealed partial class PolicyStore(
             compiled,
             groups.Select(g => new GroupPolicy(g.Name, g.Roles, g.Grants.Select(x => x.ConnectionId).ToHashSet())),
             keys.Select(k => new ApiKeyPolicy(k.Id, k.Name, k.KeyHash, k.Groups, k.ExpiresAt)),
-            identity.Issuers.Concat(issuers.Select(CompileOrSkip).OfType<IssuerOptions>()));
+            identity.Issuers.Concat(issuers.Select(CompileOrSkip).OfType<IssuerOptions>()),
+            RecordingOf(recordingJson));
     }
+
+    /// <summary>The console's saved recording settings over appsettings.json's; unreadable JSON counts as none saved.</summary>
+    private RecordingSettings RecordingOf(string? json)
+    {
+        var defaults = RecordingSettings.From(recording);
+        try
+        {
+            return json is null ? defaults : System.Text.Json.JsonSerializer.Deserialize<RecordingSettings>(json, RecordingSettingsJson) ?? defaults;
+        }
+        catch (System.Text.Json.JsonException e)
+        {
+            LogRecordingSettingsUnreadable(e.Message);
+            return defaults;
+        }
+    }
+
+    /// <summary>How the recording settings are stored in the Settings table.</summary>
+    public static readonly System.Text.Json.JsonSerializerOptions RecordingSettingsJson = new(System.Text.Json.JsonSerializerDefaults.Web)
+    {
+        Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() },
+    };
 
     private IssuerOptions? CompileOrSkip(IdentityIssuer i)
     {
@@ -222,6 +248,9 @@ public sealed partial class PolicyStore(
 
     [LoggerMessage(4011, LogLevel.Error, "Policy snapshot could not be rebuilt; the previous one stays in use")]
     private partial void LogRefreshFailed(Exception error);
+
+    [LoggerMessage(4014, LogLevel.Warning, "Saved recording settings are unreadable; using appsettings.json's: {Error}")]
+    private partial void LogRecordingSettingsUnreadable(string error);
 
     [LoggerMessage(4013, LogLevel.Warning, "Issuer {Authority} left out of the policy: {Reason}")]
     private partial void LogIssuerSkipped(string authority, string reason);

@@ -16,6 +16,12 @@ public sealed class RecordingOptions
     public TimeSpan SessionIdleTimeout { get; init; } = TimeSpan.FromMinutes(5);
 }
 
+/// <summary>The recording settings in force: Hoop:Recording, overridden by what an admin saved in the console.</summary>
+public sealed record RecordingSettings(RecordingMode Mode, int MaxBodyBytes, TimeSpan SessionIdleTimeout)
+{
+    public static RecordingSettings From(RecordingOptions options) => new(options.Mode, options.MaxBodyBytes, options.SessionIdleTimeout);
+}
+
 public enum RecordingMode
 {
     Required,

@@ -10,7 +10,7 @@ namespace Hoop.Proxy.Recording;
 /// Live sessions: one per caller and connection, started by its first request and ended after it has been idle
 /// for <see cref="RecordingOptions.SessionIdleTimeout"/> (or when Hoop stops).
 /// </summary>
-public sealed class SessionTracker(Recorder recorder, RecordingOptions options, TimeProvider time) : BackgroundService
+public sealed class SessionTracker(Recorder recorder, RecordingOptions options, PolicyStore policy, TimeProvider time) : BackgroundService
 {
     // Lazy: GetOrAdd may run its factory twice under contention; the session must be started once.
     private readonly ConcurrentDictionary<(string Subject, Guid Connection), Lazy<LiveSession?>> _live = new();
@@ -58,13 +58,15 @@ public sealed class SessionTracker(Recorder recorder, RecordingOptions options, 
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var interval = options.SessionIdleTimeout / 4 < TimeSpan.FromSeconds(1) ? TimeSpan.FromSeconds(1) : options.SessionIdleTimeout / 4;
+        // The timeout may change in the console while this runs: check often enough for a short one.
+        var quarter = options.SessionIdleTimeout / 4;
+        var interval = quarter < TimeSpan.FromSeconds(1) ? TimeSpan.FromSeconds(1) : quarter > TimeSpan.FromSeconds(15) ? TimeSpan.FromSeconds(15) : quarter;
         using var timer = new PeriodicTimer(interval, time);
         try
         {
             while (await timer.WaitForNextTickAsync(stoppingToken))
             {
-                EndIdle(time.GetUtcNow() - options.SessionIdleTimeout);
+                EndIdle(time.GetUtcNow() - policy.Current.Recording.SessionIdleTimeout);
             }
         }
         catch (OperationCanceledException)

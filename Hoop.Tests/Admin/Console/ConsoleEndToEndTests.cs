@@ -120,6 +120,8 @@ public sealed class ConsoleEndToEndTests(ConsoleFixture fixture) : IClassFixture
             await fixture.Provider.ClientCredentialsTokenAsync(ConsoleFixture.AuditorBot));
         var refused = await api.PostAsJsonAsync("/api/v1/groups", new { name = "sneaky", roles = new[] { "admin" } });
         Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await api.GetAsync("/api/v1/audit?search=console.login")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await api.GetAsync("/api/v1/sessions")).StatusCode);
 
         // Roles are read at every request: give the auditors' group admin, and carol's next page load has it.
         var groups = fixture.Hoop.Services.GetRequiredService<GroupService>();

@@ -1,4 +1,5 @@
 using System.Net;
+using Hoop.Admin.Management;
 using Hoop.Proxy.Recording;
 using Hoop.Tests.Support;
 using Microsoft.EntityFrameworkCore;
@@ -57,6 +58,49 @@ public sealed class RecordingModeTests
             await WaitUntil(() => !recorder.Healthy);
 
             Assert.Equal(HttpStatusCode.OK, (await agent.GetAsync("/billing/echo")).StatusCode);
+            await RepairSessionEventsAsync(fixture);
+        }
+        finally
+        {
+            await fixture.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task ModeAndBodyLimitSavedInTheConsole_ApplyWithoutRestart_AndBadValuesAreRefused()
+    {
+        var fixture = new DataPathFixture();
+        await fixture.InitializeAsync();
+        try
+        {
+            var settings = fixture.Hoop.Services.GetRequiredService<RecordingSettingsService>();
+            var refused = await settings.SaveAsync(new RecordingSettingsInput(null, -1, 0), "test", default);
+            Assert.Equal(ChangeStatus.Invalid, refused.Status);
+            Assert.Equal(["maxBodyKilobytes", "sessionIdleMinutes"], refused.Errors!.Keys.Order());
+            Assert.Equal(RecordingMode.Required, (await settings.GetAsync(default)).Mode);
+
+            var saved = await settings.SaveAsync(new RecordingSettingsInput(RecordingMode.BestEffort, 0, null), "test", default);
+            Assert.Equal(ChangeStatus.Ok, saved.Status);
+            Assert.True((await settings.GetAsync(default)).Saved);
+
+            // Metadata only now: the body is not kept.
+            using var agent = fixture.Agent(fixture.Issuer.Token(subject: "console-settings"));
+            Assert.Equal(HttpStatusCode.OK, (await agent.GetAsync("/billing/bytes/100")).StatusCode);
+            await fixture.FlushRecordingAsync();
+            await using (var db = await fixture.Contexts.CreateDbContextAsync())
+            {
+                var recorded = await db.SessionEvents.SingleAsync(e => e.Summary.StartsWith("GET /billing/bytes/100"));
+                var body = System.Text.Json.JsonDocument.Parse(recorded.Content).RootElement.GetProperty("response").GetProperty("body");
+                Assert.Equal(100, body.GetProperty("bytes").GetInt64());
+                Assert.True(body.GetProperty("truncated").GetBoolean());
+            }
+
+            // Best effort now: a failing writer does not stop the agent.
+            var recorder = fixture.Hoop.Services.GetRequiredService<Recorder>();
+            await BreakSessionEventsAsync(fixture);
+            Assert.Equal(HttpStatusCode.OK, (await agent.GetAsync("/billing/echo?first=1")).StatusCode);
+            await WaitUntil(() => !recorder.Healthy);
+            Assert.Equal(HttpStatusCode.OK, (await agent.GetAsync("/billing/echo?during=1")).StatusCode);
             await RepairSessionEventsAsync(fixture);
         }
         finally

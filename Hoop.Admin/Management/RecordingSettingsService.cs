@@ -1,0 +1,77 @@
+using System.Text.Json;
+using Hoop.Data.Audit;
+using Hoop.Data.Entities;
+using Hoop.Data.Store;
+using Hoop.Proxy.Policy;
+using Hoop.Proxy.Recording;
+using Microsoft.EntityFrameworkCore;
+
+namespace Hoop.Admin.Management;
+
+/// <summary>The recording settings an admin may change while Hoop runs (the queue's size needs a restart).</summary>
+public sealed record RecordingSettingsInput(RecordingMode? Mode, int? MaxBodyKilobytes, int? SessionIdleMinutes);
+
+public sealed record RecordingSettingsView(RecordingMode Mode, int MaxBodyKilobytes, int SessionIdleMinutes, int QueueCapacity, bool Saved);
+
+/// <summary>Reads and changes the recording settings in force: appsettings.json's, until an admin saves others.</summary>
+public sealed class RecordingSettingsService(
+    IDbContextFactory<HoopDbContext> contexts,
+    RecordingOptions configured,
+    AuditLog audit,
+    PolicyStore policy,
+    TimeProvider time)
+{
+    public async Task<RecordingSettingsView> GetAsync(CancellationToken cancellationToken)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var saved = await db.Settings.AsNoTracking().AnyAsync(s => s.Key == HoopDbContext.RecordingSettingKey, cancellationToken);
+        await policy.RefreshAsync(cancellationToken);
+        return View(policy.Current.Recording, saved);
+    }
+
+    public async Task<ChangeResult<RecordingSettingsView>> SaveAsync(RecordingSettingsInput input, string actor, CancellationToken cancellationToken)
+    {
+        var current = policy.Current.Recording;
+        var errors = new FieldErrors();
+        if (input.MaxBodyKilobytes is < 0 or > 10 * 1024)
+        {
+            errors.Add("maxBodyKilobytes", "Keep from 0 (metadata only) to 10,240 KiB of each body.");
+        }
+
+        if (input.SessionIdleMinutes is < 1 or > 24 * 60)
+        {
+            errors.Add("sessionIdleMinutes", "A session may stay idle from 1 minute to 24 hours.");
+        }
+
+        if (errors.Any)
+        {
+            return ChangeResult<RecordingSettingsView>.Invalid(errors.ToDictionary());
+        }
+
+        var next = new RecordingSettings(
+            input.Mode ?? current.Mode,
+            input.MaxBodyKilobytes is { } kb ? kb * 1024 : current.MaxBodyBytes,
+            input.SessionIdleMinutes is { } minutes ? TimeSpan.FromMinutes(minutes) : current.SessionIdleTimeout);
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var row = await db.Settings.FirstOrDefaultAsync(s => s.Key == HoopDbContext.RecordingSettingKey, cancellationToken);
+        var json = JsonSerializer.Serialize(next, PolicyStore.RecordingSettingsJson);
+        if (row is null)
+        {
+            db.Settings.Add(new Setting { Key = HoopDbContext.RecordingSettingKey, Value = json, UpdatedAt = time.GetUtcNow().UtcDateTime });
+        }
+        else
+        {
+            row.Value = json;
+            row.UpdatedAt = time.GetUtcNow().UtcDateTime;
+        }
+
+        db.AuditEvents.Add(audit.Create(actor, "settings.recording", null, AuditOutcome.Success,
+            new { before = View(current, true), after = View(next, true) }));
+        await db.SaveChangesAsync(cancellationToken);
+        await policy.RefreshAsync(cancellationToken);
+        return new(ChangeStatus.Ok, View(next, true));
+    }
+
+    private RecordingSettingsView View(RecordingSettings s, bool saved) =>
+        new(s.Mode, s.MaxBodyBytes / 1024, (int)s.SessionIdleTimeout.TotalMinutes, configured.QueueCapacity, saved);
+}
