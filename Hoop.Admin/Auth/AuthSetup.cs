@@ -18,6 +18,7 @@ namespace Hoop.Admin.Auth;
 public static class AuthSetup
 {
     public const string AuthMethodClaim = "hoop:auth";
+    public const string PasswordStampClaim = "hoop:password-stamp";
     public const string SignInLimit = "sign-in";
 
     public static IServiceCollection AddHoopAuth(this IServiceCollection services)
@@ -36,6 +37,7 @@ public static class AuthSetup
                 options.LoginPath = "/login";
                 options.LogoutPath = "/auth/logout";
                 options.AccessDeniedPath = "/not-allowed";
+                options.Events = new CookieAuthenticationEvents { OnValidatePrincipal = RejectStaleBreakGlassAsync };
             })
             .AddRemoteScheme<OidcOptions, OidcHandler>(OidcHandler.SchemeName, "OpenID Connect", options =>
             {
@@ -138,10 +140,27 @@ public static class AuthSetup
                 new Claim(ClaimTypes.Name, form.UserName),
                 new Claim(ClaimTypes.Role, nameof(Roles.Admin)),
                 new Claim(AuthMethodClaim, BreakGlassAdmin.Actor),
+                new Claim(PasswordStampClaim, await admin.PasswordStampAsync(context.RequestAborted)),
             ],
             CookieAuthenticationDefaults.AuthenticationScheme);
         await context.SignInAsync(new ClaimsPrincipal(identity));
         return Results.LocalRedirect(returnUrl);
+    }
+
+    /// <summary>A break-glass session ends everywhere when the password changes.</summary>
+    private static async Task RejectStaleBreakGlassAsync(CookieValidatePrincipalContext context)
+    {
+        if (context.Principal?.FindFirstValue(AuthMethodClaim) != BreakGlassAdmin.Actor)
+        {
+            return;
+        }
+
+        var admin = context.HttpContext.RequestServices.GetRequiredService<BreakGlassAdmin>();
+        if (context.Principal.FindFirstValue(PasswordStampClaim) != await admin.PasswordStampAsync(context.HttpContext.RequestAborted))
+        {
+            context.RejectPrincipal();
+            await context.HttpContext.SignOutAsync(CookieAuthenticationDefaults.AuthenticationScheme);
+        }
     }
 
     /// <summary>Only paths on this site: no scheme, no host, no protocol-relative "//" or "/\".</summary>

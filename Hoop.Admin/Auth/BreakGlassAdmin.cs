@@ -103,6 +103,49 @@ public sealed partial class BreakGlassAdmin(
         return ok;
     }
 
+    /// <summary>
+    /// Replaces the password when the current one is given. Every browser signed in as the break-glass admin is
+    /// signed out at its next request (the cookie carries <see cref="PasswordStampAsync"/>, which changes).
+    /// </summary>
+    public async Task<Management.ChangeResult<DateTime>> ChangePasswordAsync(string? current, string? next, string actor, CancellationToken cancellationToken)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var admin = await db.LocalAdmins.OrderBy(a => a.Id).FirstAsync(cancellationToken);
+        var errors = new Management.FieldErrors();
+        if (string.IsNullOrEmpty(current) || !PasswordHash.Verify(current, admin.PasswordHash))
+        {
+            errors.Add("currentPassword", "That is not the break-glass admin's current password.");
+        }
+
+        if (next is null || next.Length < MinimumPasswordLength)
+        {
+            errors.Add("newPassword", $"Use at least {MinimumPasswordLength} characters; a passphrase of several words is best.");
+        }
+
+        if (errors.Any)
+        {
+            db.AuditEvents.Add(audit.Create(actor, "break-glass.password-change", admin.UserName, AuditOutcome.Denied, new { fields = errors.ToDictionary().Keys }));
+            await db.SaveChangesAsync(cancellationToken);
+            return Management.ChangeResult<DateTime>.Invalid(errors.ToDictionary());
+        }
+
+        admin.PasswordHash = PasswordHash.Create(next!);
+        admin.PasswordChangedAt = time.GetUtcNow().UtcDateTime;
+        db.AuditEvents.Add(audit.Create(actor, "break-glass.password-change", admin.UserName, AuditOutcome.Success));
+        await db.SaveChangesAsync(cancellationToken);
+        return new(Management.ChangeStatus.Ok, admin.PasswordChangedAt);
+    }
+
+    public const int MinimumPasswordLength = 12;
+
+    /// <summary>Changes whenever the password does; a break-glass cookie with another stamp is no longer valid.</summary>
+    public async Task<string> PasswordStampAsync(CancellationToken cancellationToken)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var changed = await db.LocalAdmins.OrderBy(a => a.Id).Select(a => a.PasswordChangedAt).FirstOrDefaultAsync(cancellationToken);
+        return changed.Ticks.ToString(System.Globalization.CultureInfo.InvariantCulture);
+    }
+
     private static string Generate() => Convert.ToBase64String(RandomNumberGenerator.GetBytes(18)).Replace('+', '-').Replace('/', '_');
 
     [LoggerMessage(3001, LogLevel.Information, "Break-glass admin '{UserName}' created")]

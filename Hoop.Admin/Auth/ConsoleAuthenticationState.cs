@@ -9,22 +9,26 @@ namespace Hoop.Admin.Auth;
 /// A console page stays open over one connection for as long as the tab does. Every ten seconds this checks the
 /// user's roles against the current policy; when they changed the page loses its sign-in and reloads, so the next
 /// request reads the new roles (a removed group locks its people out within seconds, not at their next sign-in).
+/// A break-glass page ends the same way when the break-glass password changes.
 /// </summary>
-public sealed class ConsoleAuthenticationState(ILoggerFactory loggerFactory, PolicyStore policy)
+public sealed class ConsoleAuthenticationState(ILoggerFactory loggerFactory, PolicyStore policy, BreakGlassAdmin breakGlass)
     : RevalidatingServerAuthenticationStateProvider(loggerFactory)
 {
     protected override TimeSpan RevalidationInterval => TimeSpan.FromSeconds(10);
 
-    protected override Task<bool> ValidateAuthenticationStateAsync(AuthenticationState authenticationState, CancellationToken cancellationToken)
+    protected override async Task<bool> ValidateAuthenticationStateAsync(AuthenticationState authenticationState, CancellationToken cancellationToken)
     {
         var user = authenticationState.User;
-        if (user.FindFirstValue(AuthSetup.AuthMethodClaim) != OidcHandler.SchemeName)
+        switch (user.FindFirstValue(AuthSetup.AuthMethodClaim))
         {
-            return Task.FromResult(true);
+            case BreakGlassAdmin.Actor:
+                return user.FindFirstValue(AuthSetup.PasswordStampClaim) == await breakGlass.PasswordStampAsync(cancellationToken);
+            case OidcHandler.SchemeName:
+                var held = user.FindAll(ClaimTypes.Role).Select(c => c.Value).Order(StringComparer.Ordinal);
+                var now = RoleClaims.RolesOf(user, policy.Current).Order(StringComparer.Ordinal);
+                return held.SequenceEqual(now);
+            default:
+                return true;
         }
-
-        var held = user.FindAll(ClaimTypes.Role).Select(c => c.Value).Order(StringComparer.Ordinal);
-        var now = RoleClaims.RolesOf(user, policy.Current).Order(StringComparer.Ordinal);
-        return Task.FromResult(held.SequenceEqual(now));
     }
 }

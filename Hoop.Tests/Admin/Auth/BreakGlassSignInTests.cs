@@ -107,6 +107,32 @@ public sealed partial class BreakGlassSignInTests : IDisposable
         Assert.Equal(0, await db.LogEvents.CountAsync(e => e.Message.Contains(password)));
     }
 
+    [Fact]
+    public async Task PasswordChange_SignsOutEveryBreakGlassSession_AndNeedsTheCurrentPassword()
+    {
+        await using var host = await HoopTestHost.StartAsync(_folder.Path);
+        using var first = host.CreateClient(host.ConsoleUrl, cookies: new CookieContainer());
+        using var second = host.CreateClient(host.ConsoleUrl, cookies: new CookieContainer());
+        await SignInAsync(first, "admin", HoopTestHost.AdminPassword, "/");
+        await SignInAsync(second, "admin", HoopTestHost.AdminPassword, "/");
+        Assert.Equal(HttpStatusCode.OK, (await first.GetAsync("/")).StatusCode);
+        var admin = host.Services.GetRequiredService<Hoop.Admin.Auth.BreakGlassAdmin>();
+
+        var refused = await admin.ChangePasswordAsync("not the password", "short", "admin", default);
+        Assert.Equal(["currentPassword", "newPassword"], refused.Errors!.Keys.Order());
+        Assert.Equal(HttpStatusCode.OK, (await first.GetAsync("/")).StatusCode);
+
+        var changed = await admin.ChangePasswordAsync(HoopTestHost.AdminPassword, "a new and longer passphrase", "admin", default);
+
+        Assert.Equal(Hoop.Admin.Management.ChangeStatus.Ok, changed.Status);
+        Assert.Equal(HttpStatusCode.Redirect, (await first.GetAsync("/")).StatusCode);
+        Assert.Equal(HttpStatusCode.Redirect, (await second.GetAsync("/")).StatusCode);
+        Assert.Equal("/", (await SignInAsync(first, "admin", "a new and longer passphrase", "/")).Headers.Location!.OriginalString);
+        var audit = await AuditAsync(host, "break-glass.password-change");
+        Assert.Equal([AuditOutcome.Denied, AuditOutcome.Success], audit.Select(a => a.Outcome));
+        Assert.DoesNotContain(audit, a => a.Details?.Contains("passphrase", StringComparison.Ordinal) == true);
+    }
+
     internal static async Task<HttpResponseMessage> SignInAsync(HttpClient client, string user, string password, string returnUrl)
     {
         var page = await client.GetStringAsync("/login");
@@ -123,7 +149,7 @@ public sealed partial class BreakGlassSignInTests : IDisposable
     private static async Task<List<AuditEvent>> AuditAsync(HoopTestHost host, string action)
     {
         await using var db = await host.Services.GetRequiredService<IDbContextFactory<HoopDbContext>>().CreateDbContextAsync();
-        return await db.AuditEvents.Where(a => a.Action == action).ToListAsync();
+        return await db.AuditEvents.Where(a => a.Action == action).OrderBy(a => a.Id).ToListAsync();
     }
 
     [GeneratedRegex("""name="__RequestVerificationToken" value="([^"]+)" """)]

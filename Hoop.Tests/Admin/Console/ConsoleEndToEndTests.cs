@@ -72,6 +72,14 @@ public sealed class ConsoleEndToEndTests(ConsoleFixture fixture) : IClassFixture
         await page.ScreenshotAsync(new() { Path = Shot("connections"), FullPage = true });
         Assert.DoesNotContain(ConsoleFixture.Canary, await page.ContentAsync());
 
+        // Someone else changes the connection while the form is open: the second save is told, and nothing is saved.
+        var connections = fixture.Hoop.Services.GetRequiredService<ConnectionService>();
+        await connections.UpdateAsync("ledger", new ConnectionInput(null, null, null, null, null, null, null, null, 30), null, "someone-else", default);
+        await page.FillAsync("#c-retention input", "7");
+        await page.ClickAsync("[data-test=save-connection]");
+        await Expect(page.Locator(".rz-notification-item", new() { HasText = "Changed by someone else" })).ToBeVisibleAsync();
+        Assert.Equal(30, (await connections.GetAsync("ledger", default))!.RetentionDays);
+
         // The agent: a client-credentials token from the provider, curl-equivalent call through the proxy port.
         using var agent = fixture.Hoop.CreateClient(fixture.Hoop.ProxyUrl);
         agent.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer",
@@ -93,6 +101,13 @@ public sealed class ConsoleEndToEndTests(ConsoleFixture fixture) : IClassFixture
         await Expect(page.Locator("[data-test=audit]")).ToContainTextAsync("connection.create");
         await page.ScreenshotAsync(new() { Path = Shot("audit") });
         Assert.DoesNotContain(ConsoleFixture.Canary, await page.ContentAsync());
+
+        // Signing out ends the provider's session too: the next sign-in asks for the login again.
+        await page.ClickAsync("[data-test=sign-out]");
+        await page.ClickAsync("button[name=logout][value=yes]");
+        await Expect(page.Locator("[role=status]")).ToHaveTextAsync("You are signed out.");
+        await page.ClickAsync("[data-test=sign-in-with]");
+        await Expect(page.Locator("input[name=login]")).ToBeVisibleAsync();
     }
 
     [Fact]
