@@ -23,8 +23,15 @@ public static class ConsoleSetup
             app.MapStaticAssets(manifest).AllowAnonymous();
         }
 
-        // Pages without [AllowAnonymous] fall under the deny-by-default policy.
-        app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
+        // Pages without [AllowAnonymous] fall under the deny-by-default policy. The framework's script is public:
+        // the sign-in page loads it before anyone is signed in.
+        app.MapRazorComponents<App>().AddInteractiveServerRenderMode().Add(endpoint =>
+        {
+            if (endpoint is RouteEndpointBuilder { RoutePattern.RawText: { } route } && route.TrimStart('/').StartsWith("_framework/", StringComparison.Ordinal))
+            {
+                endpoint.Metadata.Add(new Microsoft.AspNetCore.Authorization.AllowAnonymousAttribute());
+            }
+        });
 
         // The public half of the inbound certificate, for agents to pin (curl --cacert, psql sslrootcert).
         app.MapGet("/certificate.pem", (InboundCertificate inbound) =>

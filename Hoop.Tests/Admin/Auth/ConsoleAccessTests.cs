@@ -42,7 +42,11 @@ public sealed class ConsoleAccessTests : IAsyncLifetime
             Assert.Equal("/login", response.Headers.Location!.AbsolutePath);
         }
 
-        foreach (var api in new[] { "/api/v1/connections", "/api/v1/groups", "/api/v1/api-keys", "/api/v1/issuers" })
+        // What the sign-in page itself needs is public.
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/login")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/_framework/blazor.web.js")).StatusCode);
+
+        foreach (var api in new[] { "/api/v1/sessions", "/api/v1/audit", "/api/v1/settings/recording", "/api/v1/connections", "/api/v1/groups", "/api/v1/api-keys", "/api/v1/issuers" })
         {
             var response = await client.GetAsync(api);
             Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
