@@ -1,4 +1,7 @@
+using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
 using Hoop.Proxy.Certificates;
+using Hoop.Proxy.Certificates.Acme;
 using Hoop.Proxy.Http;
 using Hoop.Proxy.Identity;
 using Hoop.Proxy.Policy;
@@ -20,12 +23,22 @@ public static class ProxyServiceCollectionExtensions
     /// Hosted services start in this order, after the store's.
     /// </summary>
     public static IServiceCollection AddHoopProxy(this IServiceCollection services,
-        CertificateOptions certificates, IdentityOptions identity, RecordingOptions recording, ProxyOptions proxy)
+        CertificateOptions certificates, IdentityOptions identity, RecordingOptions recording, ProxyOptions proxy, AcmeOptions acme)
     {
         services.AddSingleton(certificates);
         services.AddSingleton<InboundCertificate>();
         services.AddSingleton<CertificateStore>();
+        services.AddSingleton<CertificateInstaller>();
         services.AddHostedService<CertificateBootstrapper>();
+        services.AddSingleton(acme);
+        services.AddSingleton<AcmeChallenges>();
+        services.AddSingleton<AcmeIssuer>();
+        services.AddSingleton<CertificateStatus>();
+        services.AddSingleton<CertificateRenewal>();
+        services.AddHostedService(sp => sp.GetRequiredService<CertificateRenewal>());
+        services.AddHttpClient(AcmeIssuer.HttpClientName, c => c.Timeout = TimeSpan.FromSeconds(30))
+            .ConfigurePrimaryHttpMessageHandler(() => AcmeHandler(acme));
+        services.AddHttpClient("alerts", c => c.Timeout = TimeSpan.FromSeconds(10));
 
         services.AddSingleton<PolicyStore>();
         services.AddHostedService(sp => sp.GetRequiredService<PolicyStore>());
@@ -49,6 +62,33 @@ public static class ProxyServiceCollectionExtensions
         services.Replace(ServiceDescriptor.Singleton<IForwarderHttpClientFactory>(sp => sp.GetRequiredService<UpstreamClientFactory>()));
         services.AddSingleton<ProxyGate>();
         return services;
+    }
+
+    /// <summary>The ACME server's own TLS is verified: by the system's roots, or by the roots of an internal CA's PEM file.</summary>
+    private static SocketsHttpHandler AcmeHandler(AcmeOptions acme)
+    {
+        var handler = new SocketsHttpHandler();
+        if (acme.TrustedRootsFile is { } file)
+        {
+            var roots = new X509Certificate2Collection();
+            roots.ImportFromPemFile(file);
+            handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, chain, errors) =>
+            {
+                if (certificate is null || (errors & SslPolicyErrors.RemoteCertificateNameMismatch) != 0)
+                {
+                    return false;
+                }
+
+                using var own = new X509Chain();
+                own.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+                own.ChainPolicy.CustomTrustStore.AddRange(roots);
+                own.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+                own.ChainPolicy.ExtraStore.AddRange(chain?.ChainPolicy.ExtraStore ?? []);
+                return own.Build(new X509Certificate2(certificate));
+            };
+        }
+
+        return handler;
     }
 
     /// <summary>The proxy port's endpoints: one YARP route per connection, and a 404 problem for everything else.</summary>

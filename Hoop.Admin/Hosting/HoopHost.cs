@@ -7,6 +7,7 @@ using Hoop.Data.Secrets;
 using Hoop.Data.Store;
 using Hoop.Proxy;
 using Hoop.Proxy.Certificates;
+using Hoop.Proxy.Certificates.Acme;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Serilog;
 using Serilog.Events;
@@ -71,7 +72,7 @@ public static class HoopHost
         builder.Services.AddSingleton(settings);
         builder.Services.AddSingleton(new Notices(notices));
         builder.Services.AddHoopData(settings.Store, masterKey, logSink);
-        builder.Services.AddHoopProxy(new CertificateOptions { HostNames = settings.HostNames }, settings.Identity, settings.Recording, settings.Proxy);
+        builder.Services.AddHoopProxy(new CertificateOptions { HostNames = settings.HostNames }, settings.Identity, settings.Recording, settings.Proxy, settings.Acme);
         builder.Services.AddHoopAuth();
         builder.Services.AddHoopConsole();
         builder.Services.AddHoopAdminApi();
@@ -106,6 +107,9 @@ public static class HoopHost
     private static void MapHoop(this WebApplication app)
     {
         var listeners = app.Services.GetRequiredService<Listeners>();
+        // The http-01 port answers ACME challenges and nothing else.
+        var challenges = app.Services.GetRequiredService<AcmeChallenges>();
+        app.MapWhen(context => listeners.IsOn(context, ListenerKind.AcmeHttp), acme => acme.Run(challenges.ServeHttp01Async));
         app.UseExceptionHandler();
         // Status pages would add bodies to a backend's empty error responses: console only.
         app.UseWhen(context => !listeners.IsOn(context, ListenerKind.Proxy), console => console.UseStatusCodePages());

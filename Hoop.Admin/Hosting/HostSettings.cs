@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using Hoop.Data.Store;
+using Hoop.Proxy.Certificates.Acme;
 using Hoop.Proxy.Http;
 using Hoop.Proxy.Identity;
 using Hoop.Proxy.Recording;
@@ -27,6 +28,7 @@ public sealed record HostSettings
     public required IdentityOptions Identity { get; init; }
     public required RecordingOptions Recording { get; init; }
     public required ProxyOptions Proxy { get; init; }
+    public required AcmeOptions Acme { get; init; }
 
     public static HostSettings Read(IConfiguration configuration)
     {
@@ -52,6 +54,7 @@ public sealed record HostSettings
             AdminUser = Text(hoop, "AdminUser", "admin"),
             Identity = new IdentityOptions { Issuers = ReadIssuers(hoop.GetSection("Identity:Issuers")) },
             Recording = ReadRecording(hoop.GetSection("Recording")),
+            Acme = ReadAcme(hoop.GetSection("Acme")),
             Proxy = new ProxyOptions
             {
                 HostNames = hostNames,
@@ -164,6 +167,9 @@ public sealed record HostSettings
                 GroupsClaim = string.IsNullOrWhiteSpace(entry["GroupsClaim"]) ? "groups" : entry["GroupsClaim"]!.Trim(),
                 MetadataAddress = string.IsNullOrEmpty(metadata) ? null : metadata,
                 RequireHttpsMetadata = requireHttps,
+                DisplayName = string.IsNullOrWhiteSpace(entry["DisplayName"]) ? null : entry["DisplayName"]!.Trim(),
+                ClientId = string.IsNullOrWhiteSpace(entry["ClientId"]) ? null : entry["ClientId"]!.Trim(),
+                ClientSecret = string.IsNullOrEmpty(entry["ClientSecret"]) ? null : entry["ClientSecret"],
             });
         }
 
@@ -184,6 +190,69 @@ public sealed record HostSettings
             MaxBodyBytes = Number(section, "MaxBodyBytes", 64 * 1024, 0, 16 * 1024 * 1024, prefix: "Recording:"),
             QueueCapacity = Number(section, "QueueCapacity", 10_000, 100, 10_000_000, prefix: "Recording:"),
             SessionIdleTimeout = TimeSpan.FromSeconds(Number(section, "SessionIdleSeconds", 300, 1, 86_400, prefix: "Recording:")),
+        };
+    }
+
+    private static AcmeOptions ReadAcme(IConfigurationSection section)
+    {
+        var directory = section["DirectoryUrl"]?.Trim();
+        if (string.IsNullOrEmpty(directory))
+        {
+            return new AcmeOptions();
+        }
+
+        if (!Uri.TryCreate(directory, UriKind.Absolute, out var url) || url.Scheme != Uri.UriSchemeHttps)
+        {
+            throw new StartupException($"{Section}:Acme:DirectoryUrl: '{directory}' is not an https URL of an ACME directory, such as https://acme-v02.api.letsencrypt.org/directory.");
+        }
+
+        var email = section["Email"]?.Trim();
+        if (!string.IsNullOrEmpty(email) && (!email.Contains('@', StringComparison.Ordinal) || email.Contains(' ', StringComparison.Ordinal)))
+        {
+            throw new StartupException($"{Section}:Acme:Email: '{email}' is not an email address.");
+        }
+
+        var (keyId, macKey) = (section["EabKeyId"]?.Trim(), section["EabMacKey"]?.Trim());
+        if (string.IsNullOrEmpty(keyId) != string.IsNullOrEmpty(macKey))
+        {
+            throw new StartupException($"{Section}:Acme: set both EabKeyId and EabMacKey (External Account Binding), or neither.");
+        }
+
+        var challenge = Text(section, "Challenge", "http-01").ToLowerInvariant() switch
+        {
+            "http-01" => AcmeChallengeType.Http01,
+            "tls-alpn-01" => AcmeChallengeType.TlsAlpn01,
+            var other => throw new StartupException($"{Section}:Acme:Challenge: '{other}' is not supported. Use http-01 (on Hoop:AcmeHttpPort) or tls-alpn-01 (on the proxy port)."),
+        };
+        var keyType = Text(section, "KeyType", "ecdsa-p256").ToLowerInvariant() switch
+        {
+            "ecdsa-p256" => CertificateKeyType.EcdsaP256,
+            "rsa-2048" => CertificateKeyType.Rsa2048,
+            var other => throw new StartupException($"{Section}:Acme:KeyType: '{other}' is not supported. Use ecdsa-p256 or rsa-2048."),
+        };
+        var roots = section["TrustedRootsFile"]?.Trim();
+        if (!string.IsNullOrEmpty(roots) && !File.Exists(roots))
+        {
+            throw new StartupException($"{Section}:Acme:TrustedRootsFile: '{roots}' does not exist.");
+        }
+
+        var webhook = section["AlertWebhook"]?.Trim();
+        Uri? alert = null;
+        if (!string.IsNullOrEmpty(webhook) && (!Uri.TryCreate(webhook, UriKind.Absolute, out alert) || alert.Scheme != Uri.UriSchemeHttps))
+        {
+            throw new StartupException($"{Section}:Acme:AlertWebhook: '{webhook}' is not an https URL.");
+        }
+
+        return new AcmeOptions
+        {
+            DirectoryUrl = url,
+            Email = string.IsNullOrEmpty(email) ? null : email,
+            EabKeyId = string.IsNullOrEmpty(keyId) ? null : keyId,
+            EabMacKey = string.IsNullOrEmpty(macKey) ? null : macKey,
+            Challenge = challenge,
+            KeyType = keyType,
+            TrustedRootsFile = string.IsNullOrEmpty(roots) ? null : Path.GetFullPath(roots),
+            AlertWebhook = alert,
         };
     }
 

@@ -1,6 +1,8 @@
 using System.Net.Security;
 using System.Security.Authentication;
 using Hoop.Proxy.Certificates;
+using Hoop.Proxy.Certificates.Acme;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
 
@@ -22,23 +24,98 @@ internal static class KestrelSetup
             listeners.Add(ListenerKind.Console, listen);
         });
 
+        var challenges = kestrel.ApplicationServices.GetRequiredService<AcmeChallenges>();
         kestrel.Listen(settings.BindAddress, settings.ProxyPort, listen =>
         {
             listen.Protocols = HttpProtocols.Http1AndHttp2;
-            listen.UseHttps(Tls(certificate));
+            if (settings.Acme.Enabled && settings.Acme.Challenge == AcmeChallengeType.TlsAlpn01)
+            {
+                listen.Use(PeekAlpn);
+                listen.UseHttps(Tls(certificate, challenges));
+            }
+            else
+            {
+                listen.UseHttps(Tls(certificate));
+            }
+
             listeners.Add(ListenerKind.Proxy, listen);
         });
+
+        if (settings.Acme.Enabled && settings.Acme.Challenge == AcmeChallengeType.Http01)
+        {
+            kestrel.Listen(settings.BindAddress, settings.AcmeHttpPort, listen =>
+            {
+                listen.Protocols = HttpProtocols.Http1;
+                listeners.Add(ListenerKind.AcmeHttp, listen);
+            });
+        }
     }
+
+    /// <summary>
+    /// Reads the ALPN list of the ClientHello without consuming it, so the certificate callback can tell an ACME
+    /// tls-alpn-01 validation (which offers only acme-tls/1) from a client.
+    /// </summary>
+    private static ConnectionDelegate PeekAlpn(ConnectionDelegate next) => async connection =>
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        var input = connection.Transport.Input;
+        try
+        {
+            while (true)
+            {
+                var result = await input.ReadAsync(timeout.Token);
+                var needed = ClientHello.RecordLength(result.Buffer);
+                if (result.Buffer.Length >= needed || result.IsCompleted)
+                {
+                    var offered = ClientHello.TryReadAlpn(result.Buffer.Slice(0, Math.Min(result.Buffer.Length, needed)));
+                    input.AdvanceTo(result.Buffer.Start);
+                    if (offered is ["acme-tls/1"])
+                    {
+                        connection.Features.Set(new AcmeTlsAlpnHandshake());
+                    }
+
+                    break;
+                }
+
+                input.AdvanceTo(result.Buffer.Start, result.Buffer.End);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            connection.Abort();
+            return;
+        }
+
+        await next(connection);
+    };
+
+    private static TlsHandshakeCallbackOptions Tls(InboundCertificate certificate, AcmeChallenges challenges) => new()
+    {
+        HandshakeTimeout = TimeSpan.FromSeconds(10),
+        OnConnection = context => ValueTask.FromResult(
+            context.Connection.Features.Get<AcmeTlsAlpnHandshake>() is not null && challenges.TlsAlpn01For(context.ClientHelloInfo.ServerName) is { } challenge
+                ? new SslServerAuthenticationOptions
+                {
+                    ServerCertificateContext = challenge,
+                    EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+                    ApplicationProtocols = [AcmeChallenges.AcmeTls],
+                }
+                : Normal(certificate)),
+    };
+
+    private sealed class AcmeTlsAlpnHandshake;
 
     /// <summary>TLS 1.2+ only; a plaintext client fails the handshake and gets no HTTP answer.</summary>
     private static TlsHandshakeCallbackOptions Tls(InboundCertificate certificate) => new()
     {
         HandshakeTimeout = TimeSpan.FromSeconds(10),
-        OnConnection = _ => ValueTask.FromResult(new SslServerAuthenticationOptions
-        {
-            ServerCertificateContext = certificate.Context,
-            EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
-            ApplicationProtocols = [SslApplicationProtocol.Http2, SslApplicationProtocol.Http11],
-        }),
+        OnConnection = _ => ValueTask.FromResult(Normal(certificate)),
+    };
+
+    private static SslServerAuthenticationOptions Normal(InboundCertificate certificate) => new()
+    {
+        ServerCertificateContext = certificate.Context,
+        EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+        ApplicationProtocols = [SslApplicationProtocol.Http2, SslApplicationProtocol.Http11],
     };
 }

@@ -7,6 +7,9 @@ public enum ListenerKind
 {
     Console,
     Proxy,
+
+    /// <summary>Plain HTTP, bound only while ACME uses http-01: serves /.well-known/acme-challenge/ alone.</summary>
+    AcmeHttp,
 }
 
 /// <summary>Remembers each listener's endpoint, so the actual port is known after binding (port 0 in tests).</summary>

@@ -24,7 +24,7 @@ internal sealed partial class CertificateBootstrapper(
         if (current is { } found && (found.Record.Source != CertificateSource.SelfSigned
             || (Covers(found.Record, options.HostNames) && found.Record.NotAfter > renewBy)))
         {
-            inbound.Install(found.Certificate);
+            inbound.Install(found.Certificate, found.Chain);
             LogInstalled(found.Record.Source, found.Record.Thumbprint, found.Record.NotAfter);
             return;
         }

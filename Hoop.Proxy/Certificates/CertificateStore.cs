@@ -10,8 +10,8 @@ namespace Hoop.Proxy.Certificates;
 /// <summary>Reads and writes inbound certificates in the store; the private key is kept encrypted.</summary>
 public sealed class CertificateStore(IDbContextFactory<HoopDbContext> contexts, SecretProtector secrets, TimeProvider time)
 {
-    /// <summary>The current certificate's record and the certificate with its key, or null when there is none.</summary>
-    public async Task<(Certificate Record, X509Certificate2 Certificate)?> LoadCurrentAsync(CancellationToken cancellationToken)
+    /// <summary>The current certificate's record, the certificate with its key and its chain, or null when there is none.</summary>
+    public async Task<(Certificate Record, X509Certificate2 Certificate, X509Certificate2Collection Chain)?> LoadCurrentAsync(CancellationToken cancellationToken)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var record = await db.Certificates.AsNoTracking().FirstOrDefaultAsync(c => c.IsCurrent, cancellationToken);
@@ -23,7 +23,10 @@ public sealed class CertificateStore(IDbContextFactory<HoopDbContext> contexts, 
         var pfx = secrets.UnprotectBytes(record.ProtectedPfx);
         try
         {
-            return (record, X509CertificateLoader.LoadPkcs12(pfx, null));
+            var all = X509CertificateLoader.LoadPkcs12Collection(pfx, null);
+            var leaf = all.First(c => c.HasPrivateKey);
+            var chain = new X509Certificate2Collection(all.Where(c => !ReferenceEquals(c, leaf)).ToArray());
+            return (record, leaf, chain);
         }
         finally
         {
@@ -32,10 +35,13 @@ public sealed class CertificateStore(IDbContextFactory<HoopDbContext> contexts, 
     }
 
     /// <summary>Stores a certificate as the current one; the previous one stays in the history.</summary>
-    public async Task<Certificate> SaveAsCurrentAsync(X509Certificate2 certificate, CertificateSource source, IReadOnlyList<string> hostNames, CancellationToken cancellationToken)
+    public async Task<Certificate> SaveAsCurrentAsync(X509Certificate2 certificate, CertificateSource source, IReadOnlyList<string> hostNames,
+        CancellationToken cancellationToken, X509Certificate2Collection? chain = null)
     {
         var now = time.GetUtcNow().UtcDateTime;
-        var pfx = certificate.Export(X509ContentType.Pkcs12);
+        var bundle = new X509Certificate2Collection(certificate);
+        bundle.AddRange(chain ?? []);
+        var pfx = bundle.Export(X509ContentType.Pkcs12)!;
         var record = new Certificate
         {
             Source = source,

@@ -1,0 +1,166 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using Hoop.Data.Entities;
+using Hoop.Data.Secrets;
+using Hoop.Data.Store;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Logging;
+
+namespace Hoop.Proxy.Certificates.Acme;
+
+/// <summary>
+/// Obtains a certificate for the configured host names from the ACME server and installs it: the account (its key
+/// kept encrypted in the store), one order, each authorization by the configured challenge, the CSR, the chain.
+/// </summary>
+public sealed partial class AcmeIssuer(
+    AcmeOptions options,
+    IHttpClientFactory httpClients,
+    IDbContextFactory<HoopDbContext> contexts,
+    SecretProtector secrets,
+    AcmeChallenges challenges,
+    CertificateInstaller installer,
+    TimeProvider time,
+    ILogger<AcmeIssuer> logger)
+{
+    public const string HttpClientName = "acme";
+    private static readonly TimeSpan StepTimeout = TimeSpan.FromMinutes(2);
+
+    /// <summary>A client signed with the stored account key (created on first use).</summary>
+    public async Task<AcmeClient> ConnectAsync(CancellationToken cancellationToken)
+    {
+        var directory = options.DirectoryUrl ?? throw new InvalidOperationException("ACME is not configured.");
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var account = await db.AcmeAccounts.FirstOrDefaultAsync(a => a.DirectoryUrl == directory.ToString(), cancellationToken);
+        var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        if (account is null)
+        {
+            account = new AcmeAccount
+            {
+                DirectoryUrl = directory.ToString(),
+                ProtectedKey = secrets.Protect(key.ExportPkcs8PrivateKey()),
+                CreatedAt = time.GetUtcNow().UtcDateTime,
+            };
+            db.AcmeAccounts.Add(account);
+        }
+        else
+        {
+            key.ImportPkcs8PrivateKey(secrets.UnprotectBytes(account.ProtectedKey), out _);
+        }
+
+        var client = new AcmeClient(httpClients.CreateClient(HttpClientName), directory, new Jws(key), time);
+        var eab = options.EabKeyId is { Length: > 0 } id && options.EabMacKey is { Length: > 0 } mac ? (id, mac) : ((string, string)?)null;
+        if (account.AccountUrl is null || account.Email != options.Email)
+        {
+            account.AccountUrl = await client.AccountAsync(options.Email, eab, cancellationToken);
+            account.Email = options.Email;
+            await db.SaveChangesAsync(cancellationToken);
+            LogAccount(account.AccountUrl, directory.Host);
+        }
+
+        client.AccountUrl = account.AccountUrl;
+        return client;
+    }
+
+    /// <summary>Orders, validates, finalizes, downloads, checks and installs. <paramref name="replaces"/> is the ARI id of the certificate renewed.</summary>
+    public async Task<Certificate> IssueAsync(IReadOnlyList<string> hostNames, string? replaces, string actor, CancellationToken cancellationToken)
+    {
+        var client = await ConnectAsync(cancellationToken);
+        var order = await client.NewOrderAsync(hostNames, replaces, cancellationToken);
+        foreach (var url in order.Authorizations)
+        {
+            await AuthorizeAsync(client, await client.AuthorizationAsync(url, cancellationToken), cancellationToken);
+        }
+
+        using var key = NewKey(out var request, hostNames);
+        order = await client.FinalizeAsync(await client.OrderAsync(order.Url, cancellationToken), request.CreateSigningRequest(), StepTimeout, cancellationToken);
+        var pem = await client.DownloadAsync(order.Certificate!, cancellationToken);
+        var chain = new X509Certificate2Collection();
+        chain.ImportFromPem(pem);
+        if (chain.Count == 0)
+        {
+            throw new AcmeException("The ACME server's certificate download holds no certificate.");
+        }
+
+        using var leaf = chain[0];
+        chain.RemoveAt(0);
+        var withKey = key switch
+        {
+            ECDsa ec => leaf.CopyWithPrivateKey(ec),
+            RSA rsa => leaf.CopyWithPrivateKey(rsa),
+            _ => throw new InvalidOperationException(),
+        };
+        // Through PKCS#12 once, so the key is usable by SslStream on every platform.
+        var usable = X509CertificateLoader.LoadPkcs12(withKey.Export(X509ContentType.Pkcs12), null);
+        withKey.Dispose();
+        var record = await installer.InstallAsync(usable, chain, CertificateSource.Acme, hostNames, actor, cancellationToken);
+        LogIssued(string.Join(", ", hostNames), record.Thumbprint, record.NotAfter);
+        return record;
+    }
+
+    private async Task AuthorizeAsync(AcmeClient client, AcmeAuthorization authorization, CancellationToken cancellationToken)
+    {
+        if (authorization.Status == "valid")
+        {
+            return;
+        }
+
+        var type = options.Challenge == AcmeChallengeType.TlsAlpn01 ? "tls-alpn-01" : "http-01";
+        var challenge = authorization.Challenges.FirstOrDefault(c => c.Type == type)
+            ?? throw new AcmeException($"The ACME server offers no {type} challenge for '{authorization.Name}'.");
+        var keyAuthorization = $"{challenge.Token}.{client.Thumbprint}";
+        if (options.Challenge == AcmeChallengeType.TlsAlpn01)
+        {
+            challenges.AddTlsAlpn01(authorization.Name, keyAuthorization, time);
+        }
+        else
+        {
+            challenges.AddHttp01(challenge.Token, keyAuthorization);
+        }
+
+        try
+        {
+            await client.RespondAsync(challenge, cancellationToken);
+            authorization = await client.WaitAsync(authorization, StepTimeout, cancellationToken);
+        }
+        finally
+        {
+            challenges.RemoveHttp01(challenge.Token);
+            challenges.RemoveTlsAlpn01(authorization.Name);
+        }
+
+        if (authorization.Status != "valid")
+        {
+            var reason = authorization.Challenges.FirstOrDefault(c => c.Type == type)?.Error ?? authorization.Status;
+            throw new AcmeException($"The ACME server could not validate '{authorization.Name}' by {type}: {reason}");
+        }
+    }
+
+    private AsymmetricAlgorithm NewKey(out CertificateRequest request, IReadOnlyList<string> hostNames)
+    {
+        var san = new SubjectAlternativeNameBuilder();
+        foreach (var name in hostNames)
+        {
+            san.AddDnsName(name);
+        }
+
+        var subject = new X500DistinguishedName($"CN={hostNames[0]}");
+        if (options.KeyType == CertificateKeyType.Rsa2048)
+        {
+            var rsa = RSA.Create(2048);
+            request = new CertificateRequest(subject, rsa, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+            request.CertificateExtensions.Add(san.Build());
+            return rsa;
+        }
+
+        var ec = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        request = new CertificateRequest(subject, ec, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(san.Build());
+        return ec;
+    }
+
+    [LoggerMessage(2010, LogLevel.Information, "ACME account {AccountUrl} at {Server} ready")]
+    private partial void LogAccount(string accountUrl, string server);
+
+    [LoggerMessage(2011, LogLevel.Information, "ACME certificate for {HostNames} installed ({Thumbprint}), valid until {NotAfter:u}")]
+    private partial void LogIssued(string hostNames, string thumbprint, DateTime notAfter);
+}

@@ -1,0 +1,44 @@
+namespace Hoop.Proxy.Certificates.Acme;
+
+/// <summary>Where and how Hoop gets its inbound certificate by ACME (Hoop:Acme). No directory URL: ACME is off.</summary>
+public sealed class AcmeOptions
+{
+    /// <summary>The ACME server's directory, e.g. https://acme-v02.api.letsencrypt.org/directory.</summary>
+    public Uri? DirectoryUrl { get; init; }
+
+    /// <summary>Contact for the account (expiry notices from the CA).</summary>
+    public string? Email { get; init; }
+
+    /// <summary>External Account Binding, for CAs that require it (ZeroSSL, many internal CAs).</summary>
+    public string? EabKeyId { get; init; }
+
+    /// <summary>The EAB MAC key as the CA gave it (base64url).</summary>
+    public string? EabMacKey { get; init; }
+
+    public AcmeChallengeType Challenge { get; init; } = AcmeChallengeType.Http01;
+
+    public CertificateKeyType KeyType { get; init; } = CertificateKeyType.EcdsaP256;
+
+    /// <summary>A PEM file of roots to trust for the ACME server's own TLS (an internal CA such as step-ca).</summary>
+    public string? TrustedRootsFile { get; init; }
+
+    /// <summary>Where to POST a JSON alert when the certificate has less than 14 days left and renewal keeps failing.</summary>
+    public Uri? AlertWebhook { get; init; }
+
+    public bool Enabled => DirectoryUrl is not null;
+}
+
+public enum AcmeChallengeType
+{
+    /// <summary>http-01, answered on Hoop:AcmeHttpPort (80 in production).</summary>
+    Http01,
+
+    /// <summary>tls-alpn-01, answered on the proxy port: for deployments that expose only 443.</summary>
+    TlsAlpn01,
+}
+
+public enum CertificateKeyType
+{
+    EcdsaP256,
+    Rsa2048,
+}

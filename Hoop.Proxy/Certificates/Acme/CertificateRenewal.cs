@@ -1,0 +1,236 @@
+using System.Net.Http.Json;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using Hoop.Data.Audit;
+using Hoop.Data.Entities;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.IdentityModel.Tokens;
+
+namespace Hoop.Proxy.Certificates.Acme;
+
+/// <summary>What the certificate page and the dashboard show about ACME: when it last tried, what went wrong, what is next.</summary>
+public sealed class CertificateStatus
+{
+    public DateTimeOffset? LastAttempt { get; set; }
+    public string? LastError { get; set; }
+    public DateTimeOffset? NextAttempt { get; set; }
+    public DateTimeOffset? LastSuccess { get; set; }
+
+    /// <summary>Set when the certificate has less than 14 days left and renewal has not succeeded.</summary>
+    public bool Expiring { get; set; }
+}
+
+/// <summary>
+/// Keeps an ACME certificate in place: orders one at start when the current certificate is not from ACME or does
+/// not cover the host names, renews at 2/3 of its lifetime (1/2 for 10 days or less) or at a random time inside the
+/// server's ARI window (RFC 9773), retries failures with exponential backoff and jitter (at least the server's
+/// Retry-After), and alerts when less than 14 days are left. Serving never waits for any of it.
+/// </summary>
+public sealed partial class CertificateRenewal(
+    AcmeOptions options,
+    CertificateOptions names,
+    CertificateStore store,
+    AcmeIssuer issuer,
+    CertificateStatus status,
+    AuditLog audit,
+    IHttpClientFactory httpClients,
+    IHostApplicationLifetime lifetime,
+    TimeProvider time,
+    ILogger<CertificateRenewal> logger) : BackgroundService
+{
+    private static readonly TimeSpan Recheck = TimeSpan.FromHours(6);
+    private static readonly TimeSpan FirstRetry = TimeSpan.FromMinutes(1);
+    private static readonly TimeSpan LongestRetry = TimeSpan.FromHours(6);
+    private static readonly TimeSpan AlertBelow = TimeSpan.FromDays(14);
+
+    private TaskCompletionSource _woken = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private volatile bool _force;
+    private (string Thumbprint, DateTimeOffset Start, DateTimeOffset End, DateTimeOffset Chosen)? _ariChoice;
+
+    /// <summary>Orders a new certificate now (the console's "renew now").</summary>
+    public void RenewNow()
+    {
+        _force = true;
+        _woken.TrySetResult();
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (!options.Enabled)
+        {
+            return;
+        }
+
+        // Start-up never waits for the ACME server; the first order waits for the listeners that answer its challenges.
+        var started = new TaskCompletionSource();
+        using (lifetime.ApplicationStarted.Register(() => started.TrySetResult()))
+        using (stoppingToken.Register(() => started.TrySetCanceled()))
+        {
+            try
+            {
+                await started.Task;
+            }
+            catch (TaskCanceledException)
+            {
+                return;
+            }
+        }
+
+        var failures = 0;
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                var current = await store.LoadCurrentAsync(stoppingToken);
+                var due = await DueAsync(current, stoppingToken);
+                status.NextAttempt = due;
+                var wait = due - time.GetUtcNow();
+                if (!_force && wait > TimeSpan.Zero)
+                {
+                    await SleepAsync(wait < Recheck ? wait : Recheck, stoppingToken);
+                    continue;
+                }
+
+                _force = false;
+                status.LastAttempt = time.GetUtcNow();
+                await issuer.IssueAsync(names.HostNames, current is { } c && c.Record.Source == CertificateSource.Acme ? RenewalId(c.Certificate) : null,
+                    "acme", stoppingToken);
+                failures = 0;
+                status.LastError = null;
+                status.Expiring = false;
+                status.LastSuccess = time.GetUtcNow();
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e) when (e is AcmeException or CertificateRejectedException or CryptographicException or InvalidOperationException or HttpRequestException)
+            {
+                failures++;
+                var backoff = Backoff(failures, (e as AcmeException)?.RetryAfter, Random.Shared.NextDouble());
+                status.LastError = e.Message;
+                status.NextAttempt = time.GetUtcNow() + backoff;
+                LogFailed(failures, backoff, e.Message);
+                await audit.WriteAsync("acme", "certificate.renewal-failed", string.Join(",", names.HostNames), AuditOutcome.Failed,
+                    new { error = e.Message, failures, retryIn = backoff.ToString() }, CancellationToken.None);
+                await AlertIfExpiringAsync(e.Message, stoppingToken);
+                await SleepAsync(backoff, stoppingToken);
+                _force = true; // The retry does not wait for the renewal time again.
+            }
+        }
+    }
+
+    /// <summary>When the current certificate should be replaced.</summary>
+    private async Task<DateTimeOffset> DueAsync((Certificate Record, X509Certificate2 Certificate, X509Certificate2Collection Chain)? current, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        if (current is not { } c || c.Record.Source != CertificateSource.Acme
+            || !names.HostNames.All(n => c.Record.HostNames.Contains(n, StringComparer.OrdinalIgnoreCase)))
+        {
+            return now;
+        }
+
+        try
+        {
+            var client = await issuer.ConnectAsync(cancellationToken);
+            if (await client.RenewalInfoAsync(RenewalId(c.Certificate), cancellationToken) is { } window)
+            {
+                return ChooseInWindow(c.Record.Thumbprint, window.Start, window.End, Random.Shared.NextDouble());
+            }
+        }
+        catch (AcmeException e)
+        {
+            LogRenewalInfoUnavailable(e.Message); // Fall back to the lifetime rule.
+        }
+
+        return DueByLifetime(c.Record.NotBefore, c.Record.NotAfter);
+    }
+
+    /// <summary>2/3 of the lifetime, or 1/2 for certificates of 10 days or less.</summary>
+    public static DateTimeOffset DueByLifetime(DateTime notBefore, DateTime notAfter)
+    {
+        var lifetime = notAfter - notBefore;
+        var share = lifetime <= TimeSpan.FromDays(10) ? 0.5 : 2.0 / 3.0;
+        return new DateTimeOffset(DateTime.SpecifyKind(notBefore, DateTimeKind.Utc)) + lifetime * share;
+    }
+
+    /// <summary>A random moment inside the ARI window, chosen once per certificate and window (RFC 9773 section 4.2).</summary>
+    public DateTimeOffset ChooseInWindow(string thumbprint, DateTimeOffset start, DateTimeOffset end, double random)
+    {
+        if (_ariChoice is { } chosen && chosen.Thumbprint == thumbprint && chosen.Start == start && chosen.End == end)
+        {
+            return chosen.Chosen;
+        }
+
+        var at = start + (end - start) * random;
+        _ariChoice = (thumbprint, start, end, at);
+        return at;
+    }
+
+    /// <summary>1 minute doubling per failure up to 6 hours, ±20% jitter, never sooner than the server's Retry-After.</summary>
+    public static TimeSpan Backoff(int failures, TimeSpan? retryAfter, double random)
+    {
+        var doubled = FirstRetry * Math.Pow(2, Math.Min(failures - 1, 16));
+        var capped = doubled > LongestRetry ? LongestRetry : doubled;
+        var jittered = capped * (0.8 + 0.4 * random);
+        return retryAfter is { } asked && asked > jittered ? asked : jittered;
+    }
+
+    /// <summary>The ARI certificate identifier: base64url of the authority key id, a dot, base64url of the serial's DER bytes.</summary>
+    public static string RenewalId(X509Certificate2 certificate)
+    {
+        var aki = certificate.Extensions.OfType<X509AuthorityKeyIdentifierExtension>().FirstOrDefault()?.KeyIdentifier
+            ?? throw new AcmeException("The certificate has no authority key identifier, so the server's renewal information cannot be asked for.");
+        return $"{Base64UrlEncoder.Encode(aki.ToArray())}.{Base64UrlEncoder.Encode(certificate.SerialNumberBytes.ToArray())}";
+    }
+
+    private async Task AlertIfExpiringAsync(string error, CancellationToken cancellationToken)
+    {
+        var current = await store.LoadCurrentAsync(cancellationToken);
+        if (current is not { } c || c.Record.NotAfter - time.GetUtcNow().UtcDateTime >= AlertBelow)
+        {
+            return;
+        }
+
+        var daysLeft = (int)(c.Record.NotAfter - time.GetUtcNow().UtcDateTime).TotalDays;
+        status.Expiring = true;
+        LogExpiring(daysLeft, error);
+        if (options.AlertWebhook is { } webhook)
+        {
+            try
+            {
+                using var response = await httpClients.CreateClient("alerts").PostAsJsonAsync(webhook,
+                    new { @event = "certificate.expiring", daysLeft, hostNames = names.HostNames, notAfter = c.Record.NotAfter, error }, cancellationToken);
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+            {
+                LogWebhookFailed(e.Message);
+            }
+        }
+    }
+
+    /// <summary>Waits, or less when <see cref="RenewNow"/> is called.</summary>
+    private async Task SleepAsync(TimeSpan wait, CancellationToken cancellationToken)
+    {
+        var woken = _woken.Task;
+        await Task.WhenAny(Task.Delay(wait, time, cancellationToken), woken);
+        cancellationToken.ThrowIfCancellationRequested();
+        if (woken.IsCompleted)
+        {
+            _woken = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+    }
+
+    [LoggerMessage(2012, LogLevel.Warning, "ACME renewal failed ({Failures} in a row), next try in {Backoff}: {Error}")]
+    private partial void LogFailed(int failures, TimeSpan backoff, string error);
+
+    [LoggerMessage(2013, LogLevel.Error, "The inbound certificate expires in {DaysLeft} days and cannot be renewed: {Error}")]
+    private partial void LogExpiring(int daysLeft, string error);
+
+    [LoggerMessage(2014, LogLevel.Warning, "The certificate alert webhook could not be called: {Error}")]
+    private partial void LogWebhookFailed(string error);
+
+    [LoggerMessage(2015, LogLevel.Information, "No ACME renewal information, renewing by lifetime: {Error}")]
+    private partial void LogRenewalInfoUnavailable(string error);
+}
