@@ -109,11 +109,11 @@ public sealed partial class CertificateRenewal(
             {
                 failures++;
                 var backoff = Backoff(failures, (e as AcmeException)?.RetryAfter, Random.Shared.NextDouble());
-                status.LastError = e.Message;
-                status.NextAttempt = time.GetUtcNow() + backoff;
                 LogFailed(failures, backoff, e.Message);
                 await audit.WriteAsync("acme", "certificate.renewal-failed", string.Join(",", names.HostNames), AuditOutcome.Failed,
                     new { error = e.Message, failures, retryIn = backoff.ToString() }, CancellationToken.None);
+                status.NextAttempt = time.GetUtcNow() + backoff;
+                status.LastError = e.Message;
                 await AlertIfExpiringAsync(e.Message, stoppingToken);
                 await SleepAsync(backoff, stoppingToken);
                 _force = true; // The retry does not wait for the renewal time again.

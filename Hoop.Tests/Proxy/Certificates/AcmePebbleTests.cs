@@ -42,6 +42,117 @@ public sealed class AcmePebbleTests : IDisposable
         Assert.Equal(CertificateSource.Acme, (await db.Certificates.SingleAsync(c => c.IsCurrent)).Source);
     }
 
+    [Fact]
+    public async Task RenewNow_SwapsTheCertificateForNewHandshakes_WhileAnOpenConnectionKeepsWorking()
+    {
+        var (httpPort, proxyPort) = (Repository.FreePort(), Repository.FreePort());
+        await using var pebble = await Pebble.StartAsync(httpPort, proxyPort);
+        await using var hoop = await StartHoopAsync(pebble, httpPort, proxyPort);
+        var first = await WaitForAcmeCertificateAsync(hoop, pebble);
+        // One pooled connection, kept across the swap (it is the connection that matters here, not trust).
+        using var open = new HttpClient(new SocketsHttpHandler
+        {
+            MaxConnectionsPerServer = 1,
+            SslOptions = new() { RemoteCertificateValidationCallback = (_, _, _, _) => true },
+        }) { BaseAddress = hoop.ConsoleUrl };
+        Assert.True((await open.GetAsync("/healthz")).IsSuccessStatusCode);
+
+        hoop.Services.GetRequiredService<CertificateRenewal>().RenewNow();
+        var second = await WaitForAcmeCertificateAsync(hoop, pebble, notThumbprint: first.Thumbprint);
+
+        Assert.NotEqual(first.SerialNumber, second.SerialNumber);
+        using var fresh = await HoopTestHost.HandshakeAsync(hoop.ProxyPort, "hoop.test");
+        Assert.Equal(second.SerialNumber, fresh.SerialNumber);
+        Assert.True((await open.GetAsync("/healthz")).IsSuccessStatusCode, "the connection opened before the swap still works");
+        await using var db = await hoop.Services.GetRequiredService<IDbContextFactory<HoopDbContext>>().CreateDbContextAsync();
+        var history = await db.Certificates.OrderBy(c => c.CreatedAt).ToListAsync();
+        Assert.Equal([CertificateSource.SelfSigned, CertificateSource.Acme, CertificateSource.Acme], history.Select(c => c.Source));
+        Assert.Single(history, c => c.IsCurrent);
+    }
+
+    [Fact]
+    public async Task ServerRequiringExternalAccountBinding_IsRefusedWithout_AndIssuesWithIt()
+    {
+        var (httpPort, proxyPort) = (Repository.FreePort(), Repository.FreePort());
+        await using var pebble = await Pebble.StartAsync(httpPort, proxyPort, requireEab: true);
+        await using (var without = await StartHoopAsync(pebble, httpPort, proxyPort))
+        {
+            var status = without.Services.GetRequiredService<CertificateStatus>();
+            await WaitUntilAsync(() => status.LastError is not null);
+            Assert.Contains("External Account Binding", status.LastError);
+            Assert.Equal(CertificateSource.SelfSigned, await CurrentSourceAsync(without));
+        }
+
+        var folder = new TempFolder();
+        try
+        {
+            await using var with = await StartHoopAsync(pebble, httpPort, proxyPort, extra: new()
+            {
+                ["Hoop:DataFolder"] = folder.Path,
+                ["Hoop:Acme:EabKeyId"] = Pebble.EabKeyId,
+                ["Hoop:Acme:EabMacKey"] = Pebble.EabMacKey,
+            });
+            await WaitForAcmeCertificateAsync(with, pebble);
+        }
+        finally
+        {
+            folder.Dispose();
+        }
+    }
+
+    [Fact]
+    public async Task AcmeServerGoneMidLife_KeepsTheCurrentCertificate_AndBacksOff()
+    {
+        var (httpPort, proxyPort) = (Repository.FreePort(), Repository.FreePort());
+        await using var pebble = await Pebble.StartAsync(httpPort, proxyPort);
+        await using var hoop = await StartHoopAsync(pebble, httpPort, proxyPort);
+        var issued = await WaitForAcmeCertificateAsync(hoop, pebble);
+        var status = hoop.Services.GetRequiredService<CertificateStatus>();
+
+        await pebble.StopAsync();
+        hoop.Services.GetRequiredService<CertificateRenewal>().RenewNow();
+        await WaitUntilAsync(() => status.LastError is not null);
+
+        Assert.Contains("could not be reached", status.LastError);
+        Assert.True(status.NextAttempt > DateTimeOffset.UtcNow.AddSeconds(30), $"next attempt {status.NextAttempt:o} should be backed off");
+        Assert.Equal(issued.Thumbprint, hoop.Services.GetRequiredService<InboundCertificate>().Certificate!.Thumbprint);
+        using var served = await HoopTestHost.HandshakeAsync(hoop.ProxyPort, "hoop.test");
+        Assert.Equal(issued.Thumbprint, served.Thumbprint);
+    }
+
+    [Fact]
+    public async Task ChallengeThatFails_NamesTheHostAndKeepsTheSelfSignedCertificate()
+    {
+        // Pebble looks for http-01 answers on a port where nothing listens.
+        var (httpPort, proxyPort) = (Repository.FreePort(), Repository.FreePort());
+        await using var pebble = await Pebble.StartAsync(Repository.FreePort(), proxyPort);
+        await using var hoop = await StartHoopAsync(pebble, httpPort, proxyPort);
+        var status = hoop.Services.GetRequiredService<CertificateStatus>();
+
+        await WaitUntilAsync(() => status.LastError is not null);
+
+        Assert.Matches("could not validate '(agents\\.)?hoop\\.test' by http-01", status.LastError);
+        Assert.Equal(CertificateSource.SelfSigned, await CurrentSourceAsync(hoop));
+        await using var db = await hoop.Services.GetRequiredService<IDbContextFactory<HoopDbContext>>().CreateDbContextAsync();
+        Assert.True(await db.AuditEvents.AnyAsync(a => a.Action == "certificate.renewal-failed"));
+    }
+
+    private static async Task<CertificateSource> CurrentSourceAsync(HoopTestHost hoop)
+    {
+        await using var db = await hoop.Services.GetRequiredService<IDbContextFactory<HoopDbContext>>().CreateDbContextAsync();
+        return (await db.Certificates.SingleAsync(c => c.IsCurrent)).Source;
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        for (var i = 0; i < 300 && !condition(); i++)
+        {
+            await Task.Delay(100);
+        }
+
+        Assert.True(condition(), "timed out");
+    }
+
     private async Task<HoopTestHost> StartHoopAsync(Pebble pebble, int httpPort, int proxyPort, string challenge = "http-01",
         Dictionary<string, string?>? extra = null)
     {
@@ -61,7 +172,7 @@ public sealed class AcmePebbleTests : IDisposable
             settings[key] = value;
         }
 
-        return await HoopTestHost.StartAsync(_folder.Path, settings);
+        return await HoopTestHost.StartAsync(settings.TryGetValue("Hoop:DataFolder", out var folder) ? folder! : _folder.Path, settings);
     }
 
     /// <summary>Waits for the inbound certificate to become one pebble issued, or fails with what went wrong.</summary>
