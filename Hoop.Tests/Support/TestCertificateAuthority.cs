@@ -27,6 +27,7 @@ public sealed class TestCertificateAuthority : IDisposable
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var request = ServerRequest(names, key);
+        request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(Certificate, true, false));
         var serial = RandomNumberGenerator.GetBytes(12);
         serial[0] &= 0x7F;
         using var issued = request.Create(Certificate, notBefore ?? DateTimeOffset.UtcNow.AddDays(-1), notAfter ?? DateTimeOffset.UtcNow.AddDays(30), serial);
