@@ -1,6 +1,7 @@
 using System.Security.Claims;
 using Hoop.Admin.Management;
 using Hoop.Data.Entities;
+using Hoop.Proxy.Certificates.Acme;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Hoop.Admin.Api;
@@ -9,6 +10,9 @@ namespace Hoop.Admin.Api;
 /// /api/v1 on the console port: the same operations as the console, through the same services, for automation.
 /// JSON in camelCase, problem+json errors with a field-level "errors" map, ETag / If-Match on records.
 /// </summary>
+/// <summary>An uploaded certificate: PEM certificate (chain after it) and PEM key, or a base64 PFX with its password.</summary>
+public sealed record CertificateUpload(string? CertificatePem, string? PrivateKeyPem, string? PfxBase64, string? Password);
+
 public static class AdminApi
 {
     public const string AdminPolicy = "hoop-admin";
@@ -23,6 +27,7 @@ public static class AdminApi
         services.AddSingleton<ConnectionTester>();
         services.AddSingleton<ActivityQueries>();
         services.AddSingleton<RecordingSettingsService>();
+        services.AddSingleton<CertificateService>();
         services.AddAuthentication().AddScheme<Microsoft.AspNetCore.Authentication.AuthenticationSchemeOptions, ApiAuthenticationHandler>(ApiAuthenticationHandler.SchemeName, null);
         services.AddAuthorizationBuilder().AddPolicy(AdminPolicy, p => p
             .AddAuthenticationSchemes(ApiAuthenticationHandler.SchemeName)
@@ -100,6 +105,33 @@ public static class AdminApi
         api.MapPut("/settings/recording", async (RecordingSettingsInput input, RecordingSettingsService s, HttpContext http, CancellationToken ct) =>
             Answer(http, await s.SaveAsync(input, Actor(http), ct), null));
 
+        var certificates = api.MapGroup("/certificates");
+        certificates.MapGet("/", async (CertificateService s, CertificateStatus status, CancellationToken ct) =>
+            new { status.LastAttempt, status.LastSuccess, status.NextAttempt, status.LastError, status.Expiring, history = await s.HistoryAsync(ct) });
+        certificates.MapPost("/", async (CertificateUpload upload, CertificateService s, HttpContext http, CancellationToken ct) =>
+        {
+            byte[]? pfx = null;
+            if (upload.PfxBase64 is { } text && !TryBase64(text, out pfx))
+            {
+                return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["pfxBase64"] = ["That is not base64."] },
+                    title: "The request has invalid fields; nothing was saved.");
+            }
+
+            return Answer(http, pfx is not null
+                ? await s.UploadPfxAsync(pfx, upload.Password, Actor(http), ct)
+                : await s.UploadPemAsync(upload.CertificatePem, upload.PrivateKeyPem, Actor(http), ct), null, v => $"/api/v1/certificates/{v.Id}");
+        });
+        certificates.MapPost("/renew", (CertificateRenewal renewal, AcmeOptions acme) =>
+        {
+            if (!acme.Enabled)
+            {
+                return TypedResults.Problem("ACME is not configured (Hoop:Acme:DirectoryUrl).", statusCode: StatusCodes.Status409Conflict, title: "No ACME");
+            }
+
+            renewal.RenewNow();
+            return Results.Accepted();
+        });
+
         var keys = api.MapGroup("/api-keys");
         keys.MapGet("/", (ApiKeyService s, CancellationToken ct) => s.ListAsync(ct));
         keys.MapPost("/", async (ApiKeyInput input, ApiKeyService s, HttpContext http, CancellationToken ct) =>
@@ -133,6 +165,14 @@ public static class AdminApi
         }
 
         return result;
+    }
+
+    private static bool TryBase64(string text, out byte[]? bytes)
+    {
+        var buffer = new byte[text.Length];
+        var ok = Convert.TryFromBase64String(text, buffer, out var written);
+        bytes = ok ? buffer[..written] : null;
+        return ok;
     }
 
     private static string? IfMatch(HttpContext http)

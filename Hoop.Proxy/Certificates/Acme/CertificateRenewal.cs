@@ -125,6 +125,12 @@ public sealed partial class CertificateRenewal(
     private async Task<DateTimeOffset> DueAsync((Certificate Record, X509Certificate2 Certificate, X509Certificate2Collection Chain)? current, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
+        if (current is { Record.Source: CertificateSource.Uploaded })
+        {
+            // An admin's own certificate is not replaced behind their back: only "renew now" orders one.
+            return now + Recheck;
+        }
+
         if (current is not { } c || c.Record.Source != CertificateSource.Acme
             || !names.HostNames.All(n => c.Record.HostNames.Contains(n, StringComparer.OrdinalIgnoreCase)))
         {

@@ -102,6 +102,11 @@ public sealed class ConsoleEndToEndTests(ConsoleFixture fixture) : IClassFixture
         await page.ScreenshotAsync(new() { Path = Shot("audit") });
         Assert.DoesNotContain(ConsoleFixture.Canary, await page.ContentAsync());
 
+        await page.GotoAsync("certificates");
+        await Expect(page.Locator("[data-test=current-certificate]")).ToContainTextAsync("SelfSigned");
+        await Expect(page.Locator("[data-test=certificate-history] tr", new() { HasText = "in use" })).ToHaveCountAsync(1);
+        await page.ScreenshotAsync(new() { Path = Shot("certificates") });
+
         // Signing out ends the provider's session too: the next sign-in asks for the login again.
         await page.ClickAsync("[data-test=sign-out]");
         await page.ClickAsync("button[name=logout][value=yes]");
