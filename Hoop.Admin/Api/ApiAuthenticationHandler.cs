@@ -62,7 +62,7 @@ public sealed class ApiAuthenticationHandler(
             }
         }
 
-        return Success(caller.Subject, caller.DisplayName, snapshot.RolesOf(caller.Groups), caller.Kind == CallerKind.ApiKey ? "api-key" : "token");
+        return Success(caller.Subject, caller.DisplayName, snapshot.RolesOf(caller.Groups, caller.Issuer), caller.Kind == CallerKind.ApiKey ? "api-key" : "token");
     }
 
     private async Task<AuthenticateResult> BreakGlassAsync(string parameter)

@@ -37,7 +37,7 @@ public static class AuthSetup
                 options.LoginPath = "/login";
                 options.LogoutPath = "/auth/logout";
                 options.AccessDeniedPath = "/not-allowed";
-                options.Events = new CookieAuthenticationEvents { OnValidatePrincipal = RejectStaleBreakGlassAsync };
+                options.Events = new CookieAuthenticationEvents { OnValidatePrincipal = RejectStaleSessionAsync };
             })
             .AddRemoteScheme<OidcOptions, OidcHandler>(OidcHandler.SchemeName, "OpenID Connect", options =>
             {
@@ -55,6 +55,7 @@ public static class AuthSetup
             });
         services.AddOptions<OidcOptions>(OidcHandler.SchemeName).Configure<IDataProtectionProvider>((o, dp) =>
             o.StateDataFormat = new PropertiesDataFormat(dp.CreateProtector("Hoop.Admin.Auth.OidcHandler.State")));
+        services.AddSingleton<OidcHandler.StateAuditThrottle>();
         services.AddTransient<IClaimsTransformation, RoleClaims>();
         services.AddScoped<AuthenticationStateProvider, ConsoleAuthenticationState>();
         // Deny by default: an endpoint is anonymous only where it says so (health, sign-in, static files,
@@ -147,16 +148,22 @@ public static class AuthSetup
         return Results.LocalRedirect(returnUrl);
     }
 
-    /// <summary>A break-glass session ends everywhere when the password changes.</summary>
-    private static async Task RejectStaleBreakGlassAsync(CookieValidatePrincipalContext context)
+    /// <summary>
+    /// A break-glass session ends everywhere when the password changes; an OIDC session when its provider is removed
+    /// or after <see cref="OidcHandler.MaximumSession"/>.
+    /// </summary>
+    private static async Task RejectStaleSessionAsync(CookieValidatePrincipalContext context)
     {
-        if (context.Principal?.FindFirstValue(AuthMethodClaim) != BreakGlassAdmin.Actor)
+        var services = context.HttpContext.RequestServices;
+        var valid = context.Principal?.FindFirstValue(AuthMethodClaim) switch
         {
-            return;
-        }
-
-        var admin = context.HttpContext.RequestServices.GetRequiredService<BreakGlassAdmin>();
-        if (context.Principal.FindFirstValue(PasswordStampClaim) != await admin.PasswordStampAsync(context.HttpContext.RequestAborted))
+            BreakGlassAdmin.Actor => context.Principal.FindFirstValue(PasswordStampClaim)
+                == await services.GetRequiredService<BreakGlassAdmin>().PasswordStampAsync(context.HttpContext.RequestAborted),
+            OidcHandler.SchemeName => OidcHandler.StillValid(context.Principal, services.GetRequiredService<PolicyStore>().Current,
+                services.GetRequiredService<TimeProvider>().GetUtcNow()),
+            _ => true,
+        };
+        if (!valid)
         {
             context.RejectPrincipal();
             await context.HttpContext.SignOutAsync(CookieAuthenticationDefaults.AuthenticationScheme);

@@ -112,6 +112,11 @@ public sealed partial class BreakGlassAdmin(
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var admin = await db.LocalAdmins.OrderBy(a => a.Id).FirstAsync(cancellationToken);
         var errors = new Management.FieldErrors();
+        if (!string.IsNullOrEmpty(configuration[PasswordVariable]))
+        {
+            errors.Add("newPassword", $"{PasswordVariable} is set, and would put its password back at the next start. Unset it first, or change it there.");
+        }
+
         if (string.IsNullOrEmpty(current) || !PasswordHash.Verify(current, admin.PasswordHash))
         {
             errors.Add("currentPassword", "That is not the break-glass admin's current password.");

@@ -11,7 +11,7 @@ namespace Hoop.Admin.Auth;
 /// request reads the new roles (a removed group locks its people out within seconds, not at their next sign-in).
 /// A break-glass page ends the same way when the break-glass password changes.
 /// </summary>
-public sealed class ConsoleAuthenticationState(ILoggerFactory loggerFactory, PolicyStore policy, BreakGlassAdmin breakGlass)
+public sealed class ConsoleAuthenticationState(ILoggerFactory loggerFactory, PolicyStore policy, BreakGlassAdmin breakGlass, TimeProvider time)
     : RevalidatingServerAuthenticationStateProvider(loggerFactory)
 {
     protected override TimeSpan RevalidationInterval => TimeSpan.FromSeconds(10);
@@ -24,6 +24,11 @@ public sealed class ConsoleAuthenticationState(ILoggerFactory loggerFactory, Pol
             case BreakGlassAdmin.Actor:
                 return user.FindFirstValue(AuthSetup.PasswordStampClaim) == await breakGlass.PasswordStampAsync(cancellationToken);
             case OidcHandler.SchemeName:
+                if (!OidcHandler.StillValid(user, policy.Current, time.GetUtcNow()))
+                {
+                    return false;
+                }
+
                 var held = user.FindAll(ClaimTypes.Role).Select(c => c.Value).Order(StringComparer.Ordinal);
                 var now = RoleClaims.RolesOf(user, policy.Current).Order(StringComparer.Ordinal);
                 return held.SequenceEqual(now);

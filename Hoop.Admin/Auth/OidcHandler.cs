@@ -43,12 +43,27 @@ public sealed partial class OidcHandler(
     IssuerMetadata metadata,
     IHttpClientFactory httpClients,
     AuditLog audit,
+    OidcHandler.StateAuditThrottle throttle,
     TimeProvider time) : RemoteAuthenticationHandler<OidcOptions>(options, loggerFactory, encoder)
 {
     public const string SchemeName = "oidc";
     public const string IssuerKey = "hoop.issuer";
     public const string GroupClaim = "hoop:group";
     public const string IssuerClaim = "hoop:issuer";
+    public const string SignedInClaim = "hoop:signed-in";
+
+    /// <summary>However active, a console session signs in at its provider again after this long.</summary>
+    public static readonly TimeSpan MaximumSession = TimeSpan.FromHours(12);
+
+    /// <summary>
+    /// Whether an OIDC console session may go on: its provider is still registered for sign-in, and it is not older
+    /// than <see cref="MaximumSession"/> (so a person disabled at the provider is out within that time).
+    /// </summary>
+    public static bool StillValid(ClaimsPrincipal user, PolicySnapshot policy, DateTimeOffset now) =>
+        user.FindFirstValue(IssuerClaim) is { } authority
+        && policy.Issuers.TryGetValue(authority, out var issuer) && issuer.AllowsConsoleSignIn
+        && long.TryParse(user.FindFirstValue(SignedInClaim), System.Globalization.CultureInfo.InvariantCulture, out var ticks)
+        && now.UtcTicks - ticks < MaximumSession.Ticks;
 
     private const string VerifierKey = "hoop.code_verifier";
     private const string NonceKey = "hoop.nonce";
@@ -150,7 +165,7 @@ public sealed partial class OidcHandler(
             properties.Items.Remove(NonceKey);
             properties.StoreTokens([new AuthenticationToken { Name = "id_token", Value = idToken }]);
             var principal = Principal(issuer, jwt, groups);
-            var roles = policy.Current.RolesOf(groups);
+            var roles = policy.Current.RolesOf(groups, issuer.Authority);
             await audit.WriteAsync(principal.Identity!.Name!, "console.login", issuer.Authority, AuditOutcome.Success,
                 new { method = "oidc", groups, roles = roles.ToString() }, Context.RequestAborted);
             return HandleRequestResult.Success(new AuthenticationTicket(principal, properties, Scheme.Name));
@@ -268,6 +283,7 @@ public sealed partial class OidcHandler(
             new(ClaimTypes.Name, Claim("preferred_username") ?? Claim("email") ?? Claim("name") ?? jwt.Subject),
             new(AuthSetup.AuthMethodClaim, SchemeName),
             new(IssuerClaim, issuer.Authority),
+            new(SignedInClaim, time.GetUtcNow().UtcTicks.ToString(System.Globalization.CultureInfo.InvariantCulture)),
         };
         claims.AddRange(groups.Select(g => new Claim(GroupClaim, g)));
         return new ClaimsPrincipal(new ClaimsIdentity(claims, SchemeName, ClaimTypes.Name, ClaimTypes.Role));
@@ -276,10 +292,17 @@ public sealed partial class OidcHandler(
     private async Task<HandleRequestResult> FailAsync(string code, string reason, AuthenticationProperties? properties)
     {
         LogSignInFailed(Logger, code, reason);
-        await audit.WriteAsync("anonymous", "console.login", properties?.GetString(IssuerKey), AuditOutcome.Denied,
-            new { method = "oidc", reason }, Context.RequestAborted);
+        // Anyone can call the callback with a bad state: such refusals are audited at most once a minute,
+        // so they cannot flood the audit log. Refusals after a genuine start are always audited.
+        if (code != "state" || throttle.TryTake(time.GetUtcNow()))
+        {
+            await audit.WriteAsync("anonymous", "console.login", properties?.GetString(IssuerKey), AuditOutcome.Denied,
+                new { method = "oidc", reason }, Context.RequestAborted);
+        }
+
         return HandleRequestResult.Fail(new OidcException(code, reason), properties);
     }
+
 
     private static string Random() => Base64UrlEncoder.Encode(RandomNumberGenerator.GetBytes(32));
 
@@ -290,6 +313,21 @@ public sealed partial class OidcHandler(
 
     [LoggerMessage(2102, LogLevel.Warning, "Console sign-in refused ({Code}): {Reason}")]
     private static partial void LogSignInFailed(ILogger logger, string code, string reason);
+}
+
+public sealed partial class OidcHandler
+{
+    /// <summary>One audit record a minute for refused callbacks that anyone could send (one per host).</summary>
+    public sealed class StateAuditThrottle
+    {
+        private long _last = long.MinValue / 2;
+
+        public bool TryTake(DateTimeOffset now)
+        {
+            var last = Interlocked.Read(ref _last);
+            return now.UtcTicks - last > TimeSpan.TicksPerMinute && Interlocked.CompareExchange(ref _last, now.UtcTicks, last) == last;
+        }
+    }
 }
 
 /// <summary>Why a console sign-in failed; <see cref="Code"/> picks the message the sign-in page shows.</summary>

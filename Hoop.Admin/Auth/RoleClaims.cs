@@ -33,7 +33,8 @@ public sealed class RoleClaims(PolicyStore policy) : IClaimsTransformation
     /// <summary>Role names for an OIDC user's groups under <paramref name="snapshot"/>.</summary>
     public static IEnumerable<string> RolesOf(ClaimsPrincipal principal, PolicySnapshot snapshot)
     {
-        var roles = snapshot.RolesOf(principal.FindAll(OidcHandler.GroupClaim).Select(c => c.Value));
+        var roles = snapshot.RolesOf(principal.FindAll(OidcHandler.GroupClaim).Select(c => c.Value),
+            principal.FindFirstValue(OidcHandler.IssuerClaim) ?? "");
         return Enum.GetValues<Roles>().Where(r => r != Roles.None && roles.HasFlag(r)).Select(r => r.ToString());
     }
 

@@ -218,6 +218,11 @@ public sealed record HostSettings
             throw new StartupException($"{Section}:Acme: set both EabKeyId and EabMacKey (External Account Binding), or neither.");
         }
 
+        if (!string.IsNullOrEmpty(macKey) && !IsBase64Url(macKey))
+        {
+            throw new StartupException($"{Section}:Acme:EabMacKey is not base64url. Paste the MAC key exactly as the CA gave it.");
+        }
+
         var challenge = Text(section, "Challenge", "http-01").ToLowerInvariant() switch
         {
             "http-01" => AcmeChallengeType.Http01,
@@ -254,6 +259,19 @@ public sealed record HostSettings
             TrustedRootsFile = string.IsNullOrEmpty(roots) ? null : Path.GetFullPath(roots),
             AlertWebhook = alert,
         };
+    }
+
+    private static bool IsBase64Url(string text)
+    {
+        try
+        {
+            return text.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '=')
+                && Microsoft.IdentityModel.Tokens.Base64UrlEncoder.DecodeBytes(text.TrimEnd('=')).Length > 0;
+        }
+        catch (FormatException)
+        {
+            return false;
+        }
     }
 
     private static string[] ReadHostNames(IConfiguration section)

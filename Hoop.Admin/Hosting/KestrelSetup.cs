@@ -80,8 +80,9 @@ internal static class KestrelSetup
                 input.AdvanceTo(result.Buffer.Start, result.Buffer.End);
             }
         }
-        catch (OperationCanceledException)
+        catch (Exception e) when (e is OperationCanceledException or IOException)
         {
+            // Silent or gone before saying hello: nothing to serve, nothing worth an error log.
             connection.Abort();
             return;
         }

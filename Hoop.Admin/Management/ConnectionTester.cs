@@ -49,9 +49,16 @@ public sealed class ConnectionTester(PolicyStore policy)
         }
 
         var stream = tcp.GetStream();
-        if (connection.Kind == ConnectionKind.Postgres && !await AsksForTlsAsync(stream, timeout.Token))
+        try
         {
-            return new(false, $"{host}:{port} is reachable but does not offer TLS.");
+            if (connection.Kind == ConnectionKind.Postgres && !await AsksForTlsAsync(stream, timeout.Token))
+            {
+                return new(false, $"{host}:{port} is reachable but does not offer TLS.");
+            }
+        }
+        catch (Exception e) when (e is IOException or OperationCanceledException)
+        {
+            return new(false, $"{host}:{port} accepted the connection but did not answer the TLS request ({(e is IOException ? e.Message : "timed out")}).");
         }
 
         string? failure = null;

@@ -35,9 +35,10 @@ public sealed record ConnectionView(
 
 public sealed record CredentialView(CredentialKind Kind, string? Name, bool Set, DateTime? ChangedAt);
 
-public sealed record GroupInput(string? Name, IReadOnlyList<string>? Roles, IReadOnlyList<string>? Connections);
+/// <summary><see cref="Issuer"/>: the issuer URL whose tokens may claim the group; null or empty for any.</summary>
+public sealed record GroupInput(string? Name, IReadOnlyList<string>? Roles, IReadOnlyList<string>? Connections, string? Issuer = null);
 
-public sealed record GroupView(Guid Id, string Name, IReadOnlyList<string> Roles, IReadOnlyList<string> Connections, string Version);
+public sealed record GroupView(Guid Id, string Name, IReadOnlyList<string> Roles, IReadOnlyList<string> Connections, string Version, string? Issuer = null);
 
 public sealed record ApiKeyInput(string? Name, IReadOnlyList<string>? Groups, DateTime? ExpiresAt);
 

@@ -67,6 +67,12 @@ public sealed class GroupService(IDbContextFactory<HoopDbContext> contexts, Audi
             errors.Add("connections", $"There is no connection named '{unknown}'.");
         }
 
+        var issuer = string.IsNullOrWhiteSpace(input.Issuer) ? null : input.Issuer.Trim();
+        if (issuer is not null && !policy.Current.Issuers.ContainsKey(issuer))
+        {
+            errors.Add("issuer", $"'{issuer}' is not a registered identity provider (Settings); leave it empty for any.");
+        }
+
         if (!errors.Any && group is null && await db.Groups.AnyAsync(g => g.Name == name, cancellationToken))
         {
             return new(ChangeStatus.Conflict, Errors: new Dictionary<string, string[]> { ["name"] = [$"A group named '{name}' exists already."] });
@@ -86,6 +92,7 @@ public sealed class GroupService(IDbContextFactory<HoopDbContext> contexts, Audi
         }
 
         group.Roles = roles;
+        group.Issuer = issuer;
         group.UpdatedAt = now;
         var keep = connections.Select(c => c.Id).ToHashSet();
         group.Grants.RemoveAll(g => !keep.Contains(g.ConnectionId));
@@ -95,7 +102,7 @@ public sealed class GroupService(IDbContextFactory<HoopDbContext> contexts, Audi
         }
 
         db.AuditEvents.Add(audit.Create(actor, before is null ? "group.create" : "group.update", group.Name, AuditOutcome.Success,
-            new { before, after = new { group.Name, roles = RoleNames(roles), connections = connections.Select(c => c.Name).Order() } }));
+            new { before, after = new { group.Name, group.Issuer, roles = RoleNames(roles), connections = connections.Select(c => c.Name).Order() } }));
         try
         {
             await db.SaveChangesAsync(cancellationToken);
@@ -130,11 +137,12 @@ public sealed class GroupService(IDbContextFactory<HoopDbContext> contexts, Audi
 
     private static GroupView View(Group g) => new(g.Id, g.Name, RoleNames(g.Roles),
         g.Grants.Where(x => x.Connection is not null).Select(x => x.Connection!.Name).Order(StringComparer.Ordinal).ToList(),
-        g.Version.ToString("n"));
+        g.Version.ToString("n"), g.Issuer);
 
     private static object Describe(Group g) => new
     {
         g.Name,
+        g.Issuer,
         roles = RoleNames(g.Roles),
         connections = g.Grants.Where(x => x.Connection is not null).Select(x => x.Connection!.Name).Order(),
     };

@@ -13,6 +13,12 @@ public sealed class Group : IVersioned
 
     public Roles Roles { get; set; }
 
+    /// <summary>
+    /// The issuer (its URL) whose tokens may claim this group; null for any registered issuer. With more than one
+    /// provider, bind groups that carry roles: another provider could put the same name in its groups claim.
+    /// </summary>
+    public string? Issuer { get; set; }
+
     public DateTime CreatedAt { get; set; }
     public DateTime UpdatedAt { get; set; }
     public Guid Version { get; set; } = Guid.NewGuid();
@@ -46,6 +52,7 @@ internal sealed class GroupConfiguration : IEntityTypeConfiguration<Group>, IEnt
         b.HasIndex(g => g.Name).IsUnique();
         b.Property(g => g.Name).HasMaxLength(256);
         b.Property(g => g.Version).IsConcurrencyToken();
+        b.Property(g => g.Issuer).HasMaxLength(512);
     }
 
     public void Configure(EntityTypeBuilder<Grant> b)

@@ -72,7 +72,7 @@ public sealed partial class ProxyGate(
             return;
         }
 
-        if (!connection.Enabled || !snapshot.Allows(caller.Groups, connection))
+        if (!connection.Enabled || !snapshot.Allows(caller, connection))
         {
             var reason = !connection.Enabled
                 ? $"Connection '{connection.Name}' is disabled."

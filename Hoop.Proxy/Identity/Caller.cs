@@ -5,6 +5,9 @@ public sealed record Caller(string Subject, string DisplayName, IReadOnlyList<st
 {
     /// <summary>The key's id when <see cref="Kind"/> is ApiKey, so its last use can be recorded.</summary>
     public Guid? ApiKeyId { get; init; }
+
+    /// <summary>The token's issuer URL; null for an API key, whose groups an admin assigned directly.</summary>
+    public string? Issuer { get; init; }
 }
 
 public enum CallerKind

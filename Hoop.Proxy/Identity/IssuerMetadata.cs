@@ -47,8 +47,14 @@ public sealed class IssuerMetadata(IHttpClientFactory httpClients, TimeProvider 
                 entry.Configuration = await OpenIdConnectConfigurationRetriever.GetAsync(issuer.DiscoveryUrl, retriever, cancellationToken);
                 entry.ValidUntil = now + Lifetime;
             }
-            catch (Exception) when (entry.Configuration is not null && !cancellationToken.IsCancellationRequested)
+            catch (Exception e) when (!cancellationToken.IsCancellationRequested)
             {
+                if (entry.Configuration is null)
+                {
+                    // Unreachable, not JSON, no keys: one kind of failure for every caller.
+                    throw new InvalidOperationException($"The discovery document or keys at {issuer.DiscoveryUrl} could not be read: {e.Message}", e);
+                }
+
                 entry.ValidUntil = now + RetryAfterFailure;
             }
 

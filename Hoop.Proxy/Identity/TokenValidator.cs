@@ -133,7 +133,7 @@ public sealed partial class TokenValidator
         var subject = identity.FindFirst("sub")?.Value ?? identity.FindFirst("client_id")?.Value ?? "unknown";
         var name = identity.FindFirst("preferred_username")?.Value ?? identity.FindFirst("name")?.Value
             ?? identity.FindFirst("client_id")?.Value ?? identity.FindFirst("azp")?.Value ?? subject;
-        return (new Caller(subject, name, GroupsOf(jwt, issuer.GroupsClaim), CallerKind.Token), null, jwt.ValidTo, issuer.Authority);
+        return (new Caller(subject, name, GroupsOf(jwt, issuer.GroupsClaim), CallerKind.Token) { Issuer = issuer.Authority }, null, jwt.ValidTo, issuer.Authority);
     }
 
     private TokenValidationParameters Parameters(IssuerOptions issuer, OpenIdConnectConfiguration configuration) => new()

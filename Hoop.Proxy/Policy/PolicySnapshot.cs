@@ -37,13 +37,16 @@ public sealed class PolicySnapshot
     /// <summary>The accepted token issuers by their exact issuer URL.</summary>
     public IReadOnlyDictionary<string, IssuerOptions> Issuers { get; }
 
-    /// <summary>The roles the caller's registered groups carry together.</summary>
-    public Roles RolesOf(IEnumerable<string> callerGroups)
+    /// <summary>
+    /// The roles the caller's registered groups carry together. <paramref name="issuer"/> is where the group names
+    /// came from (null for an API key's assigned groups); a group bound to another issuer does not count.
+    /// </summary>
+    public Roles RolesOf(IEnumerable<string> callerGroups, string? issuer)
     {
         var roles = Roles.None;
         foreach (var name in callerGroups)
         {
-            if (Groups.TryGetValue(name, out var group))
+            if (Groups.TryGetValue(name, out var group) && group.Accepts(issuer))
             {
                 roles |= group.Roles;
             }
@@ -59,11 +62,11 @@ public sealed class PolicySnapshot
             : null;
 
     /// <summary>Whether any of the caller's groups is registered and holds a grant on the connection.</summary>
-    public bool Allows(IReadOnlyList<string> callerGroups, ConnectionPolicy connection)
+    public bool Allows(Identity.Caller caller, ConnectionPolicy connection)
     {
-        foreach (var name in callerGroups)
+        foreach (var name in caller.Groups)
         {
-            if (Groups.TryGetValue(name, out var group) && group.ConnectionIds.Contains(connection.Id))
+            if (Groups.TryGetValue(name, out var group) && group.Accepts(caller.Issuer) && group.ConnectionIds.Contains(connection.Id))
             {
                 return true;
             }
@@ -101,7 +104,11 @@ public sealed class ConnectionPolicy
     public override string ToString() => Name;
 }
 
-public sealed record GroupPolicy(string Name, Roles Roles, IReadOnlySet<Guid> ConnectionIds);
+public sealed record GroupPolicy(string Name, Roles Roles, IReadOnlySet<Guid> ConnectionIds, string? Issuer = null)
+{
+    /// <summary>Whether a group name from <paramref name="issuer"/> (null: assigned by an admin to an API key) is this group.</summary>
+    public bool Accepts(string? issuer) => Issuer is null || issuer is null || Issuer == issuer;
+}
 
 public sealed record ApiKeyPolicy(Guid Id, string Name, string Hash, IReadOnlyList<string> Groups, DateTime? ExpiresAt)
 {

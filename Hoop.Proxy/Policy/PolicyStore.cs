@@ -119,7 +119,7 @@ public sealed partial class PolicyStore(
         return new PolicySnapshot(
             version,
             compiled,
-            groups.Select(g => new GroupPolicy(g.Name, g.Roles, g.Grants.Select(x => x.ConnectionId).ToHashSet())),
+            groups.Select(g => new GroupPolicy(g.Name, g.Roles, g.Grants.Select(x => x.ConnectionId).ToHashSet(), g.Issuer)),
             keys.Select(k => new ApiKeyPolicy(k.Id, k.Name, k.KeyHash, k.Groups, k.ExpiresAt)),
             identity.Issuers.Concat(issuers.Select(CompileOrSkip).OfType<IssuerOptions>()),
             RecordingOf(recordingJson));

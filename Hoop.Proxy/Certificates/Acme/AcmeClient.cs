@@ -69,6 +69,14 @@ public sealed class AcmeClient(HttpClient http, Uri directoryUrl, Jws jws, TimeP
         return AccountUrl;
     }
 
+    /// <summary>Replaces the account's contact (none when <paramref name="email"/> is empty).</summary>
+    public async Task UpdateContactAsync(string? email, CancellationToken cancellationToken)
+    {
+        var url = new Uri(AccountUrl ?? throw new InvalidOperationException("No account yet."));
+        var contact = string.IsNullOrWhiteSpace(email) ? new JsonArray() : new JsonArray($"mailto:{email}");
+        using var _ = await PostAsync(url, new JsonObject { ["contact"] = contact }, cancellationToken);
+    }
+
     public async Task<AcmeOrder> NewOrderAsync(IReadOnlyList<string> names, string? replaces, CancellationToken cancellationToken)
     {
         var directory = await DirectoryAsync(cancellationToken);

@@ -49,7 +49,7 @@ public sealed partial class AcmeIssuer(
 
         var client = new AcmeClient(httpClients.CreateClient(HttpClientName), directory, new Jws(key), time);
         var eab = options.EabKeyId is { Length: > 0 } id && options.EabMacKey is { Length: > 0 } mac ? (id, mac) : ((string, string)?)null;
-        if (account.AccountUrl is null || account.Email != options.Email)
+        if (account.AccountUrl is null)
         {
             account.AccountUrl = await client.AccountAsync(options.Email, eab, cancellationToken);
             account.Email = options.Email;
@@ -58,6 +58,13 @@ public sealed partial class AcmeIssuer(
         }
 
         client.AccountUrl = account.AccountUrl;
+        if (account.Email != options.Email)
+        {
+            // RFC 8555 section 7.3.2: the contact changes on the account itself.
+            await client.UpdateContactAsync(options.Email, cancellationToken);
+            account.Email = options.Email;
+            await db.SaveChangesAsync(cancellationToken);
+        }
         return client;
     }
 
@@ -65,7 +72,18 @@ public sealed partial class AcmeIssuer(
     public async Task<Certificate> IssueAsync(IReadOnlyList<string> hostNames, string? replaces, string actor, CancellationToken cancellationToken)
     {
         var client = await ConnectAsync(cancellationToken);
-        var order = await client.NewOrderAsync(hostNames, replaces, cancellationToken);
+        AcmeOrder order;
+        try
+        {
+            order = await client.NewOrderAsync(hostNames, replaces, cancellationToken);
+        }
+        catch (AcmeException e) when (replaces is not null && e.Status is >= System.Net.HttpStatusCode.BadRequest and < System.Net.HttpStatusCode.InternalServerError
+            and not System.Net.HttpStatusCode.TooManyRequests)
+        {
+            // "replaces" (RFC 9773) is a courtesy; a CA that refuses it (alreadyReplaced, another CA's certificate) still issues without it.
+            LogReplacesRefused(e.Message);
+            order = await client.NewOrderAsync(hostNames, null, cancellationToken);
+        }
         foreach (var url in order.Authorizations)
         {
             await AuthorizeAsync(client, await client.AuthorizationAsync(url, cancellationToken), cancellationToken);
@@ -157,6 +175,9 @@ public sealed partial class AcmeIssuer(
         request.CertificateExtensions.Add(san.Build());
         return ec;
     }
+
+    [LoggerMessage(2016, LogLevel.Information, "The ACME server refused 'replaces'; ordering without it: {Error}")]
+    private partial void LogReplacesRefused(string error);
 
     [LoggerMessage(2010, LogLevel.Information, "ACME account {AccountUrl} at {Server} ready")]
     private partial void LogAccount(string accountUrl, string server);

@@ -1,5 +1,4 @@
 using System.Net.Http.Json;
-using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Hoop.Data.Audit;
 using Hoop.Data.Entities;
@@ -46,11 +45,18 @@ public sealed partial class CertificateRenewal(
 
     private TaskCompletionSource _woken = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private volatile bool _force;
+    private volatile bool _issuing;
     private (string Thumbprint, DateTimeOffset Start, DateTimeOffset End, DateTimeOffset Chosen)? _ariChoice;
 
     /// <summary>Orders a new certificate now (the console's "renew now").</summary>
     public void RenewNow()
     {
+        // A click while an order is under way would order a second certificate right after it (and CAs limit duplicates).
+        if (_issuing)
+        {
+            return;
+        }
+
         _force = true;
         _woken.TrySetResult();
     }
@@ -83,19 +89,22 @@ public sealed partial class CertificateRenewal(
             try
             {
                 var current = await store.LoadCurrentAsync(stoppingToken);
-                var due = await DueAsync(current, stoppingToken);
-                status.NextAttempt = due;
-                var wait = due - time.GetUtcNow();
-                if (!_force && wait > TimeSpan.Zero)
+                if (!_force)
                 {
-                    await SleepAsync(wait < Recheck ? wait : Recheck, stoppingToken);
-                    continue;
+                    var due = await DueAsync(current, stoppingToken);
+                    status.NextAttempt = due;
+                    var wait = due - time.GetUtcNow();
+                    if (wait > TimeSpan.Zero)
+                    {
+                        await SleepAsync(wait < Recheck ? wait : Recheck, stoppingToken);
+                        continue;
+                    }
                 }
 
-                _force = false;
                 status.LastAttempt = time.GetUtcNow();
-                await issuer.IssueAsync(names.HostNames, current is { } c && c.Record.Source == CertificateSource.Acme ? RenewalId(c.Certificate) : null,
-                    "acme", stoppingToken);
+                _issuing = true;
+                _force = false;
+                await issuer.IssueAsync(names.HostNames, ReplacesOf(current), "acme", stoppingToken);
                 failures = 0;
                 status.LastError = null;
                 status.Expiring = false;
@@ -105,19 +114,56 @@ public sealed partial class CertificateRenewal(
             {
                 return;
             }
-            catch (Exception e) when (e is AcmeException or CertificateRejectedException or CryptographicException or InvalidOperationException or HttpRequestException)
+            catch (Exception e)
             {
+                // Whatever went wrong (the CA, the store, a bad setting), serving goes on with the current certificate.
                 failures++;
                 var backoff = Backoff(failures, (e as AcmeException)?.RetryAfter, Random.Shared.NextDouble());
-                LogFailed(failures, backoff, e.Message);
-                await audit.WriteAsync("acme", "certificate.renewal-failed", string.Join(",", names.HostNames), AuditOutcome.Failed,
-                    new { error = e.Message, failures, retryIn = backoff.ToString() }, CancellationToken.None);
-                status.NextAttempt = time.GetUtcNow() + backoff;
-                status.LastError = e.Message;
-                await AlertIfExpiringAsync(e.Message, stoppingToken);
+                await RecordFailureAsync(e, failures, backoff, stoppingToken);
                 await SleepAsync(backoff, stoppingToken);
                 _force = true; // The retry does not wait for the renewal time again.
             }
+            finally
+            {
+                _issuing = false;
+            }
+        }
+    }
+
+    private async Task RecordFailureAsync(Exception e, int failures, TimeSpan backoff, CancellationToken cancellationToken)
+    {
+        var message = e is AcmeException or CertificateRejectedException ? e.Message : $"{e.GetType().Name}: {e.Message}";
+        LogFailed(failures, backoff, message);
+        status.NextAttempt = time.GetUtcNow() + backoff;
+        try
+        {
+            await audit.WriteAsync("acme", "certificate.renewal-failed", string.Join(",", names.HostNames), AuditOutcome.Failed,
+                new { error = message, failures, retryIn = backoff.ToString() }, CancellationToken.None);
+            await AlertIfExpiringAsync(message, cancellationToken);
+        }
+        catch (Exception recording) when (recording is not OperationCanceledException)
+        {
+            LogFailed(failures, backoff, $"(and could not record it: {recording.Message})");
+        }
+
+        status.LastError = message;
+    }
+
+    /// <summary>The ARI id of the certificate being replaced, when there is one to name; the order is placed either way.</summary>
+    private static string? ReplacesOf((Certificate Record, X509Certificate2 Certificate, X509Certificate2Collection Chain)? current)
+    {
+        if (current is not { Record.Source: CertificateSource.Acme } c)
+        {
+            return null;
+        }
+
+        try
+        {
+            return RenewalId(c.Certificate);
+        }
+        catch (AcmeException)
+        {
+            return null;
         }
     }
 
@@ -145,7 +191,7 @@ public sealed partial class CertificateRenewal(
                 return ChooseInWindow(c.Record.Thumbprint, window.Start, window.End, Random.Shared.NextDouble());
             }
         }
-        catch (AcmeException e)
+        catch (Exception e) when (e is not OperationCanceledException)
         {
             LogRenewalInfoUnavailable(e.Message); // Fall back to the lifetime rule.
         }

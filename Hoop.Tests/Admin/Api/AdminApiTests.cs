@@ -164,6 +164,37 @@ public sealed class AdminApiTests(DataPathFixture fixture) : IClassFixture<DataP
     }
 
     [Fact]
+    public async Task GroupBoundToAnotherIssuer_GivesNoRole_BoundToTheTokensIssuerItDoes()
+    {
+        using var admin = Admin();
+        var partner = await admin.PostAsJsonAsync("/api/v1/issuers", new
+        {
+            displayName = "Partner", authority = "http://127.0.0.1:9/partner", audience = "urn:hoop:proxy", requireHttpsMetadata = false,
+        });
+        Assert.Equal(HttpStatusCode.Created, partner.StatusCode);
+        var unknown = await admin.PostAsJsonAsync("/api/v1/groups", new { name = "ops-admins", roles = new[] { "admin" }, issuer = "https://nobody.example/" });
+        Assert.Equal(HttpStatusCode.BadRequest, unknown.StatusCode);
+        Assert.Equal(HttpStatusCode.Created, (await admin.PostAsJsonAsync("/api/v1/groups",
+            new { name = "ops-admins", roles = new[] { "admin" }, issuer = "http://127.0.0.1:9/partner" })).StatusCode);
+        await fixture.RefreshPolicyAsync();
+        using var claimer = fixture.Hoop.CreateClient(fixture.Hoop.ConsoleUrl);
+        claimer.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", fixture.Issuer.Token(subject: "claimer", groups: ["ops-admins"]));
+
+        // The same group name from another provider is not that group.
+        Assert.Equal(HttpStatusCode.Forbidden, (await claimer.GetAsync("/api/v1/groups")).StatusCode);
+
+        var bound = await admin.GetAsync("/api/v1/groups/ops-admins");
+        using var rebind = new HttpRequestMessage(HttpMethod.Put, "/api/v1/groups/ops-admins")
+        {
+            Content = JsonContent.Create(new { roles = new[] { "admin" }, issuer = fixture.Issuer.Authority }),
+        };
+        rebind.Headers.IfMatch.Add(bound.Headers.ETag!);
+        Assert.Equal(HttpStatusCode.OK, (await admin.SendAsync(rebind)).StatusCode);
+        await fixture.RefreshPolicyAsync();
+        Assert.Equal(HttpStatusCode.OK, (await claimer.GetAsync("/api/v1/groups")).StatusCode);
+    }
+
+    [Fact]
     public async Task AdminApi_IsNotReachableOnTheProxyPort()
     {
         using var agent = fixture.Agent();

@@ -110,7 +110,15 @@ public sealed partial class BreakGlassSignInTests : IDisposable
     [Fact]
     public async Task PasswordChange_SignsOutEveryBreakGlassSession_AndNeedsTheCurrentPassword()
     {
-        await using var host = await HoopTestHost.StartAsync(_folder.Path);
+        // While HOOP_ADMIN_PASSWORD is set, a change would be undone at the next start: refused.
+        await using (var withVariable = await HoopTestHost.StartAsync(_folder.Path))
+        {
+            var refusedHere = await withVariable.Services.GetRequiredService<Hoop.Admin.Auth.BreakGlassAdmin>()
+                .ChangePasswordAsync(HoopTestHost.AdminPassword, "a new and longer passphrase", "admin", default);
+            Assert.Contains("HOOP_ADMIN_PASSWORD", Assert.Single(refusedHere.Errors!["newPassword"]));
+        }
+
+        await using var host = await HoopTestHost.StartAsync(_folder.Path, new Dictionary<string, string?> { ["HOOP_ADMIN_PASSWORD"] = null });
         using var first = host.CreateClient(host.ConsoleUrl, cookies: new CookieContainer());
         using var second = host.CreateClient(host.ConsoleUrl, cookies: new CookieContainer());
         await SignInAsync(first, "admin", HoopTestHost.AdminPassword, "/");
@@ -129,7 +137,7 @@ public sealed partial class BreakGlassSignInTests : IDisposable
         Assert.Equal(HttpStatusCode.Redirect, (await second.GetAsync("/")).StatusCode);
         Assert.Equal("/", (await SignInAsync(first, "admin", "a new and longer passphrase", "/")).Headers.Location!.OriginalString);
         var audit = await AuditAsync(host, "break-glass.password-change");
-        Assert.Equal([AuditOutcome.Denied, AuditOutcome.Success], audit.Select(a => a.Outcome));
+        Assert.Equal([AuditOutcome.Denied, AuditOutcome.Denied, AuditOutcome.Success], audit.Select(a => a.Outcome));
         Assert.DoesNotContain(audit, a => a.Details?.Contains("passphrase", StringComparison.Ordinal) == true);
     }
 
