@@ -67,7 +67,6 @@ public sealed partial class OidcHandler(
 
     private const string VerifierKey = "hoop.code_verifier";
     private const string NonceKey = "hoop.nonce";
-    private static readonly TimeSpan ClockSkew = TimeSpan.FromMinutes(1);
 
     private readonly JsonWebTokenHandler _tokens = new() { MapInboundClaims = false };
 
@@ -233,20 +232,8 @@ public sealed partial class OidcHandler(
             : throw new OidcException("token", $"the ID token is not valid ({result.Exception?.GetType().Name})");
     }
 
-    private TokenValidationParameters Parameters(IssuerOptions issuer, OpenIdConnectConfiguration configuration) => new()
-    {
-        ValidIssuer = issuer.Authority,
-        ValidAudience = issuer.ClientId,
-        IssuerSigningKeys = configuration.SigningKeys,
-        RequireSignedTokens = true,
-        RequireExpirationTime = true,
-        ClockSkew = ClockSkew,
-        LifetimeValidator = (notBefore, expires, _, _) =>
-        {
-            var now = time.GetUtcNow().UtcDateTime;
-            return expires is { } exp && exp > now - ClockSkew && (notBefore is not { } nbf || nbf <= now + ClockSkew);
-        },
-    };
+    private TokenValidationParameters Parameters(IssuerOptions issuer, OpenIdConnectConfiguration configuration) =>
+        TokenValidator.Parameters(issuer.Authority, issuer.ClientId!, configuration, time);
 
     /// <summary>Providers that leave groups out of the ID token (most, by default) give them at the userinfo endpoint.</summary>
     private async Task<List<string>> UserInfoGroupsAsync(IssuerOptions issuer, OpenIdConnectConfiguration configuration, string? accessToken, string subject)

@@ -136,10 +136,17 @@ public sealed partial class TokenValidator
         return (new Caller(subject, name, GroupsOf(jwt, issuer.GroupsClaim), CallerKind.Token) { Issuer = issuer.Authority }, null, jwt.ValidTo, issuer.Authority);
     }
 
-    private TokenValidationParameters Parameters(IssuerOptions issuer, OpenIdConnectConfiguration configuration) => new()
+    private TokenValidationParameters Parameters(IssuerOptions issuer, OpenIdConnectConfiguration configuration) =>
+        Parameters(issuer.Authority, issuer.Audience, configuration, _time);
+
+    /// <summary>
+    /// How every token Hoop accepts is checked (agents' access tokens here, people's ID tokens at console sign-in):
+    /// this issuer, this audience, the issuer's published asymmetric keys, an expiry, lifetime on the injected clock.
+    /// </summary>
+    public static TokenValidationParameters Parameters(string issuer, string audience, OpenIdConnectConfiguration configuration, TimeProvider time) => new()
     {
-        ValidIssuer = issuer.Authority,
-        ValidAudience = issuer.Audience,
+        ValidIssuer = issuer,
+        ValidAudience = audience,
         IssuerSigningKeys = configuration.SigningKeys,
         ValidAlgorithms = AsymmetricAlgorithms,
         RequireSignedTokens = true,
@@ -148,7 +155,7 @@ public sealed partial class TokenValidator
         ClockSkew = ClockSkew,
         LifetimeValidator = (notBefore, expires, _, _) =>
         {
-            var now = _time.GetUtcNow().UtcDateTime;
+            var now = time.GetUtcNow().UtcDateTime;
             return expires is { } exp && exp > now - ClockSkew && (notBefore is not { } nbf || nbf <= now + ClockSkew);
         },
     };
