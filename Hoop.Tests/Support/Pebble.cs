@@ -38,12 +38,13 @@ public sealed class Pebble : IAsyncDisposable
     /// <param name="httpPort">Where pebble looks for http-01 answers.</param>
     /// <param name="tlsPort">Where pebble looks for tls-alpn-01 answers.</param>
     /// <param name="requireEab">Whether new accounts need External Account Binding (key <see cref="EabKeyId"/>).</param>
-    public static async Task<Pebble> StartAsync(int httpPort, int tlsPort, bool requireEab = false)
+    /// <param name="validitySeconds">How long the certificates it issues live (pebble's default is five years).</param>
+    public static async Task<Pebble> StartAsync(int httpPort, int tlsPort, bool requireEab = false, int? validitySeconds = null)
     {
         var pebble = new Pebble(Repository.FreePort(), Repository.FreePort());
         try
         {
-            await pebble.StartProcessesAsync(httpPort, tlsPort, requireEab);
+            await pebble.StartProcessesAsync(httpPort, tlsPort, requireEab, validitySeconds);
             return pebble;
         }
         catch
@@ -71,7 +72,7 @@ public sealed class Pebble : IAsyncDisposable
         }
     }
 
-    private async Task StartProcessesAsync(int httpPort, int tlsPort, bool requireEab)
+    private async Task StartProcessesAsync(int httpPort, int tlsPort, bool requireEab, int? validitySeconds)
     {
         var dnsPort = Repository.FreePort();
         var dns = Start("pebble-challtestsrv", null,
@@ -96,6 +97,7 @@ public sealed class Pebble : IAsyncDisposable
                 ["ocspResponderURL"] = "",
                 ["externalAccountBindingRequired"] = requireEab,
                 ["externalAccountMACKeys"] = new Dictionary<string, string> { [EabKeyId] = EabMacKey },
+                ["certificateValidityPeriod"] = validitySeconds ?? 157_766_400,
             },
         };
         var configFile = Path.Combine(_folder.Path, "pebble.json");

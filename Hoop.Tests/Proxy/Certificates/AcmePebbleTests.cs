@@ -71,6 +71,26 @@ public sealed class AcmePebbleTests : IDisposable
     }
 
     [Fact]
+    public async Task ShortLivedCertificate_IsRenewedAtHalfItsLifetime_WithoutRestart()
+    {
+        // Ten-minute certificates (renewed at 1/2), on a clock running 30 times faster: minutes in seconds.
+        var clock = new AcceleratedTimeProvider(30);
+        var (httpPort, proxyPort) = (Repository.FreePort(), Repository.FreePort());
+        await using var pebble = await Pebble.StartAsync(httpPort, proxyPort, validitySeconds: 600);
+        await using var hoop = await StartHoopAsync(pebble, httpPort, proxyPort, services: s => s.AddSingleton<TimeProvider>(clock));
+        var first = await WaitForAcmeCertificateAsync(hoop, pebble);
+        var status = hoop.Services.GetRequiredService<CertificateStatus>();
+        var due = CertificateRenewal.DueByLifetime(first.NotBefore.ToUniversalTime(), first.NotAfter.ToUniversalTime());
+        await WaitUntilAsync(() => status.NextAttempt == due);
+
+        var second = await WaitForAcmeCertificateAsync(hoop, pebble, notThumbprint: first.Thumbprint);
+
+        Assert.InRange(status.LastSuccess!.Value, due, new DateTimeOffset(first.NotAfter.ToUniversalTime()));
+        using var served = await HoopTestHost.HandshakeAsync(hoop.ProxyPort, "hoop.test");
+        Assert.Equal(second.Thumbprint, served.Thumbprint);
+    }
+
+    [Fact]
     public async Task ServerRequiringExternalAccountBinding_IsRefusedWithout_AndIssuesWithIt()
     {
         var (httpPort, proxyPort) = (Repository.FreePort(), Repository.FreePort());
@@ -154,7 +174,7 @@ public sealed class AcmePebbleTests : IDisposable
     }
 
     private async Task<HoopTestHost> StartHoopAsync(Pebble pebble, int httpPort, int proxyPort, string challenge = "http-01",
-        Dictionary<string, string?>? extra = null)
+        Dictionary<string, string?>? extra = null, Action<IServiceCollection>? services = null)
     {
         var settings = new Dictionary<string, string?>
         {
@@ -172,7 +192,7 @@ public sealed class AcmePebbleTests : IDisposable
             settings[key] = value;
         }
 
-        return await HoopTestHost.StartAsync(settings.TryGetValue("Hoop:DataFolder", out var folder) ? folder! : _folder.Path, settings);
+        return await HoopTestHost.StartAsync(settings.TryGetValue("Hoop:DataFolder", out var folder) ? folder! : _folder.Path, settings, services);
     }
 
     /// <summary>Waits for the inbound certificate to become one pebble issued, or fails with what went wrong.</summary>
