@@ -72,7 +72,7 @@ public sealed partial class OidcHandler(
 
     protected override async Task HandleChallengeAsync(AuthenticationProperties properties)
     {
-        if (properties.Items.TryGetValue(IssuerKey, out var authority) is false || authority is null
+        if (properties.GetString(IssuerKey) is not { } authority
             || !policy.Current.Issuers.TryGetValue(authority, out var issuer) || !issuer.AllowsConsoleSignIn)
         {
             Response.Redirect("/login?error=issuer");
@@ -136,7 +136,7 @@ public sealed partial class OidcHandler(
             return await FailAsync("refused", $"the provider answered '{Short(query["error"])}'", properties);
         }
 
-        if (properties.Items.TryGetValue(IssuerKey, out var authority) is false || authority is null || !policy.Current.Issuers.TryGetValue(authority, out var issuer))
+        if (properties.GetString(IssuerKey) is not { } authority || !policy.Current.Issuers.TryGetValue(authority, out var issuer))
         {
             return await FailAsync("issuer", "the provider is no longer registered", properties);
         }
@@ -221,11 +221,7 @@ public sealed partial class OidcHandler(
 
     private async Task<JsonWebToken> ValidateIdTokenAsync(IssuerOptions issuer, OpenIdConnectConfiguration configuration, string idToken)
     {
-        var result = await _tokens.ValidateTokenAsync(idToken, Parameters(issuer, configuration));
-        if (!result.IsValid && result.Exception is SecurityTokenSignatureKeyNotFoundException && metadata.MayRefresh(issuer))
-        {
-            result = await _tokens.ValidateTokenAsync(idToken, Parameters(issuer, await metadata.GetAsync(issuer, refresh: true, Context.RequestAborted)));
-        }
+        var result = await metadata.ValidateAsync(issuer, configuration, c => _tokens.ValidateTokenAsync(idToken, Parameters(issuer, c)), Context.RequestAborted);
 
         return result.IsValid
             ? (JsonWebToken)result.SecurityToken

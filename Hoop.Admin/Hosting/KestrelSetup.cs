@@ -20,7 +20,7 @@ internal static class KestrelSetup
         kestrel.Listen(settings.BindAddress, settings.ConsolePort, listen =>
         {
             listen.Protocols = HttpProtocols.Http1AndHttp2;
-            listen.UseHttps(Tls(certificate));
+            listen.UseHttps(Tls(certificate, challenges: null));
             listeners.Add(ListenerKind.Console, listen);
         });
 
@@ -31,12 +31,9 @@ internal static class KestrelSetup
             if (settings.Acme.Enabled && settings.Acme.Challenge == AcmeChallengeType.TlsAlpn01)
             {
                 listen.Use(PeekAlpn);
-                listen.UseHttps(Tls(certificate, challenges));
             }
-            else
-            {
-                listen.UseHttps(Tls(certificate));
-            }
+
+            listen.UseHttps(Tls(certificate, challenges));
 
             listeners.Add(ListenerKind.Proxy, listen);
         });
@@ -90,11 +87,15 @@ internal static class KestrelSetup
         await next(connection);
     };
 
-    private static TlsHandshakeCallbackOptions Tls(InboundCertificate certificate, AcmeChallenges challenges) => new()
+    /// <summary>
+    /// TLS 1.2+ only; a plaintext client fails the handshake and gets no HTTP answer. With <paramref name="challenges"/>,
+    /// a handshake <see cref="PeekAlpn"/> marked as an ACME validation gets the tls-alpn-01 certificate instead.
+    /// </summary>
+    private static TlsHandshakeCallbackOptions Tls(InboundCertificate certificate, AcmeChallenges? challenges) => new()
     {
         HandshakeTimeout = TimeSpan.FromSeconds(10),
         OnConnection = context => ValueTask.FromResult(
-            context.Connection.Features.Get<AcmeTlsAlpnHandshake>() is not null && challenges.TlsAlpn01For(context.ClientHelloInfo.ServerName) is { } challenge
+            context.Connection.Features.Get<AcmeTlsAlpnHandshake>() is not null && challenges?.TlsAlpn01For(context.ClientHelloInfo.ServerName) is { } challenge
                 ? new SslServerAuthenticationOptions
                 {
                     ServerCertificateContext = challenge,
@@ -105,13 +106,6 @@ internal static class KestrelSetup
     };
 
     private sealed class AcmeTlsAlpnHandshake;
-
-    /// <summary>TLS 1.2+ only; a plaintext client fails the handshake and gets no HTTP answer.</summary>
-    private static TlsHandshakeCallbackOptions Tls(InboundCertificate certificate) => new()
-    {
-        HandshakeTimeout = TimeSpan.FromSeconds(10),
-        OnConnection = _ => ValueTask.FromResult(Normal(certificate)),
-    };
 
     private static SslServerAuthenticationOptions Normal(InboundCertificate certificate) => new()
     {

@@ -25,7 +25,6 @@ public sealed class RecordingSettingsService(
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var saved = await db.Settings.AsNoTracking().AnyAsync(s => s.Key == HoopDbContext.RecordingSettingKey, cancellationToken);
-        await policy.RefreshAsync(cancellationToken);
         return View(policy.Current.Recording, saved);
     }
 

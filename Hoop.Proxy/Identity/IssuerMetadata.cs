@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Microsoft.IdentityModel.Protocols;
 using Microsoft.IdentityModel.Protocols.OpenIdConnect;
+using Microsoft.IdentityModel.Tokens;
 
 namespace Hoop.Proxy.Identity;
 
@@ -17,8 +18,22 @@ public sealed class IssuerMetadata(IHttpClientFactory httpClients, TimeProvider 
 
     private readonly ConcurrentDictionary<(string Url, bool Https), Entry> _entries = new();
 
-    /// <summary>Whether an early refresh is allowed now (the last fetch was at least 10 seconds ago).</summary>
-    public bool MayRefresh(IssuerOptions issuer) => time.GetUtcNow() - EntryFor(issuer).LastAttempt >= MinimumRefreshInterval;
+    /// <summary>
+    /// Runs <paramref name="validate"/> with the issuer's keys; when the token names a key they lack (the issuer
+    /// rotated its keys), fetches them once more, at most every 10 seconds, and validates again.
+    /// </summary>
+    public async Task<TokenValidationResult> ValidateAsync(IssuerOptions issuer, OpenIdConnectConfiguration configuration,
+        Func<OpenIdConnectConfiguration, Task<TokenValidationResult>> validate, CancellationToken cancellationToken)
+    {
+        var result = await validate(configuration);
+        if (!result.IsValid && result.Exception is SecurityTokenSignatureKeyNotFoundException
+            && time.GetUtcNow() - EntryFor(issuer).LastAttempt >= MinimumRefreshInterval)
+        {
+            result = await validate(await GetAsync(issuer, refresh: true, cancellationToken));
+        }
+
+        return result;
+    }
 
     /// <exception cref="InvalidOperationException">The document could not be read and none was read before.</exception>
     public async Task<OpenIdConnectConfiguration> GetAsync(IssuerOptions issuer, bool refresh, CancellationToken cancellationToken)

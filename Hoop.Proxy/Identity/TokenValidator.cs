@@ -109,20 +109,7 @@ public sealed partial class TokenValidator
             return Fail($"Hoop could not read the signing keys of issuer '{issuer.Authority}'.");
         }
 
-        var result = await _handler.ValidateTokenAsync(jwt, Parameters(issuer, configuration));
-        if (!result.IsValid && result.Exception is SecurityTokenSignatureKeyNotFoundException && _metadata.MayRefresh(issuer))
-        {
-            // The issuer may have rotated its keys: fetch them once more, then try again.
-            try
-            {
-                configuration = await _metadata.GetAsync(issuer, refresh: true, cancellationToken);
-                result = await _handler.ValidateTokenAsync(jwt, Parameters(issuer, configuration));
-            }
-            catch (Exception e) when (e is InvalidOperationException or IOException or HttpRequestException or SecurityTokenException or TaskCanceledException)
-            {
-                LogDiscoveryFailed(issuer.Authority, e.Message);
-            }
-        }
+        var result = await _metadata.ValidateAsync(issuer, configuration, c => _handler.ValidateTokenAsync(jwt, Parameters(issuer, c)), cancellationToken);
 
         if (!result.IsValid)
         {

@@ -31,9 +31,10 @@ public sealed partial class AcmeIssuer(
         var directory = options.DirectoryUrl ?? throw new InvalidOperationException("ACME is not configured.");
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var account = await db.AcmeAccounts.FirstOrDefaultAsync(a => a.DirectoryUrl == directory.ToString(), cancellationToken);
-        var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        ECDsa key;
         if (account is null)
         {
+            key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
             account = new AcmeAccount
             {
                 DirectoryUrl = directory.ToString(),
@@ -44,6 +45,7 @@ public sealed partial class AcmeIssuer(
         }
         else
         {
+            key = ECDsa.Create();
             key.ImportPkcs8PrivateKey(secrets.UnprotectBytes(account.ProtectedKey), out _);
         }
 
