@@ -37,14 +37,17 @@ public abstract class ConsolePage : ComponentBase
         return user.Identity?.Name ?? user.FindFirstValue(ClaimTypes.NameIdentifier) ?? "unknown";
     }
 
-    /// <summary>Turns a service's answer into field errors or a notification; true when the change was saved.</summary>
-    protected bool Saved<T>(ChangeResult<T> result, string what)
+    /// <summary>
+    /// Turns a service's answer into field errors or a notification; true when the change was saved.
+    /// <paramref name="done"/> says what happened to <paramref name="what"/> ("saved", "deleted", "revoked").
+    /// </summary>
+    protected bool Saved<T>(ChangeResult<T> result, string what, string done = "saved")
     {
         Errors = result.Errors ?? new Dictionary<string, string[]>();
         switch (result.Status)
         {
             case ChangeStatus.Ok or ChangeStatus.Created:
-                Notifications.Notify(NotificationSeverity.Success, $"{what} saved");
+                Notifications.Notify(NotificationSeverity.Success, $"{what} {done}");
                 return true;
             case ChangeStatus.VersionMismatch:
                 Notifications.Notify(NotificationSeverity.Warning, "Changed by someone else",
