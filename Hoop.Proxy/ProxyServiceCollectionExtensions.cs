@@ -23,25 +23,27 @@ public static class ProxyServiceCollectionExtensions
     /// Hosted services start in this order, after the store's.
     /// </summary>
     public static IServiceCollection AddHoopProxy(this IServiceCollection services,
-        CertificateOptions certificates, IdentityOptions identity, RecordingOptions recording, ProxyOptions proxy, AcmeOptions acme)
+        CertificateSettings certificates, IdentityOptions identity, RecordingOptions recording, ProxyOptions proxy)
     {
+        // The policy snapshot first: the certificate services read their settings from it at start.
+        services.AddSingleton<PolicyStore>();
+        services.AddHostedService(sp => sp.GetRequiredService<PolicyStore>());
+
         services.AddSingleton(certificates);
         services.AddSingleton<InboundCertificate>();
         services.AddSingleton<CertificateStore>();
+        services.AddSingleton(new PublicRoots());
         services.AddSingleton<CertificateInstaller>();
-        services.AddHostedService<CertificateBootstrapper>();
-        services.AddSingleton(acme);
+        services.AddSingleton<CertificateBootstrapper>();
+        services.AddHostedService(sp => sp.GetRequiredService<CertificateBootstrapper>());
         services.AddSingleton<AcmeChallenges>();
         services.AddSingleton<AcmeIssuer>();
         services.AddSingleton<CertificateStatus>();
         services.AddSingleton<CertificateRenewal>();
         services.AddHostedService(sp => sp.GetRequiredService<CertificateRenewal>());
         services.AddHttpClient(AcmeIssuer.HttpClientName, c => c.Timeout = TimeSpan.FromSeconds(30))
-            .ConfigurePrimaryHttpMessageHandler(() => AcmeHandler(acme));
+            .ConfigurePrimaryHttpMessageHandler(() => AcmeHandler(certificates.Acme));
         services.AddHttpClient("alerts", c => c.Timeout = TimeSpan.FromSeconds(10));
-
-        services.AddSingleton<PolicyStore>();
-        services.AddHostedService(sp => sp.GetRequiredService<PolicyStore>());
 
         services.AddSingleton(recording);
         services.AddSingleton<Recorder>();

@@ -2,6 +2,7 @@ using System.Security.Claims;
 using Hoop.Admin.Management;
 using Hoop.Data.Entities;
 using Hoop.Proxy.Certificates.Acme;
+using Hoop.Proxy.Policy;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Hoop.Admin.Api;
@@ -27,6 +28,7 @@ public static class AdminApi
         services.AddSingleton<ConnectionTester>();
         services.AddSingleton<ActivityQueries>();
         services.AddSingleton<RecordingSettingsService>();
+        services.AddSingleton<CertificateSettingsService>();
         services.AddSingleton<CertificateService>();
         services.AddAuthentication().AddScheme<Microsoft.AspNetCore.Authentication.AuthenticationSchemeOptions, ApiAuthenticationHandler>(ApiAuthenticationHandler.SchemeName, null);
         services.AddAuthorizationBuilder().AddPolicy(AdminPolicy, p => p
@@ -105,6 +107,10 @@ public static class AdminApi
         api.MapPut("/settings/recording", async (RecordingSettingsInput input, RecordingSettingsService s, HttpContext http, CancellationToken ct) =>
             Answer(http, await s.SaveAsync(input, Actor(http), ct), null));
 
+        api.MapGet("/settings/certificates", (CertificateSettingsService s, CancellationToken ct) => s.GetAsync(ct));
+        api.MapPut("/settings/certificates", async (CertificateSettingsInput input, CertificateSettingsService s, HttpContext http, CancellationToken ct) =>
+            Answer(http, await s.SaveAsync(input, Actor(http), ct), null));
+
         var certificates = api.MapGroup("/certificates");
         certificates.MapGet("/", async (CertificateService s, CertificateStatus status, CancellationToken ct) =>
             new { status.LastAttempt, status.LastSuccess, status.NextAttempt, status.LastError, status.Expiring, history = await s.HistoryAsync(ct) });
@@ -121,11 +127,12 @@ public static class AdminApi
                 ? await s.UploadPfxAsync(pfx, upload.Password, Actor(http), ct)
                 : await s.UploadPemAsync(upload.CertificatePem, upload.PrivateKeyPem, Actor(http), ct), null, v => $"/api/v1/certificates/{v.Id}");
         });
-        certificates.MapPost("/renew", (CertificateRenewal renewal, AcmeOptions acme) =>
+        certificates.MapPost("/renew", (CertificateRenewal renewal, PolicyStore policy) =>
         {
-            if (!acme.Enabled)
+            if (!policy.Current.Certificates.Acme.Enabled)
             {
-                return TypedResults.Problem("ACME is not configured (Hoop:Acme:DirectoryUrl).", statusCode: StatusCodes.Status409Conflict, title: "No ACME");
+                return TypedResults.Problem("ACME is not configured: set a directory URL in /api/v1/settings/certificates (or Hoop:Acme:DirectoryUrl).",
+                    statusCode: StatusCodes.Status409Conflict, title: "No ACME");
             }
 
             renewal.RenewNow();

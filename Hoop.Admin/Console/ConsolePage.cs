@@ -24,6 +24,9 @@ public abstract class ConsolePage : ComponentBase
     /// <summary>Field name (as the admin API names it) to its messages, from the last save.</summary>
     protected IReadOnlyDictionary<string, string[]> Errors { get; set; } = new Dictionary<string, string[]>();
 
+    /// <summary>Whether the signed-in person holds <paramref name="role"/> (to show a form as editable; the change checks again).</summary>
+    protected async Task<bool> InRoleAsync(string role) => (await AuthenticationState).User.IsInRole(role);
+
     /// <summary>The signed-in person's name for the audit log, if they hold <paramref name="role"/> right now.</summary>
     protected async Task<string?> ActorInRoleAsync(string role)
     {

@@ -6,7 +6,6 @@ using Hoop.Data.Logging;
 using Hoop.Data.Secrets;
 using Hoop.Data.Store;
 using Hoop.Proxy;
-using Hoop.Proxy.Certificates;
 using Hoop.Proxy.Certificates.Acme;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Serilog;
@@ -72,7 +71,7 @@ public static class HoopHost
         builder.Services.AddSingleton(settings);
         builder.Services.AddSingleton(new Notices(notices));
         builder.Services.AddHoopData(settings.Store, masterKey, logSink);
-        builder.Services.AddHoopProxy(new CertificateOptions { HostNames = settings.HostNames }, settings.Identity, settings.Recording, settings.Proxy, settings.Acme);
+        builder.Services.AddHoopProxy(settings.Certificates, settings.Identity, settings.Recording, settings.Proxy);
         builder.Services.AddHoopAuth();
         builder.Services.AddHoopConsole();
         builder.Services.AddHoopAdminApi();

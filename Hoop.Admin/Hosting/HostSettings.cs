@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using Hoop.Data.Store;
+using Hoop.Proxy.Certificates;
 using Hoop.Proxy.Certificates.Acme;
 using Hoop.Proxy.Http;
 using Hoop.Proxy.Identity;
@@ -17,7 +18,6 @@ public sealed record HostSettings
     public const string Section = "Hoop";
 
     public required StoreOptions Store { get; init; }
-    public required IReadOnlyList<string> HostNames { get; init; }
     public required IPAddress BindAddress { get; init; }
     public required Uri ConsoleUrl { get; init; }
     public required int ConsolePort { get; init; }
@@ -28,7 +28,7 @@ public sealed record HostSettings
     public required IdentityOptions Identity { get; init; }
     public required RecordingOptions Recording { get; init; }
     public required ProxyOptions Proxy { get; init; }
-    public required AcmeOptions Acme { get; init; }
+    public required CertificateSettings Certificates { get; init; }
 
     public static HostSettings Read(IConfiguration configuration)
     {
@@ -44,7 +44,6 @@ public sealed record HostSettings
                 MasterKeyFile = Path.GetFullPath(Text(hoop, "MasterKeyFile", Path.Combine(dataFolder, "master.key"))),
                 LogQueueCapacity = Number(hoop, "LogQueueCapacity", 10_000, 100, 10_000_000),
             },
-            HostNames = hostNames,
             BindAddress = ReadBindAddress(hoop),
             ConsoleUrl = consoleUrl,
             ConsolePort = consoleUrl.Port,
@@ -54,10 +53,9 @@ public sealed record HostSettings
             AdminUser = Text(hoop, "AdminUser", "admin"),
             Identity = new IdentityOptions { Issuers = ReadIssuers(hoop.GetSection("Identity:Issuers")) },
             Recording = ReadRecording(hoop.GetSection("Recording")),
-            Acme = ReadAcme(hoop.GetSection("Acme")),
+            Certificates = new CertificateSettings(hostNames, ReadAcme(hoop.GetSection("Acme"))),
             Proxy = new ProxyOptions
             {
-                HostNames = hostNames,
                 BackendTimeout = TimeSpan.FromSeconds(Number(hoop, "Proxy:BackendTimeoutSeconds", 100, 1, 3600)),
             },
         };
@@ -195,46 +193,7 @@ public sealed record HostSettings
 
     private static AcmeOptions ReadAcme(IConfigurationSection section)
     {
-        var directory = section["DirectoryUrl"]?.Trim();
-        if (string.IsNullOrEmpty(directory))
-        {
-            return new AcmeOptions();
-        }
-
-        if (!Uri.TryCreate(directory, UriKind.Absolute, out var url) || url.Scheme != Uri.UriSchemeHttps)
-        {
-            throw new StartupException($"{Section}:Acme:DirectoryUrl: '{directory}' is not an https URL of an ACME directory, such as https://acme-v02.api.letsencrypt.org/directory.");
-        }
-
-        var email = section["Email"]?.Trim();
-        if (!string.IsNullOrEmpty(email) && (!email.Contains('@', StringComparison.Ordinal) || email.Contains(' ', StringComparison.Ordinal)))
-        {
-            throw new StartupException($"{Section}:Acme:Email: '{email}' is not an email address.");
-        }
-
-        var (keyId, macKey) = (section["EabKeyId"]?.Trim(), section["EabMacKey"]?.Trim());
-        if (string.IsNullOrEmpty(keyId) != string.IsNullOrEmpty(macKey))
-        {
-            throw new StartupException($"{Section}:Acme: set both EabKeyId and EabMacKey (External Account Binding), or neither.");
-        }
-
-        if (!string.IsNullOrEmpty(macKey) && !IsBase64Url(macKey))
-        {
-            throw new StartupException($"{Section}:Acme:EabMacKey is not base64url. Paste the MAC key exactly as the CA gave it.");
-        }
-
-        var challenge = Text(section, "Challenge", "http-01").ToLowerInvariant() switch
-        {
-            "http-01" => AcmeChallengeType.Http01,
-            "tls-alpn-01" => AcmeChallengeType.TlsAlpn01,
-            var other => throw new StartupException($"{Section}:Acme:Challenge: '{other}' is not supported. Use http-01 (on Hoop:AcmeHttpPort) or tls-alpn-01 (on the proxy port)."),
-        };
-        var keyType = Text(section, "KeyType", "ecdsa-p256").ToLowerInvariant() switch
-        {
-            "ecdsa-p256" => CertificateKeyType.EcdsaP256,
-            "rsa-2048" => CertificateKeyType.Rsa2048,
-            var other => throw new StartupException($"{Section}:Acme:KeyType: '{other}' is not supported. Use ecdsa-p256 or rsa-2048."),
-        };
+        // Read even without a directory URL: ACME may be switched on in the console later.
         var roots = section["TrustedRootsFile"]?.Trim();
         if (!string.IsNullOrEmpty(roots) && !File.Exists(roots))
         {
@@ -243,12 +202,39 @@ public sealed record HostSettings
 
         var webhook = section["AlertWebhook"]?.Trim();
         Uri? alert = null;
-        if (!string.IsNullOrEmpty(webhook) && (!Uri.TryCreate(webhook, UriKind.Absolute, out alert) || alert.Scheme != Uri.UriSchemeHttps))
+        if (!string.IsNullOrEmpty(webhook) && (!Uri.TryCreate(webhook, UriKind.Absolute, out alert) || (alert.Scheme != Uri.UriSchemeHttps && alert.Scheme != Uri.UriSchemeHttp)))
         {
-            throw new StartupException($"{Section}:Acme:AlertWebhook: '{webhook}' is not an https URL.");
+            throw new StartupException($"{Section}:Acme:AlertWebhook: '{webhook}' is not an http(s) URL.");
         }
 
-        return new AcmeOptions
+        var configured = new AcmeOptions { TrustedRootsFile = string.IsNullOrEmpty(roots) ? null : Path.GetFullPath(roots), AlertWebhook = alert };
+        var directory = section["DirectoryUrl"]?.Trim();
+        if (string.IsNullOrEmpty(directory))
+        {
+            return configured;
+        }
+
+        Check("Acme:DirectoryUrl", CertificateSettingsRules.DirectoryUrl(directory, out var url));
+        var email = section["Email"]?.Trim();
+        if (!string.IsNullOrEmpty(email))
+        {
+            Check("Acme:Email", CertificateSettingsRules.Email(email));
+        }
+
+        var (keyId, macKey) = (section["EabKeyId"]?.Trim(), section["EabMacKey"]?.Trim());
+        if (string.IsNullOrEmpty(keyId) != string.IsNullOrEmpty(macKey))
+        {
+            throw new StartupException($"{Section}:Acme: set both EabKeyId and EabMacKey (External Account Binding), or neither.");
+        }
+
+        if (!string.IsNullOrEmpty(macKey))
+        {
+            Check("Acme:EabMacKey", CertificateSettingsRules.EabMacKey(macKey));
+        }
+
+        Check("Acme:Challenge", CertificateSettingsRules.Challenge(Text(section, "Challenge", "http-01"), out var challenge));
+        Check("Acme:KeyType", CertificateSettingsRules.KeyType(Text(section, "KeyType", "ecdsa-p256"), out var keyType));
+        return configured with
         {
             DirectoryUrl = url,
             Email = string.IsNullOrEmpty(email) ? null : email,
@@ -256,31 +242,21 @@ public sealed record HostSettings
             EabMacKey = string.IsNullOrEmpty(macKey) ? null : macKey,
             Challenge = challenge,
             KeyType = keyType,
-            TrustedRootsFile = string.IsNullOrEmpty(roots) ? null : Path.GetFullPath(roots),
-            AlertWebhook = alert,
         };
     }
 
-    private static bool IsBase64Url(string text)
+    /// <summary>Turns a rule's complaint about one setting into the start-up error naming it.</summary>
+    private static void Check(string key, string? problem)
     {
-        try
+        if (problem is not null)
         {
-            return text.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '=')
-                && Microsoft.IdentityModel.Tokens.Base64UrlEncoder.DecodeBytes(text.TrimEnd('=')).Length > 0;
-        }
-        catch (FormatException)
-        {
-            return false;
+            throw new StartupException($"{Section}:{key}: {problem}");
         }
     }
 
     private static string[] ReadHostNames(IConfiguration section)
     {
-        var names = section.GetSection("HostNames").GetChildren()
-            .Select(c => c.Value?.Trim().ToLowerInvariant())
-            .Where(n => !string.IsNullOrEmpty(n))
-            .Cast<string>()
-            .ToArray();
+        var names = CertificateSettingsRules.Normalize(section.GetSection("HostNames").GetChildren().Select(c => c.Value));
         if (names.Length == 0)
         {
             return ["localhost", "hoop.localhost"];
@@ -288,11 +264,7 @@ public sealed record HostSettings
 
         foreach (var name in names)
         {
-            if (Uri.CheckHostName(name) == UriHostNameType.Unknown)
-            {
-                throw new StartupException(
-                    $"{Section}:HostNames: '{name}' is not a host name. List the DNS names (or IP addresses) agents use to reach Hoop, such as hoop.example.com.");
-            }
+            Check("HostNames", CertificateSettingsRules.HostName(name));
         }
 
         return names;

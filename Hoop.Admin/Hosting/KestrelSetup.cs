@@ -24,36 +24,35 @@ internal static class KestrelSetup
             listeners.Add(ListenerKind.Console, listen);
         });
 
+        // Both challenge listeners are always there: ACME may be switched on, or its challenge type changed, in the console.
         var challenges = kestrel.ApplicationServices.GetRequiredService<AcmeChallenges>();
         kestrel.Listen(settings.BindAddress, settings.ProxyPort, listen =>
         {
             listen.Protocols = HttpProtocols.Http1AndHttp2;
-            if (settings.Acme.Enabled && settings.Acme.Challenge == AcmeChallengeType.TlsAlpn01)
-            {
-                listen.Use(PeekAlpn);
-            }
-
+            listen.Use(next => PeekAlpn(next, challenges));
             listen.UseHttps(Tls(certificate, challenges));
-
             listeners.Add(ListenerKind.Proxy, listen);
         });
 
-        if (settings.Acme.Enabled && settings.Acme.Challenge == AcmeChallengeType.Http01)
+        kestrel.Listen(settings.BindAddress, settings.AcmeHttpPort, listen =>
         {
-            kestrel.Listen(settings.BindAddress, settings.AcmeHttpPort, listen =>
-            {
-                listen.Protocols = HttpProtocols.Http1;
-                listeners.Add(ListenerKind.AcmeHttp, listen);
-            });
-        }
+            listen.Protocols = HttpProtocols.Http1;
+            listeners.Add(ListenerKind.AcmeHttp, listen);
+        });
     }
 
     /// <summary>
-    /// Reads the ALPN list of the ClientHello without consuming it, so the certificate callback can tell an ACME
-    /// tls-alpn-01 validation (which offers only acme-tls/1) from a client.
+    /// While a tls-alpn-01 validation is awaited, reads the ALPN list of the ClientHello without consuming it, so the
+    /// certificate callback can tell the ACME server's handshake (which offers only acme-tls/1) from a client's.
     /// </summary>
-    private static ConnectionDelegate PeekAlpn(ConnectionDelegate next) => async connection =>
+    private static ConnectionDelegate PeekAlpn(ConnectionDelegate next, AcmeChallenges challenges) => async connection =>
     {
+        if (!challenges.AwaitingTlsAlpn01)
+        {
+            await next(connection);
+            return;
+        }
+
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
         var input = connection.Transport.Input;
         try

@@ -3,12 +3,13 @@ using System.Security.Cryptography.X509Certificates;
 using Hoop.Data.Entities;
 using Hoop.Data.Store;
 using Hoop.Proxy.Certificates;
+using Hoop.Proxy.Policy;
 using Microsoft.EntityFrameworkCore;
 
 namespace Hoop.Admin.Management;
 
 /// <summary>The certificate history, and certificates an admin uploads instead of ACME: checked like ACME's, then installed.</summary>
-public sealed class CertificateService(IDbContextFactory<HoopDbContext> contexts, CertificateInstaller installer, CertificateOptions names)
+public sealed class CertificateService(IDbContextFactory<HoopDbContext> contexts, CertificateInstaller installer, PolicyStore policy)
 {
     public async Task<List<CertificateView>> HistoryAsync(CancellationToken cancellationToken)
     {
@@ -71,7 +72,7 @@ public sealed class CertificateService(IDbContextFactory<HoopDbContext> contexts
     {
         try
         {
-            var record = await installer.InstallAsync(certificate, chain, CertificateSource.Uploaded, names.HostNames, actor, cancellationToken);
+            var record = await installer.InstallAsync(certificate, chain, CertificateSource.Uploaded, policy.Current.Certificates.HostNames, actor, cancellationToken);
             return new(ChangeStatus.Created, (await HistoryAsync(cancellationToken)).First(c => c.Id == record.Id));
         }
         catch (CertificateRejectedException e)

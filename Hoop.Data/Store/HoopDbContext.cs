@@ -53,6 +53,9 @@ public sealed class HoopDbContext(DbContextOptions<HoopDbContext> options) : DbC
     /// <summary>The recording settings changed in the console (JSON); they override Hoop:Recording.</summary>
     public const string RecordingSettingKey = "policy.recording";
 
+    /// <summary>The host names and ACME settings saved in the console (JSON; the EAB MAC key encrypted).</summary>
+    public const string CertificateSettingKey = "policy.certificates";
+
     public override int SaveChanges(bool acceptAllChangesOnSuccess)
     {
         BumpVersions();

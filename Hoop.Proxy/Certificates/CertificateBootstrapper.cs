@@ -1,5 +1,6 @@
 using Hoop.Data.Audit;
 using Hoop.Data.Entities;
+using Hoop.Proxy.Policy;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
@@ -7,12 +8,12 @@ namespace Hoop.Proxy.Certificates;
 
 /// <summary>
 /// Installs the stored current certificate at start, or creates and stores a self-signed one when there is none
-/// (or when the configured host names are no longer covered by the self-signed one).
+/// (or when the host names are no longer covered by the self-signed one).
 /// </summary>
-internal sealed partial class CertificateBootstrapper(
+public sealed partial class CertificateBootstrapper(
     CertificateStore store,
     InboundCertificate inbound,
-    CertificateOptions options,
+    PolicyStore policy,
     AuditLog audit,
     TimeProvider time,
     ILogger<CertificateBootstrapper> logger) : IHostedService
@@ -20,27 +21,43 @@ internal sealed partial class CertificateBootstrapper(
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         var current = await store.LoadCurrentAsync(cancellationToken);
-        var renewBy = time.GetUtcNow().UtcDateTime.AddDays(30);
-        if (current is { } found && (found.Record.Source != CertificateSource.SelfSigned
-            || (Covers(found.Record, options.HostNames) && found.Record.NotAfter > renewBy)))
+        if (current is { } found && !NeedsNewSelfSigned(found.Record))
         {
             inbound.Install(found.Certificate, found.Chain);
             LogInstalled(found.Record.Source, found.Record.Thumbprint, found.Record.NotAfter);
             return;
         }
 
-        var certificate = SelfSignedCertificate.Create(options.HostNames, time.GetUtcNow());
-        var record = await store.SaveAsCurrentAsync(certificate, CertificateSource.SelfSigned, options.HostNames, cancellationToken);
-        inbound.Install(certificate);
-        await audit.WriteAsync(AuditLog.System, "certificate.self-signed", record.Thumbprint, AuditOutcome.Success,
-            new { record.HostNames, record.NotAfter }, cancellationToken);
-        LogCreated(string.Join(", ", options.HostNames), record.Thumbprint);
+        await CreateSelfSignedAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// Without ACME, a change of host names in the console gets a self-signed certificate for the new names; an
+    /// ACME or uploaded certificate is left alone (the console says when it no longer covers them).
+    /// </summary>
+    public async Task EnsureCoveredAsync(CancellationToken cancellationToken)
+    {
+        if (await store.LoadCurrentAsync(cancellationToken) is { } found && NeedsNewSelfSigned(found.Record))
+        {
+            await CreateSelfSignedAsync(cancellationToken);
+        }
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    private static bool Covers(Certificate record, IReadOnlyList<string> hostNames) =>
-        hostNames.All(n => record.HostNames.Contains(n, StringComparer.OrdinalIgnoreCase));
+    private bool NeedsNewSelfSigned(Certificate record) => record.Source == CertificateSource.SelfSigned
+        && (!policy.Current.Certificates.SameHostNames(record.HostNames) || record.NotAfter <= time.GetUtcNow().UtcDateTime.AddDays(30));
+
+    private async Task CreateSelfSignedAsync(CancellationToken cancellationToken)
+    {
+        var hostNames = policy.Current.Certificates.HostNames;
+        var certificate = SelfSignedCertificate.Create(hostNames, time.GetUtcNow());
+        var record = await store.SaveAsCurrentAsync(certificate, CertificateSource.SelfSigned, hostNames, cancellationToken);
+        inbound.Install(certificate);
+        await audit.WriteAsync(AuditLog.System, "certificate.self-signed", record.Thumbprint, AuditOutcome.Success,
+            new { record.HostNames, record.NotAfter }, cancellationToken);
+        LogCreated(string.Join(", ", hostNames), record.Thumbprint);
+    }
 
     [LoggerMessage(2001, LogLevel.Information, "Serving the stored {Source} certificate {Thumbprint}, valid until {NotAfter:u}")]
     private partial void LogInstalled(CertificateSource source, string thumbprint, DateTime notAfter);

@@ -8,7 +8,7 @@ namespace Hoop.Proxy.Certificates;
 /// The one way a new inbound certificate (issued by ACME or uploaded) goes live: checked first, then stored as
 /// current (the old one stays in the history) and swapped into the selector every TLS port reads per handshake.
 /// </summary>
-public sealed class CertificateInstaller(CertificateStore store, InboundCertificate inbound, AuditLog audit, TimeProvider time)
+public sealed class CertificateInstaller(CertificateStore store, InboundCertificate inbound, PublicRoots publicRoots, AuditLog audit, TimeProvider time)
 {
     /// <summary>Checks and installs; throws <see cref="CertificateRejectedException"/> (nothing changes) when a check fails.</summary>
     public async Task<Certificate> InstallAsync(X509Certificate2 certificate, X509Certificate2Collection chain, CertificateSource source,
@@ -17,7 +17,7 @@ public sealed class CertificateInstaller(CertificateStore store, InboundCertific
         Check(certificate, chain, hostNames);
         var current = await store.LoadCurrentAsync(cancellationToken);
         if (current is { } c && c.Record.Source != CertificateSource.SelfSigned && c.Record.NotAfter > time.GetUtcNow().UtcDateTime
-            && PubliclyTrusted(c.Certificate, c.Chain) && !PubliclyTrusted(certificate, chain))
+            && publicRoots.Trust(c.Certificate, c.Chain) && !publicRoots.Trust(certificate, chain))
         {
             throw new CertificateRejectedException(
                 $"The new certificate (issuer {certificate.Issuer}) is not publicly trusted and would replace one that is: a staging or test CA? The current certificate stays.");
@@ -67,12 +67,25 @@ public sealed class CertificateInstaller(CertificateStore store, InboundCertific
                 string.Join("; ", built.ChainStatus.Select(s => s.StatusInformation.Trim())));
         }
     }
+}
 
-    private static bool PubliclyTrusted(X509Certificate2 certificate, X509Certificate2Collection chain)
+/// <summary>
+/// The roots that make a certificate "publicly trusted": the system's (tests give their own). A certificate that does
+/// not chain to them (a staging CA's) never replaces one that does.
+/// </summary>
+public sealed class PublicRoots(X509Certificate2Collection? roots = null)
+{
+    public bool Trust(X509Certificate2 certificate, X509Certificate2Collection chain)
     {
         using var built = new X509Chain();
         built.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
         built.ChainPolicy.ExtraStore.AddRange(chain);
+        if (roots is not null)
+        {
+            built.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+            built.ChainPolicy.CustomTrustStore.AddRange(roots);
+        }
+
         return built.Build(certificate);
     }
 }

@@ -32,7 +32,7 @@ public sealed class ProxyConfigProvider(PolicyStore policy, ProxyOptions options
                 RouteId = $"{connection.Name}:host",
                 ClusterId = connection.Name,
                 Order = -1,
-                Match = new RouteMatch { Hosts = options.HostNames.Select(h => $"{connection.Name}.{h}").ToList() },
+                Match = new RouteMatch { Hosts = snapshot.Certificates.HostNames.Select(h => $"{connection.Name}.{h}").ToList() },
                 Metadata = metadata,
                 Transforms = [NoDefaultForwardedHeaders],
             });
@@ -80,12 +80,9 @@ public sealed class ProxyConfigProvider(PolicyStore policy, ProxyOptions options
     }
 }
 
-/// <summary>Settings of the HTTP data path (Hoop:HostNames, Hoop:Proxy).</summary>
+/// <summary>Settings of the HTTP data path (Hoop:Proxy). Host names come from the policy snapshot's certificate settings.</summary>
 public sealed class ProxyOptions
 {
-    /// <summary>Host names under which connections are reached as &lt;connection&gt;.&lt;host name&gt;.</summary>
-    public required IReadOnlyList<string> HostNames { get; init; }
-
     /// <summary>How long the backend may stay silent (no bytes either way) before the request fails with 504.</summary>
     public TimeSpan BackendTimeout { get; init; } = TimeSpan.FromSeconds(100);
 }

@@ -1,5 +1,6 @@
 using System.Security.Cryptography.X509Certificates;
 using Hoop.Data.Entities;
+using Hoop.Proxy.Certificates;
 using Hoop.Proxy.Identity;
 using Hoop.Proxy.Recording;
 
@@ -11,12 +12,14 @@ namespace Hoop.Proxy.Policy;
 /// </summary>
 public sealed class PolicySnapshot
 {
-    public static readonly PolicySnapshot Empty = new("", [], [], [], [], RecordingSettings.From(new RecordingOptions()));
+    public static readonly PolicySnapshot Empty = new("", [], [], [], [], RecordingSettings.From(new RecordingOptions()),
+        new CertificateSettings([], new Certificates.Acme.AcmeOptions()));
 
     public PolicySnapshot(string version, IEnumerable<ConnectionPolicy> connections, IEnumerable<GroupPolicy> groups,
-        IEnumerable<ApiKeyPolicy> apiKeys, IEnumerable<IssuerOptions> issuers, RecordingSettings recording)
+        IEnumerable<ApiKeyPolicy> apiKeys, IEnumerable<IssuerOptions> issuers, RecordingSettings recording, CertificateSettings certificates)
     {
         Recording = recording;
+        Certificates = certificates;
         Version = version;
         Connections = connections.ToDictionary(c => c.Name, StringComparer.OrdinalIgnoreCase);
         Groups = groups.ToDictionary(g => g.Name, StringComparer.Ordinal);
@@ -33,6 +36,9 @@ public sealed class PolicySnapshot
     public IReadOnlyDictionary<string, ApiKeyPolicy> ApiKeysByHash { get; }
 
     public RecordingSettings Recording { get; }
+
+    /// <summary>The host names Hoop answers to and how its certificate is obtained.</summary>
+    public CertificateSettings Certificates { get; }
 
     /// <summary>The accepted token issuers by their exact issuer URL.</summary>
     public IReadOnlyDictionary<string, IssuerOptions> Issuers { get; }

@@ -3,6 +3,7 @@ using System.Security.Cryptography.X509Certificates;
 using Hoop.Data.Entities;
 using Hoop.Data.Secrets;
 using Hoop.Data.Store;
+using Hoop.Proxy.Certificates;
 using Hoop.Proxy.Identity;
 using Hoop.Proxy.Recording;
 using Microsoft.EntityFrameworkCore;
@@ -23,6 +24,7 @@ public sealed partial class PolicyStore(
     SecretProtector secrets,
     IdentityOptions identity,
     RecordingOptions recording,
+    CertificateSettings certificates,
     TimeProvider time,
     ILogger<PolicyStore> logger) : BackgroundService
 {
@@ -110,8 +112,9 @@ public sealed partial class PolicyStore(
             .Where(k => k.RevokedAt == null && (k.ExpiresAt == null || k.ExpiresAt > now))
             .ToListAsync(cancellationToken);
         var issuers = await db.IdentityIssuers.AsNoTracking().ToListAsync(cancellationToken);
-        var recordingJson = await db.Settings.AsNoTracking().Where(s => s.Key == HoopDbContext.RecordingSettingKey)
-            .Select(s => s.Value).FirstOrDefaultAsync(cancellationToken);
+        var settings = await db.Settings.AsNoTracking()
+            .Where(s => s.Key == HoopDbContext.RecordingSettingKey || s.Key == HoopDbContext.CertificateSettingKey)
+            .ToDictionaryAsync(s => s.Key, s => s.Value, cancellationToken);
 
         // Names are unique in the store but compared case-insensitively on the data path: the first one wins.
         var compiled = connections.OrderBy(c => c.CreatedAt).Select(CompileOrSkip).OfType<ConnectionPolicy>()
@@ -122,7 +125,22 @@ public sealed partial class PolicyStore(
             groups.Select(g => new GroupPolicy(g.Name, g.Roles, g.Grants.Select(x => x.ConnectionId).ToHashSet(), g.Issuer)),
             keys.Select(k => new ApiKeyPolicy(k.Id, k.Name, k.KeyHash, k.Groups, k.ExpiresAt)),
             identity.Issuers.Concat(issuers.Select(CompileOrSkip).OfType<IssuerOptions>()),
-            RecordingOf(recordingJson));
+            RecordingOf(settings.GetValueOrDefault(HoopDbContext.RecordingSettingKey)),
+            CertificatesOf(settings.GetValueOrDefault(HoopDbContext.CertificateSettingKey)));
+    }
+
+    /// <summary>The console's saved certificate settings over appsettings.json's; unreadable ones count as none saved.</summary>
+    private CertificateSettings CertificatesOf(string? json)
+    {
+        try
+        {
+            return json is null ? certificates : CertificateSettings.FromStored(json, certificates, secrets);
+        }
+        catch (Exception e) when (e is System.Text.Json.JsonException or CryptographicException or UriFormatException)
+        {
+            LogCertificateSettingsUnreadable(e.GetType().Name);
+            return certificates;
+        }
     }
 
     /// <summary>The console's saved recording settings over appsettings.json's; unreadable JSON counts as none saved.</summary>
@@ -251,6 +269,9 @@ public sealed partial class PolicyStore(
 
     [LoggerMessage(4014, LogLevel.Warning, "Saved recording settings are unreadable; using appsettings.json's: {Error}")]
     private partial void LogRecordingSettingsUnreadable(string error);
+
+    [LoggerMessage(4015, LogLevel.Warning, "Saved certificate settings are unreadable ({Error}); using appsettings.json's")]
+    private partial void LogCertificateSettingsUnreadable(string error);
 
     [LoggerMessage(4013, LogLevel.Warning, "Issuer {Authority} left out of the policy: {Reason}")]
     private partial void LogIssuerSkipped(string authority, string reason);

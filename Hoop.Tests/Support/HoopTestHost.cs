@@ -80,6 +80,26 @@ public sealed class HoopTestHost : IAsyncDisposable
         return new HttpClient(handler) { BaseAddress = baseAddress };
     }
 
+    /// <summary>
+    /// The break-glass admin over Basic on the admin API. It trusts the certificate Hoop serves at each handshake
+    /// (by thumbprint, whatever its names), so it keeps working while tests change that certificate.
+    /// </summary>
+    public HttpClient CreateAdminClient()
+    {
+        var inbound = Services.GetRequiredService<InboundCertificate>();
+        var handler = new SocketsHttpHandler
+        {
+            SslOptions = new SslClientAuthenticationOptions
+            {
+                RemoteCertificateValidationCallback = (_, certificate, _, _) => certificate?.GetCertHashString() == inbound.Certificate?.Thumbprint,
+            },
+        };
+        var client = new HttpClient(handler) { BaseAddress = ConsoleUrl };
+        client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Basic",
+            Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes($"admin:{AdminPassword}")));
+        return client;
+    }
+
     /// <summary>Validates the server's chain against <paramref name="root"/> alone, host name included.</summary>
     public static RemoteCertificateValidationCallback TrustOnly(X509Certificate2 root) => (_, certificate, _, errors) =>
     {

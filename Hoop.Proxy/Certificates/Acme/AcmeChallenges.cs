@@ -45,6 +45,9 @@ public sealed class AcmeChallenges
 
     public void RemoveTlsAlpn01(string name) => _tlsAlpn01.TryRemove(name, out _);
 
+    /// <summary>Whether a tls-alpn-01 validation may arrive now (so handshakes on the proxy port are worth peeking at).</summary>
+    public bool AwaitingTlsAlpn01 => !_tlsAlpn01.IsEmpty;
+
     /// <summary>The challenge certificate for a handshake that offered only acme-tls/1 for <paramref name="name"/>, if one is waiting.</summary>
     public SslStreamCertificateContext? TlsAlpn01For(string? name) =>
         name is not null && _tlsAlpn01.TryGetValue(name, out var context) ? context : null;

@@ -9,11 +9,10 @@ using Microsoft.Extensions.Logging;
 namespace Hoop.Proxy.Certificates.Acme;
 
 /// <summary>
-/// Obtains a certificate for the configured host names from the ACME server and installs it: the account (its key
-/// kept encrypted in the store), one order, each authorization by the configured challenge, the CSR, the chain.
+/// Obtains a certificate for the host names from the ACME server and installs it: the account (its key kept
+/// encrypted in the store), one order, each authorization by the chosen challenge, the CSR, the chain.
 /// </summary>
 public sealed partial class AcmeIssuer(
-    AcmeOptions options,
     IHttpClientFactory httpClients,
     IDbContextFactory<HoopDbContext> contexts,
     SecretProtector secrets,
@@ -26,7 +25,7 @@ public sealed partial class AcmeIssuer(
     private static readonly TimeSpan StepTimeout = TimeSpan.FromMinutes(2);
 
     /// <summary>A client signed with the stored account key (created on first use).</summary>
-    public async Task<AcmeClient> ConnectAsync(CancellationToken cancellationToken)
+    public async Task<AcmeClient> ConnectAsync(AcmeOptions options, CancellationToken cancellationToken)
     {
         var directory = options.DirectoryUrl ?? throw new InvalidOperationException("ACME is not configured.");
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
@@ -71,9 +70,10 @@ public sealed partial class AcmeIssuer(
     }
 
     /// <summary>Orders, validates, finalizes, downloads, checks and installs. <paramref name="replaces"/> is the ARI id of the certificate renewed.</summary>
-    public async Task<Certificate> IssueAsync(IReadOnlyList<string> hostNames, string? replaces, string actor, CancellationToken cancellationToken)
+    public async Task<Certificate> IssueAsync(CertificateSettings settings, string? replaces, string actor, CancellationToken cancellationToken)
     {
-        var client = await ConnectAsync(cancellationToken);
+        var (hostNames, options) = (settings.HostNames, settings.Acme);
+        var client = await ConnectAsync(options, cancellationToken);
         AcmeOrder order;
         try
         {
@@ -88,10 +88,10 @@ public sealed partial class AcmeIssuer(
         }
         foreach (var url in order.Authorizations)
         {
-            await AuthorizeAsync(client, await client.AuthorizationAsync(url, cancellationToken), cancellationToken);
+            await AuthorizeAsync(client, await client.AuthorizationAsync(url, cancellationToken), options.Challenge, cancellationToken);
         }
 
-        using var key = NewKey(out var request, hostNames);
+        using var key = NewKey(out var request, hostNames, options.KeyType);
         order = await client.FinalizeAsync(await client.OrderAsync(order.Url, cancellationToken), request.CreateSigningRequest(), StepTimeout, cancellationToken);
         var pem = await client.DownloadAsync(order.Certificate!, cancellationToken);
         var chain = new X509Certificate2Collection();
@@ -117,18 +117,18 @@ public sealed partial class AcmeIssuer(
         return record;
     }
 
-    private async Task AuthorizeAsync(AcmeClient client, AcmeAuthorization authorization, CancellationToken cancellationToken)
+    private async Task AuthorizeAsync(AcmeClient client, AcmeAuthorization authorization, AcmeChallengeType challengeType, CancellationToken cancellationToken)
     {
         if (authorization.Status == "valid")
         {
             return;
         }
 
-        var type = options.Challenge == AcmeChallengeType.TlsAlpn01 ? "tls-alpn-01" : "http-01";
+        var type = CertificateSettingsRules.Name(challengeType);
         var challenge = authorization.Challenges.FirstOrDefault(c => c.Type == type)
             ?? throw new AcmeException($"The ACME server offers no {type} challenge for '{authorization.Name}'.");
         var keyAuthorization = $"{challenge.Token}.{client.Thumbprint}";
-        if (options.Challenge == AcmeChallengeType.TlsAlpn01)
+        if (challengeType == AcmeChallengeType.TlsAlpn01)
         {
             challenges.AddTlsAlpn01(authorization.Name, keyAuthorization, time);
         }
@@ -155,7 +155,7 @@ public sealed partial class AcmeIssuer(
         }
     }
 
-    private AsymmetricAlgorithm NewKey(out CertificateRequest request, IReadOnlyList<string> hostNames)
+    private static AsymmetricAlgorithm NewKey(out CertificateRequest request, IReadOnlyList<string> hostNames, CertificateKeyType keyType)
     {
         var san = new SubjectAlternativeNameBuilder();
         foreach (var name in hostNames)
@@ -164,7 +164,7 @@ public sealed partial class AcmeIssuer(
         }
 
         var subject = new X500DistinguishedName($"CN={hostNames[0]}");
-        if (options.KeyType == CertificateKeyType.Rsa2048)
+        if (keyType == CertificateKeyType.Rsa2048)
         {
             var rsa = RSA.Create(2048);
             request = new CertificateRequest(subject, rsa, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);

@@ -1,7 +1,7 @@
 namespace Hoop.Proxy.Certificates.Acme;
 
 /// <summary>Where and how Hoop gets its inbound certificate by ACME (Hoop:Acme). No directory URL: ACME is off.</summary>
-public sealed class AcmeOptions
+public sealed record AcmeOptions
 {
     /// <summary>The ACME server's directory, e.g. https://acme-v02.api.letsencrypt.org/directory.</summary>
     public Uri? DirectoryUrl { get; init; }
@@ -22,7 +22,7 @@ public sealed class AcmeOptions
     /// <summary>A PEM file of roots to trust for the ACME server's own TLS (an internal CA such as step-ca).</summary>
     public string? TrustedRootsFile { get; init; }
 
-    /// <summary>Where to POST a JSON alert when the certificate has less than 14 days left and renewal keeps failing.</summary>
+    /// <summary>Where to POST a JSON alert (http or https) when the certificate has less than 14 days left and renewal keeps failing.</summary>
     public Uri? AlertWebhook { get; init; }
 
     public bool Enabled => DirectoryUrl is not null;

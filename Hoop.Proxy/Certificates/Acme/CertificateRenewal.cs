@@ -2,8 +2,10 @@ using System.Net.Http.Json;
 using System.Security.Cryptography.X509Certificates;
 using Hoop.Data.Audit;
 using Hoop.Data.Entities;
+using Hoop.Proxy.Policy;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Primitives;
 using Microsoft.IdentityModel.Tokens;
 
 namespace Hoop.Proxy.Certificates.Acme;
@@ -21,14 +23,15 @@ public sealed class CertificateStatus
 }
 
 /// <summary>
-/// Keeps an ACME certificate in place: orders one at start when the current certificate is not from ACME or does
-/// not cover the host names, renews at 2/3 of its lifetime (1/2 for 10 days or less) or at a random time inside the
+/// Keeps an ACME certificate in place: orders one when the current certificate is not from ACME or is not for the
+/// host names, at once when an admin changes the names, the CA or the key type, renews at 2/3 of its lifetime (1/2 for 10 days or less) or at a random time inside the
 /// server's ARI window (RFC 9773), retries failures with exponential backoff and jitter (at least the server's
-/// Retry-After), and alerts when less than 14 days are left. Serving never waits for any of it.
+/// Retry-After), and alerts when less than 14 days are left. Without ACME it keeps a self-signed certificate for the
+/// host names. Serving never waits for any of it.
 /// </summary>
 public sealed partial class CertificateRenewal(
-    AcmeOptions options,
-    CertificateOptions names,
+    PolicyStore policy,
+    CertificateBootstrapper bootstrapper,
     CertificateStore store,
     AcmeIssuer issuer,
     CertificateStatus status,
@@ -47,6 +50,7 @@ public sealed partial class CertificateRenewal(
     private volatile bool _force;
     private volatile bool _issuing;
     private (string Thumbprint, DateTimeOffset Start, DateTimeOffset End, DateTimeOffset Chosen)? _ariChoice;
+    private CertificateSettings? _seen;
 
     /// <summary>Orders a new certificate now (the console's "renew now").</summary>
     public void RenewNow()
@@ -61,12 +65,28 @@ public sealed partial class CertificateRenewal(
         _woken.TrySetResult();
     }
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    /// <summary>A change of certificate settings in the console wakes the loop; some of them call for a new certificate at once.</summary>
+    private void OnPolicyChanged()
     {
-        if (!options.Enabled)
+        var next = policy.Current.Certificates;
+        var before = Interlocked.Exchange(ref _seen, next);
+        if (before is null || (next.SameHostNames(before.HostNames) && next.Acme == before.Acme))
         {
             return;
         }
+
+        if (next.NeedsNewCertificateAfter(before))
+        {
+            _force = true;
+        }
+
+        _woken.TrySetResult();
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        _seen = policy.Current.Certificates;
+        using var watch = ChangeToken.OnChange(() => policy.ChangeToken, OnPolicyChanged);
 
         // Start-up never waits for the ACME server; the first order waits for the listeners that answer its challenges.
         var started = new TaskCompletionSource();
@@ -88,10 +108,20 @@ public sealed partial class CertificateRenewal(
         {
             try
             {
+                var settings = policy.Current.Certificates;
+                if (!settings.Acme.Enabled)
+                {
+                    _force = false;
+                    status.NextAttempt = null;
+                    await bootstrapper.EnsureCoveredAsync(stoppingToken);
+                    await SleepAsync(Recheck, stoppingToken);
+                    continue;
+                }
+
                 var current = await store.LoadCurrentAsync(stoppingToken);
                 if (!_force)
                 {
-                    var due = await DueAsync(current, stoppingToken);
+                    var due = await DueAsync(settings, current, stoppingToken);
                     status.NextAttempt = due;
                     var wait = due - time.GetUtcNow();
                     if (wait > TimeSpan.Zero)
@@ -104,7 +134,16 @@ public sealed partial class CertificateRenewal(
                 status.LastAttempt = time.GetUtcNow();
                 _issuing = true;
                 _force = false;
-                await issuer.IssueAsync(names.HostNames, ReplacesOf(current), "acme", stoppingToken);
+                try
+                {
+                    await issuer.IssueAsync(settings, ReplacesOf(current), "acme", stoppingToken);
+                }
+                finally
+                {
+                    // Before the backoff: "renew now" during it must not be ignored.
+                    _issuing = false;
+                }
+
                 failures = 0;
                 status.LastError = null;
                 status.Expiring = false;
@@ -123,10 +162,6 @@ public sealed partial class CertificateRenewal(
                 await SleepAsync(backoff, stoppingToken);
                 _force = true; // The retry does not wait for the renewal time again.
             }
-            finally
-            {
-                _issuing = false;
-            }
         }
     }
 
@@ -135,11 +170,12 @@ public sealed partial class CertificateRenewal(
         var message = e is AcmeException or CertificateRejectedException ? e.Message : $"{e.GetType().Name}: {e.Message}";
         LogFailed(failures, backoff, message);
         status.NextAttempt = time.GetUtcNow() + backoff;
+        var settings = policy.Current.Certificates;
         try
         {
-            await audit.WriteAsync("acme", "certificate.renewal-failed", string.Join(",", names.HostNames), AuditOutcome.Failed,
+            await audit.WriteAsync("acme", "certificate.renewal-failed", string.Join(",", settings.HostNames), AuditOutcome.Failed,
                 new { error = message, failures, retryIn = backoff.ToString() }, CancellationToken.None);
-            await AlertIfExpiringAsync(message, cancellationToken);
+            await AlertIfExpiringAsync(settings, message, cancellationToken);
         }
         catch (Exception recording) when (recording is not OperationCanceledException)
         {
@@ -168,7 +204,8 @@ public sealed partial class CertificateRenewal(
     }
 
     /// <summary>When the current certificate should be replaced.</summary>
-    private async Task<DateTimeOffset> DueAsync((Certificate Record, X509Certificate2 Certificate, X509Certificate2Collection Chain)? current, CancellationToken cancellationToken)
+    private async Task<DateTimeOffset> DueAsync(CertificateSettings settings,
+        (Certificate Record, X509Certificate2 Certificate, X509Certificate2Collection Chain)? current, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
         if (current is { Record.Source: CertificateSource.Uploaded })
@@ -177,15 +214,14 @@ public sealed partial class CertificateRenewal(
             return now + Recheck;
         }
 
-        if (current is not { } c || c.Record.Source != CertificateSource.Acme
-            || !names.HostNames.All(n => c.Record.HostNames.Contains(n, StringComparer.OrdinalIgnoreCase)))
+        if (current is not { } c || c.Record.Source != CertificateSource.Acme || !settings.SameHostNames(c.Record.HostNames))
         {
             return now;
         }
 
         try
         {
-            var client = await issuer.ConnectAsync(cancellationToken);
+            var client = await issuer.ConnectAsync(settings.Acme, cancellationToken);
             if (await client.RenewalInfoAsync(RenewalId(c.Certificate), cancellationToken) is { } window)
             {
                 return ChooseInWindow(c.Record.Thumbprint, window.Start, window.End, Random.Shared.NextDouble());
@@ -237,7 +273,7 @@ public sealed partial class CertificateRenewal(
         return $"{Base64UrlEncoder.Encode(aki.ToArray())}.{Base64UrlEncoder.Encode(certificate.SerialNumberBytes.ToArray())}";
     }
 
-    private async Task AlertIfExpiringAsync(string error, CancellationToken cancellationToken)
+    private async Task AlertIfExpiringAsync(CertificateSettings settings, string error, CancellationToken cancellationToken)
     {
         var current = await store.LoadCurrentAsync(cancellationToken);
         if (current is not { } c || c.Record.NotAfter - time.GetUtcNow().UtcDateTime >= AlertBelow)
@@ -248,12 +284,12 @@ public sealed partial class CertificateRenewal(
         var daysLeft = (int)(c.Record.NotAfter - time.GetUtcNow().UtcDateTime).TotalDays;
         status.Expiring = true;
         LogExpiring(daysLeft, error);
-        if (options.AlertWebhook is { } webhook)
+        if (settings.Acme.AlertWebhook is { } webhook)
         {
             try
             {
                 using var response = await httpClients.CreateClient("alerts").PostAsJsonAsync(webhook,
-                    new { @event = "certificate.expiring", daysLeft, hostNames = names.HostNames, notAfter = c.Record.NotAfter, error }, cancellationToken);
+                    new { @event = "certificate.expiring", daysLeft, hostNames = settings.HostNames, notAfter = c.Record.NotAfter, error }, cancellationToken);
             }
             catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
             {

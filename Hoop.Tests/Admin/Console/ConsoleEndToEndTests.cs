@@ -105,7 +105,11 @@ public sealed class ConsoleEndToEndTests(ConsoleFixture fixture) : IClassFixture
         await page.GotoAsync("certificates");
         await Expect(page.Locator("[data-test=current-certificate]")).ToContainTextAsync("SelfSigned");
         await Expect(page.Locator("[data-test=certificate-history] tr", new() { HasText = "in use" })).ToHaveCountAsync(1);
-        await page.ScreenshotAsync(new() { Path = Shot("certificates") });
+        await page.FillAsync("#a-directory", "http://acme.example/directory");
+        await page.ClickAsync("[data-test=save-acme]");
+        await Expect(page.Locator("[data-test=acme]")).ToContainTextAsync("is not an https URL of an ACME directory");
+        Assert.Null(fixture.Hoop.Services.GetRequiredService<PolicyStore>().Current.Certificates.Acme.DirectoryUrl);
+        await page.ScreenshotAsync(new() { Path = Shot("certificates"), FullPage = true });
 
         // Signing out ends the provider's session too: the next sign-in asks for the login again.
         await page.ClickAsync("[data-test=sign-out]");

@@ -18,7 +18,7 @@ public sealed class HostSettingsTests : IDisposable
         Assert.Equal(8443, settings.ProxyPort);
         Assert.Equal(15432, settings.PostgresPort);
         Assert.Equal(8080, settings.AcmeHttpPort);
-        Assert.Equal(["localhost", "hoop.localhost"], settings.HostNames);
+        Assert.Equal(["localhost", "hoop.localhost"], settings.Certificates.HostNames);
         Assert.Equal("127.0.0.1", settings.BindAddress.ToString());
         Assert.Equal(Path.GetFullPath("data"), settings.Store.DataFolder);
         Assert.Equal(Path.Combine(Path.GetFullPath("data"), "master.key"), settings.Store.MasterKeyFile);

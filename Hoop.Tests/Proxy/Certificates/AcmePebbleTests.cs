@@ -1,3 +1,4 @@
+using System.Net.Http.Json;
 using System.Security.Cryptography.X509Certificates;
 using Hoop.Data.Entities;
 using Hoop.Data.Store;
@@ -155,6 +156,67 @@ public sealed class AcmePebbleTests : IDisposable
         Assert.Equal(CertificateSource.SelfSigned, await CurrentSourceAsync(hoop));
         await using var db = await hoop.Services.GetRequiredService<IDbContextFactory<HoopDbContext>>().CreateDbContextAsync();
         Assert.True(await db.AuditEvents.AnyAsync(a => a.Action == "certificate.renewal-failed"));
+    }
+
+    [Fact]
+    public async Task AcmeSwitchedOnInTheAdminApi_ObtainsACertificate_AndEachHostNameChangeOrdersANewOneAtOnce()
+    {
+        var (httpPort, proxyPort) = (Repository.FreePort(), Repository.FreePort());
+        await using var pebble = await Pebble.StartAsync(httpPort, proxyPort);
+        await using var hoop = await StartHoopAsync(pebble, httpPort, proxyPort, extra: new()
+        {
+            ["Hoop:Acme:DirectoryUrl"] = null,
+            ["Hoop:HostNames:1"] = null,
+        });
+        Assert.Equal(CertificateSource.SelfSigned, await CurrentSourceAsync(hoop));
+        using var admin = hoop.CreateAdminClient();
+
+        var saved = await admin.PutAsJsonAsync("/api/v1/settings/certificates",
+            new { directoryUrl = pebble.DirectoryUrl.ToString(), email = "ops@hoop.test", challenge = "tls-alpn-01" });
+        Assert.True(saved.IsSuccessStatusCode, await saved.Content.ReadAsStringAsync());
+        var first = await WaitForAcmeCertificateAsync(hoop, pebble);
+        Assert.False(first.MatchesHostname("agents.hoop.test"));
+
+        (await admin.PutAsJsonAsync("/api/v1/settings/certificates", new { hostNames = Names })).EnsureSuccessStatusCode();
+        var added = await WaitForAcmeCertificateAsync(hoop, pebble, notThumbprint: first.Thumbprint);
+        Assert.True(added.MatchesHostname("agents.hoop.test"));
+        using (var served = await HoopTestHost.HandshakeAsync(hoop.ProxyPort, "agents.hoop.test"))
+        {
+            Assert.Equal(added.SerialNumber, served.SerialNumber);
+        }
+
+        (await admin.PutAsJsonAsync("/api/v1/settings/certificates", new { hostNames = new[] { "hoop.test" } })).EnsureSuccessStatusCode();
+        var removed = await WaitForAcmeCertificateAsync(hoop, pebble, notThumbprint: added.Thumbprint);
+        Assert.False(removed.MatchesHostname("agents.hoop.test"));
+        await using var db = await hoop.Services.GetRequiredService<IDbContextFactory<HoopDbContext>>().CreateDbContextAsync();
+        Assert.Equal(3, await db.AuditEvents.CountAsync(a => a.Action == "settings.certificates"));
+    }
+
+    [Fact]
+    public async Task StagingCertificate_DoesNotReplaceAPubliclyTrustedOne()
+    {
+        // The company CA stands in for the public roots here; pebble is the staging CA.
+        using var publicCa = new TestCertificateAuthority("Public Root CA");
+        var (httpPort, proxyPort) = (Repository.FreePort(), Repository.FreePort());
+        await using var pebble = await Pebble.StartAsync(httpPort, proxyPort);
+        await using var hoop = await StartHoopAsync(pebble, httpPort, proxyPort, extra: new() { ["Hoop:Acme:DirectoryUrl"] = null },
+            services: s => s.AddSingleton(new PublicRoots([publicCa.Certificate])));
+        using var admin = hoop.CreateAdminClient();
+        using var production = publicCa.Issue(Names);
+        (await admin.PostAsJsonAsync("/api/v1/certificates", new
+        {
+            certificatePem = production.ExportCertificatePem(),
+            privateKeyPem = production.GetECDsaPrivateKey()!.ExportPkcs8PrivateKeyPem(),
+        })).EnsureSuccessStatusCode();
+        var status = hoop.Services.GetRequiredService<CertificateStatus>();
+
+        (await admin.PutAsJsonAsync("/api/v1/settings/certificates", new { directoryUrl = pebble.DirectoryUrl.ToString() })).EnsureSuccessStatusCode();
+        await WaitUntilAsync(() => status.LastError is not null);
+
+        Assert.Contains("not publicly trusted", status.LastError);
+        using var served = await HoopTestHost.HandshakeAsync(hoop.ProxyPort, "hoop.test");
+        Assert.Equal(production.Thumbprint, served.Thumbprint);
+        Assert.Equal(CertificateSource.Uploaded, await CurrentSourceAsync(hoop));
     }
 
     private static async Task<CertificateSource> CurrentSourceAsync(HoopTestHost hoop)

@@ -159,7 +159,7 @@ public sealed class AcmeUnitTests
     public void Installer_RefusesACertificateForOtherNamesOrExpired()
     {
         using var ca = new TestCertificateAuthority();
-        var installer = new CertificateInstaller(null!, new InboundCertificate(), null!, TimeProvider.System);
+        var installer = new CertificateInstaller(null!, new InboundCertificate(), new PublicRoots(), null!, TimeProvider.System);
         using var other = ca.Issue(["other.test"]);
         using var expired = ca.Issue(["hoop.test"], DateTimeOffset.UtcNow.AddDays(-30), DateTimeOffset.UtcNow.AddDays(-1));
         var chain = new X509Certificate2Collection(ca.Certificate);
@@ -171,7 +171,7 @@ public sealed class AcmeUnitTests
     }
 
     private static CertificateRenewal CreateRenewal() =>
-        new(new AcmeOptions(), new CertificateOptions { HostNames = ["hoop.test"] }, null!, null!, new CertificateStatus(), null!, null!, null!,
+        new(null!, null!, null!, null!, new CertificateStatus(), null!, null!, null!,
             TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger<CertificateRenewal>.Instance);
 
     /// <summary>What a real client (SslStream) sends first, read by a loopback listener that then hangs up.</summary>

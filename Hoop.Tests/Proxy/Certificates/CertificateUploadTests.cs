@@ -1,7 +1,5 @@
 using System.Net;
-using System.Net.Http.Headers;
 using System.Net.Http.Json;
-using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json;
@@ -67,17 +65,7 @@ public sealed class CertificateUploadTests : IAsyncLifetime
         Assert.Contains(message, errors.GetProperty(field)[0].GetString());
     }
 
-    /// <summary>The break-glass admin over Basic; trusts whatever Hoop serves (the certificate is what changes here).</summary>
-    private HttpClient Admin()
-    {
-        var client = new HttpClient(new SocketsHttpHandler
-        {
-            SslOptions = new SslClientAuthenticationOptions { RemoteCertificateValidationCallback = (_, _, _, _) => true },
-        }) { BaseAddress = _hoop.ConsoleUrl };
-        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic",
-            Convert.ToBase64String(Encoding.UTF8.GetBytes($"admin:{HoopTestHost.AdminPassword}")));
-        return client;
-    }
+    private HttpClient Admin() => _hoop.CreateAdminClient();
 
     public async Task DisposeAsync()
     {

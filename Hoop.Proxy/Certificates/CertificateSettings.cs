@@ -1,0 +1,114 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Hoop.Data.Secrets;
+using Hoop.Proxy.Certificates.Acme;
+using Microsoft.IdentityModel.Tokens;
+
+namespace Hoop.Proxy.Certificates;
+
+/// <summary>
+/// The names the inbound certificate covers and how it is obtained: appsettings.json's (Hoop:HostNames, Hoop:Acme)
+/// until an admin saves others in the console, then those, from the policy snapshot.
+/// </summary>
+public sealed record CertificateSettings(IReadOnlyList<string> HostNames, AcmeOptions Acme)
+{
+    /// <summary>Whether both list the same names, in any order or case.</summary>
+    public bool SameHostNames(IEnumerable<string> names) =>
+        HostNames.ToHashSet(StringComparer.OrdinalIgnoreCase).SetEquals(names);
+
+    /// <summary>
+    /// Whether the certificate obtained under <paramref name="before"/> no longer fits these settings, so a new one
+    /// is ordered at once: other names, another CA, another key type. Email, EAB and challenge apply to the next order.
+    /// </summary>
+    public bool NeedsNewCertificateAfter(CertificateSettings before) =>
+        Acme.Enabled && (!SameHostNames(before.HostNames) || Acme.DirectoryUrl != before.Acme.DirectoryUrl || Acme.KeyType != before.Acme.KeyType);
+
+    /// <summary>The stored form: the EAB MAC key encrypted. The trusted-roots file and alert webhook stay in appsettings.json.</summary>
+    public string ToStored(SecretProtector secrets) => JsonSerializer.Serialize(new Stored(
+        [.. HostNames], Acme.DirectoryUrl?.ToString(), Acme.Email, Acme.EabKeyId,
+        Acme.EabMacKey is null ? null : secrets.Protect(Acme.EabMacKey), Acme.Challenge, Acme.KeyType), Json);
+
+    /// <summary>Saved settings over the configured ones; throws <see cref="JsonException"/> when unreadable.</summary>
+    public static CertificateSettings FromStored(string json, CertificateSettings configured, SecretProtector secrets)
+    {
+        var stored = JsonSerializer.Deserialize<Stored>(json, Json) ?? throw new JsonException("empty");
+        return new CertificateSettings(stored.HostNames, configured.Acme with
+        {
+            DirectoryUrl = stored.DirectoryUrl is null ? null : new Uri(stored.DirectoryUrl),
+            Email = stored.Email,
+            EabKeyId = stored.EabKeyId,
+            EabMacKey = stored.ProtectedEabMacKey is null ? null : secrets.UnprotectString(stored.ProtectedEabMacKey),
+            Challenge = stored.Challenge,
+            KeyType = stored.KeyType,
+        });
+    }
+
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { Converters = { new JsonStringEnumConverter() } };
+
+    private sealed record Stored(string[] HostNames, string? DirectoryUrl, string? Email, string? EabKeyId, string? ProtectedEabMacKey,
+        AcmeChallengeType Challenge, CertificateKeyType KeyType);
+}
+
+/// <summary>
+/// The checks on certificate settings, shared by start-up (appsettings.json) and the console: each returns the
+/// problem in plain words, or null when the value is fine.
+/// </summary>
+public static class CertificateSettingsRules
+{
+    public static string? HostName(string name) => Uri.CheckHostName(name) == UriHostNameType.Unknown
+        ? $"'{name}' is not a host name. List the DNS names (or IP addresses) agents use to reach Hoop, such as hoop.example.com."
+        : null;
+
+    public static string? DirectoryUrl(string text, out Uri? url) =>
+        Uri.TryCreate(text, UriKind.Absolute, out url) && url.Scheme == Uri.UriSchemeHttps
+            ? null
+            : $"'{text}' is not an https URL of an ACME directory, such as https://acme-v02.api.letsencrypt.org/directory.";
+
+    public static string? Email(string text) => text.Contains('@', StringComparison.Ordinal) && !text.Contains(' ', StringComparison.Ordinal)
+        ? null
+        : $"'{text}' is not an email address.";
+
+    public static string? EabMacKey(string text)
+    {
+        try
+        {
+            return text.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '=') && Base64UrlEncoder.DecodeBytes(text.TrimEnd('=')).Length > 0
+                ? null
+                : "The EAB MAC key is not base64url. Paste it exactly as the CA gave it.";
+        }
+        catch (FormatException)
+        {
+            return "The EAB MAC key is not base64url. Paste it exactly as the CA gave it.";
+        }
+    }
+
+    public static string? Challenge(string text, out AcmeChallengeType challenge)
+    {
+        (challenge, var known) = text.Trim().ToLowerInvariant() switch
+        {
+            "http-01" => (AcmeChallengeType.Http01, true),
+            "tls-alpn-01" => (AcmeChallengeType.TlsAlpn01, true),
+            _ => (AcmeChallengeType.Http01, false),
+        };
+        return known ? null : $"'{text}' is not supported. Use http-01 (on Hoop:AcmeHttpPort) or tls-alpn-01 (on the proxy port).";
+    }
+
+    public static string? KeyType(string text, out CertificateKeyType keyType)
+    {
+        (keyType, var known) = text.Trim().ToLowerInvariant() switch
+        {
+            "ecdsa-p256" => (CertificateKeyType.EcdsaP256, true),
+            "rsa-2048" => (CertificateKeyType.Rsa2048, true),
+            _ => (CertificateKeyType.EcdsaP256, false),
+        };
+        return known ? null : $"'{text}' is not supported. Use ecdsa-p256 or rsa-2048.";
+    }
+
+    /// <summary>The names as the settings use them: trimmed, lower case, each once.</summary>
+    public static string[] Normalize(IEnumerable<string?> names) =>
+        names.Select(n => n?.Trim().ToLowerInvariant()).Where(n => !string.IsNullOrEmpty(n)).Cast<string>().Distinct().ToArray();
+
+    public static string Name(AcmeChallengeType challenge) => challenge == AcmeChallengeType.TlsAlpn01 ? "tls-alpn-01" : "http-01";
+
+    public static string Name(CertificateKeyType keyType) => keyType == CertificateKeyType.Rsa2048 ? "rsa-2048" : "ecdsa-p256";
+}
