@@ -19,6 +19,10 @@ public sealed class MasterKey
 
     internal ReadOnlySpan<byte> Key => _key;
 
+    /// <summary>A key for one purpose (HKDF-SHA256): stable while the master key is, and revealing nothing of it.</summary>
+    public byte[] Derive(string purpose, int length = Length) =>
+        HKDF.DeriveKey(HashAlgorithmName.SHA256, _key, length, info: System.Text.Encoding.UTF8.GetBytes(purpose));
+
     /// <summary>A value derived from the key that reveals nothing of it, so a store can tell whether it is the same key.</summary>
     public string CheckValue => Convert.ToBase64String(HMACSHA256.HashData(_key, "Hoop master key check v1"u8));
 

@@ -1,0 +1,154 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Numerics;
+using System.Text.RegularExpressions;
+
+namespace Hoop.Proxy.Masking;
+
+/// <summary>
+/// Finds one kind of sensitive value in text: a pattern, and for checksummed kinds a check that look-alikes fail.
+/// Every pattern runs on .NET's non-backtracking engine, so no input can make matching take more than linear time.
+/// </summary>
+public sealed class Detector(string name, string label, Regex pattern, Func<string, bool>? check = null)
+{
+    /// <summary>What rules name it by (email, card, ...) and what counts are kept under.</summary>
+    public string Name => name;
+
+    /// <summary>What a redacted value becomes: [EMAIL].</summary>
+    public string Label => label;
+
+    public List<(int Start, int Length)> Find(string text)
+    {
+        var found = new List<(int, int)>();
+        foreach (var match in pattern.EnumerateMatches(text))
+        {
+            if (check is null || check(text.Substring(match.Index, match.Length)))
+            {
+                found.Add((match.Index, match.Length));
+            }
+        }
+
+        return found;
+    }
+}
+
+/// <summary>The built-in detectors, and the custom ones a rule compiles (regex, word list).</summary>
+public static class Detectors
+{
+    private const RegexOptions Options = RegexOptions.NonBacktracking | RegexOptions.CultureInvariant;
+
+    public static readonly IReadOnlyDictionary<string, Detector> BuiltIn = new Detector[]
+    {
+        new("email", "EMAIL", Pattern(@"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")),
+        new("card", "CARD", Pattern(@"\b\d([ \-]?\d){11,18}\b"), IsCardNumber),
+        new("ssn", "SSN", Pattern(@"\b\d{3}-\d{2}-\d{4}\b"), IsSsn),
+        new("phone", "PHONE", Pattern(@"(\+\d{1,3}[ .\-]?)?(\(\d{2,4}\)[ .\-]?|\b\d{2,4}[ .\-])\d{3,4}[ .\-]\d{3,4}\b"), IsPhone),
+        new("iban", "IBAN", Pattern(@"\b[A-Z]{2}\d{2}( ?[A-Z0-9]{4}){2,7}( ?[A-Z0-9]{1,3})?\b"), IsIban),
+        new("ipv4", "IPV4", Pattern(@"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b"), IsIPv4),
+        new("ipv6", "IPV6", Pattern(@"[0-9A-Fa-f]{0,4}(:[0-9A-Fa-f]{0,4}){2,7}"), IsIPv6),
+        new("jwt", "JWT", Pattern(@"\beyJ[A-Za-z0-9_\-]+\.eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*")),
+        new("aws-access-key", "AWS_ACCESS_KEY", Pattern(@"\b(AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b")),
+        new("aws-secret-key", "AWS_SECRET_KEY", Pattern(@"\b[A-Za-z0-9/+]{40}\b"), IsAwsSecretKey),
+        new("api-key", "API_KEY", Pattern(
+            @"\b(sk-[A-Za-z0-9_\-]{20,}|sk_(live|test)_[A-Za-z0-9]{20,}|gh[oprsu]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{40,}" +
+            @"|xox[abpr]-[A-Za-z0-9\-]{10,}|AIza[0-9A-Za-z_\-]{35}|glpat-[A-Za-z0-9_\-]{20,})|\b[Bb]earer [A-Za-z0-9._~+/\-]{20,}=*")),
+        new("pem-private-key", "PRIVATE_KEY", Pattern(@"-----BEGIN [A-Z ]*PRIVATE KEY-----[^\-]+-----END [A-Z ]*PRIVATE KEY-----")),
+    }.ToDictionary(d => d.Name, StringComparer.Ordinal);
+
+    /// <summary>A custom regex; throws <see cref="ArgumentException"/> (with the engine's reason) when it does not compile.</summary>
+    public static Detector Custom(string name, string regex)
+    {
+        if (string.IsNullOrWhiteSpace(regex))
+        {
+            throw new ArgumentException("The pattern is empty.");
+        }
+
+        try
+        {
+            var compiled = new Regex(regex, Options);
+            if (compiled.IsMatch(""))
+            {
+                throw new ArgumentException("The pattern matches empty text; it would mask nothing useful and everything in between.");
+            }
+
+            return new Detector(name, Label(name), compiled);
+        }
+        catch (NotSupportedException e)
+        {
+            // Lookarounds, backreferences and atomic groups need backtracking, which a crafted input can make take forever.
+            throw new ArgumentException($"The pattern uses a construct the non-backtracking engine refuses: {e.Message}");
+        }
+    }
+
+    /// <summary>Whole words or phrases from a list (one per line or comma-separated), case-insensitive.</summary>
+    public static Detector Words(string name, string list)
+    {
+        var words = list.Split(['\n', '\r', ','], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (words.Length == 0)
+        {
+            throw new ArgumentException("The word list is empty.");
+        }
+
+        var alternatives = string.Join("|", words.Select(Regex.Escape));
+        return new Detector(name, Label(name), new Regex($@"\b({alternatives})\b", Options | RegexOptions.IgnoreCase));
+    }
+
+    private static string Label(string name) =>
+        new(name.ToUpperInvariant().Select(c => char.IsAsciiLetterOrDigit(c) ? c : '_').ToArray());
+
+    private static Regex Pattern(string pattern) => new(pattern, Options);
+
+    /// <summary>13 to 19 digits passing the Luhn check.</summary>
+    public static bool IsCardNumber(string text)
+    {
+        var digits = text.Where(char.IsAsciiDigit).Select(c => c - '0').ToArray();
+        if (digits.Length is < 13 or > 19)
+        {
+            return false;
+        }
+
+        var sum = 0;
+        for (var i = 0; i < digits.Length; i++)
+        {
+            var d = digits[digits.Length - 1 - i];
+            if (i % 2 == 1)
+            {
+                d = d * 2 > 9 ? d * 2 - 9 : d * 2;
+            }
+
+            sum += d;
+        }
+
+        return sum % 10 == 0;
+    }
+
+    /// <summary>The SSA never issues area 000, 666 or 900-999, group 00 or serial 0000.</summary>
+    private static bool IsSsn(string text) =>
+        text[..3] is not ("000" or "666") && text[0] != '9' && text[4..6] != "00" && text[7..] != "0000";
+
+    private static bool IsPhone(string text) => text.Count(char.IsAsciiDigit) is >= 10 and <= 15;
+
+    /// <summary>ISO 13616: the country code and check digits moved to the end, letters as numbers, mod 97 is 1.</summary>
+    public static bool IsIban(string text)
+    {
+        var compact = text.Replace(" ", "", StringComparison.Ordinal);
+        if (compact.Length is < 15 or > 34)
+        {
+            return false;
+        }
+
+        var rearranged = compact[4..] + compact[..4];
+        var digits = string.Concat(rearranged.Select(c => char.IsAsciiDigit(c) ? c.ToString() : (c - 'A' + 10).ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        return BigInteger.Parse(digits, System.Globalization.CultureInfo.InvariantCulture) % 97 == 1;
+    }
+
+    private static bool IsIPv4(string text) => text.Split('.').All(o => int.Parse(o, System.Globalization.CultureInfo.InvariantCulture) <= 255);
+
+    private static bool IsIPv6(string text) =>
+        text.Count(c => c == ':') >= 2 && text.Any(char.IsAsciiHexDigit)
+        && IPAddress.TryParse(text, out var address) && address.AddressFamily == AddressFamily.InterNetworkV6;
+
+    /// <summary>40 base64 characters of mixed case and digits: not a hex digest, not a word.</summary>
+    private static bool IsAwsSecretKey(string text) =>
+        text.Any(char.IsAsciiLetterUpper) && text.Any(char.IsAsciiLetterLower) && text.Any(char.IsAsciiDigit);
+}

@@ -1,0 +1,329 @@
+using System.Buffers;
+using System.Net;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using Hoop.Data.Entities;
+
+namespace Hoop.Proxy.Masking;
+
+/// <summary>How many values each detector masked: kept per exchange and summed per session.</summary>
+public sealed class MaskingCounts
+{
+    private readonly Dictionary<string, int> _counts = new(StringComparer.Ordinal);
+
+    public int Total { get; private set; }
+
+    public IReadOnlyDictionary<string, int> ByDetector => _counts;
+
+    public void Add(string detector, int count = 1)
+    {
+        _counts[detector] = _counts.GetValueOrDefault(detector) + count;
+        Total += count;
+    }
+
+    public void Add(MaskingCounts other)
+    {
+        foreach (var (detector, count) in other._counts)
+        {
+            Add(detector, count);
+        }
+    }
+}
+
+/// <summary>Where masking of a body stopped; the message names the rule or the reason, never the content.</summary>
+public sealed class MaskingException(string message) : Exception(message);
+
+/// <summary>
+/// Masks with one set of rules (those that apply to one caller, connection and direction). JSON is masked value by
+/// value and stays valid JSON with its structure and plain numbers intact; form bodies field by field; other text
+/// by pattern. Pseudonyms are an HMAC under the gateway's key, so equal values get equal tokens.
+/// </summary>
+public sealed class Masker(IReadOnlyList<CompiledMaskingRule> rules, byte[] pseudonymKey)
+{
+    private readonly CompiledMaskingRule[] _patterns = rules.Where(r => r.Detector is not null).ToArray();
+    private readonly CompiledMaskingRule[] _fields = rules.Where(r => r.Fields.Count > 0).ToArray();
+    private readonly CompiledMaskingRule[] _blocks = rules.Where(r => r.BlockedType is not null).ToArray();
+
+    public bool IsEmpty => rules.Count == 0;
+
+    /// <summary>Masks a whole body by its content type; other types pass through unless a content-type rule blocks them.</summary>
+    public byte[] MaskBody(ReadOnlySpan<byte> body, string? contentType, MaskingCounts counts)
+    {
+        if (_blocks.FirstOrDefault(b => b.Blocks(contentType)) is { } block)
+        {
+            throw new MaskingException($"Bodies of type {contentType} are blocked by masking rule '{block.Name}'.");
+        }
+
+        return KindOf(contentType) switch
+        {
+            BodyKind.Json => MaskJson(body, counts),
+            BodyKind.Form => Encoding.UTF8.GetBytes(MaskForm(Encoding.UTF8.GetString(body), counts)),
+            BodyKind.Text => Encoding.UTF8.GetBytes(MaskText(Encoding.UTF8.GetString(body), counts)),
+            _ => body.ToArray(),
+        };
+    }
+
+    public enum BodyKind
+    {
+        Other,
+        Json,
+        Form,
+        Text,
+    }
+
+    public static BodyKind KindOf(string? contentType)
+    {
+        var media = contentType?.Split(';')[0].Trim().ToLowerInvariant();
+        return media switch
+        {
+            null or "" => BodyKind.Other,
+            "application/json" => BodyKind.Json,
+            _ when media.EndsWith("+json", StringComparison.Ordinal) => BodyKind.Json,
+            "application/x-www-form-urlencoded" => BodyKind.Form,
+            _ when media.StartsWith("text/", StringComparison.Ordinal) || media.EndsWith("/xml", StringComparison.Ordinal)
+                || media.EndsWith("+xml", StringComparison.Ordinal) || media is "application/javascript" or "application/x-ndjson" => BodyKind.Text,
+            _ => BodyKind.Other,
+        };
+    }
+
+    /// <summary>Every value any pattern rule finds, replaced in its rule's style (overlaps: the earliest, then longest, wins).</summary>
+    public string MaskText(string text, MaskingCounts counts)
+    {
+        if (_patterns.Length == 0 || text.Length == 0)
+        {
+            return text;
+        }
+
+        List<(int Start, int Length, CompiledMaskingRule Rule)>? found = null;
+        foreach (var rule in _patterns)
+        {
+            foreach (var (start, length) in rule.Detector!.Find(text))
+            {
+                (found ??= []).Add((start, length, rule));
+            }
+        }
+
+        if (found is null)
+        {
+            return text;
+        }
+
+        found.Sort((a, b) => a.Start != b.Start ? a.Start.CompareTo(b.Start) : b.Length.CompareTo(a.Length));
+        var result = new StringBuilder(text.Length);
+        var at = 0;
+        foreach (var (start, length, rule) in found)
+        {
+            if (start < at)
+            {
+                continue;
+            }
+
+            result.Append(text, at, start - at);
+            result.Append(Apply(rule, text.Substring(start, length)));
+            counts.Add(rule.CountedAs);
+            at = start + length;
+        }
+
+        return result.Append(text, at, text.Length - at).ToString();
+    }
+
+    /// <summary>A value in a rule's style: [LABEL], ****1234, or [LABEL:pseudonym].</summary>
+    public string Apply(CompiledMaskingRule rule, string value) => rule.Style switch
+    {
+        MaskStyle.Partial => Partial(value, rule.KeepLast),
+        MaskStyle.Pseudonym => $"[{rule.Label}:{Pseudonym(rule.Label, value)}]",
+        _ => $"[{rule.Label}]",
+    };
+
+    /// <summary>Letters and digits become '*' except the last <paramref name="keepLast"/> (all, for a value no longer than that); separators stay.</summary>
+    private static string Partial(string value, int keepLast)
+    {
+        var chars = value.ToCharArray();
+        var keep = value.Count(char.IsLetterOrDigit) > keepLast ? keepLast : 0;
+        for (var i = chars.Length - 1; i >= 0; i--)
+        {
+            if (!char.IsLetterOrDigit(chars[i]))
+            {
+                continue;
+            }
+
+            if (keep > 0)
+            {
+                keep--;
+                continue;
+            }
+
+            chars[i] = '*';
+        }
+
+        return new string(chars);
+    }
+
+    private string Pseudonym(string label, string value)
+    {
+        Span<byte> hash = stackalloc byte[32];
+        HMACSHA256.HashData(pseudonymKey, Encoding.UTF8.GetBytes($"{label}\n{value}"), hash);
+        return Convert.ToHexStringLower(hash[..6]);
+    }
+
+    /// <summary>Masks a JSON document value by value; a body that is not valid JSON is masked as text.</summary>
+    public byte[] MaskJson(ReadOnlySpan<byte> json, MaskingCounts counts)
+    {
+        try
+        {
+            return MaskValidJson(json, counts);
+        }
+        catch (JsonException)
+        {
+            // Declared JSON but is not: no fields to find, so patterns over the text.
+            return Encoding.UTF8.GetBytes(MaskText(Encoding.UTF8.GetString(json), counts));
+        }
+    }
+
+    private byte[] MaskValidJson(ReadOnlySpan<byte> json, MaskingCounts counts)
+    {
+        var output = new ArrayBufferWriter<byte>(json.Length + 64);
+        using (var writer = new Utf8JsonWriter(output, WriterOptions))
+        {
+            var reader = new Utf8JsonReader(json, ReaderOptions);
+            var path = new List<string>();
+            var containers = new Stack<bool>(); // per open container: whether it pushed a name onto path
+            string? property = null;
+            while (reader.Read())
+            {
+                switch (reader.TokenType)
+                {
+                    case JsonTokenType.StartObject or JsonTokenType.StartArray:
+                        containers.Push(property is not null);
+                        if (property is not null)
+                        {
+                            path.Add(property);
+                        }
+
+                        property = null;
+                        if (reader.TokenType == JsonTokenType.StartObject)
+                        {
+                            writer.WriteStartObject();
+                        }
+                        else
+                        {
+                            writer.WriteStartArray();
+                        }
+
+                        break;
+                    case JsonTokenType.EndObject or JsonTokenType.EndArray:
+                        if (containers.Pop())
+                        {
+                            path.RemoveAt(path.Count - 1);
+                        }
+
+                        property = null;
+                        if (reader.TokenType == JsonTokenType.EndObject)
+                        {
+                            writer.WriteEndObject();
+                        }
+                        else
+                        {
+                            writer.WriteEndArray();
+                        }
+
+                        break;
+                    case JsonTokenType.PropertyName:
+                        property = reader.GetString()!;
+                        writer.WritePropertyName(property);
+                        break;
+                    default:
+                        WriteScalar(writer, ref reader, path, property, counts);
+                        property = null;
+                        break;
+                }
+            }
+        }
+
+        return output.WrittenSpan.ToArray();
+    }
+
+    private void WriteScalar(Utf8JsonWriter writer, ref Utf8JsonReader reader, List<string> path, string? property, MaskingCounts counts)
+    {
+        if (reader.TokenType == JsonTokenType.Null)
+        {
+            writer.WriteNullValue();
+            return;
+        }
+
+        var text = reader.TokenType == JsonTokenType.String ? reader.GetString()! : Encoding.UTF8.GetString(reader.ValueSpan);
+        if (_fields.Length > 0 && FieldRule(path, property) is { } rule)
+        {
+            writer.WriteStringValue(Apply(rule, text));
+            counts.Add(rule.CountedAs);
+            return;
+        }
+
+        var masked = MaskText(text, counts);
+        if (reader.TokenType == JsonTokenType.String || !ReferenceEquals(masked, text))
+        {
+            writer.WriteStringValue(masked);
+        }
+        else
+        {
+            writer.WriteRawValue(reader.ValueSpan, skipInputValidation: true);
+        }
+    }
+
+    private CompiledMaskingRule? FieldRule(List<string> path, string? property)
+    {
+        if (property is not null)
+        {
+            path.Add(property);
+        }
+
+        try
+        {
+            return _fields.FirstOrDefault(f => f.MatchesField(path));
+        }
+        finally
+        {
+            if (property is not null)
+            {
+                path.RemoveAt(path.Count - 1);
+            }
+        }
+    }
+
+    /// <summary>Each field of a form body: a field rule on its name masks the value whole, else patterns; unchanged pairs keep their bytes.</summary>
+    private string MaskForm(string form, MaskingCounts counts)
+    {
+        var pairs = form.Split('&');
+        for (var i = 0; i < pairs.Length; i++)
+        {
+            var equals = pairs[i].IndexOf('=', StringComparison.Ordinal);
+            if (equals < 0)
+            {
+                continue;
+            }
+
+            var name = WebUtility.UrlDecode(pairs[i][..equals]);
+            var value = WebUtility.UrlDecode(pairs[i][(equals + 1)..]);
+            var rule = _fields.FirstOrDefault(f => f.MatchesField([name]));
+            var masked = rule is not null ? Apply(rule, value) : MaskText(value, counts);
+            if (rule is not null)
+            {
+                counts.Add(rule.CountedAs);
+            }
+
+            if (!ReferenceEquals(masked, value))
+            {
+                pairs[i] = $"{pairs[i][..equals]}={WebUtility.UrlEncode(masked)}";
+            }
+        }
+
+        return string.Join('&', pairs);
+    }
+
+    private static readonly JsonReaderOptions ReaderOptions = new() { CommentHandling = JsonCommentHandling.Skip, MaxDepth = 256 };
+
+    // Relaxed escaping keeps non-ASCII text readable; the output is still valid JSON.
+    private static readonly JsonWriterOptions WriterOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping, MaxDepth = 256 };
+}
