@@ -4,6 +4,7 @@ using Hoop.Proxy.Certificates;
 using Hoop.Proxy.Certificates.Acme;
 using Hoop.Proxy.Http;
 using Hoop.Proxy.Identity;
+using Hoop.Proxy.Masking;
 using Hoop.Proxy.Policy;
 using Hoop.Proxy.Recording;
 using Microsoft.AspNetCore.Builder;
@@ -23,7 +24,7 @@ public static class ProxyServiceCollectionExtensions
     /// Hosted services start in this order, after the store's.
     /// </summary>
     public static IServiceCollection AddHoopProxy(this IServiceCollection services,
-        CertificateSettings certificates, IdentityOptions identity, RecordingOptions recording, ProxyOptions proxy)
+        CertificateSettings certificates, IdentityOptions identity, RecordingOptions recording, MaskingOptions masking, ProxyOptions proxy)
     {
         // The policy snapshot first: the certificate services read their settings from it at start.
         services.AddSingleton<PolicyStore>();
@@ -46,6 +47,7 @@ public static class ProxyServiceCollectionExtensions
         services.AddHttpClient("alerts", c => c.Timeout = TimeSpan.FromSeconds(10));
 
         services.AddSingleton(recording);
+        services.AddSingleton(masking);
         services.AddSingleton<Recorder>();
         services.AddHostedService(sp => sp.GetRequiredService<Recorder>());
         services.AddSingleton<SessionTracker>();

@@ -29,6 +29,7 @@ public static class AdminApi
         services.AddSingleton<ActivityQueries>();
         services.AddSingleton<RecordingSettingsService>();
         services.AddSingleton<CertificateSettingsService>();
+        services.AddSingleton<MaskingRuleService>();
         services.AddSingleton<CertificateService>();
         services.AddAuthentication().AddScheme<Microsoft.AspNetCore.Authentication.AuthenticationSchemeOptions, ApiAuthenticationHandler>(ApiAuthenticationHandler.SchemeName, null);
         services.AddAuthorizationBuilder().AddPolicy(AdminPolicy, p => p
@@ -91,6 +92,18 @@ public static class AdminApi
             Answer(http, await s.SaveAsync(name, input, IfMatch(http), Actor(http), ct), v => v.Version, notFound: ("group", name)));
         groups.MapDelete("/{name}", async (string name, GroupService s, HttpContext http, CancellationToken ct) =>
             Answer(http, await s.DeleteAsync(name, Actor(http), ct), null, notFound: ("group", name)));
+
+        var masking = api.MapGroup("/masking-rules");
+        masking.MapGet("/", (MaskingRuleService s, CancellationToken ct) => s.ListAsync(ct));
+        masking.MapGet("/{name}", async (string name, MaskingRuleService s, HttpContext http, CancellationToken ct) =>
+            await s.GetAsync(name, ct) is { } view ? WithETag(http, view.Version, TypedResults.Ok(view)) : NotFound("masking rule", name));
+        masking.MapPost("/", async (MaskingRuleInput input, MaskingRuleService s, HttpContext http, CancellationToken ct) =>
+            Answer(http, await s.SaveAsync(null, input, null, Actor(http), ct), v => v.Version, v => $"/api/v1/masking-rules/{Uri.EscapeDataString(v.Name)}"));
+        masking.MapPut("/{name}", async (string name, MaskingRuleInput input, MaskingRuleService s, HttpContext http, CancellationToken ct) =>
+            Answer(http, await s.SaveAsync(name, input, IfMatch(http), Actor(http), ct), v => v.Version, notFound: ("masking rule", name)));
+        masking.MapDelete("/{name}", async (string name, MaskingRuleService s, HttpContext http, CancellationToken ct) =>
+            Answer(http, await s.DeleteAsync(name, Actor(http), ct), null, notFound: ("masking rule", name)));
+        api.MapPost("/masking/test", (MaskingTestInput input, MaskingRuleService s, HttpContext http) => Answer(http, s.Test(input), null));
 
         var issuers = api.MapGroup("/issuers");
         issuers.MapGet("/", (IssuerService s, CancellationToken ct) => s.ListAsync(ct));

@@ -5,6 +5,7 @@ using Hoop.Proxy.Certificates;
 using Hoop.Proxy.Certificates.Acme;
 using Hoop.Proxy.Http;
 using Hoop.Proxy.Identity;
+using Hoop.Proxy.Masking;
 using Hoop.Proxy.Recording;
 
 namespace Hoop.Admin.Hosting;
@@ -27,6 +28,7 @@ public sealed record HostSettings
     public required string AdminUser { get; init; }
     public required IdentityOptions Identity { get; init; }
     public required RecordingOptions Recording { get; init; }
+    public required MaskingOptions Masking { get; init; }
     public required ProxyOptions Proxy { get; init; }
     public required CertificateSettings Certificates { get; init; }
 
@@ -53,6 +55,7 @@ public sealed record HostSettings
             AdminUser = Text(hoop, "AdminUser", "admin"),
             Identity = new IdentityOptions { Issuers = ReadIssuers(hoop.GetSection("Identity:Issuers")) },
             Recording = ReadRecording(hoop.GetSection("Recording")),
+            Masking = ReadMasking(hoop.GetSection("Masking")),
             Certificates = new CertificateSettings(hostNames, ReadAcme(hoop.GetSection("Acme"))),
             Proxy = new ProxyOptions
             {
@@ -188,6 +191,21 @@ public sealed record HostSettings
             MaxBodyBytes = Number(section, "MaxBodyBytes", 64 * 1024, 0, 16 * 1024 * 1024, prefix: "Recording:"),
             QueueCapacity = Number(section, "QueueCapacity", 10_000, 100, 10_000_000, prefix: "Recording:"),
             SessionIdleTimeout = TimeSpan.FromSeconds(Number(section, "SessionIdleSeconds", 300, 1, 86_400, prefix: "Recording:")),
+        };
+    }
+
+    private static MaskingOptions ReadMasking(IConfigurationSection section)
+    {
+        var overLimit = Text(section, "OverLimit", nameof(MaskingOverLimit.Block));
+        if (!Enum.TryParse<MaskingOverLimit>(overLimit, ignoreCase: true, out var parsed) || !Enum.IsDefined(parsed))
+        {
+            throw new StartupException($"{Section}:Masking:OverLimit: '{overLimit}' is not a choice. Use Block (refuse a body too large to mask) or PassThrough (let it through unmasked, and record that).");
+        }
+
+        return new MaskingOptions
+        {
+            MaxBodyBytes = Number(section, "MaxBodyKilobytes", 1024, 1, 64 * 1024, prefix: "Masking:") * 1024,
+            OverLimit = parsed,
         };
     }
 

@@ -44,6 +44,11 @@ internal sealed class CredentialTransforms : ITransformProvider
                 transform.ProxyRequest.Options.Set(ResponseCapture.Key, capture);
             }
 
+            if (!call.Masking.Response.IsEmpty)
+            {
+                transform.ProxyRequest.Options.Set(HttpMasking.Key, call.Masking);
+            }
+
             return ValueTask.CompletedTask;
         });
         context.AddResponseTransform(transform =>

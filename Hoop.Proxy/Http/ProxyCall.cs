@@ -9,6 +9,9 @@ public sealed record ProxyCall(Caller Caller, ConnectionPolicy Connection, LiveS
 {
     /// <summary>Receives the first bytes of the backend's response; null when the exchange is not captured (upgrades).</summary>
     public ResponseCapture? Response { get; init; }
+
+    /// <summary>The masking rules of this caller and connection, per direction.</summary>
+    public required HttpMasking Masking { get; init; }
 }
 
 /// <summary>Marks the endpoints served on the proxy port (and only there).</summary>

@@ -7,6 +7,7 @@ using System.Text.Json;
 using Hoop.Data.Audit;
 using Hoop.Data.Entities;
 using Hoop.Proxy.Identity;
+using Hoop.Proxy.Masking;
 using Hoop.Proxy.Policy;
 using Hoop.Proxy.Recording;
 using Microsoft.AspNetCore.Connections.Features;
@@ -29,6 +30,7 @@ public sealed partial class ProxyGate(
     SessionTracker sessions,
     UpstreamClientFactory upstream,
     RecordingOptions recording,
+    MaskingOptions masking,
     AuditLog audit,
     ProxyOptions options,
     TimeProvider time,
@@ -111,7 +113,15 @@ public sealed partial class ProxyGate(
 
         var upgrade = context.Features.Get<IHttpUpgradeFeature>()?.IsUpgradableRequest == true
             || context.Features.Get<IHttpExtendedConnectFeature>()?.IsExtendedConnect == true;
-        var call = new ProxyCall(caller, connection, session) { Response = upgrade ? null : new ResponseCapture(snapshot.Recording.MaxBodyBytes) };
+        var call = new ProxyCall(caller, connection, session)
+        {
+            Response = upgrade ? null : new ResponseCapture(snapshot.Recording.MaxBodyBytes),
+            Masking = new HttpMasking(
+                snapshot.MaskerFor(caller, connection, MaskDirections.Request),
+                snapshot.MaskerFor(caller, connection, MaskDirections.Response),
+                snapshot.MaskerFor(caller, connection, MaskDirections.Recording),
+                masking),
+        };
         context.Features.Set(call);
         try
         {
@@ -138,8 +148,34 @@ public sealed partial class ProxyGate(
         string? error = null;
         try
         {
+            if (!upgrade)
+            {
+                try
+                {
+                    await call.Masking.MaskRequestAsync(context.Request, context.RequestAborted);
+                }
+                catch (MaskingException e)
+                {
+                    error = e.Message;
+                    Audit(caller.Subject, "proxy.masking-refused", connection.Name, AuditOutcome.Denied, new { error });
+                    await ProxyProblems.WriteAsync(context, StatusCodes.Status422UnprocessableEntity, "Request not forwarded", e.Message, connection.Name);
+                    return;
+                }
+            }
+
             await next(context);
-            if (context.GetForwarderErrorFeature() is { } forwarderError)
+            var forwarderError = context.GetForwarderErrorFeature();
+            if (forwarderError is not null && MaskingFailure(forwarderError.Exception) is { } withheld)
+            {
+                // Masking failed closed: the backend's answer stays with Hoop.
+                error = withheld.Message;
+                Audit(caller.Subject, "proxy.masking-refused", connection.Name, AuditOutcome.Denied, new { error });
+                if (!context.Response.HasStarted)
+                {
+                    await ProxyProblems.WriteAsync(context, StatusCodes.Status502BadGateway, "Response withheld", withheld.Message, connection.Name);
+                }
+            }
+            else if (forwarderError is not null)
             {
                 error = Describe(forwarderError, connection);
                 Audit(caller.Subject, "proxy.backend-error", connection.Name, AuditOutcome.Failed, new { error });
@@ -155,9 +191,22 @@ public sealed partial class ProxyGate(
             var elapsed = Stopwatch.GetElapsedTime(started);
             if (session is not null)
             {
-                Record(context, connection, session, at, elapsed, requestBody, error is null ? call.Response?.Body : null, upgrade, error);
+                Record(context, call, at, elapsed, requestBody, error is null ? call.Response?.Body : null, upgrade, error);
             }
         }
+    }
+
+    private static MaskingException? MaskingFailure(Exception? error)
+    {
+        for (var e = error; e is not null; e = e.InnerException)
+        {
+            if (e is MaskingException masking)
+            {
+                return masking;
+            }
+        }
+
+        return null;
     }
 
     private async Task<(Caller?, AuthenticationFailure?)> IdentifyAsync(HttpContext context, PolicySnapshot snapshot)
@@ -227,12 +276,14 @@ public sealed partial class ProxyGate(
         };
     }
 
-    private void Record(HttpContext context, ConnectionPolicy connection, LiveSession session, DateTime at, TimeSpan elapsed,
+    private void Record(HttpContext context, ProxyCall call, DateTime at, TimeSpan elapsed,
         BodyCapture? requestBody, BodyCapture? responseBody, bool upgrade, string? error)
     {
+        var (_, connection, session) = call;
         var request = context.Request;
         var response = context.Response;
         var secrets = connection.CredentialForms;
+        var masking = call.Masking;
         var content = new
         {
             request = new
@@ -242,16 +293,18 @@ public sealed partial class ProxyGate(
                 query = request.QueryString.Value,
                 protocol = request.Protocol,
                 headers = Headers(request.Headers, secrets),
-                body = Body(requestBody, request.ContentType, request.Headers.ContentEncoding, secrets),
+                body = Body(requestBody, request.ContentType, request.Headers.ContentEncoding, secrets, masking),
             },
             response = new
             {
                 status = response.StatusCode,
                 headers = Headers(response.Headers, secrets),
-                body = Body(responseBody, response.ContentType, response.Headers.ContentEncoding, secrets),
+                body = Body(responseBody, response.ContentType, response.Headers.ContentEncoding, secrets, masking),
             },
             upgrade,
             error,
+            masked = masking.Counts.Total == 0 ? null : masking.Counts.ByDetector,
+            maskingSkipped = masking.Skipped,
             tls = new
             {
                 inbound = context.Features.Get<ITlsHandshakeFeature>() is { } tls ? $"{tls.Protocol} {tls.NegotiatedCipherSuite}" : null,
@@ -262,7 +315,7 @@ public sealed partial class ProxyGate(
         };
         recorder.Enqueue(new SessionEvent
         {
-            SessionId = session.Id,
+            SessionId = session!.Id,
             Sequence = session.NextSequence(),
             At = at,
             Kind = upgrade ? "http-upgrade" : "http",
@@ -291,7 +344,7 @@ public sealed partial class ProxyGate(
         return recorded;
     }
 
-    private static object? Body(BodyCapture? capture, string? contentType, string? contentEncoding, IReadOnlyList<string> secrets)
+    private static object? Body(BodyCapture? capture, string? contentType, string? contentEncoding, IReadOnlyList<string> secrets, HttpMasking masking)
     {
         if (capture is null || capture.TotalBytes == 0)
         {
@@ -299,13 +352,23 @@ public sealed partial class ProxyGate(
         }
 
         var textual = string.IsNullOrEmpty(contentEncoding) && IsText(contentType);
-        return new
+        string? note = textual ? null : $"{contentType ?? "unknown type"}{(string.IsNullOrEmpty(contentEncoding) ? "" : $", {contentEncoding}")}: not recorded as text";
+        string? text = null;
+        if (textual && capture.Truncated && masking.Recording.HasFieldRules && Masker.KindOf(contentType) == Masker.BodyKind.Json)
         {
-            bytes = capture.TotalBytes,
-            truncated = capture.Truncated,
-            text = textual ? Scrub(Encoding.UTF8.GetString(capture.Captured), secrets, capture.Truncated) : null,
-            note = textual ? null : $"{contentType ?? "unknown type"}{(string.IsNullOrEmpty(contentEncoding) ? "" : $", {contentEncoding}")}: not recorded as text",
-        };
+            // A JSON document cut at the recording limit cannot be parsed, so its fields could not be masked.
+            note = "JSON cut at the recording limit: not recorded, because field masking needs the whole document";
+        }
+        else if (textual)
+        {
+            text = Scrub(Encoding.UTF8.GetString(capture.Captured), secrets, capture.Truncated);
+            if (!masking.Recording.IsEmpty)
+            {
+                text = Encoding.UTF8.GetString(masking.Recording.MaskBody(Encoding.UTF8.GetBytes(text), capture.Truncated ? "text/plain" : contentType, masking.Counts));
+            }
+        }
+
+        return new { bytes = capture.TotalBytes, truncated = capture.Truncated, text, note };
     }
 
     private static bool IsText(string? contentType) => contentType is not null && (

@@ -53,7 +53,7 @@ public sealed class UpstreamClientFactory(PolicyStore policy) : ForwarderHttpCli
     }
 
     protected override HttpMessageHandler WrapHandler(ForwarderHttpClientContext context, HttpMessageHandler handler) =>
-        new CapturingHandler(base.WrapHandler(context, handler));
+        new MaskingHandler(new CapturingHandler(base.WrapHandler(context, handler)));
 
     protected override bool CanReuseOldClient(ForwarderHttpClientContext context) =>
         base.CanReuseOldClient(context)

@@ -46,7 +46,16 @@ public sealed class Masker(IReadOnlyList<CompiledMaskingRule> rules, byte[] pseu
     private readonly CompiledMaskingRule[] _fields = rules.Where(r => r.Fields.Count > 0).ToArray();
     private readonly CompiledMaskingRule[] _blocks = rules.Where(r => r.BlockedType is not null).ToArray();
 
+    /// <summary>No rules: everything passes as it is.</summary>
+    public static readonly Masker None = new([], []);
+
     public bool IsEmpty => rules.Count == 0;
+
+    /// <summary>Whether a rule masks by JSON field (which needs the whole document).</summary>
+    public bool HasFieldRules => _fields.Length > 0;
+
+    /// <summary>Whether a content-type rule blocks bodies of this type.</summary>
+    public bool Blocks(string? contentType) => _blocks.Any(b => b.Blocks(contentType));
 
     /// <summary>Masks a whole body by its content type; other types pass through unless a content-type rule blocks them.</summary>
     public byte[] MaskBody(ReadOnlySpan<byte> body, string? contentType, MaskingCounts counts)

@@ -2,6 +2,7 @@ using System.Security.Cryptography.X509Certificates;
 using Hoop.Data.Entities;
 using Hoop.Proxy.Certificates;
 using Hoop.Proxy.Identity;
+using Hoop.Proxy.Masking;
 using Hoop.Proxy.Recording;
 
 namespace Hoop.Proxy.Policy;
@@ -13,11 +14,14 @@ namespace Hoop.Proxy.Policy;
 public sealed class PolicySnapshot
 {
     public static readonly PolicySnapshot Empty = new("", [], [], [], [], RecordingSettings.From(new RecordingOptions()),
-        new CertificateSettings([], new Certificates.Acme.AcmeOptions()));
+        new CertificateSettings([], new Certificates.Acme.AcmeOptions()), [], new byte[32]);
 
     public PolicySnapshot(string version, IEnumerable<ConnectionPolicy> connections, IEnumerable<GroupPolicy> groups,
-        IEnumerable<ApiKeyPolicy> apiKeys, IEnumerable<IssuerOptions> issuers, RecordingSettings recording, CertificateSettings certificates)
+        IEnumerable<ApiKeyPolicy> apiKeys, IEnumerable<IssuerOptions> issuers, RecordingSettings recording, CertificateSettings certificates,
+        IReadOnlyList<CompiledMaskingRule> masking, byte[] pseudonymKey)
     {
+        MaskingRules = masking;
+        _pseudonymKey = pseudonymKey;
         Recording = recording;
         Certificates = certificates;
         Version = version;
@@ -36,6 +40,24 @@ public sealed class PolicySnapshot
     public IReadOnlyDictionary<string, ApiKeyPolicy> ApiKeysByHash { get; }
 
     public RecordingSettings Recording { get; }
+
+    /// <summary>The enabled masking rules, compiled.</summary>
+    public IReadOnlyList<CompiledMaskingRule> MaskingRules { get; }
+
+    private readonly byte[] _pseudonymKey;
+
+    /// <summary>The masking rules that apply to this caller on this connection in one direction (often none).</summary>
+    public Masker MaskerFor(Identity.Caller caller, ConnectionPolicy connection, MaskDirections direction)
+    {
+        if (MaskingRules.Count == 0)
+        {
+            return Masker.None;
+        }
+
+        var groups = caller.Groups.Where(g => Groups.TryGetValue(g, out var group) && group.Accepts(caller.Issuer)).ToList();
+        var rules = MaskingRules.Where(r => r.AppliesTo(connection.Id, groups, direction)).ToList();
+        return rules.Count == 0 ? Masker.None : new Masker(rules, _pseudonymKey);
+    }
 
     /// <summary>The host names Hoop answers to and how its certificate is obtained.</summary>
     public CertificateSettings Certificates { get; }

@@ -5,6 +5,7 @@ using Hoop.Data.Secrets;
 using Hoop.Data.Store;
 using Hoop.Proxy.Certificates;
 using Hoop.Proxy.Identity;
+using Hoop.Proxy.Masking;
 using Hoop.Proxy.Recording;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Hosting;
@@ -22,6 +23,7 @@ namespace Hoop.Proxy.Policy;
 public sealed partial class PolicyStore(
     IDbContextFactory<HoopDbContext> contexts,
     SecretProtector secrets,
+    MasterKey masterKey,
     IdentityOptions identity,
     RecordingOptions recording,
     CertificateSettings certificates,
@@ -112,6 +114,8 @@ public sealed partial class PolicyStore(
             .Where(k => k.RevokedAt == null && (k.ExpiresAt == null || k.ExpiresAt > now))
             .ToListAsync(cancellationToken);
         var issuers = await db.IdentityIssuers.AsNoTracking().ToListAsync(cancellationToken);
+        var masking = await db.MaskingRules.AsNoTracking().Where(r => r.Enabled).OrderBy(r => r.CreatedAt).ToListAsync(cancellationToken);
+        var groupNames = groups.ToDictionary(g => g.Id, g => g.Name);
         var settings = await db.Settings.AsNoTracking()
             .Where(s => s.Key == HoopDbContext.RecordingSettingKey || s.Key == HoopDbContext.CertificateSettingKey)
             .ToDictionaryAsync(s => s.Key, s => s.Value, cancellationToken);
@@ -126,7 +130,31 @@ public sealed partial class PolicyStore(
             keys.Select(k => new ApiKeyPolicy(k.Id, k.Name, k.KeyHash, k.Groups, k.ExpiresAt)),
             identity.Issuers.Concat(issuers.Select(CompileOrSkip).OfType<IssuerOptions>()),
             RecordingOf(settings.GetValueOrDefault(HoopDbContext.RecordingSettingKey)),
-            CertificatesOf(settings.GetValueOrDefault(HoopDbContext.CertificateSettingKey)));
+            CertificatesOf(settings.GetValueOrDefault(HoopDbContext.CertificateSettingKey)),
+            masking.Select(r => CompileOrSkip(r, groupNames)).OfType<CompiledMaskingRule>().ToList(),
+            _pseudonymKey ??= masterKey.Derive("hoop masking pseudonyms v1"));
+    }
+
+    private byte[]? _pseudonymKey;
+
+    /// <summary>Rules are checked at save; one that no longer compiles (a group since deleted) is left out and logged.</summary>
+    private CompiledMaskingRule? CompileOrSkip(MaskingRule rule, Dictionary<Guid, string> groupNames)
+    {
+        try
+        {
+            string? group = null;
+            if (rule.GroupId is { } id && !groupNames.TryGetValue(id, out group))
+            {
+                throw new ArgumentException("its group no longer exists");
+            }
+
+            return CompiledMaskingRule.Compile(rule, group);
+        }
+        catch (ArgumentException e)
+        {
+            LogMaskingRuleSkipped(rule.Name, e.Message);
+            return null;
+        }
     }
 
     /// <summary>The console's saved certificate settings over appsettings.json's; unreadable ones count as none saved.</summary>
@@ -272,6 +300,9 @@ public sealed partial class PolicyStore(
 
     [LoggerMessage(4015, LogLevel.Warning, "Saved certificate settings are unreadable ({Error}); using appsettings.json's")]
     private partial void LogCertificateSettingsUnreadable(string error);
+
+    [LoggerMessage(4016, LogLevel.Error, "Masking rule {Name} left out of the policy: {Reason}")]
+    private partial void LogMaskingRuleSkipped(string name, string reason);
 
     [LoggerMessage(4013, LogLevel.Warning, "Issuer {Authority} left out of the policy: {Reason}")]
     private partial void LogIssuerSkipped(string authority, string reason);
