@@ -7,6 +7,7 @@ using Hoop.Proxy.Identity;
 using Hoop.Proxy.Masking;
 using Hoop.Proxy.Policy;
 using Hoop.Proxy.Recording;
+using Hoop.Proxy.Reviews;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
@@ -24,7 +25,7 @@ public static class ProxyServiceCollectionExtensions
     /// Hosted services start in this order, after the store's.
     /// </summary>
     public static IServiceCollection AddHoopProxy(this IServiceCollection services,
-        CertificateSettings certificates, IdentityOptions identity, RecordingOptions recording, MaskingOptions masking, ProxyOptions proxy)
+        CertificateSettings certificates, IdentityOptions identity, RecordingOptions recording, MaskingOptions masking, ReviewOptions reviews, ProxyOptions proxy)
     {
         // The policy snapshot first: the certificate services read their settings from it at start.
         services.AddSingleton<PolicyStore>();
@@ -48,6 +49,9 @@ public static class ProxyServiceCollectionExtensions
 
         services.AddSingleton(recording);
         services.AddSingleton(masking);
+        services.AddSingleton(reviews);
+        services.AddSingleton<ReviewGate>();
+        services.AddHostedService(sp => sp.GetRequiredService<ReviewGate>());
         services.AddSingleton<Recorder>();
         services.AddHostedService(sp => sp.GetRequiredService<Recorder>());
         services.AddSingleton<SessionTracker>();

@@ -18,6 +18,7 @@ public static class AdminApi
 {
     public const string AdminPolicy = "hoop-admin";
     public const string AuditorPolicy = "hoop-auditor";
+    public const string ReviewerPolicy = "hoop-reviewer";
 
     public static IServiceCollection AddHoopAdminApi(this IServiceCollection services)
     {
@@ -30,6 +31,8 @@ public static class AdminApi
         services.AddSingleton<RecordingSettingsService>();
         services.AddSingleton<CertificateSettingsService>();
         services.AddSingleton<MaskingRuleService>();
+        services.AddSingleton<GuardrailRuleService>();
+        services.AddSingleton<ReviewService>();
         services.AddSingleton<CertificateService>();
         services.AddAuthentication().AddScheme<Microsoft.AspNetCore.Authentication.AuthenticationSchemeOptions, ApiAuthenticationHandler>(ApiAuthenticationHandler.SchemeName, null);
         services.AddAuthorizationBuilder().AddPolicy(AdminPolicy, p => p
@@ -39,7 +42,11 @@ public static class AdminApi
             .AddPolicy(AuditorPolicy, p => p
             .AddAuthenticationSchemes(ApiAuthenticationHandler.SchemeName)
             .RequireAuthenticatedUser()
-            .RequireRole(nameof(Roles.Admin), nameof(Roles.Auditor)));
+            .RequireRole(nameof(Roles.Admin), nameof(Roles.Auditor)))
+            .AddPolicy(ReviewerPolicy, p => p
+            .AddAuthenticationSchemes(ApiAuthenticationHandler.SchemeName)
+            .RequireAuthenticatedUser()
+            .RequireRole(nameof(Roles.Admin), nameof(Roles.Reviewer)));
         services.AddOpenApi("v1", o =>
         {
             o.ShouldInclude = d => d.RelativePath?.StartsWith("api/v1/", StringComparison.Ordinal) == true;
@@ -68,6 +75,14 @@ public static class AdminApi
                 : NotFound("session", id.ToString()));
         read.MapGet("/audit", (ActivityQueries q, string? search, AuditOutcome? outcome, int? limit, CancellationToken ct) =>
             q.AuditAsync(search, outcome, limit ?? 100, ct));
+
+        // Reviews: listed for reviewers and admins; decided by reviewers only (the service checks role, group and self).
+        var reviews = endpoints.MapGroup("/api/v1/reviews").RequireAuthorization(ReviewerPolicy).DisableAntiforgery().WithTags("reviews");
+        reviews.MapGet("/", (ReviewService s, ReviewStatus? status, int? limit, CancellationToken ct) => s.ListAsync(status, limit ?? 100, ct));
+        reviews.MapGet("/{id:guid}", async (Guid id, ReviewService s, CancellationToken ct) =>
+            await s.GetAsync(id, ct) is { } found ? Results.Ok(found) : NotFound("review", id.ToString()));
+        reviews.MapPost("/{id:guid}/decision", async (Guid id, ReviewDecisionInput input, ReviewService s, HttpContext http, CancellationToken ct) =>
+            Answer(http, await s.DecideAsync(id, input, http.User, ct), v => v.Version, notFound: ("review", id.ToString())));
 
         var api = endpoints.MapGroup("/api/v1").RequireAuthorization(AdminPolicy).DisableAntiforgery().WithTags("admin");
 
@@ -104,6 +119,17 @@ public static class AdminApi
         masking.MapDelete("/{name}", async (string name, MaskingRuleService s, HttpContext http, CancellationToken ct) =>
             Answer(http, await s.DeleteAsync(name, Actor(http), ct), null, notFound: ("masking rule", name)));
         api.MapPost("/masking/test", (MaskingTestInput input, MaskingRuleService s, HttpContext http) => Answer(http, s.Test(input), null));
+
+        var guardrails = api.MapGroup("/guardrail-rules");
+        guardrails.MapGet("/", (GuardrailRuleService s, CancellationToken ct) => s.ListAsync(ct));
+        guardrails.MapGet("/{name}", async (string name, GuardrailRuleService s, HttpContext http, CancellationToken ct) =>
+            await s.GetAsync(name, ct) is { } view ? WithETag(http, view.Version, TypedResults.Ok(view)) : NotFound("guardrail rule", name));
+        guardrails.MapPost("/", async (GuardrailRuleInput input, GuardrailRuleService s, HttpContext http, CancellationToken ct) =>
+            Answer(http, await s.SaveAsync(null, input, null, Actor(http), ct), v => v.Version, v => $"/api/v1/guardrail-rules/{Uri.EscapeDataString(v.Name)}"));
+        guardrails.MapPut("/{name}", async (string name, GuardrailRuleInput input, GuardrailRuleService s, HttpContext http, CancellationToken ct) =>
+            Answer(http, await s.SaveAsync(name, input, IfMatch(http), Actor(http), ct), v => v.Version, notFound: ("guardrail rule", name)));
+        guardrails.MapDelete("/{name}", async (string name, GuardrailRuleService s, HttpContext http, CancellationToken ct) =>
+            Answer(http, await s.DeleteAsync(name, Actor(http), ct), null, notFound: ("guardrail rule", name)));
 
         var issuers = api.MapGroup("/issuers");
         issuers.MapGet("/", (IssuerService s, CancellationToken ct) => s.ListAsync(ct));
@@ -167,8 +193,9 @@ public static class AdminApi
         ChangeStatus.Ok when result.Value is null => TypedResults.NoContent(),
         ChangeStatus.Ok => WithETag(http, version?.Invoke(result.Value!), TypedResults.Ok(result.Value)),
         ChangeStatus.Invalid => TypedResults.ValidationProblem(result.Errors!, title: "The request has invalid fields; nothing was saved."),
-        ChangeStatus.Conflict => TypedResults.Problem("It exists already; nothing was saved.", statusCode: StatusCodes.Status409Conflict,
+        ChangeStatus.Conflict => TypedResults.Problem(FirstError(result) ?? "It exists already; nothing was saved.", statusCode: StatusCodes.Status409Conflict,
             title: "Conflict", extensions: new Dictionary<string, object?> { ["errors"] = result.Errors }),
+        ChangeStatus.Forbidden => TypedResults.Problem(FirstError(result) ?? "Not allowed.", statusCode: StatusCodes.Status403Forbidden, title: "Not allowed"),
         ChangeStatus.VersionMismatch => TypedResults.Problem("The record changed since you read it: read it again (for its new ETag) and reapply your change.",
             statusCode: StatusCodes.Status412PreconditionFailed, title: "Edited by someone else"),
         _ => NotFound(notFound?.Kind ?? "record", notFound?.Name ?? ""),
@@ -200,6 +227,8 @@ public static class AdminApi
         var value = http.Request.Headers.IfMatch.ToString();
         return string.IsNullOrWhiteSpace(value) || value == "*" ? null : value.Replace("W/", "", StringComparison.Ordinal).Trim().Trim('"');
     }
+
+    private static string? FirstError<T>(ChangeResult<T> result) => result.Errors?.Values.FirstOrDefault()?.FirstOrDefault();
 
     private static string Actor(HttpContext http) =>
         http.User.FindFirstValue(ClaimTypes.NameIdentifier) ?? http.User.Identity?.Name ?? "unknown";

@@ -62,7 +62,9 @@ public sealed class ApiAuthenticationHandler(
             }
         }
 
-        return Success(caller.Subject, caller.DisplayName, snapshot.RolesOf(caller.Groups, caller.Issuer), caller.Kind == CallerKind.ApiKey ? "api-key" : "token");
+        // The groups go along, for decisions only a rule's reviewer group may make.
+        var groups = caller.Groups.Where(g => snapshot.Groups.TryGetValue(g, out var group) && group.Accepts(caller.Issuer));
+        return Success(caller.Subject, caller.DisplayName, snapshot.RolesOf(caller.Groups, caller.Issuer), caller.Kind == CallerKind.ApiKey ? "api-key" : "token", groups);
     }
 
     private async Task<AuthenticateResult> BreakGlassAsync(string parameter)
@@ -83,12 +85,13 @@ public sealed class ApiAuthenticationHandler(
             return AuthenticateResult.Fail("The break-glass user name or password is not right.");
         }
 
-        return Success(BreakGlassAdmin.Actor, decoded[..colon], Roles.Admin, BreakGlassAdmin.Actor);
+        return Success(BreakGlassAdmin.Actor, decoded[..colon], Roles.Admin, BreakGlassAdmin.Actor, []);
     }
 
-    private static AuthenticateResult Success(string subject, string name, Roles roles, string method)
+    private static AuthenticateResult Success(string subject, string name, Roles roles, string method, IEnumerable<string> groups)
     {
         var claims = new List<Claim> { new(ClaimTypes.NameIdentifier, subject), new(ClaimTypes.Name, name), new(AuthSetup.AuthMethodClaim, method) };
+        claims.AddRange(groups.Select(g => new Claim(OidcHandler.GroupClaim, g)));
         claims.AddRange(Enum.GetValues<Roles>().Where(r => r != Roles.None && roles.HasFlag(r)).Select(r => new Claim(ClaimTypes.Role, r.ToString())));
         return AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(new ClaimsIdentity(claims, SchemeName)), SchemeName));
     }

@@ -59,6 +59,9 @@ public abstract class ConsolePage : ComponentBase
             case ChangeStatus.NotFound:
                 Notifications.Notify(NotificationSeverity.Warning, "Gone", $"{what} no longer exists.");
                 return false;
+            case ChangeStatus.Forbidden or ChangeStatus.Conflict when result.Errors?.Values.FirstOrDefault()?.FirstOrDefault() is { } reason:
+                Notifications.Notify(NotificationSeverity.Error, result.Status == ChangeStatus.Forbidden ? "Not allowed" : "Not saved", reason);
+                return false;
             default:
                 Notifications.Notify(NotificationSeverity.Error, "Not saved", "Correct the fields marked in red; nothing was saved.");
                 return false;

@@ -7,6 +7,7 @@ using Hoop.Proxy.Http;
 using Hoop.Proxy.Identity;
 using Hoop.Proxy.Masking;
 using Hoop.Proxy.Recording;
+using Hoop.Proxy.Reviews;
 
 namespace Hoop.Admin.Hosting;
 
@@ -29,6 +30,7 @@ public sealed record HostSettings
     public required IdentityOptions Identity { get; init; }
     public required RecordingOptions Recording { get; init; }
     public required MaskingOptions Masking { get; init; }
+    public required ReviewOptions Reviews { get; init; }
     public required ProxyOptions Proxy { get; init; }
     public required CertificateSettings Certificates { get; init; }
 
@@ -56,6 +58,7 @@ public sealed record HostSettings
             Identity = new IdentityOptions { Issuers = ReadIssuers(hoop.GetSection("Identity:Issuers")) },
             Recording = ReadRecording(hoop.GetSection("Recording")),
             Masking = ReadMasking(hoop.GetSection("Masking")),
+            Reviews = ReadReviews(hoop.GetSection("Reviews"), consoleUrl),
             Certificates = new CertificateSettings(hostNames, ReadAcme(hoop.GetSection("Acme"))),
             Proxy = new ProxyOptions
             {
@@ -191,6 +194,24 @@ public sealed record HostSettings
             MaxBodyBytes = Number(section, "MaxBodyBytes", 64 * 1024, 0, 16 * 1024 * 1024, prefix: "Recording:"),
             QueueCapacity = Number(section, "QueueCapacity", 10_000, 100, 10_000_000, prefix: "Recording:"),
             SessionIdleTimeout = TimeSpan.FromSeconds(Number(section, "SessionIdleSeconds", 300, 1, 86_400, prefix: "Recording:")),
+        };
+    }
+
+    private static ReviewOptions ReadReviews(IConfigurationSection section, Uri consoleUrl)
+    {
+        var webhook = section["Webhook"]?.Trim();
+        Uri? url = null;
+        if (!string.IsNullOrEmpty(webhook) && (!Uri.TryCreate(webhook, UriKind.Absolute, out url) || (url.Scheme != Uri.UriSchemeHttps && url.Scheme != Uri.UriSchemeHttp)))
+        {
+            throw new StartupException($"{Section}:Reviews:Webhook: '{webhook}' is not an http(s) URL. Give a Slack-compatible incoming webhook, or leave it empty.");
+        }
+
+        return new ReviewOptions
+        {
+            PendingTimeout = TimeSpan.FromMinutes(Number(section, "PendingMinutes", 60, 1, 7 * 24 * 60, prefix: "Reviews:")),
+            MaxWait = TimeSpan.FromSeconds(Number(section, "MaxWaitSeconds", 300, 0, 3600, prefix: "Reviews:")),
+            Webhook = url,
+            ConsoleUrl = consoleUrl,
         };
     }
 

@@ -16,6 +16,9 @@ public enum ChangeStatus
     NotFound,
     Conflict,
     VersionMismatch,
+
+    /// <summary>The caller may not make this change (not the right role or group, their own request).</summary>
+    Forbidden,
 }
 
 /// <summary>Collects field errors: each field gets its own messages, as the console shows them beside the field.</summary>

@@ -8,7 +8,12 @@ public sealed class Review : IVersioned
 {
     public Guid Id { get; set; } = Guid.NewGuid();
     public Guid ConnectionId { get; set; }
+    public required string ConnectionName { get; set; }
     public Guid? RuleId { get; set; }
+    public required string RuleName { get; set; }
+
+    /// <summary>The group whose reviewers decide (from the rule when the request was held); null: any reviewer.</summary>
+    public string? ReviewerGroup { get; set; }
     public Guid? SessionId { get; set; }
 
     /// <summary>The caller's subject (token sub or API key id) and display name.</summary>

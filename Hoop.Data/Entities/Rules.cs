@@ -60,8 +60,15 @@ public sealed class GuardrailRule : IVersioned
     /// <summary>HTTP: method to match (null for any).</summary>
     public string? HttpMethod { get; set; }
 
-    /// <summary>HTTP: path pattern; SQL: statement text pattern.</summary>
+    /// <summary>HTTP: path pattern ('*' one segment, '**' any number); SQL: statement text pattern (regex).</summary>
     public string? Pattern { get; set; }
+
+    /// <summary>HTTP: a request header that must be present, and optionally a regex its value must match.</summary>
+    public string? HeaderName { get; set; }
+    public string? HeaderPattern { get; set; }
+
+    /// <summary>HTTP: a regex the request body must match.</summary>
+    public string? BodyPattern { get; set; }
 
     /// <summary>SQL: statement kinds found by the lexer (DROP, TRUNCATE, DELETE-WITHOUT-WHERE, ...).</summary>
     public List<string> SqlKinds { get; set; } = [];

@@ -357,6 +357,9 @@ namespace Hoop.Data.Migrations
                         .HasMaxLength(32)
                         .HasColumnType("TEXT");
 
+                    b.Property<string>("BodyPattern")
+                        .HasColumnType("TEXT");
+
                     b.Property<Guid?>("ConnectionId")
                         .HasColumnType("TEXT");
 
@@ -365,6 +368,12 @@ namespace Hoop.Data.Migrations
 
                     b.Property<bool>("Enabled")
                         .HasColumnType("INTEGER");
+
+                    b.Property<string>("HeaderName")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("HeaderPattern")
+                        .HasColumnType("TEXT");
 
                     b.Property<string>("HttpMethod")
                         .HasMaxLength(16)
@@ -605,6 +614,10 @@ namespace Hoop.Data.Migrations
                     b.Property<Guid>("ConnectionId")
                         .HasColumnType("TEXT");
 
+                    b.Property<string>("ConnectionName")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
                     b.Property<DateTime?>("ConsumedAt")
                         .HasColumnType("TEXT");
 
@@ -638,7 +651,14 @@ namespace Hoop.Data.Migrations
                     b.Property<int>("RequiredApprovals")
                         .HasColumnType("INTEGER");
 
+                    b.Property<string>("ReviewerGroup")
+                        .HasColumnType("TEXT");
+
                     b.Property<Guid?>("RuleId")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("RuleName")
+                        .IsRequired()
                         .HasColumnType("TEXT");
 
                     b.Property<string>("Scope")

@@ -37,11 +37,11 @@ public sealed class HttpMasking(Masker request, Masker response, Masker recordin
             return;
         }
 
-        var (buffered, complete) = await ReadAsync(http.Body, cancellationToken);
+        var (buffered, complete) = await BodyBuffer.ReadAsync(http.Body, options.MaxBodyBytes, cancellationToken);
         if (!complete)
         {
             Unmaskable($"the request body is larger than {options.MaxBodyBytes / 1024} KiB");
-            http.Body = new PrefixedStream(buffered, http.Body);
+            http.Body = new BodyBuffer.PrefixedStream(buffered, http.Body);
             return;
         }
 
@@ -67,12 +67,12 @@ public sealed class HttpMasking(Masker request, Masker response, Masker recordin
         }
 
         var body = await content.ReadAsStreamAsync(cancellationToken);
-        var (buffered, complete) = await ReadAsync(body, cancellationToken);
+        var (buffered, complete) = await BodyBuffer.ReadAsync(body, options.MaxBodyBytes, cancellationToken);
         HttpContent replacement;
         if (!complete)
         {
             Unmaskable($"the backend's response is larger than {options.MaxBodyBytes / 1024} KiB");
-            replacement = new StreamContent(new PrefixedStream(buffered, body));
+            replacement = new StreamContent(new BodyBuffer.PrefixedStream(buffered, body));
         }
         else
         {
@@ -102,69 +102,6 @@ public sealed class HttpMasking(Masker request, Masker response, Masker recordin
         }
 
         Skipped = $"{reason}: passed through unmasked (Hoop:Masking:OverLimit is PassThrough)";
-    }
-
-    /// <summary>Up to the limit; complete is false when the body goes on past it.</summary>
-    private async Task<(byte[] Bytes, bool Complete)> ReadAsync(Stream body, CancellationToken cancellationToken)
-    {
-        var buffer = new MemoryStream();
-        var chunk = new byte[16 * 1024];
-        while (buffer.Length <= options.MaxBodyBytes)
-        {
-            var read = await body.ReadAsync(chunk, cancellationToken);
-            if (read == 0)
-            {
-                return (buffer.ToArray(), true);
-            }
-
-            buffer.Write(chunk, 0, read);
-        }
-
-        return (buffer.ToArray(), false);
-    }
-
-    /// <summary>What was already read, then the rest of the stream.</summary>
-    private sealed class PrefixedStream(byte[] prefix, Stream rest) : Stream
-    {
-        private int _offset;
-
-        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
-        {
-            if (_offset < prefix.Length)
-            {
-                var count = Math.Min(buffer.Length, prefix.Length - _offset);
-                prefix.AsMemory(_offset, count).CopyTo(buffer);
-                _offset += count;
-                return count;
-            }
-
-            return await rest.ReadAsync(buffer, cancellationToken);
-        }
-
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-        public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer, offset, count, CancellationToken.None).GetAwaiter().GetResult();
-
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        protected override void Dispose(bool disposing)
-        {
-            if (disposing)
-            {
-                rest.Dispose();
-            }
-
-            base.Dispose(disposing);
-        }
     }
 }
 

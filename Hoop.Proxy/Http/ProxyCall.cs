@@ -10,6 +10,9 @@ public sealed record ProxyCall(Caller Caller, ConnectionPolicy Connection, LiveS
     /// <summary>Receives the first bytes of the backend's response; null when the exchange is not captured (upgrades).</summary>
     public ResponseCapture? Response { get; init; }
 
+    /// <summary>Set when a guardrail stopped the request: "denied" or "held" (for the recording).</summary>
+    public string? Verdict { get; set; }
+
     /// <summary>The masking rules of this caller and connection, per direction.</summary>
     public required HttpMasking Masking { get; init; }
 }

@@ -10,6 +10,7 @@ using Hoop.Proxy.Identity;
 using Hoop.Proxy.Masking;
 using Hoop.Proxy.Policy;
 using Hoop.Proxy.Recording;
+using Hoop.Proxy.Reviews;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
@@ -31,6 +32,7 @@ public sealed partial class ProxyGate(
     UpstreamClientFactory upstream,
     RecordingOptions recording,
     MaskingOptions masking,
+    ReviewGate reviews,
     AuditLog audit,
     ProxyOptions options,
     TimeProvider time,
@@ -148,6 +150,12 @@ public sealed partial class ProxyGate(
         string? error = null;
         try
         {
+            if (await GuardAsync(context, call) is { } stopped)
+            {
+                error = stopped;
+                return;
+            }
+
             if (!upgrade)
             {
                 try
@@ -195,6 +203,138 @@ public sealed partial class ProxyGate(
             }
         }
     }
+
+    /// <summary>
+    /// The guardrails of this connection, in order: a deny rule that matches refuses the request; a review rule that
+    /// matches holds it unless an approval covers it. Returns why the request was stopped, or null to go on.
+    /// </summary>
+    private async Task<string?> GuardAsync(HttpContext context, ProxyCall call)
+    {
+        var (caller, connection, _) = call;
+        var rules = policy.Current.HttpGuardrails.Where(r => r.AppliesTo(connection.Id)).ToList();
+        if (rules.Count == 0)
+        {
+            return null;
+        }
+
+        var request = context.Request;
+        var path = RelativePath(context, connection);
+        byte[]? body = null;
+        var bodyComplete = true;
+        if (rules.Any(r => r.NeedsBody || r.Action == GuardrailAction.Review) && request.ContentLength != 0 && request.Body is not null)
+        {
+            (body, bodyComplete) = await BodyBuffer.ReadAsync(request.Body, masking.MaxBodyBytes, context.RequestAborted);
+            request.Body = bodyComplete ? new MemoryStream(body, writable: false) : new BodyBuffer.PrefixedStream(body, request.Body);
+        }
+
+        var text = body is not null && bodyComplete && string.IsNullOrEmpty(request.Headers.ContentEncoding) ? Encoding.UTF8.GetString(body) : null;
+        foreach (var rule in rules)
+        {
+            if (!rule.Matches(request.Method, path, request.Headers, body is null ? "" : text))
+            {
+                continue;
+            }
+
+            if (rule.Action == GuardrailAction.Deny)
+            {
+                call.Verdict = "denied";
+                Audit(caller.Subject, "proxy.guardrail-denied", connection.Name, AuditOutcome.Denied, new { rule = rule.Name, request.Method, path });
+                await ProxyProblems.WriteAsync(context, StatusCodes.Status403Forbidden, "Denied by guardrail", rule.Message, connection.Name, new() { ["rule"] = rule.Name });
+                return $"Denied by guardrail '{rule.Name}': {rule.Message}";
+            }
+
+            if (!bodyComplete)
+            {
+                call.Verdict = "denied";
+                var reason = $"This request needs a review (rule '{rule.Name}'), and its body is larger than {masking.MaxBodyBytes / 1024} KiB, too large to hold for one.";
+                Audit(caller.Subject, "proxy.guardrail-denied", connection.Name, AuditOutcome.Denied, new { rule = rule.Name, reason });
+                await ProxyProblems.WriteAsync(context, StatusCodes.Status403Forbidden, "Denied by guardrail", reason, connection.Name, new() { ["rule"] = rule.Name });
+                return reason;
+            }
+
+            var outcome = await reviews.CheckAsync(caller, connection, rule, Fingerprint(connection, request, path, body),
+                Describe(request, path, body, call.Masking), Justification(request), PreferredWait(request), context.RequestAborted);
+            if (outcome.Allowed)
+            {
+                continue;
+            }
+
+            call.Verdict = "held";
+            var review = outcome.Review;
+            var (title, detail) = outcome.Status switch
+            {
+                ReviewStatus.Rejected => ("Review rejected", $"Review {review.Id} was rejected: {review.Decisions.LastOrDefault(d => !d.Approved)?.Reason ?? "no reason given"}."),
+                ReviewStatus.Expired => ("Review expired", $"Review {review.Id} expired without a decision. Send the request again to ask anew."),
+                _ => ("Review required", $"{rule.Message} The request is held as review {review.Id}; send it again once a reviewer approves it (or add 'Prefer: wait=60' to wait for the decision)."),
+            };
+            Audit(caller.Subject, "proxy.review-held", connection.Name, AuditOutcome.Denied, new { rule = rule.Name, review = review.Id, status = outcome.Status.ToString() });
+            await ProxyProblems.WriteAsync(context, StatusCodes.Status403Forbidden, title, detail, connection.Name, new()
+            {
+                ["rule"] = rule.Name,
+                ["reviewId"] = review.Id,
+                ["reviewUrl"] = reviews.LinkTo(review.Id).ToString(),
+                ["reviewStatus"] = outcome.Status.ToString().ToLowerInvariant(),
+            });
+            return detail;
+        }
+
+        return null;
+    }
+
+    /// <summary>The path as the backend sees it: without the /&lt;connection&gt; prefix of path routing.</summary>
+    private static string RelativePath(HttpContext context, ConnectionPolicy connection)
+    {
+        var path = context.Request.Path.Value ?? "/";
+        var routed = context.GetReverseProxyFeature().Route.Config.RouteId.EndsWith(":path", StringComparison.Ordinal);
+        return routed && path.StartsWith("/" + connection.Name, StringComparison.OrdinalIgnoreCase) ? path[(connection.Name.Length + 1)..] is { Length: > 0 } rest ? rest : "/" : path;
+    }
+
+    /// <summary>What makes two requests "the identical request" for an approval once.</summary>
+    private static string Fingerprint(ConnectionPolicy connection, HttpRequest request, string path, byte[]? body)
+    {
+        var bodyHash = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(body ?? []));
+        var text = string.Join('\n', connection.Id, request.Method.ToUpperInvariant(), path, request.QueryString.Value, bodyHash);
+        return Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(text)));
+    }
+
+    /// <summary>What the reviewer sees: the request masked as recordings are, the body cut at 4 KiB.</summary>
+    private static string Describe(HttpRequest request, string path, byte[]? body, HttpMasking masking)
+    {
+        string? text = null;
+        if (body is { Length: > 0 } && IsText(request.ContentType) && string.IsNullOrEmpty(request.Headers.ContentEncoding))
+        {
+            text = Encoding.UTF8.GetString(masking.Recording.IsEmpty ? body : masking.Recording.MaskBody(body, request.ContentType, new MaskingCounts()));
+            text = text.Length > 4096 ? text[..4096] + "…" : text;
+        }
+
+        var query = masking.Recording.IsEmpty ? request.QueryString.Value : masking.Recording.MaskText(request.QueryString.Value ?? "", new MaskingCounts());
+        return JsonSerializer.Serialize(new { method = request.Method, path, query, contentType = request.ContentType, body = text }, JsonOptions);
+    }
+
+    private static string? Justification(HttpRequest request)
+    {
+        var text = request.Headers[JustificationHeader].ToString().Trim();
+        return text.Length == 0 ? null : text.Length > 1000 ? text[..1000] : text;
+    }
+
+    /// <summary>RFC 7240 "Prefer: wait=N": how long the agent is willing to wait for the decision.</summary>
+    private static TimeSpan PreferredWait(HttpRequest request)
+    {
+        foreach (var preference in request.Headers["Prefer"].SelectMany(v => (v ?? "").Split(',')))
+        {
+            var parts = preference.Trim().Split('=', 2);
+            if (parts.Length == 2 && parts[0].Trim().Equals("wait", StringComparison.OrdinalIgnoreCase)
+                && int.TryParse(parts[1].Trim(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var seconds))
+            {
+                return TimeSpan.FromSeconds(seconds);
+            }
+        }
+
+        return TimeSpan.Zero;
+    }
+
+    /// <summary>The header an agent explains a held request with; the reviewer sees it.</summary>
+    public const string JustificationHeader = "X-Hoop-Justification";
 
     private static MaskingException? MaskingFailure(Exception? error)
     {
@@ -318,7 +458,7 @@ public sealed partial class ProxyGate(
             SessionId = session!.Id,
             Sequence = session.NextSequence(),
             At = at,
-            Kind = upgrade ? "http-upgrade" : "http",
+            Kind = upgrade ? "http-upgrade" : call.Verdict is { } verdict ? $"http-{verdict}" : "http",
             Summary = $"{request.Method} {request.Path}{(request.QueryString.HasValue ? "?…" : "")} {response.StatusCode}",
             Content = JsonSerializer.Serialize(content, JsonOptions),
             DurationMicroseconds = (long)(elapsed.TotalMilliseconds * 1000),

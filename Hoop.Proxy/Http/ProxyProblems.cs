@@ -5,9 +5,15 @@ namespace Hoop.Proxy.Http;
 /// <summary>The proxy port's errors: application/problem+json with a reason an agent can act on.</summary>
 public static class ProxyProblems
 {
-    public static Task WriteAsync(HttpContext context, int status, string title, string detail, string? connection = null)
+    public static Task WriteAsync(HttpContext context, int status, string title, string detail, string? connection = null,
+        Dictionary<string, object?>? extra = null)
     {
-        var extensions = connection is null ? null : new Dictionary<string, object?> { ["connection"] = connection };
+        var extensions = extra ?? [];
+        if (connection is not null)
+        {
+            extensions["connection"] = connection;
+        }
+
         return TypedResults.Problem(detail, statusCode: status, title: title, extensions: extensions).ExecuteAsync(context);
     }
 

@@ -1,6 +1,7 @@
 using System.Security.Cryptography.X509Certificates;
 using Hoop.Data.Entities;
 using Hoop.Proxy.Certificates;
+using Hoop.Proxy.Guardrails;
 using Hoop.Proxy.Identity;
 using Hoop.Proxy.Masking;
 using Hoop.Proxy.Recording;
@@ -14,12 +15,13 @@ namespace Hoop.Proxy.Policy;
 public sealed class PolicySnapshot
 {
     public static readonly PolicySnapshot Empty = new("", [], [], [], [], RecordingSettings.From(new RecordingOptions()),
-        new CertificateSettings([], new Certificates.Acme.AcmeOptions()), [], new byte[32]);
+        new CertificateSettings([], new Certificates.Acme.AcmeOptions()), [], new byte[32], []);
 
     public PolicySnapshot(string version, IEnumerable<ConnectionPolicy> connections, IEnumerable<GroupPolicy> groups,
         IEnumerable<ApiKeyPolicy> apiKeys, IEnumerable<IssuerOptions> issuers, RecordingSettings recording, CertificateSettings certificates,
-        IReadOnlyList<CompiledMaskingRule> masking, byte[] pseudonymKey)
+        IReadOnlyList<CompiledMaskingRule> masking, byte[] pseudonymKey, IReadOnlyList<HttpGuardrail> guardrails)
     {
+        HttpGuardrails = guardrails;
         MaskingRules = masking;
         _pseudonymKey = pseudonymKey;
         Recording = recording;
@@ -40,6 +42,9 @@ public sealed class PolicySnapshot
     public IReadOnlyDictionary<string, ApiKeyPolicy> ApiKeysByHash { get; }
 
     public RecordingSettings Recording { get; }
+
+    /// <summary>The enabled HTTP guardrail rules, compiled, in the order they were made.</summary>
+    public IReadOnlyList<HttpGuardrail> HttpGuardrails { get; }
 
     /// <summary>The enabled masking rules, compiled.</summary>
     public IReadOnlyList<CompiledMaskingRule> MaskingRules { get; }

@@ -4,6 +4,7 @@ using Hoop.Data.Entities;
 using Hoop.Data.Secrets;
 using Hoop.Data.Store;
 using Hoop.Proxy.Certificates;
+using Hoop.Proxy.Guardrails;
 using Hoop.Proxy.Identity;
 using Hoop.Proxy.Masking;
 using Hoop.Proxy.Recording;
@@ -116,6 +117,8 @@ public sealed partial class PolicyStore(
         var issuers = await db.IdentityIssuers.AsNoTracking().ToListAsync(cancellationToken);
         var masking = await db.MaskingRules.AsNoTracking().Where(r => r.Enabled).OrderBy(r => r.CreatedAt).ToListAsync(cancellationToken);
         var groupNames = groups.ToDictionary(g => g.Id, g => g.Name);
+        var guardrails = await db.GuardrailRules.AsNoTracking().Where(r => r.Enabled && r.Protocol == GuardrailProtocol.Http)
+            .OrderBy(r => r.CreatedAt).ToListAsync(cancellationToken);
         var settings = await db.Settings.AsNoTracking()
             .Where(s => s.Key == HoopDbContext.RecordingSettingKey || s.Key == HoopDbContext.CertificateSettingKey)
             .ToDictionaryAsync(s => s.Key, s => s.Value, cancellationToken);
@@ -132,7 +135,21 @@ public sealed partial class PolicyStore(
             RecordingOf(settings.GetValueOrDefault(HoopDbContext.RecordingSettingKey)),
             CertificatesOf(settings.GetValueOrDefault(HoopDbContext.CertificateSettingKey)),
             masking.Select(r => CompileOrSkip(r, groupNames)).OfType<CompiledMaskingRule>().ToList(),
-            _pseudonymKey ??= masterKey.Derive("hoop masking pseudonyms v1"));
+            _pseudonymKey ??= masterKey.Derive("hoop masking pseudonyms v1"),
+            guardrails.Select(r => CompileOrSkip(r, groupNames)).OfType<HttpGuardrail>().ToList());
+    }
+
+    private HttpGuardrail? CompileOrSkip(GuardrailRule rule, Dictionary<Guid, string> groupNames)
+    {
+        try
+        {
+            return HttpGuardrail.Compile(rule, rule.ReviewerGroupId is { } id ? groupNames.GetValueOrDefault(id) : null);
+        }
+        catch (ArgumentException e)
+        {
+            LogGuardrailSkipped(rule.Name, e.Message);
+            return null;
+        }
     }
 
     private byte[]? _pseudonymKey;
@@ -301,8 +318,11 @@ public sealed partial class PolicyStore(
     [LoggerMessage(4015, LogLevel.Warning, "Saved certificate settings are unreadable ({Error}); using appsettings.json's")]
     private partial void LogCertificateSettingsUnreadable(string error);
 
-    [LoggerMessage(4016, LogLevel.Error, "Masking rule {Name} left out of the policy: {Reason}")]
+    [LoggerMessage(6010, LogLevel.Error, "Masking rule {Name} left out of the policy: {Reason}")]
     private partial void LogMaskingRuleSkipped(string name, string reason);
+
+    [LoggerMessage(6011, LogLevel.Error, "Guardrail rule {Name} left out of the policy: {Reason}")]
+    private partial void LogGuardrailSkipped(string name, string reason);
 
     [LoggerMessage(4013, LogLevel.Warning, "Issuer {Authority} left out of the policy: {Reason}")]
     private partial void LogIssuerSkipped(string authority, string reason);

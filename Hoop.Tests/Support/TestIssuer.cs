@@ -85,13 +85,15 @@ public sealed class TestIssuer : IAsyncDisposable
         };
         var key = KeyOf(kid) ?? RSA.Create(2048); // an unpublished kid gets a key nobody knows
         var now = DateTime.UtcNow;
+        // Valid from ten minutes before it expires, or from a minute ago for a long-lived one.
+        var from = new[] { now.AddMinutes(-1), (expires ?? now.AddMinutes(5)).AddMinutes(-10) }.Min();
         return new JsonWebTokenHandler().CreateToken(new SecurityTokenDescriptor
         {
             Issuer = issuer ?? Authority,
             Audience = audience,
             Claims = claims,
-            IssuedAt = (expires ?? now.AddMinutes(5)).AddMinutes(-10),
-            NotBefore = (expires ?? now.AddMinutes(5)).AddMinutes(-10),
+            IssuedAt = from,
+            NotBefore = from,
             Expires = expires ?? now.AddMinutes(5),
             SigningCredentials = new SigningCredentials(new RsaSecurityKey(key) { KeyId = kid }, SecurityAlgorithms.RsaSha256),
         });

@@ -1,0 +1,230 @@
+using Hoop.Data.Audit;
+using Hoop.Data.Entities;
+using Hoop.Data.Store;
+using Hoop.Proxy.Guardrails;
+using Hoop.Proxy.Policy;
+using Microsoft.EntityFrameworkCore;
+
+namespace Hoop.Admin.Management;
+
+/// <summary>
+/// An HTTP guardrail rule as the console and API give it: conditions (method, path glob, header and its value
+/// pattern, body pattern; all given must hold), an action (deny or review), the message the agent gets, and
+/// for reviews the reviewers' group and how many approvals are needed.
+/// </summary>
+public sealed record GuardrailRuleInput(string? Name, string? Method, string? Path, string? Header, string? HeaderPattern, string? BodyPattern,
+    string? Action, string? Message, string? Connection, string? ReviewerGroup, int? MinApprovals, bool? Enabled);
+
+public sealed record GuardrailRuleView(Guid Id, string Name, string? Method, string? Path, string? Header, string? HeaderPattern, string? BodyPattern,
+    string Action, string Message, string? Connection, string? ReviewerGroup, int MinApprovals, bool Enabled, string Version);
+
+/// <summary>Guardrail rules: compiled at save, so one that cannot work is refused with the reason beside its field.</summary>
+public sealed class GuardrailRuleService(IDbContextFactory<HoopDbContext> contexts, AuditLog audit, PolicyStore policy, TimeProvider time)
+{
+    public async Task<IReadOnlyList<GuardrailRuleView>> ListAsync(CancellationToken cancellationToken)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var names = await NamesAsync(db, cancellationToken);
+        return (await db.GuardrailRules.AsNoTracking().Where(r => r.Protocol == GuardrailProtocol.Http).OrderBy(r => r.CreatedAt).ToListAsync(cancellationToken))
+            .Select(r => View(r, names)).ToList();
+    }
+
+    public async Task<GuardrailRuleView?> GetAsync(string name, CancellationToken cancellationToken)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var rule = await db.GuardrailRules.AsNoTracking().FirstOrDefaultAsync(r => r.Name == name, cancellationToken);
+        return rule is null ? null : View(rule, await NamesAsync(db, cancellationToken));
+    }
+
+    public async Task<ChangeResult<GuardrailRuleView>> SaveAsync(string? existingName, GuardrailRuleInput input, string? expectedVersion, string actor,
+        CancellationToken cancellationToken)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var rule = existingName is null ? null : await db.GuardrailRules.FirstOrDefaultAsync(r => r.Name == existingName, cancellationToken);
+        if (existingName is not null && rule is null)
+        {
+            return ChangeResult<GuardrailRuleView>.Missing();
+        }
+
+        if (rule is not null && expectedVersion is not null && expectedVersion != rule.Version.ToString("n"))
+        {
+            return ChangeResult<GuardrailRuleView>.Stale();
+        }
+
+        var errors = new FieldErrors();
+        var name = input.Name?.Trim() ?? rule?.Name;
+        if (string.IsNullOrEmpty(name) || name.Length > 128 || name.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.')))
+        {
+            errors.Add("name", "Name the rule with letters, digits, '-', '_' or '.' (up to 128).");
+        }
+        else if (rule is not null && name != rule.Name)
+        {
+            errors.Add("name", "A rule cannot be renamed; create one with the new name.");
+        }
+
+        var action = rule?.Action ?? GuardrailAction.Deny;
+        if (input.Action is { } actionText && !(Enum.TryParse(actionText, ignoreCase: true, out action) && Enum.IsDefined(action)))
+        {
+            errors.Add("action", $"'{actionText}' is not an action; use deny or review.");
+        }
+
+        var message = input.Message?.Trim() ?? rule?.Message;
+        if (string.IsNullOrEmpty(message) || message.Length > 500)
+        {
+            errors.Add("message", "Say in up to 500 characters what the agent is told when the rule fires, e.g. 'Deleting customers needs a review.'");
+        }
+
+        var method = Optional(input.Method, rule?.HttpMethod)?.ToUpperInvariant();
+        if (method is not null && (method.Length > 16 || !method.All(char.IsAsciiLetterUpper)))
+        {
+            errors.Add("method", $"'{method}' is not an HTTP method.");
+        }
+
+        var connectionId = rule?.ConnectionId;
+        if (input.Connection is { } connectionName)
+        {
+            connectionId = null;
+            if (connectionName.Trim() is { Length: > 0 } wanted)
+            {
+                connectionId = await db.Connections.Where(c => c.Name == wanted).Select(c => (Guid?)c.Id).FirstOrDefaultAsync(cancellationToken);
+                if (connectionId is null)
+                {
+                    errors.Add("connection", $"There is no connection named '{wanted}'; leave it empty for every connection.");
+                }
+            }
+        }
+
+        var reviewerGroupId = rule?.ReviewerGroupId;
+        string? reviewerGroup = null;
+        if (input.ReviewerGroup is { } groupName)
+        {
+            reviewerGroupId = null;
+            if (groupName.Trim() is { Length: > 0 } wantedGroup)
+            {
+                reviewerGroup = wantedGroup;
+                var group = await db.Groups.AsNoTracking().FirstOrDefaultAsync(g => g.Name == wantedGroup, cancellationToken);
+                reviewerGroupId = group?.Id;
+                if (group is null)
+                {
+                    errors.Add("reviewerGroup", $"There is no group named '{wantedGroup}'.");
+                }
+                else if (!group.Roles.HasFlag(Roles.Reviewer))
+                {
+                    errors.Add("reviewerGroup", $"Group '{wantedGroup}' does not carry the reviewer role (Groups).");
+                }
+            }
+        }
+
+        var minApprovals = input.MinApprovals ?? rule?.MinApprovals ?? 1;
+        if (minApprovals is < 1 or > 10)
+        {
+            errors.Add("minApprovals", "Ask for 1 to 10 approvals.");
+        }
+
+        var candidate = new GuardrailRule
+        {
+            Name = name ?? "",
+            Protocol = GuardrailProtocol.Http,
+            HttpMethod = method,
+            Pattern = Optional(input.Path, rule?.Pattern),
+            HeaderName = Optional(input.Header, rule?.HeaderName),
+            HeaderPattern = Optional(input.HeaderPattern, rule?.HeaderPattern),
+            BodyPattern = Optional(input.BodyPattern, rule?.BodyPattern),
+            Action = action,
+            Message = message ?? "",
+            MinApprovals = minApprovals,
+        };
+        if (candidate.HeaderPattern is not null && candidate.HeaderName is null)
+        {
+            errors.Add("header", "Name the header whose value the pattern is for.");
+        }
+
+        if (!errors.Any)
+        {
+            try
+            {
+                HttpGuardrail.Compile(candidate, reviewerGroup);
+            }
+            catch (GuardrailRuleException e)
+            {
+                errors.Add(e.Field switch { "pattern" => "path", var f => f }, e.Message);
+            }
+        }
+
+        if (!errors.Any && rule is null && await db.GuardrailRules.AnyAsync(r => r.Name == name, cancellationToken))
+        {
+            return new(ChangeStatus.Conflict, Errors: new Dictionary<string, string[]> { ["name"] = [$"A guardrail rule named '{name}' exists already."] });
+        }
+
+        if (errors.Any)
+        {
+            return ChangeResult<GuardrailRuleView>.Invalid(errors.ToDictionary());
+        }
+
+        var now = time.GetUtcNow().UtcDateTime;
+        var names = await NamesAsync(db, cancellationToken);
+        var before = rule is null ? null : View(rule, names) with { Version = "" };
+        if (rule is null)
+        {
+            rule = new GuardrailRule { Name = name!, Message = message!, CreatedAt = now };
+            db.GuardrailRules.Add(rule);
+        }
+
+        rule.Protocol = GuardrailProtocol.Http;
+        rule.HttpMethod = candidate.HttpMethod;
+        rule.Pattern = candidate.Pattern;
+        rule.HeaderName = candidate.HeaderName;
+        rule.HeaderPattern = candidate.HeaderPattern;
+        rule.BodyPattern = candidate.BodyPattern;
+        rule.Action = action;
+        rule.Message = message!;
+        rule.ConnectionId = connectionId;
+        rule.ReviewerGroupId = reviewerGroupId;
+        rule.MinApprovals = minApprovals;
+        rule.Enabled = input.Enabled ?? rule.Enabled;
+        rule.UpdatedAt = now;
+        db.AuditEvents.Add(audit.Create(actor, before is null ? "guardrail-rule.create" : "guardrail-rule.update", rule.Name, AuditOutcome.Success,
+            new { before, after = View(rule, names) with { Version = "" } }));
+        try
+        {
+            await db.SaveChangesAsync(cancellationToken);
+        }
+        catch (DbUpdateConcurrencyException)
+        {
+            return ChangeResult<GuardrailRuleView>.Stale();
+        }
+
+        await policy.RefreshAsync(cancellationToken);
+        return new(before is null ? ChangeStatus.Created : ChangeStatus.Ok, View(rule, names));
+    }
+
+    public async Task<ChangeResult<GuardrailRuleView>> DeleteAsync(string name, string actor, CancellationToken cancellationToken)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var rule = await db.GuardrailRules.FirstOrDefaultAsync(r => r.Name == name, cancellationToken);
+        if (rule is null)
+        {
+            return ChangeResult<GuardrailRuleView>.Missing();
+        }
+
+        db.GuardrailRules.Remove(rule);
+        db.AuditEvents.Add(audit.Create(actor, "guardrail-rule.delete", name, AuditOutcome.Success, new { before = View(rule, await NamesAsync(db, cancellationToken)) }));
+        await db.SaveChangesAsync(cancellationToken);
+        await policy.RefreshAsync(cancellationToken);
+        return new(ChangeStatus.Ok);
+    }
+
+    /// <summary>A field given as "" clears it; null keeps the current value.</summary>
+    private static string? Optional(string? given, string? current) =>
+        given is null ? current : string.IsNullOrWhiteSpace(given) ? null : given.Trim();
+
+    private static async Task<(Dictionary<Guid, string> Connections, Dictionary<Guid, string> Groups)> NamesAsync(HoopDbContext db, CancellationToken cancellationToken) =>
+        (await db.Connections.AsNoTracking().ToDictionaryAsync(c => c.Id, c => c.Name, cancellationToken),
+         await db.Groups.AsNoTracking().ToDictionaryAsync(g => g.Id, g => g.Name, cancellationToken));
+
+    private static GuardrailRuleView View(GuardrailRule r, (Dictionary<Guid, string> Connections, Dictionary<Guid, string> Groups) names) => new(
+        r.Id, r.Name, r.HttpMethod, r.Pattern, r.HeaderName, r.HeaderPattern, r.BodyPattern, r.Action.ToString().ToLowerInvariant(), r.Message,
+        r.ConnectionId is { } c ? names.Connections.GetValueOrDefault(c) : null,
+        r.ReviewerGroupId is { } g ? names.Groups.GetValueOrDefault(g) : null,
+        r.MinApprovals, r.Enabled, r.Version.ToString("n"));
+}

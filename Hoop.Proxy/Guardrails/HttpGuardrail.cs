@@ -1,0 +1,107 @@
+using System.Text.RegularExpressions;
+using Hoop.Data.Entities;
+using Microsoft.AspNetCore.Http;
+
+namespace Hoop.Proxy.Guardrails;
+
+/// <summary>
+/// An HTTP guardrail rule, compiled: every condition it has (method, path, header, body) must hold for it to fire.
+/// Patterns run on the non-backtracking engine.
+/// </summary>
+public sealed class HttpGuardrail
+{
+    public required Guid Id { get; init; }
+    public required string Name { get; init; }
+    public required GuardrailAction Action { get; init; }
+    public required string Message { get; init; }
+    public Guid? ConnectionId { get; init; }
+    public string? Method { get; init; }
+    public Regex? Path { get; init; }
+    public string? HeaderName { get; init; }
+    public Regex? HeaderValue { get; init; }
+    public Regex? Body { get; init; }
+
+    /// <summary>The group whose reviewers decide; null: anyone with the reviewer role.</summary>
+    public string? ReviewerGroup { get; init; }
+    public int MinApprovals { get; init; } = 1;
+
+    public bool NeedsBody => Body is not null;
+
+    public bool AppliesTo(Guid connectionId) => ConnectionId is null || ConnectionId == connectionId;
+
+    /// <summary>
+    /// Whether the request matches. <paramref name="body"/> is the body as text, or null when it could not be read
+    /// whole (too large, compressed): a body condition then counts as met, so a guardrail is never bypassed by size.
+    /// </summary>
+    public bool Matches(string method, string path, IHeaderDictionary headers, string? body)
+    {
+        if (Method is not null && !Method.Equals(method, StringComparison.OrdinalIgnoreCase))
+        {
+            return false;
+        }
+
+        if (Path is not null && !Path.IsMatch(path))
+        {
+            return false;
+        }
+
+        if (HeaderName is not null && (!headers.TryGetValue(HeaderName, out var values) || (HeaderValue is not null && !values.Any(v => v is not null && HeaderValue.IsMatch(v)))))
+        {
+            return false;
+        }
+
+        return Body is null || body is null || Body.IsMatch(body);
+    }
+
+    /// <summary>Compiles a stored rule; throws <see cref="ArgumentException"/> naming the field and the problem.</summary>
+    public static HttpGuardrail Compile(GuardrailRule rule, string? reviewerGroup) => new()
+    {
+        Id = rule.Id,
+        Name = rule.Name,
+        Action = rule.Action,
+        Message = rule.Message,
+        ConnectionId = rule.ConnectionId,
+        Method = string.IsNullOrWhiteSpace(rule.HttpMethod) ? null : rule.HttpMethod.Trim().ToUpperInvariant(),
+        Path = string.IsNullOrWhiteSpace(rule.Pattern) ? null : PathPattern(rule.Pattern.Trim()),
+        HeaderName = string.IsNullOrWhiteSpace(rule.HeaderName) ? null : rule.HeaderName.Trim(),
+        HeaderValue = string.IsNullOrWhiteSpace(rule.HeaderPattern) ? null : Pattern("headerPattern", rule.HeaderPattern),
+        Body = string.IsNullOrWhiteSpace(rule.BodyPattern) ? null : Pattern("bodyPattern", rule.BodyPattern),
+        ReviewerGroup = reviewerGroup,
+        MinApprovals = rule.MinApprovals,
+    };
+
+    /// <summary>A path glob: '*' is one segment's worth of characters, '**' anything; the whole path must match.</summary>
+    public static Regex PathPattern(string glob)
+    {
+        if (!glob.StartsWith('/'))
+        {
+            throw new GuardrailRuleException("pattern", "A path pattern starts with '/', such as /admin/** or /v1/*/delete.");
+        }
+
+        var regex = Regex.Escape(glob).Replace(@"\*\*", ".*", StringComparison.Ordinal).Replace(@"\*", "[^/]*", StringComparison.Ordinal);
+        return new Regex($"^{regex}$", RegexOptions.NonBacktracking | RegexOptions.CultureInvariant | RegexOptions.IgnoreCase);
+    }
+
+    /// <summary>A regex on the non-backtracking engine, or the reason it cannot be one.</summary>
+    public static Regex Pattern(string field, string pattern)
+    {
+        try
+        {
+            return new Regex(pattern, RegexOptions.NonBacktracking | RegexOptions.CultureInvariant);
+        }
+        catch (NotSupportedException e)
+        {
+            throw new GuardrailRuleException(field, $"The pattern uses a construct the non-backtracking engine refuses: {e.Message}");
+        }
+        catch (ArgumentException e)
+        {
+            throw new GuardrailRuleException(field, e.Message);
+        }
+    }
+}
+
+/// <summary>A guardrail rule that cannot work, with the field to blame.</summary>
+public sealed class GuardrailRuleException(string blamed, string message) : ArgumentException(message)
+{
+    public string Field => blamed;
+}
