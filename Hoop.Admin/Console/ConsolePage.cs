@@ -24,6 +24,9 @@ public abstract class ConsolePage : ComponentBase
     /// <summary>Field name (as the admin API names it) to its messages, from the last save.</summary>
     protected IReadOnlyDictionary<string, string[]> Errors { get; set; } = new Dictionary<string, string[]>();
 
+    /// <summary>The signed-in person as of now (roles re-read), for services that check more than a role.</summary>
+    protected async Task<ClaimsPrincipal> UserAsync() => (await AuthenticationState).User;
+
     /// <summary>Whether the signed-in person holds <paramref name="role"/> (to show a form as editable; the change checks again).</summary>
     protected async Task<bool> InRoleAsync(string role) => (await AuthenticationState).User.IsInRole(role);
 

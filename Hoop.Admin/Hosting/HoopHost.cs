@@ -7,6 +7,7 @@ using Hoop.Data.Secrets;
 using Hoop.Data.Store;
 using Hoop.Proxy;
 using Hoop.Proxy.Certificates.Acme;
+using Hoop.Proxy.Reviews;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Serilog;
 using Serilog.Events;
@@ -106,6 +107,12 @@ public static class HoopHost
     private static void MapHoop(this WebApplication app)
     {
         var listeners = app.Services.GetRequiredService<Listeners>();
+        // Links to the console (in review notices) name the port it really listens on, also when the system chose it.
+        app.Lifetime.ApplicationStarted.Register(() =>
+        {
+            var reviews = app.Services.GetRequiredService<ReviewOptions>();
+            reviews.ConsoleUrl = new UriBuilder(reviews.ConsoleUrl) { Port = listeners.PortOf(ListenerKind.Console) }.Uri;
+        });
         // The http-01 port answers ACME challenges and nothing else.
         var challenges = app.Services.GetRequiredService<AcmeChallenges>();
         app.MapWhen(context => listeners.IsOn(context, ListenerKind.AcmeHttp), acme => acme.Run(challenges.ServeHttp01Async));

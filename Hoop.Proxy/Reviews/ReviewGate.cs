@@ -23,8 +23,8 @@ public sealed class ReviewOptions
     /// <summary>A Slack-compatible incoming webhook ({"text": ...}) for new reviews and decisions.</summary>
     public Uri? Webhook { get; init; }
 
-    /// <summary>The console's base URL, for links to a review.</summary>
-    public required Uri ConsoleUrl { get; init; }
+    /// <summary>The console's base URL, for links to a review (set again at start with the port actually bound).</summary>
+    public required Uri ConsoleUrl { get; set; }
 }
 
 /// <summary>What became of a request that a review rule caught.</summary>

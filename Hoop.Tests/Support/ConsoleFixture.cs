@@ -15,6 +15,7 @@ public sealed class ConsoleFixture : IAsyncLifetime
 
     public static readonly OidcProvider.Client LedgerAgent = new("ledger-agent", "ledger-agent-secret", ["ledger-agents"]);
     public static readonly OidcProvider.Client AuditorBot = new("auditor-bot", "auditor-bot-secret", ["hoop-auditors"]);
+    public static readonly OidcProvider.Client RefundAgent = new("refund-agent", "refund-agent-secret", ["refund-agents"]);
 
     // Chromium as Debian ships it, offline: no sandbox (root in CI), no background traffic.
     private static readonly string[] ChromiumFlags =
@@ -40,10 +41,11 @@ public sealed class ConsoleFixture : IAsyncLifetime
         Hoop = await HoopTestHost.StartAsync(_folder.Path);
         var console = Hoop.ConsoleUrl.ToString().TrimEnd('/');
         Provider = await OidcProvider.StartAsync(
-            new Dictionary<string, string[]> { ["alice"] = ["hoop-admins"], ["carol"] = ["hoop-auditors"] },
+            new Dictionary<string, string[]> { ["alice"] = ["hoop-admins"], ["carol"] = ["hoop-auditors"], ["rita"] = ["hoop-reviewers"] },
             new OidcProvider.Client(ConsoleClient, ConsoleSecret, [], [$"{console}/auth/oidc/callback"], [$"{console}/login?signedOut=1"]),
             LedgerAgent,
-            AuditorBot);
+            AuditorBot,
+            RefundAgent);
         _playwright = await Playwright.CreateAsync();
         Browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
         {

@@ -158,6 +158,58 @@ public sealed class ConsoleEndToEndTests(ConsoleFixture fixture) : IClassFixture
     }
 
     [Fact]
+    public async Task HeldRequest_ApprovedByAReviewerInTheConsole_RunsExactlyOnce()
+    {
+        await EnsureProviderRegisteredAsync();
+        var services = fixture.Hoop.Services;
+        var connection = await services.GetRequiredService<ConnectionService>().CreateAsync(new ConnectionInput("refunds", Hoop.Data.Entities.ConnectionKind.Http,
+            fixture.Backend.Address.ToString(), Hoop.Data.Entities.TlsVerification.CaBundle, fixture.Ca.Pem, null, null, true, null), "test", default);
+        Assert.Equal(ChangeStatus.Created, connection.Status);
+        var groups = services.GetRequiredService<GroupService>();
+        await groups.SaveAsync(null, new GroupInput("refund-agents", [], ["refunds"]), null, "test", default);
+        await groups.SaveAsync(null, new GroupInput("hoop-reviewers", ["reviewer"], []), null, "test", default);
+
+        // The admin writes the rule in the console.
+        var admin = await fixture.NewPageAsync();
+        await BreakGlassSignInAsync(admin);
+        await admin.GotoAsync("guardrails");
+        await admin.ClickAsync("[data-test=new-guardrail]");
+        await admin.FillAsync("#gr-name", "refunds-reviewed");
+        await admin.FillAsync("#gr-method", "POST");
+        await admin.FillAsync("#gr-path", "/echo");
+        await ChooseAsync(admin, "#gr-action", "review");
+        await admin.FillAsync("#gr-message", "Refunds need a reviewer.");
+        await ChooseAsync(admin, "#gr-connection", "refunds");
+        await admin.ClickAsync("[data-test=save-guardrail]");
+        await Expect(admin.Locator("[data-test=guardrails]")).ToContainTextAsync("refunds-reviewed");
+
+        // The agent is held, with the review's id and link.
+        using var agent = fixture.Hoop.CreateClient(fixture.Hoop.ProxyUrl);
+        agent.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", await fixture.Provider.ClientCredentialsTokenAsync(ConsoleFixture.RefundAgent));
+        agent.DefaultRequestHeaders.Add("X-Hoop-Justification", "order 991 was charged twice");
+        var held = await agent.PostAsJsonAsync("/refunds/echo?case=console-review", new { order = 991 });
+        Assert.Equal(HttpStatusCode.Forbidden, held.StatusCode);
+        var reviewUrl = (await held.Content.ReadFromJsonAsync<System.Text.Json.JsonElement>()).GetProperty("reviewUrl").GetString()!;
+
+        // Rita, a reviewer, opens the link, sees who asked what and why, and approves once.
+        var reviewer = await fixture.NewPageAsync();
+        await reviewer.GotoAsync(reviewUrl);
+        await reviewer.ClickAsync("[data-test=sign-in-with]");
+        await CompleteProviderFormAsync(reviewer, "rita");
+        await Expect(reviewer.Locator("h1")).ToHaveTextAsync("Reviews");
+        Assert.Equal(reviewUrl, reviewer.Url);
+        await Expect(reviewer.Locator("[data-test=justification]")).ToHaveTextAsync("order 991 was charged twice");
+        await Expect(reviewer.Locator("[data-test=review-request]")).ToContainTextAsync("/echo");
+        await reviewer.ScreenshotAsync(new() { Path = Shot("reviews"), FullPage = true });
+        await reviewer.ClickAsync("[data-test=approve-once]");
+        await Expect(reviewer.Locator("[data-test=decided-reviews]")).ToContainTextAsync("approved");
+
+        Assert.Equal(HttpStatusCode.OK, (await agent.PostAsJsonAsync("/refunds/echo?case=console-review", new { order = 991 })).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await agent.PostAsJsonAsync("/refunds/echo?case=console-review", new { order = 991 })).StatusCode);
+        Assert.Single(fixture.Backend.Requests, r => r.Path == "/echo?case=console-review");
+    }
+
+    [Fact]
     public async Task Admin_WritesAMaskingRule_AndTheTesterShowsWhatItMasks()
     {
         var page = await fixture.NewPageAsync();
