@@ -33,8 +33,12 @@ public class DataPathFixture : IAsyncLifetime
     /// <summary>Extra settings a fixture subclass wants.</summary>
     protected virtual IDictionary<string, string?> Settings => new Dictionary<string, string?>();
 
+    /// <summary>Runs before Hoop starts, for fixtures whose settings need something running first.</summary>
+    protected virtual Task BeforeStartAsync() => Task.CompletedTask;
+
     public async Task InitializeAsync()
     {
+        await BeforeStartAsync();
         Backend = await TestBackend.StartAsync(Ca.Issue(["localhost", "127.0.0.1"]));
         Issuer = await TestIssuer.StartAsync();
         var settings = new Dictionary<string, string?>
@@ -49,6 +53,7 @@ public class DataPathFixture : IAsyncLifetime
             settings[key] = value;
         }
 
+        _settings = settings;
         Hoop = await HoopTestHost.StartAsync(_folder.Path, settings, services => services.AddSingleton<TimeProvider>(Clock));
         var billing = await AddConnectionAsync("billing", Backend.Address, c =>
         {
@@ -145,6 +150,15 @@ public class DataPathFixture : IAsyncLifetime
         }
 
         return client;
+    }
+
+    private Dictionary<string, string?> _settings = [];
+
+    /// <summary>Stops Hoop and starts it again on the same store, as an operator's restart would.</summary>
+    public async Task RestartAsync()
+    {
+        await Hoop.DisposeAsync();
+        Hoop = await HoopTestHost.StartAsync(_folder.Path, _settings, services => services.AddSingleton<TimeProvider>(Clock));
     }
 
     public async Task DisposeAsync()

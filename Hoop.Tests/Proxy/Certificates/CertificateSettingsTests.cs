@@ -5,9 +5,6 @@ using System.Text;
 using System.Text.Json;
 using Hoop.Proxy.Certificates.Acme;
 using Hoop.Tests.Support;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Hoop.Tests.Proxy.Certificates;
@@ -88,8 +85,7 @@ public sealed class CertificateSettingsTests : IAsyncLifetime
     [Fact]
     public async Task ExpiringCertificate_WhoseRenewalFails_CallsTheAlertWebhook()
     {
-        var alerts = new List<JsonElement>();
-        await using var receiver = await StartReceiverAsync(alerts);
+        await using var receiver = await WebhookReceiver.StartAsync();
         var folder = new TempFolder();
         try
         {
@@ -97,7 +93,7 @@ public sealed class CertificateSettingsTests : IAsyncLifetime
             {
                 // Nothing listens there: every order fails.
                 ["Hoop:Acme:DirectoryUrl"] = $"https://127.0.0.1:{Repository.FreePort()}/directory",
-                ["Hoop:Acme:AlertWebhook"] = $"{receiver.Urls.Single()}/alerts",
+                ["Hoop:Acme:AlertWebhook"] = receiver.Url.ToString(),
             });
             using var admin = hoop.CreateAdminClient();
             using var ca = new TestCertificateAuthority("Company CA");
@@ -110,9 +106,9 @@ public sealed class CertificateSettingsTests : IAsyncLifetime
 
             Assert.Equal(HttpStatusCode.Accepted, (await admin.PostAsync("/api/v1/certificates/renew", null)).StatusCode);
             var status = hoop.Services.GetRequiredService<CertificateStatus>();
-            await WaitUntilAsync(() => { lock (alerts) { return alerts.Count > 0; } }, () => $"{status.LastError} / {status.Expiring} / {receiver.Urls.Single()}");
+            await WaitUntilAsync(() => receiver.Received.Count > 0, () => $"{status.LastError} / {status.Expiring}");
 
-            var alert = alerts[0];
+            var alert = receiver.Received[0];
             Assert.Equal("certificate.expiring", alert.GetProperty("event").GetString());
             Assert.InRange(alert.GetProperty("daysLeft").GetInt32(), 9, 10);
             Assert.Contains("could not be reached", alert.GetProperty("error").GetString());
@@ -123,26 +119,6 @@ public sealed class CertificateSettingsTests : IAsyncLifetime
         {
             folder.Dispose();
         }
-    }
-
-    /// <summary>A plain HTTP endpoint on loopback that keeps what is posted to /alerts.</summary>
-    private static async Task<WebApplication> StartReceiverAsync(List<JsonElement> alerts)
-    {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        var app = builder.Build();
-        app.MapPost("/alerts", async (HttpContext context) =>
-        {
-            var body = await JsonSerializer.DeserializeAsync<JsonElement>(context.Request.Body);
-            lock (alerts)
-            {
-                alerts.Add(body);
-            }
-
-            return Results.NoContent();
-        });
-        await app.StartAsync();
-        return app;
     }
 
     private static async Task WaitUntilAsync(Func<bool> condition, Func<string>? state = null)
