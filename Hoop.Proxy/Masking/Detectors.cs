@@ -9,7 +9,7 @@ namespace Hoop.Proxy.Masking;
 /// Finds one kind of sensitive value in text: a pattern, and for checksummed kinds a check that look-alikes fail.
 /// Every pattern runs on .NET's non-backtracking engine, so no input can make matching take more than linear time.
 /// </summary>
-public sealed class Detector(string name, string label, Regex pattern, Func<string, bool>? check = null)
+public sealed class Detector(string name, string label, Regex pattern, Func<string, bool>? check = null, Func<string, bool>? mayContain = null)
 {
     /// <summary>What rules name it by (email, card, ...) and what counts are kept under.</summary>
     public string Name => name;
@@ -20,6 +20,12 @@ public sealed class Detector(string name, string label, Regex pattern, Func<stri
     public List<(int Start, int Length)> Find(string text)
     {
         var found = new List<(int, int)>();
+        // A cheap test first (an '@' for an email, a digit for a card): most text has none, and skips the regex.
+        if (mayContain is not null && !mayContain(text))
+        {
+            return found;
+        }
+
         foreach (var match in pattern.EnumerateMatches(text))
         {
             if (check is null || check(text.Substring(match.Index, match.Length)))
@@ -39,20 +45,21 @@ public static class Detectors
 
     public static readonly IReadOnlyDictionary<string, Detector> BuiltIn = new Detector[]
     {
-        new("email", "EMAIL", Pattern(@"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")),
-        new("card", "CARD", Pattern(@"\b\d([ \-]?\d){11,18}\b"), IsCardNumber),
-        new("ssn", "SSN", Pattern(@"\b\d{3}-\d{2}-\d{4}\b"), IsSsn),
-        new("phone", "PHONE", Pattern(@"(\+\d{1,3}[ .\-]?)?(\(\d{2,4}\)[ .\-]?|\b\d{2,4}[ .\-])\d{3,4}[ .\-]\d{3,4}\b"), IsPhone),
-        new("iban", "IBAN", Pattern(@"\b[A-Z]{2}\d{2}( ?[A-Z0-9]{4}){2,7}( ?[A-Z0-9]{1,3})?\b"), IsIban),
-        new("ipv4", "IPV4", Pattern(@"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b"), IsIPv4),
-        new("ipv6", "IPV6", Pattern(@"[0-9A-Fa-f]{0,4}(:[0-9A-Fa-f]{0,4}){2,7}"), IsIPv6),
-        new("jwt", "JWT", Pattern(@"\beyJ[A-Za-z0-9_\-]+\.eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*")),
-        new("aws-access-key", "AWS_ACCESS_KEY", Pattern(@"\b(AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b")),
-        new("aws-secret-key", "AWS_SECRET_KEY", Pattern(@"\b[A-Za-z0-9/+]{40}\b"), IsAwsSecretKey),
+        new("email", "EMAIL", Pattern(@"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}"), mayContain: t => t.Contains('@')),
+        new("card", "CARD", Pattern(@"\b\d([ \-]?\d){11,18}\b"), IsCardNumber, Digits(13)),
+        new("ssn", "SSN", Pattern(@"\b\d{3}-\d{2}-\d{4}\b"), IsSsn, Digits(9)),
+        new("phone", "PHONE", Pattern(@"(\+\d{1,3}[ .\-]?)?(\(\d{2,4}\)[ .\-]?|\b\d{2,4}[ .\-])\d{3,4}[ .\-]\d{3,4}\b"), IsPhone, Digits(10)),
+        new("iban", "IBAN", Pattern(@"\b[A-Z]{2}\d{2}( ?[A-Z0-9]{4}){2,7}( ?[A-Z0-9]{1,3})?\b"), IsIban, Digits(4)),
+        new("ipv4", "IPV4", Pattern(@"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b"), IsIPv4, t => t.Contains('.') && Digits(4)(t)),
+        new("ipv6", "IPV6", Pattern(@"[0-9A-Fa-f]{0,4}(:[0-9A-Fa-f]{0,4}){2,7}"), IsIPv6, t => t.AsSpan().Count(':') >= 2),
+        new("jwt", "JWT", Pattern(@"\beyJ[A-Za-z0-9_\-]+\.eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*"), mayContain: t => t.Contains("eyJ", StringComparison.Ordinal)),
+        new("aws-access-key", "AWS_ACCESS_KEY", Pattern(@"\b(AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b"), mayContain: t => t.Length >= 20 && t.Contains('A')),
+        new("aws-secret-key", "AWS_SECRET_KEY", Pattern(@"\b[A-Za-z0-9/+]{40}\b"), IsAwsSecretKey, t => t.Length >= 40),
         new("api-key", "API_KEY", Pattern(
             @"\b(sk-[A-Za-z0-9_\-]{20,}|sk_(live|test)_[A-Za-z0-9]{20,}|gh[oprsu]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{40,}" +
             @"|xox[abpr]-[A-Za-z0-9\-]{10,}|AIza[0-9A-Za-z_\-]{35}|glpat-[A-Za-z0-9_\-]{20,})|\b[Bb]earer [A-Za-z0-9._~+/\-]{20,}=*")),
-        new("pem-private-key", "PRIVATE_KEY", Pattern(@"-----BEGIN [A-Z ]*PRIVATE KEY-----[^\-]+-----END [A-Z ]*PRIVATE KEY-----")),
+        new("pem-private-key", "PRIVATE_KEY", Pattern(@"-----BEGIN [A-Z ]*PRIVATE KEY-----[^\-]+-----END [A-Z ]*PRIVATE KEY-----"),
+            mayContain: t => t.Contains("PRIVATE KEY", StringComparison.Ordinal)),
     }.ToDictionary(d => d.Name, StringComparer.Ordinal);
 
     /// <summary>A custom regex; throws <see cref="ArgumentException"/> (with the engine's reason) when it does not compile.</summary>
@@ -97,6 +104,21 @@ public static class Detectors
         new(name.ToUpperInvariant().Select(c => char.IsAsciiLetterOrDigit(c) ? c : '_').ToArray());
 
     private static Regex Pattern(string pattern) => new(pattern, Options);
+
+    /// <summary>Whether the text has at least <paramref name="count"/> ASCII digits.</summary>
+    private static Func<string, bool> Digits(int count) => text =>
+    {
+        var seen = 0;
+        foreach (var c in text)
+        {
+            if (char.IsAsciiDigit(c) && ++seen >= count)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    };
 
     /// <summary>13 to 19 digits passing the Luhn check.</summary>
     public static bool IsCardNumber(string text)

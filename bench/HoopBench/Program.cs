@@ -1,5 +1,6 @@
-// Hoop as bench/http.sh measures it: the product's host, Release build, with one HTTP connection "bench"
-// (bearer credential injected, TLS to the backend verified with the bench CA), granted to the group "bench",
+// Hoop as bench/http.sh and bench/masking.sh measure it: the product's host, Release build, with the HTTP
+// connection "bench" (bearer credential injected, TLS to the backend verified with the bench CA) and "masked"
+// (the same, with every built-in masking detector on responses), granted to the group "bench",
 // tokens from the given OIDC issuer, recording on (Required mode, bodies capped as configured).
 //   HoopBench <data folder> <proxy port> <console port> <backend url> <ca.pem> <issuer> <audience>
 using Hoop.Admin.Hosting;
@@ -49,9 +50,28 @@ await using (var db = await contexts.CreateDbContextAsync())
             CredentialKind = CredentialKind.Bearer,
             ProtectedCredential = app.Services.GetRequiredService<SecretProtector>().Protect("bench-backend-token"),
         };
+        // The same backend again, with the built-in detectors masking responses (bench/masking.sh compares the two).
+        var masked = new Connection
+        {
+            Name = "masked",
+            Kind = ConnectionKind.Http,
+            Address = args[3],
+            TlsVerification = TlsVerification.CaBundle,
+            CaBundlePem = connection.CaBundlePem,
+            CredentialKind = CredentialKind.Bearer,
+            ProtectedCredential = connection.ProtectedCredential,
+        };
         var group = new Group { Name = "bench" };
         group.Grants.Add(new Grant { ConnectionId = connection.Id });
-        db.AddRange(connection, group);
+        group.Grants.Add(new Grant { ConnectionId = masked.Id });
+        db.AddRange(connection, masked, group);
+        db.MaskingRules.AddRange(Hoop.Proxy.Masking.Detectors.BuiltIn.Keys.Select(d => new MaskingRule
+        {
+            Name = $"bench-{d}",
+            Detector = d,
+            Directions = MaskDirections.Response | MaskDirections.Recording,
+            ConnectionId = masked.Id,
+        }));
         await db.SaveChangesAsync();
     }
 }
