@@ -26,7 +26,15 @@ public sealed class HttpMasking(Masker request, Masker response, Masker recordin
     /// <summary>Masks the agent's body in place; the backend gets the masked bytes with their new length.</summary>
     public async Task MaskRequestAsync(HttpRequest http, CancellationToken cancellationToken)
     {
-        if (request.IsEmpty || !Applies(request, http.ContentType) || http.ContentLength == 0)
+        if (request.IsEmpty || http.ContentLength == 0
+            || http.HttpContext.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpRequestBodyDetectionFeature>()?.CanHaveBody == false)
+        {
+            return;
+        }
+
+        // A blocked type is refused before anything else, whatever its size or encoding.
+        request.CheckBlocked(http.ContentType);
+        if (!Applies(request, http.ContentType))
         {
             return;
         }
@@ -55,6 +63,13 @@ public sealed class HttpMasking(Masker request, Masker response, Masker recordin
     public async Task<HttpContent> MaskResponseAsync(HttpContent content, CancellationToken cancellationToken)
     {
         var contentType = content.Headers.ContentType?.ToString();
+        if (contentType is null && content.Headers.NonValidated.Contains("Content-Type"))
+        {
+            // YARP would pass the raw header on, and the agent's client might read it as a type that needed masking.
+            throw new MaskingException("The backend's Content-Type cannot be parsed, so whether to mask the body cannot be decided; it was not passed on.");
+        }
+
+        response.CheckBlocked(contentType);
         if (!Applies(response, contentType))
         {
             return content;
@@ -115,10 +130,13 @@ internal sealed class MaskingHandler(HttpMessageHandler inner) : DelegatingHandl
             return await base.SendAsync(request, cancellationToken);
         }
 
-        // Compressed bodies cannot be masked: ask for them plain.
+        // Compressed bodies cannot be masked: ask for them plain. A part of a document cannot be masked by field: ask for all of it.
         request.Headers.AcceptEncoding.Clear();
+        request.Headers.Range = null;
+        request.Headers.Remove("If-Range");
         var response = await base.SendAsync(request, cancellationToken);
-        if (response.StatusCode != HttpStatusCode.SwitchingProtocols)
+        if (request.Method != HttpMethod.Head
+            && response.StatusCode is not (HttpStatusCode.SwitchingProtocols or HttpStatusCode.NoContent or HttpStatusCode.NotModified))
         {
             try
             {

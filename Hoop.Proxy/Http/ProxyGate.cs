@@ -303,8 +303,15 @@ public sealed partial class ProxyGate(
         string? text = null;
         if (body is { Length: > 0 } && IsText(request.ContentType) && string.IsNullOrEmpty(request.Headers.ContentEncoding))
         {
-            text = Encoding.UTF8.GetString(masking.Recording.IsEmpty ? body : masking.Recording.MaskBody(body, request.ContentType, new MaskingCounts()));
-            text = text.Length > 4096 ? text[..4096] + "…" : text;
+            try
+            {
+                text = Encoding.UTF8.GetString(masking.Recording.IsEmpty ? body : masking.Recording.MaskBody(body, request.ContentType, new MaskingCounts()));
+                text = text.Length > 4096 ? text[..4096] + "…" : text;
+            }
+            catch (MaskingException e)
+            {
+                text = $"(body not shown: {e.Message})";
+            }
         }
 
         var query = masking.Recording.IsEmpty ? request.QueryString.Value : masking.Recording.MaskText(request.QueryString.Value ?? "", new MaskingCounts());
@@ -430,7 +437,7 @@ public sealed partial class ProxyGate(
             {
                 method = request.Method,
                 path = (request.PathBase + request.Path).Value,
-                query = request.QueryString.Value,
+                query = masking.Recording.IsEmpty ? request.QueryString.Value : masking.Recording.MaskText(request.QueryString.Value ?? "", masking.Counts),
                 protocol = request.Protocol,
                 headers = Headers(request.Headers, secrets),
                 body = Body(requestBody, request.ContentType, request.Headers.ContentEncoding, secrets, masking),
@@ -494,22 +501,39 @@ public sealed partial class ProxyGate(
         var textual = string.IsNullOrEmpty(contentEncoding) && IsText(contentType);
         string? note = textual ? null : $"{contentType ?? "unknown type"}{(string.IsNullOrEmpty(contentEncoding) ? "" : $", {contentEncoding}")}: not recorded as text";
         string? text = null;
-        if (textual && capture.Truncated && masking.Recording.HasFieldRules && Masker.KindOf(contentType) == Masker.BodyKind.Json)
+        var kind = Masker.KindOf(contentType);
+        if (textual && capture.Truncated && masking.Recording.HasFieldRules && kind is Masker.BodyKind.Json or Masker.BodyKind.Form)
         {
-            // A JSON document cut at the recording limit cannot be parsed, so its fields could not be masked.
-            note = "JSON cut at the recording limit: not recorded, because field masking needs the whole document";
+            // A document cut at the recording limit cannot be parsed, so its fields could not be masked.
+            note = "cut at the recording limit: not recorded, because field masking needs the whole body";
         }
         else if (textual)
         {
             text = Scrub(Encoding.UTF8.GetString(capture.Captured), secrets, capture.Truncated);
+            if (capture.Truncated)
+            {
+                // The last value may be cut in half, and half a card number is not found by its detector: drop it.
+                text = text[..(text.LastIndexOfAny(Separators) + 1)];
+            }
+
             if (!masking.Recording.IsEmpty)
             {
-                text = Encoding.UTF8.GetString(masking.Recording.MaskBody(Encoding.UTF8.GetBytes(text), capture.Truncated ? "text/plain" : contentType, masking.Counts));
+                try
+                {
+                    text = Encoding.UTF8.GetString(masking.Recording.MaskBody(Encoding.UTF8.GetBytes(text), capture.Truncated ? "text/plain" : contentType, masking.Counts));
+                }
+                catch (MaskingException e)
+                {
+                    // The exchange is still recorded; only its body is not.
+                    (text, note) = (null, $"not recorded: {e.Message}");
+                }
             }
         }
 
         return new { bytes = capture.TotalBytes, truncated = capture.Truncated, text, note };
     }
+
+    private static readonly char[] Separators = [' ', '\n', '\r', '\t', ',', ';', '&', '"', '\'', '<', '>', '{', '}', '[', ']'];
 
     private static bool IsText(string? contentType) => contentType is not null && (
         contentType.StartsWith("text/", StringComparison.OrdinalIgnoreCase)

@@ -46,11 +46,12 @@ public static class Detectors
     public static readonly IReadOnlyDictionary<string, Detector> BuiltIn = new Detector[]
     {
         new("email", "EMAIL", Pattern(@"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}"), mayContain: t => t.Contains('@')),
-        new("card", "CARD", Pattern(@"\b\d([ \-]?\d){11,18}\b"), IsCardNumber, Digits(13)),
-        new("ssn", "SSN", Pattern(@"\b\d{3}-\d{2}-\d{4}\b"), IsSsn, Digits(9)),
-        new("phone", "PHONE", Pattern(@"(\+\d{1,3}[ .\-]?)?(\(\d{2,4}\)[ .\-]?|\b\d{2,4}[ .\-])\d{3,4}[ .\-]\d{3,4}\b"), IsPhone, Digits(10)),
-        new("iban", "IBAN", Pattern(@"\b[A-Z]{2}\d{2}( ?[A-Z0-9]{4}){2,7}( ?[A-Z0-9]{1,3})?\b"), IsIban, Digits(4)),
-        new("ipv4", "IPV4", Pattern(@"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b"), IsIPv4, t => t.Contains('.') && Digits(4)(t)),
+        // Unbroken, or in the printed groups (4-4-4-4, Amex 4-6-5): a longer run around a card must not hide it.
+        new("card", "CARD", Pattern(@"\b([0-9]{13,19}|[0-9]{4}([ \-][0-9]{4}){3}|[0-9]{4}[ \-][0-9]{6}[ \-][0-9]{5})\b"), IsCardNumber, Digits(13)),
+        new("ssn", "SSN", Pattern(@"\b[0-9]{3}-[0-9]{2}-[0-9]{4}\b"), IsSsn, Digits(9)),
+        new("phone", "PHONE", Pattern(@"(\+[0-9]{1,3}[ .\-]?)?(\([0-9]{2,4}\)[ .\-]?|\b[0-9]{2,4}[ .\-])[0-9]{3,4}[ .\-][0-9]{3,4}\b|\+[1-9][0-9]{9,14}\b"), IsPhone, Digits(10)),
+        new("iban", "IBAN", Pattern(@"\b[A-Z]{2}[0-9]{2}( ?[A-Z0-9]{4}){2,7}( ?[A-Z0-9]{1,3})?\b"), IsIban, Digits(4)),
+        new("ipv4", "IPV4", Pattern(@"\b[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\b"), IsIPv4, t => t.Contains('.') && Digits(4)(t)),
         new("ipv6", "IPV6", Pattern(@"[0-9A-Fa-f]{0,4}(:[0-9A-Fa-f]{0,4}){2,7}"), IsIPv6, t => t.AsSpan().Count(':') >= 2),
         new("jwt", "JWT", Pattern(@"\beyJ[A-Za-z0-9_\-]+\.eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*"), mayContain: t => t.Contains("eyJ", StringComparison.Ordinal)),
         new("aws-access-key", "AWS_ACCESS_KEY", Pattern(@"\b(AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b"), mayContain: t => t.Length >= 20 && t.Contains('A')),
@@ -164,7 +165,7 @@ public static class Detectors
         return BigInteger.Parse(digits, System.Globalization.CultureInfo.InvariantCulture) % 97 == 1;
     }
 
-    private static bool IsIPv4(string text) => text.Split('.').All(o => int.Parse(o, System.Globalization.CultureInfo.InvariantCulture) <= 255);
+    private static bool IsIPv4(string text) => text.Split('.').All(o => int.TryParse(o, System.Globalization.CultureInfo.InvariantCulture, out var octet) && octet <= 255);
 
     private static bool IsIPv6(string text) =>
         text.Count(c => c == ':') >= 2 && text.Any(char.IsAsciiHexDigit)

@@ -57,21 +57,57 @@ public sealed class Masker(IReadOnlyList<CompiledMaskingRule> rules, byte[] pseu
     /// <summary>Whether a content-type rule blocks bodies of this type.</summary>
     public bool Blocks(string? contentType) => _blocks.Any(b => b.Blocks(contentType));
 
-    /// <summary>Masks a whole body by its content type; other types pass through unless a content-type rule blocks them.</summary>
+    /// <summary>
+    /// Masks a whole body by its content type; other types pass through unless a content-type rule blocks them.
+    /// Anything that keeps a body from being masked fails closed with a <see cref="MaskingException"/>.
+    /// </summary>
     public byte[] MaskBody(ReadOnlySpan<byte> body, string? contentType, MaskingCounts counts)
+    {
+        CheckBlocked(contentType);
+        var kind = KindOf(contentType);
+        if (kind == BodyKind.Other)
+        {
+            return body.ToArray();
+        }
+
+        CheckCharset(contentType);
+        try
+        {
+            return kind switch
+            {
+                BodyKind.Json => MaskJson(body, counts),
+                BodyKind.Form => Encoding.UTF8.GetBytes(MaskForm(Encoding.UTF8.GetString(body), counts)),
+                _ => Encoding.UTF8.GetBytes(MaskText(Encoding.UTF8.GetString(body), counts)),
+            };
+        }
+        catch (Exception e) when (e is not MaskingException)
+        {
+            // Never the content in the message: only what kind of failure it was.
+            throw new MaskingException($"Masking failed ({e.GetType().Name}), so the body was not passed on.");
+        }
+    }
+
+    /// <summary>Throws when a content-type rule blocks bodies of this type.</summary>
+    public void CheckBlocked(string? contentType)
     {
         if (_blocks.FirstOrDefault(b => b.Blocks(contentType)) is { } block)
         {
             throw new MaskingException($"Bodies of type {contentType} are blocked by masking rule '{block.Name}'.");
         }
+    }
 
-        return KindOf(contentType) switch
+    /// <summary>Text is masked as UTF-8 (ASCII included); a body in another charset cannot be, so it fails closed.</summary>
+    private static void CheckCharset(string? contentType)
+    {
+        foreach (var parameter in (contentType ?? "").Split(';').Skip(1))
         {
-            BodyKind.Json => MaskJson(body, counts),
-            BodyKind.Form => Encoding.UTF8.GetBytes(MaskForm(Encoding.UTF8.GetString(body), counts)),
-            BodyKind.Text => Encoding.UTF8.GetBytes(MaskText(Encoding.UTF8.GetString(body), counts)),
-            _ => body.ToArray(),
-        };
+            var pair = parameter.Split('=', 2);
+            if (pair.Length == 2 && pair[0].Trim().Equals("charset", StringComparison.OrdinalIgnoreCase)
+                && pair[1].Trim().Trim('"').ToLowerInvariant() is not ("utf-8" or "utf8" or "us-ascii" or "ascii"))
+            {
+                throw new MaskingException($"The body is in charset {pair[1].Trim()}; only UTF-8 text can be masked, so it was not passed on.");
+            }
+        }
     }
 
     public enum BodyKind
@@ -177,17 +213,30 @@ public sealed class Masker(IReadOnlyList<CompiledMaskingRule> rules, byte[] pseu
         return Convert.ToHexStringLower(hash[..6]);
     }
 
-    /// <summary>Masks a JSON document value by value; a body that is not valid JSON is masked as text.</summary>
+    /// <summary>
+    /// Masks a JSON document value by value. A body that is not valid JSON is masked as text, unless a rule masks
+    /// by field: its fields cannot be found then, so it fails closed.
+    /// </summary>
     public byte[] MaskJson(ReadOnlySpan<byte> json, MaskingCounts counts)
     {
+        var utf8Bom = "\uFEFF"u8;
+        if (json.StartsWith(utf8Bom))
+        {
+            json = json[utf8Bom.Length..];
+        }
+
         try
         {
             return MaskValidJson(json, counts);
         }
-        catch (JsonException)
+        catch (JsonException) when (_fields.Length == 0)
         {
             // Declared JSON but is not: no fields to find, so patterns over the text.
             return Encoding.UTF8.GetBytes(MaskText(Encoding.UTF8.GetString(json), counts));
+        }
+        catch (JsonException)
+        {
+            throw new MaskingException("The body is declared JSON but does not parse as JSON, so its fields cannot be masked; it was not passed on.");
         }
     }
 

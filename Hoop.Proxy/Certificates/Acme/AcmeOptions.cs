@@ -26,6 +26,14 @@ public sealed record AcmeOptions
     public Uri? AlertWebhook { get; init; }
 
     public bool Enabled => DirectoryUrl is not null;
+
+    /// <summary>The record's text (for logs and debuggers) without the EAB MAC key.</summary>
+    private bool PrintMembers(System.Text.StringBuilder builder)
+    {
+        builder.Append($"DirectoryUrl = {DirectoryUrl}, Email = {Email}, EabKeyId = {EabKeyId}, EabMacKey = {(EabMacKey is null ? "" : "[set]")}, ");
+        builder.Append($"Challenge = {Challenge}, KeyType = {KeyType}, TrustedRootsFile = {TrustedRootsFile}, AlertWebhook = {AlertWebhook}");
+        return true;
+    }
 }
 
 public enum AcmeChallengeType

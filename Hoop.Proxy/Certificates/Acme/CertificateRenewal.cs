@@ -47,7 +47,9 @@ public sealed partial class CertificateRenewal(
     private static readonly TimeSpan AlertBelow = TimeSpan.FromDays(14);
 
     private TaskCompletionSource _woken = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private volatile bool _force;
+    // 1 when the next round must order without waiting for the renewal time; taken (reset) at the top of a round,
+    // so a request that comes in while the round runs is kept for the next one.
+    private int _force;
     private volatile bool _issuing;
     private (string Thumbprint, DateTimeOffset Start, DateTimeOffset End, DateTimeOffset Chosen)? _ariChoice;
     private CertificateSettings? _seen;
@@ -61,7 +63,7 @@ public sealed partial class CertificateRenewal(
             return;
         }
 
-        _force = true;
+        Interlocked.Exchange(ref _force, 1);
         _woken.TrySetResult();
     }
 
@@ -77,7 +79,7 @@ public sealed partial class CertificateRenewal(
 
         if (next.NeedsNewCertificateAfter(before))
         {
-            _force = true;
+            Interlocked.Exchange(ref _force, 1);
         }
 
         _woken.TrySetResult();
@@ -108,10 +110,10 @@ public sealed partial class CertificateRenewal(
         {
             try
             {
+                var forced = Interlocked.Exchange(ref _force, 0) == 1;
                 var settings = policy.Current.Certificates;
                 if (!settings.Acme.Enabled)
                 {
-                    _force = false;
                     status.NextAttempt = null;
                     await bootstrapper.EnsureCoveredAsync(stoppingToken);
                     await SleepAsync(Recheck, stoppingToken);
@@ -119,7 +121,7 @@ public sealed partial class CertificateRenewal(
                 }
 
                 var current = await store.LoadCurrentAsync(stoppingToken);
-                if (!_force)
+                if (!forced)
                 {
                     var due = await DueAsync(settings, current, stoppingToken);
                     status.NextAttempt = due;
@@ -133,7 +135,6 @@ public sealed partial class CertificateRenewal(
 
                 status.LastAttempt = time.GetUtcNow();
                 _issuing = true;
-                _force = false;
                 try
                 {
                     await issuer.IssueAsync(settings, ReplacesOf(current), "acme", stoppingToken);
@@ -160,7 +161,7 @@ public sealed partial class CertificateRenewal(
                 var backoff = Backoff(failures, (e as AcmeException)?.RetryAfter, Random.Shared.NextDouble());
                 await RecordFailureAsync(e, failures, backoff, stoppingToken);
                 await SleepAsync(backoff, stoppingToken);
-                _force = true; // The retry does not wait for the renewal time again.
+                Interlocked.Exchange(ref _force, 1); // The retry does not wait for the renewal time again.
             }
         }
     }

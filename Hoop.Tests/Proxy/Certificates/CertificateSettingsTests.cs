@@ -60,7 +60,9 @@ public sealed class CertificateSettingsTests : IAsyncLifetime
         var view = await admin.GetStringAsync("/api/v1/settings/certificates");
         Assert.Contains("\"eabMacKeySet\":true", view);
         Assert.Contains("kid-1", view);
-        Assert.Equal(Canary, _hoop.Services.GetRequiredService<Hoop.Proxy.Policy.PolicyStore>().Current.Certificates.Acme.EabMacKey);
+        var inForce = _hoop.Services.GetRequiredService<Hoop.Proxy.Policy.PolicyStore>().Current.Certificates;
+        Assert.Equal(Canary, inForce.Acme.EabMacKey);
+        Assert.DoesNotContain(Canary, inForce.ToString());
         Assert.DoesNotContain(Canary, await saved.Content.ReadAsStringAsync());
         Assert.DoesNotContain(Canary, await admin.GetStringAsync("/api/v1/audit"));
         foreach (var file in Directory.GetFiles(_folder.Path, "hoop.db*"))

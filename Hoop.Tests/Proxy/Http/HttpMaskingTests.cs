@@ -83,6 +83,20 @@ public sealed class HttpMaskingTests(MaskingFixture fixture) : IClassFixture<Mas
     }
 
     [Fact]
+    public async Task ABodyTheRecordingCannotMask_LeavesTheBodyOut_ButTheExchangeIsStillRecorded()
+    {
+        await AddRuleAsync(new { name = "no-csv-in-recordings", detector = "content-type", pattern = "text/csv", directions = new[] { "recording" }, connection = "billing" });
+        using var agent = fixture.Agent(fixture.Issuer.Token(subject: "agent-csv"));
+
+        var response = await agent.PostAsync("/billing/echo?case=csv", new StringContent("id,ssn\n1,123-45-6789", Encoding.UTF8, "text/csv"));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var recorded = JsonDocument.Parse(await RecordedAsync("/echo?… 200")).RootElement.GetProperty("request").GetProperty("body");
+        Assert.Equal(JsonValueKind.Null, recorded.GetProperty("text").ValueKind);
+        Assert.Contains("no-csv-in-recordings", recorded.GetProperty("note").GetString());
+    }
+
+    [Fact]
     public async Task BadRules_AreRefusedBesideTheirField_AndTheTesterShowsWhatMatchesWhere()
     {
         using var admin = fixture.Hoop.CreateAdminClient();

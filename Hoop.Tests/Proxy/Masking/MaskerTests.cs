@@ -14,6 +14,9 @@ public sealed class MaskerTests
     [InlineData("email", "write to jane.doe+ops@example.co.uk today", "jane.doe+ops@example.co.uk")]
     [InlineData("card", "card 4111 1111 1111 1111 on file", "4111 1111 1111 1111")]
     [InlineData("card", "amex 378282246310005.", "378282246310005")]
+    [InlineData("card", "card 4111111111111111 123 (cvv after it)", "4111111111111111")]
+    [InlineData("card", "card 4111 1111 1111 1111 12/26", "4111 1111 1111 1111")]
+    [InlineData("phone", "E.164 +14155552671.", "+14155552671")]
     [InlineData("ssn", "ssn 123-45-6789", "123-45-6789")]
     [InlineData("phone", "call +1 415-555-0132 now", "+1 415-555-0132")]
     [InlineData("phone", "call (415) 555-0132", "(415) 555-0132")]
@@ -42,7 +45,7 @@ public sealed class MaskerTests
     [InlineData("ssn", "000-12-3456, 666-12-3456, 912-34-5678, 123-00-4567, 123-45-0000")]
     [InlineData("phone", "on 2024-01-15 at 12:30, version 1.2.3, 555-0132")]
     [InlineData("iban", "DE89 3704 0044 0532 0130 01 and GB82WEST12345698765433")]
-    [InlineData("ipv4", "version 999.1.2.3 and 1.2.3")]
+    [InlineData("ipv4", "version 999.1.2.3 and 1.2.3 and ١.٢.٣.٤")]
     [InlineData("ipv6", "at 12:30:45 and a::b::c")]
     [InlineData("jwt", "eyJ not a token, eyJhbGci.only-two")]
     [InlineData("aws-access-key", "AKIA12345 and AKIAIOSFODNN7EXAMPL")]
@@ -113,12 +116,28 @@ public sealed class MaskerTests
         });
         var counts = new MaskingCounts();
 
-        Assert.Equal("{broken [EMAIL]", Encoding.UTF8.GetString(masker.MaskBody("{broken a@b.io"u8, "application/json", counts)));
+        // Without field rules, a body declared JSON that is not is masked by pattern.
+        Assert.Equal("{broken [EMAIL]", Encoding.UTF8.GetString(Masker(Rule("email")).MaskBody("{broken a@b.io"u8, "application/json", counts)));
         Assert.Equal("user=%5BEMAIL%5D&password=%5BPW%5D&keep=a%2Bb",
             Encoding.UTF8.GetString(masker.MaskBody("user=ann%40example.com&password=hunter2&keep=a%2Bb"u8, "application/x-www-form-urlencoded", counts)));
         Assert.Equal("id,mail\n1,[EMAIL]", Encoding.UTF8.GetString(masker.MaskBody("id,mail\n1,x@y.org"u8, "text/csv; charset=utf-8", counts)));
         Assert.Equal("a@b.io"u8.ToArray(), masker.MaskBody("a@b.io"u8, "image/png", counts));
         Assert.Contains("no-binaries", Assert.Throws<MaskingException>(() => masker.MaskBody("x"u8, "application/octet-stream", counts)).Message);
+    }
+
+    [Fact]
+    public void WhatCannotBeMasked_FailsClosed_NeverPassesUnmasked()
+    {
+        var withFields = Masker(Rule("email"), Field("pw", "password"));
+        var counts = new MaskingCounts();
+
+        // Not JSON although declared so: its fields cannot be found.
+        Assert.Contains("does not parse as JSON", Assert.Throws<MaskingException>(() => withFields.MaskBody("{\"password\": \"x\""u8, "application/json", counts)).Message);
+        Assert.Throws<MaskingException>(() => withFields.MaskBody("{\"a\":\"\\ud800\"}"u8, "application/json", counts));
+        Assert.Contains("charset", Assert.Throws<MaskingException>(() => withFields.MaskBody("a@b.io"u8, "text/plain; charset=utf-16", counts)).Message);
+        // A byte-order mark is not a reason to give up.
+        var bom = new byte[] { 0xEF, 0xBB, 0xBF }.Concat("{\"password\":\"x\"}"u8.ToArray()).ToArray();
+        Assert.Equal("{\"password\":\"[PW]\"}", Encoding.UTF8.GetString(withFields.MaskBody(bom, "application/json; charset=utf-8", counts)));
     }
 
     [Theory]
