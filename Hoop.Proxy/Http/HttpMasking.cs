@@ -20,6 +20,9 @@ public sealed class HttpMasking(Masker request, Masker response, Masker recordin
     /// <summary>What was masked on the way (both directions); the recording's own masking adds to it.</summary>
     public MaskingCounts Counts { get; } = new();
 
+    /// <summary>The response body as the agent got it, when it was masked whole.</summary>
+    public byte[]? MaskedResponse { get; private set; }
+
     /// <summary>Why a body went through unmasked (PassThrough over the limit), for the recording.</summary>
     public string? Skipped { get; private set; }
 
@@ -91,7 +94,8 @@ public sealed class HttpMasking(Masker request, Masker response, Masker recordin
         }
         else
         {
-            replacement = new ByteArrayContent(response.MaskBody(buffered, contentType, Counts));
+            MaskedResponse = response.MaskBody(buffered, contentType, Counts);
+            replacement = new ByteArrayContent(MaskedResponse);
         }
 
         foreach (var (name, values) in content.Headers)

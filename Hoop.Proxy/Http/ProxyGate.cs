@@ -446,7 +446,9 @@ public sealed partial class ProxyGate(
             {
                 status = response.StatusCode,
                 headers = Headers(response.Headers, secrets),
-                body = Body(responseBody, response.ContentType, response.Headers.ContentEncoding, secrets, masking),
+                body = masking.MaskedResponse is { } shown && masking.Recording.SameRulesAs(masking.Response)
+                    ? Shown(shown, responseBody, call.Response!.MaxBytes, secrets)
+                    : Body(responseBody, response.ContentType, response.Headers.ContentEncoding, secrets, masking),
             },
             upgrade,
             error,
@@ -489,6 +491,17 @@ public sealed partial class ProxyGate(
         }
 
         return recorded;
+    }
+
+    /// <summary>
+    /// The response as the agent got it, already masked by the same rules the recording has: recorded as it is,
+    /// rather than masked a second time from the backend's bytes.
+    /// </summary>
+    private static object Shown(byte[] shown, BodyCapture? capture, int maxBytes, IReadOnlyList<string> secrets)
+    {
+        var truncated = shown.Length > maxBytes;
+        var text = Scrub(Encoding.UTF8.GetString(shown, 0, Math.Min(shown.Length, maxBytes)), secrets, truncated);
+        return new { bytes = capture?.TotalBytes ?? shown.Length, truncated, text = truncated ? text[..(text.LastIndexOfAny(Separators) + 1)] : text, note = (string?)null };
     }
 
     private static object? Body(BodyCapture? capture, string? contentType, string? contentEncoding, IReadOnlyList<string> secrets, HttpMasking masking)

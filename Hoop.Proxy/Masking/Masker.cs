@@ -51,6 +51,11 @@ public sealed class Masker(IReadOnlyList<CompiledMaskingRule> rules, byte[] pseu
 
     public bool IsEmpty => rules.Count == 0;
 
+    /// <summary>Whether both apply exactly the same rules (so one's output stands for the other's).</summary>
+    public bool SameRulesAs(Masker other) => rules.Count == other.Rules.Count && rules.SequenceEqual(other.Rules);
+
+    private IReadOnlyList<CompiledMaskingRule> Rules => rules;
+
     /// <summary>Whether a rule masks by JSON field (which needs the whole document).</summary>
     public bool HasFieldRules => _fields.Length > 0;
 
