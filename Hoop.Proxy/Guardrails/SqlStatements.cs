@@ -1,0 +1,392 @@
+using System.Text;
+
+namespace Hoop.Proxy.Guardrails;
+
+public enum SqlTokenKind
+{
+    Word,
+    QuotedIdentifier,
+    String,
+    Number,
+    Parameter,
+    Symbol,
+    Semicolon,
+}
+
+/// <summary>One token of PostgreSQL's lexical grammar. Words are kept upper-cased for keyword comparison.</summary>
+public readonly record struct SqlToken(SqlTokenKind Kind, string Text);
+
+/// <summary>SQL that cannot be split into tokens (an unterminated string, comment or dollar quote).</summary>
+public sealed class SqlSyntaxException(string message) : Exception(message);
+
+/// <summary>
+/// One statement of a query string: the kinds guardrails match on (DROP, DELETE, DELETE-WITHOUT-WHERE, ...), and
+/// its code with comments removed and every literal emptied, for pattern rules: what is inside a comment, a
+/// string or a dollar-quoted body never triggers a rule.
+/// </summary>
+public sealed record SqlStatement(IReadOnlySet<string> Kinds, string Code);
+
+/// <summary>
+/// A lexer for PostgreSQL's SQL (comments, nested block comments, standard and E'' strings, quoted identifiers,
+/// dollar quoting, parameters) and the statement classification guardrails need. Not a parser: it finds each
+/// statement's leading keyword, the statements inside WITH and EXPLAIN ANALYZE, and whether DELETE and
+/// UPDATE have a WHERE of their own.
+/// </summary>
+public static class SqlStatements
+{
+    public const string DeleteWithoutWhere = "DELETE-WITHOUT-WHERE";
+    public const string UpdateWithoutWhere = "UPDATE-WITHOUT-WHERE";
+
+    /// <summary>The statements of a query string, split at top-level semicolons; empty statements are left out.</summary>
+    public static IReadOnlyList<SqlStatement> Split(string sql)
+    {
+        var statements = new List<SqlStatement>();
+        var current = new List<SqlToken>();
+        foreach (var token in Tokenize(sql).Append(new SqlToken(SqlTokenKind.Semicolon, ";")))
+        {
+            if (token.Kind != SqlTokenKind.Semicolon)
+            {
+                current.Add(token);
+                continue;
+            }
+
+            if (current.Count > 0)
+            {
+                var kinds = new HashSet<string>(StringComparer.Ordinal);
+                Classify(current, kinds);
+                statements.Add(new SqlStatement(kinds, Code(current)));
+                current = [];
+            }
+        }
+
+        return statements;
+    }
+
+    public static List<SqlToken> Tokenize(string sql)
+    {
+        var tokens = new List<SqlToken>();
+        var i = 0;
+        while (i < sql.Length)
+        {
+            var c = sql[i];
+            if (char.IsWhiteSpace(c))
+            {
+                i++;
+            }
+            else if (c == '-' && At(sql, i + 1) == '-')
+            {
+                while (i < sql.Length && sql[i] != '\n')
+                {
+                    i++;
+                }
+            }
+            else if (c == '/' && At(sql, i + 1) == '*')
+            {
+                i = SkipBlockComment(sql, i);
+            }
+            else if (c == '\'')
+            {
+                i = ReadString(sql, i, backslashEscapes: false, tokens);
+            }
+            else if (c == '"')
+            {
+                var end = i + 1;
+                while (true)
+                {
+                    end = sql.IndexOf('"', end);
+                    if (end < 0)
+                    {
+                        throw new SqlSyntaxException("unterminated quoted identifier");
+                    }
+
+                    if (At(sql, end + 1) != '"')
+                    {
+                        break;
+                    }
+
+                    end += 2;
+                }
+
+                tokens.Add(new SqlToken(SqlTokenKind.QuotedIdentifier, sql[(i + 1)..end].Replace("\"\"", "\"", StringComparison.Ordinal)));
+                i = end + 1;
+            }
+            else if (c == '$' && char.IsAsciiDigit(At(sql, i + 1)))
+            {
+                var end = i + 1;
+                while (end < sql.Length && char.IsAsciiDigit(sql[end]))
+                {
+                    end++;
+                }
+
+                tokens.Add(new SqlToken(SqlTokenKind.Parameter, sql[i..end]));
+                i = end;
+            }
+            else if (c == '$' && DollarTag(sql, i) is { } tag)
+            {
+                var close = sql.IndexOf(tag, i + tag.Length, StringComparison.Ordinal);
+                if (close < 0)
+                {
+                    throw new SqlSyntaxException($"unterminated dollar-quoted string at or near \"{tag}\"");
+                }
+
+                tokens.Add(new SqlToken(SqlTokenKind.String, sql[(i + tag.Length)..close]));
+                i = close + tag.Length;
+            }
+            else if (char.IsAsciiDigit(c) || (c == '.' && char.IsAsciiDigit(At(sql, i + 1))))
+            {
+                var end = i;
+                while (end < sql.Length && (char.IsAsciiLetterOrDigit(sql[end]) || sql[end] is '.' or '_'
+                    || (sql[end] is '+' or '-' && sql[end - 1] is 'e' or 'E')))
+                {
+                    end++;
+                }
+
+                tokens.Add(new SqlToken(SqlTokenKind.Number, sql[i..end]));
+                i = end;
+            }
+            else if (char.IsLetter(c) || c == '_')
+            {
+                var end = i;
+                while (end < sql.Length && (char.IsLetterOrDigit(sql[end]) || sql[end] is '_' or '$'))
+                {
+                    end++;
+                }
+
+                var word = sql[i..end];
+                // E'...' is a string with backslash escapes; other prefixes (B, X, N, U&) read like plain strings.
+                if (word is "E" or "e" && At(sql, end) == '\'')
+                {
+                    i = ReadString(sql, end, backslashEscapes: true, tokens);
+                    continue;
+                }
+
+                tokens.Add(new SqlToken(SqlTokenKind.Word, word.ToUpperInvariant()));
+                i = end;
+            }
+            else
+            {
+                tokens.Add(new SqlToken(c == ';' ? SqlTokenKind.Semicolon : SqlTokenKind.Symbol, c.ToString()));
+                i++;
+            }
+        }
+
+        return tokens;
+    }
+
+    private static char At(string text, int index) => index < text.Length ? text[index] : '\0';
+
+    private static int SkipBlockComment(string sql, int start)
+    {
+        var depth = 0;
+        var i = start;
+        while (i < sql.Length)
+        {
+            if (sql[i] == '/' && At(sql, i + 1) == '*')
+            {
+                depth++;
+                i += 2;
+            }
+            else if (sql[i] == '*' && At(sql, i + 1) == '/')
+            {
+                depth--;
+                i += 2;
+                if (depth == 0)
+                {
+                    return i;
+                }
+            }
+            else
+            {
+                i++;
+            }
+        }
+
+        throw new SqlSyntaxException("unterminated /* comment");
+    }
+
+    private static int ReadString(string sql, int quote, bool backslashEscapes, List<SqlToken> tokens)
+    {
+        var value = new StringBuilder();
+        var i = quote + 1;
+        while (i < sql.Length)
+        {
+            var c = sql[i];
+            if (backslashEscapes && c == '\\' && i + 1 < sql.Length)
+            {
+                value.Append(sql[i + 1]);
+                i += 2;
+            }
+            else if (c == '\'' && At(sql, i + 1) == '\'')
+            {
+                value.Append('\'');
+                i += 2;
+            }
+            else if (c == '\'')
+            {
+                tokens.Add(new SqlToken(SqlTokenKind.String, value.ToString()));
+                return i + 1;
+            }
+            else
+            {
+                value.Append(c);
+                i++;
+            }
+        }
+
+        throw new SqlSyntaxException("unterminated quoted string");
+    }
+
+    /// <summary>"$$" or "$tag$" opening a dollar-quoted string at <paramref name="start"/>, or null.</summary>
+    private static string? DollarTag(string sql, int start)
+    {
+        var end = start + 1;
+        while (end < sql.Length && (char.IsLetterOrDigit(sql[end]) || sql[end] == '_'))
+        {
+            end++;
+        }
+
+        return end < sql.Length && sql[end] == '$' && !char.IsAsciiDigit(At(sql, start + 1)) ? sql[start..(end + 1)] : null;
+    }
+
+    /// <summary>Adds the kinds of the statement in <paramref name="tokens"/>, and of the statements nested in WITH and EXPLAIN ANALYZE.</summary>
+    private static void Classify(List<SqlToken> tokens, HashSet<string> kinds)
+    {
+        var start = 0;
+        while (start < tokens.Count && tokens[start].Kind == SqlTokenKind.Symbol && tokens[start].Text == "(")
+        {
+            start++; // (SELECT ...) UNION ...
+        }
+
+        if (start >= tokens.Count || tokens[start].Kind != SqlTokenKind.Word)
+        {
+            kinds.Add("OTHER");
+            return;
+        }
+
+        var first = tokens[start].Text;
+        if (first == "WITH")
+        {
+            // Each CTE body "name AS [NOT] [MATERIALIZED] ( ... )" is a statement of its own; then the main one.
+            var i = start + 1;
+            while (i < tokens.Count)
+            {
+                if (tokens[i] is { Kind: SqlTokenKind.Symbol, Text: "(" } && i > 0 && IsCteOpening(tokens, i))
+                {
+                    var close = Matching(tokens, i);
+                    Classify(tokens[(i + 1)..close], kinds);
+                    i = close + 1;
+                }
+                else if (tokens[i] is { Kind: SqlTokenKind.Word, Text: "SELECT" or "INSERT" or "UPDATE" or "DELETE" or "MERGE" or "VALUES" or "TABLE" })
+                {
+                    Classify(tokens[i..], kinds);
+                    return;
+                }
+                else
+                {
+                    i = tokens[i] is { Kind: SqlTokenKind.Symbol, Text: "(" } ? Matching(tokens, i) + 1 : i + 1;
+                }
+            }
+
+            kinds.Add("WITH");
+            return;
+        }
+
+        if (first == "EXPLAIN")
+        {
+            kinds.Add("EXPLAIN");
+            var i = start + 1;
+            var analyze = false;
+            while (i < tokens.Count && (tokens[i].Text is "ANALYZE" or "ANALYSE" or "VERBOSE" || tokens[i] is { Kind: SqlTokenKind.Symbol, Text: "(" }))
+            {
+                if (tokens[i].Text == "(")
+                {
+                    var close = Matching(tokens, i);
+                    analyze |= tokens[i..close].Any(t => t.Text is "ANALYZE" or "ANALYSE");
+                    i = close + 1;
+                    continue;
+                }
+
+                analyze |= tokens[i].Text is "ANALYZE" or "ANALYSE";
+                i++;
+            }
+
+            // EXPLAIN ANALYZE runs the statement.
+            if (analyze && i < tokens.Count)
+            {
+                Classify(tokens[i..], kinds);
+            }
+
+            return;
+        }
+
+        kinds.Add(first);
+        if (first is "DELETE" or "UPDATE" && !HasOwnWhere(tokens, start))
+        {
+            kinds.Add(first == "DELETE" ? DeleteWithoutWhere : UpdateWithoutWhere);
+        }
+    }
+
+    private static bool IsCteOpening(List<SqlToken> tokens, int open)
+    {
+        var i = open - 1;
+        if (tokens[i].Text == "MATERIALIZED")
+        {
+            i--;
+            if (i >= 0 && tokens[i].Text == "NOT")
+            {
+                i--;
+            }
+        }
+
+        return i >= 0 && tokens[i] is { Kind: SqlTokenKind.Word, Text: "AS" };
+    }
+
+    /// <summary>The index of the ")" closing the "(" at <paramref name="open"/> (the last token when unbalanced).</summary>
+    private static int Matching(List<SqlToken> tokens, int open)
+    {
+        var depth = 0;
+        for (var i = open; i < tokens.Count; i++)
+        {
+            if (tokens[i].Kind != SqlTokenKind.Symbol)
+            {
+                continue;
+            }
+
+            depth += tokens[i].Text switch { "(" => 1, ")" => -1, _ => 0 };
+            if (depth == 0)
+            {
+                return i;
+            }
+        }
+
+        return tokens.Count - 1;
+    }
+
+    /// <summary>A WHERE at the statement's own level (one inside a subquery does not limit the rows changed).</summary>
+    private static bool HasOwnWhere(List<SqlToken> tokens, int start)
+    {
+        var depth = 0;
+        for (var i = start; i < tokens.Count; i++)
+        {
+            var t = tokens[i];
+            if (t.Kind == SqlTokenKind.Symbol)
+            {
+                depth += t.Text switch { "(" => 1, ")" => -1, _ => 0 };
+            }
+            else if (depth == 0 && t is { Kind: SqlTokenKind.Word, Text: "WHERE" })
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>The statement rebuilt from its tokens: comments gone, literals emptied, one space between tokens.</summary>
+    private static string Code(List<SqlToken> tokens) => string.Join(' ', tokens.Select(t => t.Kind switch
+    {
+        SqlTokenKind.String => "''",
+        SqlTokenKind.QuotedIdentifier => $"\"{t.Text}\"",
+        _ => t.Text,
+    }));
+}
