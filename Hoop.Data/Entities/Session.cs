@@ -22,6 +22,10 @@ public sealed class Session
     public SessionStatus Status { get; set; }
     public string? EndReason { get; set; }
     public int EventCount { get; set; }
+
+    /// <summary>How many values each masking detector replaced over the session, as JSON ({"email": 3}); null when none.</summary>
+    public string? MaskedValues { get; set; }
+
     public bool LegalHold { get; set; }
 }
 

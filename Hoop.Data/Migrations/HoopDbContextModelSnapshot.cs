@@ -758,6 +758,9 @@ namespace Hoop.Data.Migrations
                     b.Property<bool>("LegalHold")
                         .HasColumnType("INTEGER");
 
+                    b.Property<string>("MaskedValues")
+                        .HasColumnType("TEXT");
+
                     b.Property<string>("Protocol")
                         .IsRequired()
                         .HasMaxLength(32)

@@ -462,9 +462,10 @@ public sealed partial class ProxyGate(
             },
             durationMs = elapsed.TotalMilliseconds,
         };
+        session!.AddMasked(masking.Counts);
         recorder.Enqueue(new SessionEvent
         {
-            SessionId = session!.Id,
+            SessionId = session.Id,
             Sequence = session.NextSequence(),
             At = at,
             Kind = upgrade ? "http-upgrade" : call.Verdict is { } verdict ? $"http-{verdict}" : "http",

@@ -45,7 +45,8 @@ public sealed partial class Recorder(
     public bool Enqueue(Session session) => TryWrite(session);
     public bool Enqueue(SessionEvent sessionEvent) => TryWrite(sessionEvent);
     public bool Enqueue(AuditEvent auditEvent) => TryWrite(auditEvent);
-    public bool EnqueueSessionEnd(Guid sessionId, string reason, int eventCount) => TryWrite(new SessionEnd(sessionId, time.GetUtcNow().UtcDateTime, reason, eventCount));
+    public bool EnqueueSessionEnd(Guid sessionId, string reason, int eventCount, string? maskedValues) =>
+        TryWrite(new SessionEnd(sessionId, time.GetUtcNow().UtcDateTime, reason, eventCount, maskedValues));
     public bool EnqueueApiKeyUse(Guid keyId) => TryWrite(new ApiKeyUse(keyId, time.GetUtcNow().UtcDateTime));
 
     private bool TryWrite(object item)
@@ -195,7 +196,8 @@ public sealed partial class Recorder(
                         .SetProperty(s => s.Status, SessionStatus.Closed)
                         .SetProperty(s => s.EndedAt, end.At)
                         .SetProperty(s => s.EndReason, end.Reason)
-                        .SetProperty(s => s.EventCount, end.EventCount));
+                        .SetProperty(s => s.EventCount, end.EventCount)
+                        .SetProperty(s => s.MaskedValues, end.MaskedValues));
                     written++;
                     break;
                 case ApiKeyUse use:
@@ -228,7 +230,7 @@ public sealed partial class Recorder(
         await db.SaveChangesAsync(cancellationToken);
     }
 
-    private sealed record SessionEnd(Guid SessionId, DateTime At, string Reason, int EventCount);
+    private sealed record SessionEnd(Guid SessionId, DateTime At, string Reason, int EventCount, string? MaskedValues);
 
     private sealed record ApiKeyUse(Guid KeyId, DateTime At);
 

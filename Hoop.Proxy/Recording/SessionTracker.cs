@@ -82,7 +82,7 @@ public sealed class SessionTracker(Recorder recorder, RecordingOptions options, 
         {
             if (_live.TryRemove(key, out _) && lazy.IsValueCreated && lazy.Value is { } session)
             {
-                recorder.EnqueueSessionEnd(session.Id, "Hoop stopped.", session.EventCount);
+                recorder.EnqueueSessionEnd(session.Id, "Hoop stopped.", session.EventCount, session.MaskedJson());
             }
         }
     }
@@ -94,7 +94,7 @@ public sealed class SessionTracker(Recorder recorder, RecordingOptions options, 
         {
             if (pair.Value.IsValueCreated && pair.Value.Value is { InFlight: 0 } session && session.LastSeen < cutoff && _live.TryRemove(pair))
             {
-                recorder.EnqueueSessionEnd(session.Id, "Idle.", session.EventCount);
+                recorder.EnqueueSessionEnd(session.Id, "Idle.", session.EventCount, session.MaskedJson());
             }
         }
     }
@@ -117,6 +117,31 @@ public sealed class LiveSession(Guid id, DateTimeOffset startedAt, TimeProvider 
     public int EventCount => Volatile.Read(ref _sequence);
 
     public int NextSequence() => Interlocked.Increment(ref _sequence);
+
+    private readonly Masking.MaskingCounts _masked = new();
+
+    /// <summary>Adds one exchange's masking counts to the session's.</summary>
+    public void AddMasked(Masking.MaskingCounts counts)
+    {
+        if (counts.Total == 0)
+        {
+            return;
+        }
+
+        lock (_masked)
+        {
+            _masked.Add(counts);
+        }
+    }
+
+    /// <summary>The session's masking counts as stored with it, or null when nothing was masked.</summary>
+    public string? MaskedJson()
+    {
+        lock (_masked)
+        {
+            return _masked.Total == 0 ? null : System.Text.Json.JsonSerializer.Serialize(_masked.ByDetector);
+        }
+    }
 
     internal void Enter(DateTimeOffset now)
     {

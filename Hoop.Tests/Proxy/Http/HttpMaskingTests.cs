@@ -2,8 +2,10 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
+using Hoop.Proxy.Recording;
 using Hoop.Tests.Support;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Hoop.Tests.Proxy.Http;
 
@@ -31,6 +33,13 @@ public sealed class HttpMaskingTests(MaskingFixture fixture) : IClassFixture<Mas
         var recorded = await RecordedAsync("/echo?…");
         Assert.DoesNotContain("ann.lee@example.com", recorded);
         Assert.Contains("\"masked\":{\"email\":", recorded);
+
+        // The session keeps the counts of what was masked over its life.
+        fixture.Hoop.Services.GetRequiredService<SessionTracker>().EndIdle(DateTimeOffset.MaxValue);
+        await fixture.FlushRecordingAsync();
+        await using var db = await fixture.Contexts.CreateDbContextAsync();
+        var session = await db.Sessions.SingleAsync(s => s.Subject == "agent-request-mask");
+        Assert.Matches("\"email\":[1-9]", session.MaskedValues);
     }
 
     [Fact]
