@@ -126,6 +126,16 @@ public sealed class GroupService(IDbContextFactory<HoopDbContext> contexts, Audi
             return ChangeResult<GroupView>.Missing();
         }
 
+        // A rule's reviewer group going away would leave its reviews to any reviewer: change the rules first.
+        var rules = await db.GuardrailRules.Where(r => r.ReviewerGroupId == group.Id).Select(r => r.Name).ToListAsync(cancellationToken);
+        if (rules.Count > 0)
+        {
+            return new(ChangeStatus.Conflict, Errors: new Dictionary<string, string[]>
+            {
+                ["name"] = [$"Group '{name}' decides the reviews of guardrail rule(s) {string.Join(", ", rules)}; give those rules other reviewers first."],
+            });
+        }
+
         db.Groups.Remove(group);
         db.AuditEvents.Add(audit.Create(actor, "group.delete", name, AuditOutcome.Success, new { before = Describe(group) }));
         await db.SaveChangesAsync(cancellationToken);

@@ -24,7 +24,7 @@ public sealed class GuardrailRuleService(IDbContextFactory<HoopDbContext> contex
     public async Task<IReadOnlyList<GuardrailRuleView>> ListAsync(CancellationToken cancellationToken)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
-        var names = await NamesAsync(db, cancellationToken);
+        var names = await RuleInputs.NamesAsync(db, cancellationToken);
         return (await db.GuardrailRules.AsNoTracking().Where(r => r.Protocol == GuardrailProtocol.Http).OrderBy(r => r.CreatedAt).ToListAsync(cancellationToken))
             .Select(r => View(r, names)).ToList();
     }
@@ -33,7 +33,7 @@ public sealed class GuardrailRuleService(IDbContextFactory<HoopDbContext> contex
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var rule = await db.GuardrailRules.AsNoTracking().FirstOrDefaultAsync(r => r.Name == name, cancellationToken);
-        return rule is null ? null : View(rule, await NamesAsync(db, cancellationToken));
+        return rule is null ? null : View(rule, await RuleInputs.NamesAsync(db, cancellationToken));
     }
 
     public async Task<ChangeResult<GuardrailRuleView>> SaveAsync(string? existingName, GuardrailRuleInput input, string? expectedVersion, string actor,
@@ -52,15 +52,7 @@ public sealed class GuardrailRuleService(IDbContextFactory<HoopDbContext> contex
         }
 
         var errors = new FieldErrors();
-        var name = input.Name?.Trim() ?? rule?.Name;
-        if (string.IsNullOrEmpty(name) || name.Length > 128 || name.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.')))
-        {
-            errors.Add("name", "Name the rule with letters, digits, '-', '_' or '.' (up to 128).");
-        }
-        else if (rule is not null && name != rule.Name)
-        {
-            errors.Add("name", "A rule cannot be renamed; create one with the new name.");
-        }
+        var name = RuleInputs.Name(input.Name, rule?.Name, errors);
 
         var action = rule?.Action ?? GuardrailAction.Deny;
         if (input.Action is { } actionText && !(Enum.TryParse(actionText, ignoreCase: true, out action) && Enum.IsDefined(action)))
@@ -80,19 +72,7 @@ public sealed class GuardrailRuleService(IDbContextFactory<HoopDbContext> contex
             errors.Add("method", $"'{method}' is not an HTTP method.");
         }
 
-        var connectionId = rule?.ConnectionId;
-        if (input.Connection is { } connectionName)
-        {
-            connectionId = null;
-            if (connectionName.Trim() is { Length: > 0 } wanted)
-            {
-                connectionId = await db.Connections.Where(c => c.Name == wanted).Select(c => (Guid?)c.Id).FirstOrDefaultAsync(cancellationToken);
-                if (connectionId is null)
-                {
-                    errors.Add("connection", $"There is no connection named '{wanted}'; leave it empty for every connection.");
-                }
-            }
-        }
+        var connectionId = await RuleInputs.ConnectionAsync(db, input.Connection, rule?.ConnectionId, errors, cancellationToken);
 
         var reviewerGroupId = rule?.ReviewerGroupId;
         string? reviewerGroup = null;
@@ -162,7 +142,7 @@ public sealed class GuardrailRuleService(IDbContextFactory<HoopDbContext> contex
         }
 
         var now = time.GetUtcNow().UtcDateTime;
-        var names = await NamesAsync(db, cancellationToken);
+        var names = await RuleInputs.NamesAsync(db, cancellationToken);
         var before = rule is null ? null : View(rule, names) with { Version = "" };
         if (rule is null)
         {
@@ -208,7 +188,7 @@ public sealed class GuardrailRuleService(IDbContextFactory<HoopDbContext> contex
         }
 
         db.GuardrailRules.Remove(rule);
-        db.AuditEvents.Add(audit.Create(actor, "guardrail-rule.delete", name, AuditOutcome.Success, new { before = View(rule, await NamesAsync(db, cancellationToken)) }));
+        db.AuditEvents.Add(audit.Create(actor, "guardrail-rule.delete", name, AuditOutcome.Success, new { before = View(rule, await RuleInputs.NamesAsync(db, cancellationToken)) }));
         await db.SaveChangesAsync(cancellationToken);
         await policy.RefreshAsync(cancellationToken);
         return new(ChangeStatus.Ok);
@@ -217,10 +197,6 @@ public sealed class GuardrailRuleService(IDbContextFactory<HoopDbContext> contex
     /// <summary>A field given as "" clears it; null keeps the current value.</summary>
     private static string? Optional(string? given, string? current) =>
         given is null ? current : string.IsNullOrWhiteSpace(given) ? null : given.Trim();
-
-    private static async Task<(Dictionary<Guid, string> Connections, Dictionary<Guid, string> Groups)> NamesAsync(HoopDbContext db, CancellationToken cancellationToken) =>
-        (await db.Connections.AsNoTracking().ToDictionaryAsync(c => c.Id, c => c.Name, cancellationToken),
-         await db.Groups.AsNoTracking().ToDictionaryAsync(g => g.Id, g => g.Name, cancellationToken));
 
     private static GuardrailRuleView View(GuardrailRule r, (Dictionary<Guid, string> Connections, Dictionary<Guid, string> Groups) names) => new(
         r.Id, r.Name, r.HttpMethod, r.Pattern, r.HeaderName, r.HeaderPattern, r.BodyPattern, r.Action.ToString().ToLowerInvariant(), r.Message,

@@ -32,7 +32,7 @@ public sealed class MaskingRuleService(IDbContextFactory<HoopDbContext> contexts
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var rules = await db.MaskingRules.AsNoTracking().OrderBy(r => r.Name).ToListAsync(cancellationToken);
-        var names = await NamesAsync(db, cancellationToken);
+        var names = await RuleInputs.NamesAsync(db, cancellationToken);
         return rules.Select(r => View(r, names)).ToList();
     }
 
@@ -40,7 +40,7 @@ public sealed class MaskingRuleService(IDbContextFactory<HoopDbContext> contexts
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var rule = await db.MaskingRules.AsNoTracking().FirstOrDefaultAsync(r => r.Name == name, cancellationToken);
-        return rule is null ? null : View(rule, await NamesAsync(db, cancellationToken));
+        return rule is null ? null : View(rule, await RuleInputs.NamesAsync(db, cancellationToken));
     }
 
     public async Task<ChangeResult<MaskingRuleView>> SaveAsync(string? existingName, MaskingRuleInput input, string? expectedVersion, string actor,
@@ -59,15 +59,7 @@ public sealed class MaskingRuleService(IDbContextFactory<HoopDbContext> contexts
         }
 
         var errors = new FieldErrors();
-        var name = input.Name?.Trim() ?? rule?.Name;
-        if (string.IsNullOrEmpty(name) || name.Length > 128 || name.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.')))
-        {
-            errors.Add("name", "Name the rule with letters, digits, '-', '_' or '.' (up to 128).");
-        }
-        else if (rule is not null && name != rule.Name)
-        {
-            errors.Add("name", "A rule cannot be renamed; create one with the new name.");
-        }
+        var name = RuleInputs.Name(input.Name, rule?.Name, errors);
 
         var style = rule?.Style ?? MaskStyle.Redact;
         if (input.Style is { } styleText && !Enum.TryParse(styleText, ignoreCase: true, out style))
@@ -97,19 +89,7 @@ public sealed class MaskingRuleService(IDbContextFactory<HoopDbContext> contexts
             }
         }
 
-        var connectionId = rule?.ConnectionId;
-        if (input.Connection is { } connectionName)
-        {
-            connectionId = null;
-            if (connectionName.Trim() is { Length: > 0 } wanted)
-            {
-                connectionId = await db.Connections.Where(c => c.Name == wanted).Select(c => (Guid?)c.Id).FirstOrDefaultAsync(cancellationToken);
-                if (connectionId is null)
-                {
-                    errors.Add("connection", $"There is no connection named '{wanted}'; leave it empty for every connection.");
-                }
-            }
-        }
+        var connectionId = await RuleInputs.ConnectionAsync(db, input.Connection, rule?.ConnectionId, errors, cancellationToken);
 
         var groupId = rule?.GroupId;
         string? groupName = null;
@@ -161,7 +141,7 @@ public sealed class MaskingRuleService(IDbContextFactory<HoopDbContext> contexts
         }
 
         var now = time.GetUtcNow().UtcDateTime;
-        var names = await NamesAsync(db, cancellationToken);
+        var names = await RuleInputs.NamesAsync(db, cancellationToken);
         var before = rule is null ? null : View(rule, names);
         if (rule is null)
         {
@@ -203,7 +183,7 @@ public sealed class MaskingRuleService(IDbContextFactory<HoopDbContext> contexts
         }
 
         db.MaskingRules.Remove(rule);
-        db.AuditEvents.Add(audit.Create(actor, "masking-rule.delete", name, AuditOutcome.Success, new { before = View(rule, await NamesAsync(db, cancellationToken)) }));
+        db.AuditEvents.Add(audit.Create(actor, "masking-rule.delete", name, AuditOutcome.Success, new { before = View(rule, await RuleInputs.NamesAsync(db, cancellationToken)) }));
         await db.SaveChangesAsync(cancellationToken);
         await policy.RefreshAsync(cancellationToken);
         return new(ChangeStatus.Ok);
@@ -244,10 +224,6 @@ public sealed class MaskingRuleService(IDbContextFactory<HoopDbContext> contexts
             .OrderBy(m => m.Start).ToList();
         return new(ChangeStatus.Ok, new MaskingTestResult(output, counts.ByDetector.ToDictionary(), matches));
     }
-
-    private static async Task<(Dictionary<Guid, string> Connections, Dictionary<Guid, string> Groups)> NamesAsync(HoopDbContext db, CancellationToken cancellationToken) =>
-        (await db.Connections.AsNoTracking().ToDictionaryAsync(c => c.Id, c => c.Name, cancellationToken),
-         await db.Groups.AsNoTracking().ToDictionaryAsync(g => g.Id, g => g.Name, cancellationToken));
 
     private static MaskingRuleView View(MaskingRule r, (Dictionary<Guid, string> Connections, Dictionary<Guid, string> Groups) names) => new(
         r.Id, r.Name, r.Detector, r.Pattern, r.Style.ToString().ToLowerInvariant(), r.KeepLast,

@@ -3,6 +3,7 @@ using Hoop.Admin.Auth;
 using Hoop.Data.Audit;
 using Hoop.Data.Entities;
 using Hoop.Data.Store;
+using Hoop.Proxy.Policy;
 using Hoop.Proxy.Reviews;
 using Microsoft.EntityFrameworkCore;
 
@@ -21,7 +22,7 @@ public sealed record ReviewView(Guid Id, string Connection, string Rule, string 
 /// What reviewers see and decide. Only callers with the reviewer role (and, when the rule names one, in the rule's
 /// reviewer group) decide; nobody decides on their own request; each reviewer votes once; a rejection ends it.
 /// </summary>
-public sealed class ReviewService(IDbContextFactory<HoopDbContext> contexts, ReviewGate gate, AuditLog audit, TimeProvider time)
+public sealed class ReviewService(IDbContextFactory<HoopDbContext> contexts, ReviewGate gate, PolicyStore policy, AuditLog audit, TimeProvider time)
 {
     private const int LongestWindowMinutes = 24 * 60;
 
@@ -77,7 +78,11 @@ public sealed class ReviewService(IDbContextFactory<HoopDbContext> contexts, Rev
             return Refused("review", "You cannot decide on your own request.", ChangeStatus.Forbidden);
         }
 
-        if (review.ReviewerGroup is { } group && !reviewer.FindAll(OidcHandler.GroupClaim).Any(c => c.Value == group))
+        // Only groups the reviewer's identity provider may claim count (the same check roles get).
+        var issuer = reviewer.FindFirstValue(OidcHandler.IssuerClaim);
+        var snapshot = policy.Current;
+        if (review.ReviewerGroup is { } group && !reviewer.FindAll(OidcHandler.GroupClaim)
+                .Any(c => c.Value == group && snapshot.Groups.TryGetValue(group, out var known) && known.Accepts(issuer)))
         {
             return Refused("review", $"Only members of group '{group}' decide this review.", ChangeStatus.Forbidden);
         }
@@ -146,6 +151,8 @@ public sealed class ReviewService(IDbContextFactory<HoopDbContext> contexts, Rev
 
         db.AuditEvents.Add(audit.Create(subject, action, review.ConnectionName, AuditOutcome.Success,
             new { review = review.Id, rule = review.RuleName, requestedBy = review.RequestedBy, scope = scope.ToString(), input.WindowMinutes, reason }));
+        // Every decision changes the review's version, so two reviewers deciding at once cannot both count.
+        db.Entry(review).State = EntityState.Modified;
         try
         {
             await db.SaveChangesAsync(cancellationToken);
@@ -153,6 +160,11 @@ public sealed class ReviewService(IDbContextFactory<HoopDbContext> contexts, Rev
         catch (DbUpdateConcurrencyException)
         {
             return ChangeResult<ReviewView>.Stale();
+        }
+        catch (DbUpdateException)
+        {
+            // The unique (review, reviewer) index: the same reviewer deciding twice at once.
+            return Refused("review", "You have decided on this review already; another reviewer must add theirs.", ChangeStatus.Conflict);
         }
 
         if (review.Status != ReviewStatus.Pending)

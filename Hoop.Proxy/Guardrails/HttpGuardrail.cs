@@ -78,8 +78,62 @@ public sealed class HttpGuardrail
             throw new GuardrailRuleException("pattern", "A path pattern starts with '/', such as /admin/** or /v1/*/delete.");
         }
 
-        var regex = Regex.Escape(glob).Replace(@"\*\*", ".*", StringComparison.Ordinal).Replace(@"\*", "[^/]*", StringComparison.Ordinal);
-        return new Regex($"^{regex}$", RegexOptions.NonBacktracking | RegexOptions.CultureInvariant | RegexOptions.IgnoreCase);
+        var regex = Regex.Escape(CanonicalPath(glob)).Replace(@"\*\*", ".*", StringComparison.Ordinal).Replace(@"\*", "[^/]*", StringComparison.Ordinal);
+        return new Regex($"^{regex}\\z", RegexOptions.NonBacktracking | RegexOptions.CultureInvariant | RegexOptions.IgnoreCase | RegexOptions.Singleline);
+    }
+
+    /// <summary>
+    /// A path as rules see it, so that spellings backends take for the same path match the same rules: an encoded
+    /// slash decoded, runs of slashes as one, ";parameters" of segments dropped, no trailing slash.
+    /// </summary>
+    public static string CanonicalPath(string path)
+    {
+        path = path.Replace("%2F", "/", StringComparison.OrdinalIgnoreCase).Replace("%5C", "/", StringComparison.OrdinalIgnoreCase).Replace('\\', '/');
+        var segments = path.Split('/', StringSplitOptions.RemoveEmptyEntries).Select(s => s.Split(';')[0]).Where(s => s.Length > 0);
+        return "/" + string.Join('/', segments);
+    }
+
+    /// <summary>
+    /// The body as body patterns see it: UTF-8 text, and for JSON its string values unescaped as well (so that
+    /// "\\u0044ROP" is seen as "DROP"). Null (so a body condition counts as met) when it cannot be read as text.
+    /// </summary>
+    public static string? BodyText(byte[] body, string? contentType, string? contentEncoding)
+    {
+        if (!string.IsNullOrEmpty(contentEncoding) || !IsUtf8(contentType))
+        {
+            return null;
+        }
+
+        var text = System.Text.Encoding.UTF8.GetString(body);
+        if (Masking.Masker.KindOf(contentType) != Masking.Masker.BodyKind.Json)
+        {
+            return text;
+        }
+
+        var values = new System.Text.StringBuilder(text).Append('\n');
+        try
+        {
+            var reader = new System.Text.Json.Utf8JsonReader(body);
+            while (reader.Read())
+            {
+                if (reader.TokenType is System.Text.Json.JsonTokenType.String or System.Text.Json.JsonTokenType.PropertyName)
+                {
+                    values.Append(reader.GetString()).Append('\n');
+                }
+            }
+        }
+        catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException)
+        {
+            // Not valid JSON: the raw text is what there is.
+        }
+
+        return values.ToString();
+    }
+
+    private static bool IsUtf8(string? contentType)
+    {
+        var charset = (contentType ?? "").Split(';').Skip(1).Select(p => p.Split('=', 2)).FirstOrDefault(p => p.Length == 2 && p[0].Trim().Equals("charset", StringComparison.OrdinalIgnoreCase));
+        return charset is null || charset[1].Trim().Trim('"').ToLowerInvariant() is "utf-8" or "utf8" or "us-ascii" or "ascii";
     }
 
     /// <summary>A regex on the non-backtracking engine, or the reason it cannot be one.</summary>

@@ -28,7 +28,9 @@ public sealed record SqlStatement(IReadOnlySet<string> Kinds, string Code);
 
 /// <summary>
 /// A lexer for PostgreSQL's SQL (comments, nested block comments, standard and E'' strings, quoted identifiers,
-/// dollar quoting, parameters) and the statement classification guardrails need. Not a parser: it finds each
+/// dollar quoting, parameters) and the statement classification guardrails need. It reads strings as
+/// standard_conforming_strings = on (PostgreSQL's default, where a backslash in '...' is an ordinary character);
+/// the Postgres proxy must refuse sessions that turn it off. Not a parser: it finds each
 /// statement's leading keyword, the statements inside WITH and EXPLAIN ANALYZE, and whether DELETE and
 /// UPDATE have a WHERE of their own.
 /// </summary>
@@ -75,7 +77,8 @@ public static class SqlStatements
             }
             else if (c == '-' && At(sql, i + 1) == '-')
             {
-                while (i < sql.Length && sql[i] != '\n')
+                // PostgreSQL ends a line comment at either line break character.
+                while (i < sql.Length && sql[i] is not ('\n' or '\r'))
                 {
                     i++;
                 }

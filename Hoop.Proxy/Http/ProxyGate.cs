@@ -6,6 +6,7 @@ using System.Text;
 using System.Text.Json;
 using Hoop.Data.Audit;
 using Hoop.Data.Entities;
+using Hoop.Proxy.Guardrails;
 using Hoop.Proxy.Identity;
 using Hoop.Proxy.Masking;
 using Hoop.Proxy.Policy;
@@ -218,7 +219,7 @@ public sealed partial class ProxyGate(
         }
 
         var request = context.Request;
-        var path = RelativePath(context, connection);
+        var path = HttpGuardrail.CanonicalPath(RelativePath(context, connection));
         byte[]? body = null;
         var bodyComplete = true;
         if (rules.Any(r => r.NeedsBody || r.Action == GuardrailAction.Review) && request.ContentLength != 0 && request.Body is not null)
@@ -227,39 +228,48 @@ public sealed partial class ProxyGate(
             request.Body = bodyComplete ? new MemoryStream(body, writable: false) : new BodyBuffer.PrefixedStream(body, request.Body);
         }
 
-        var text = body is not null && bodyComplete && string.IsNullOrEmpty(request.Headers.ContentEncoding) ? Encoding.UTF8.GetString(body) : null;
+        var text = body is null ? "" : bodyComplete ? HttpGuardrail.BodyText(body, request.ContentType, request.Headers.ContentEncoding) : null;
+        var approvals = new List<Review>();
         foreach (var rule in rules)
         {
-            if (!rule.Matches(request.Method, path, request.Headers, body is null ? "" : text))
+            if (!rule.Matches(request.Method, path, request.Headers, text))
             {
                 continue;
             }
 
             if (rule.Action == GuardrailAction.Deny)
             {
-                call.Verdict = "denied";
-                Audit(caller.Subject, "proxy.guardrail-denied", connection.Name, AuditOutcome.Denied, new { rule = rule.Name, request.Method, path });
-                await ProxyProblems.WriteAsync(context, StatusCodes.Status403Forbidden, "Denied by guardrail", rule.Message, connection.Name, new() { ["rule"] = rule.Name });
-                return $"Denied by guardrail '{rule.Name}': {rule.Message}";
+                return await StopAsync(context, call, "denied", "proxy.guardrail-denied", StatusCodes.Status403Forbidden, "Denied by guardrail", rule.Message, rule.Name);
             }
 
-            if (!bodyComplete)
+            if (!bodyComplete || body is { Length: > ReviewBodyLimit })
             {
-                call.Verdict = "denied";
-                var reason = $"This request needs a review (rule '{rule.Name}'), and its body is larger than {masking.MaxBodyBytes / 1024} KiB, too large to hold for one.";
-                Audit(caller.Subject, "proxy.guardrail-denied", connection.Name, AuditOutcome.Denied, new { rule = rule.Name, reason });
-                await ProxyProblems.WriteAsync(context, StatusCodes.Status403Forbidden, "Denied by guardrail", reason, connection.Name, new() { ["rule"] = rule.Name });
-                return reason;
+                return await StopAsync(context, call, "denied", "proxy.guardrail-denied", StatusCodes.Status403Forbidden, "Denied by guardrail",
+                    $"This request needs a review (rule '{rule.Name}'), and its body is larger than {ReviewBodyLimit / 1024} KiB, more than a reviewer can be shown.", rule.Name);
             }
 
-            var outcome = await reviews.CheckAsync(caller, connection, rule, Fingerprint(connection, request, path, body),
-                Describe(request, path, body, call.Masking), Justification(request), PreferredWait(request), context.RequestAborted);
+            ReviewOutcome outcome;
+            try
+            {
+                outcome = await reviews.CheckAsync(caller, connection, rule, Fingerprint(connection, request, path, body),
+                    Describe(request, path, body, call.Masking), Justification(request), PreferredWait(request), context.RequestAborted);
+            }
+            catch (TooManyReviewsException e)
+            {
+                context.Response.Headers.RetryAfter = "60";
+                return await StopAsync(context, call, "held", "proxy.review-refused", StatusCodes.Status429TooManyRequests, "Too many reviews pending", e.Message, rule.Name);
+            }
+
             if (outcome.Allowed)
             {
+                if (outcome.UsesApprovalOnce)
+                {
+                    approvals.Add(outcome.Review);
+                }
+
                 continue;
             }
 
-            call.Verdict = "held";
             var review = outcome.Review;
             var (title, detail) = outcome.Status switch
             {
@@ -267,19 +277,38 @@ public sealed partial class ProxyGate(
                 ReviewStatus.Expired => ("Review expired", $"Review {review.Id} expired without a decision. Send the request again to ask anew."),
                 _ => ("Review required", $"{rule.Message} The request is held as review {review.Id}; send it again once a reviewer approves it (or add 'Prefer: wait=60' to wait for the decision)."),
             };
-            Audit(caller.Subject, "proxy.review-held", connection.Name, AuditOutcome.Denied, new { rule = rule.Name, review = review.Id, status = outcome.Status.ToString() });
-            await ProxyProblems.WriteAsync(context, StatusCodes.Status403Forbidden, title, detail, connection.Name, new()
+            return await StopAsync(context, call, "held", "proxy.review-held", StatusCodes.Status403Forbidden, title, detail, rule.Name, new()
             {
-                ["rule"] = rule.Name,
                 ["reviewId"] = review.Id,
                 ["reviewUrl"] = reviews.LinkTo(review.Id).ToString(),
                 ["reviewStatus"] = outcome.Status.ToString().ToLowerInvariant(),
             });
-            return detail;
+        }
+
+        // Approvals "once" are used up only now that every rule let the request through.
+        if (!await reviews.UseAsync(approvals, caller.Subject, context.RequestAborted))
+        {
+            return await StopAsync(context, call, "held", "proxy.review-held", StatusCodes.Status403Forbidden, "Approval already used",
+                "The approval for this request was used by an identical request a moment ago; send it again to ask anew.", approvals[0].RuleName);
         }
 
         return null;
     }
+
+    /// <summary>Refuses the request with problem+json, audited, and marks it for the recording; returns the reason.</summary>
+    private async Task<string> StopAsync(HttpContext context, ProxyCall call, string verdict, string action, int status, string title, string detail,
+        string rule, Dictionary<string, object?>? extra = null)
+    {
+        call.Verdict = verdict;
+        extra ??= [];
+        extra["rule"] = rule;
+        Audit(call.Caller.Subject, action, call.Connection.Name, AuditOutcome.Denied, new { rule, detail, extra });
+        await ProxyProblems.WriteAsync(context, status, title, detail, call.Connection.Name, extra);
+        return detail;
+    }
+
+    /// <summary>The largest body a request held for review may have: the reviewer sees all of what they approve.</summary>
+    private const int ReviewBodyLimit = 64 * 1024;
 
     /// <summary>The path as the backend sees it: without the /&lt;connection&gt; prefix of path routing.</summary>
     private static string RelativePath(HttpContext context, ConnectionPolicy connection)
@@ -293,8 +322,14 @@ public sealed partial class ProxyGate(
     private static string Fingerprint(ConnectionPolicy connection, HttpRequest request, string path, byte[]? body)
     {
         var bodyHash = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(body ?? []));
-        var text = string.Join('\n', connection.Id, request.Method.ToUpperInvariant(), path, request.QueryString.Value, bodyHash);
-        return Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(text)));
+        // A JSON array, so no field can run into the next; with the headers that change what the request does.
+        string[] parts =
+        [
+            connection.Id.ToString(), request.Method.ToUpperInvariant(), path, request.QueryString.Value ?? "", bodyHash,
+            request.ContentType ?? "", request.Headers.ContentEncoding.ToString(), request.Headers["X-HTTP-Method-Override"].ToString(),
+            request.Headers["X-HTTP-Method"].ToString(), request.Headers["X-Method-Override"].ToString(),
+        ];
+        return Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(JsonSerializer.SerializeToUtf8Bytes(parts)));
     }
 
     /// <summary>What the reviewer sees: the request masked as recordings are, the body cut at 4 KiB.</summary>
@@ -306,16 +341,29 @@ public sealed partial class ProxyGate(
             try
             {
                 text = Encoding.UTF8.GetString(masking.Recording.IsEmpty ? body : masking.Recording.MaskBody(body, request.ContentType, new MaskingCounts()));
-                text = text.Length > 4096 ? text[..4096] + "…" : text;
             }
             catch (MaskingException e)
             {
                 text = $"(body not shown: {e.Message})";
             }
         }
+        else if (body is { Length: > 0 })
+        {
+            // Not text: the reviewer is told what it is, how big, and its digest.
+            text = $"({request.ContentType ?? "unknown type"}{(string.IsNullOrEmpty(request.Headers.ContentEncoding) ? "" : $", {request.Headers.ContentEncoding}")}, "
+                + $"{body.Length} bytes, SHA-256 {Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(body))})";
+        }
 
         var query = masking.Recording.IsEmpty ? request.QueryString.Value : masking.Recording.MaskText(request.QueryString.Value ?? "", new MaskingCounts());
-        return JsonSerializer.Serialize(new { method = request.Method, path, query, contentType = request.ContentType, body = text }, JsonOptions);
+        return JsonSerializer.Serialize(new
+        {
+            method = request.Method,
+            path,
+            query,
+            contentType = request.ContentType,
+            methodOverride = request.Headers["X-HTTP-Method-Override"].ToString() is { Length: > 0 } o ? o : null,
+            body = text,
+        }, JsonOptions);
     }
 
     private static string? Justification(HttpRequest request)

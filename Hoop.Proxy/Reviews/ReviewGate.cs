@@ -27,8 +27,17 @@ public sealed class ReviewOptions
     public required Uri ConsoleUrl { get; set; }
 }
 
-/// <summary>What became of a request that a review rule caught.</summary>
-public sealed record ReviewOutcome(ReviewStatus Status, Review Review, bool Allowed);
+/// <summary>Too many reviews pending for one caller on one connection.</summary>
+public sealed class TooManyReviewsException(string message) : Exception(message);
+
+/// <summary>
+/// What became of a request that a review rule caught. An allowed outcome on an approval "once" still has to be
+/// used up (<see cref="ReviewGate.UseAsync"/>) once every rule has let the request through.
+/// </summary>
+public sealed record ReviewOutcome(ReviewStatus Status, Review Review, bool Allowed)
+{
+    public bool UsesApprovalOnce => Allowed && Review.Scope == ReviewScope.Once;
+}
 
 /// <summary>
 /// Holds requests that need a just-in-time approval: each becomes a pending review in the store (so it survives a
@@ -44,7 +53,16 @@ public sealed partial class ReviewGate(
     ILogger<ReviewGate> logger) : BackgroundService
 {
     private static readonly TimeSpan Sweep = TimeSpan.FromSeconds(30);
+
+    /// <summary>Pending reviews one caller may have open on one connection: more would only flood the reviewers.</summary>
+    public const int MaxPendingPerCaller = 20;
+
     private readonly ConcurrentDictionary<Guid, TaskCompletionSource> _waiting = new();
+    private readonly System.Threading.Channels.Channel<object> _announcements =
+        System.Threading.Channels.Channel.CreateBounded<object>(new System.Threading.Channels.BoundedChannelOptions(100)
+        {
+            FullMode = System.Threading.Channels.BoundedChannelFullMode.DropOldest,
+        });
 
     public Uri LinkTo(Guid id) => new(options.ConsoleUrl, $"reviews/{id}");
 
@@ -54,29 +72,40 @@ public sealed partial class ReviewGate(
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var now = time.GetUtcNow().UtcDateTime;
-        var window = await db.Reviews.AsNoTracking().Where(r => r.ConnectionId == connection.Id && r.RuleId == rule.Id && r.RequestedBy == caller.Subject
-            && r.Status == ReviewStatus.Approved && r.Scope == ReviewScope.Window && r.WindowEndsAt > now).FirstOrDefaultAsync(cancellationToken);
+        // Every lookup is of this rule's reviews: an approval under one rule never stands in for another's.
+        var mine = db.Reviews.AsNoTracking().Where(r => r.RuleId == rule.Id && r.ConnectionId == connection.Id && r.RequestedBy == caller.Subject);
+        var window = await mine.Where(r => r.Status == ReviewStatus.Approved && r.Scope == ReviewScope.Window && r.WindowEndsAt > now)
+            .FirstOrDefaultAsync(cancellationToken);
         if (window is not null)
         {
             return new(ReviewStatus.Approved, window, true);
         }
 
-        if (await ConsumeAsync(db, fingerprint, caller.Subject, cancellationToken) is { } once)
+        // An approval "once" not used within the time a review may stay pending lapses.
+        var since = now - options.PendingTimeout;
+        var once = await mine.Where(r => r.Fingerprint == fingerprint && r.Status == ReviewStatus.Approved && r.Scope == ReviewScope.Once
+            && r.ConsumedAt == null && r.DecidedAt > since).FirstOrDefaultAsync(cancellationToken);
+        if (once is not null)
         {
             return new(ReviewStatus.Approved, once, true);
         }
 
         // A rejection stands for as long as a review may stay pending: asking again at once would only repeat the question.
-        var since = now - options.PendingTimeout;
-        var rejected = await db.Reviews.AsNoTracking().Include(r => r.Decisions).Where(r => r.Fingerprint == fingerprint && r.RequestedBy == caller.Subject
-            && r.Status == ReviewStatus.Rejected && r.DecidedAt > since).OrderByDescending(r => r.DecidedAt).FirstOrDefaultAsync(cancellationToken);
+        var rejected = await mine.Include(r => r.Decisions).Where(r => r.Fingerprint == fingerprint && r.Status == ReviewStatus.Rejected && r.DecidedAt > since)
+            .OrderByDescending(r => r.DecidedAt).FirstOrDefaultAsync(cancellationToken);
         if (rejected is not null)
         {
             return new(ReviewStatus.Rejected, rejected, false);
         }
 
-        var review = await db.Reviews.AsNoTracking().Where(r => r.Fingerprint == fingerprint && r.RequestedBy == caller.Subject
-            && r.Status == ReviewStatus.Pending && r.ExpiresAt > now).OrderBy(r => r.CreatedAt).FirstOrDefaultAsync(cancellationToken);
+        var review = await mine.Where(r => r.Fingerprint == fingerprint && r.Status == ReviewStatus.Pending && r.ExpiresAt > now)
+            .OrderBy(r => r.CreatedAt).FirstOrDefaultAsync(cancellationToken);
+        if (review is null && await mine.CountAsync(r => r.Status == ReviewStatus.Pending && r.ExpiresAt > now, cancellationToken) >= MaxPendingPerCaller)
+        {
+            throw new TooManyReviewsException(
+                $"You have {MaxPendingPerCaller} requests waiting for review on '{connection.Name}' already; wait for decisions before asking more.");
+        }
+
         if (review is null)
         {
             review = new Review
@@ -104,7 +133,7 @@ public sealed partial class ReviewGate(
 
         if (wait > TimeSpan.Zero)
         {
-            return await WaitAsync(review, caller.Subject, wait < options.MaxWait ? wait : options.MaxWait, cancellationToken);
+            return await WaitAsync(review, wait < options.MaxWait ? wait : options.MaxWait, cancellationToken);
         }
 
         return new(ReviewStatus.Pending, review, false);
@@ -121,7 +150,19 @@ public sealed partial class ReviewGate(
         Announce(text, review, "review.decided");
     }
 
-    private async Task<ReviewOutcome> WaitAsync(Review review, string subject, TimeSpan wait, CancellationToken cancellationToken)
+    private async Task<ReviewOutcome> WaitAsync(Review review, TimeSpan wait, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await WaitForDecisionAsync(review, wait, cancellationToken);
+        }
+        finally
+        {
+            _waiting.TryRemove(review.Id, out _);
+        }
+    }
+
+    private async Task<ReviewOutcome> WaitForDecisionAsync(Review review, TimeSpan wait, CancellationToken cancellationToken)
     {
         var deadline = time.GetUtcNow() + wait;
         while (true)
@@ -145,38 +186,44 @@ public sealed partial class ReviewGate(
 
             if (now.Status == ReviewStatus.Approved)
             {
-                if (now.Scope == ReviewScope.Window)
-                {
-                    return new(ReviewStatus.Approved, now, true);
-                }
-
-                return await ConsumeAsync(db, now.Fingerprint, subject, cancellationToken) is { } consumed
-                    ? new(ReviewStatus.Approved, consumed, true)
-                    : new(ReviewStatus.Pending, now, false);
+                return new(ReviewStatus.Approved, now, now.Scope == ReviewScope.Window || now.ConsumedAt is null);
             }
         }
     }
 
-    /// <summary>Uses up an approval "once" of this exact request; of two racing requests only one gets it.</summary>
-    private async Task<Review?> ConsumeAsync(HoopDbContext db, string fingerprint, string subject, CancellationToken cancellationToken)
+    /// <summary>
+    /// Uses up the approvals "once" that let a request through, after every rule did; of two racing identical
+    /// requests only one gets them. False when one was used meanwhile (nothing is used then).
+    /// </summary>
+    public async Task<bool> UseAsync(IReadOnlyList<Review> approvals, string subject, CancellationToken cancellationToken)
     {
-        var approval = await db.Reviews.Where(r => r.Fingerprint == fingerprint && r.RequestedBy == subject
-            && r.Status == ReviewStatus.Approved && r.Scope == ReviewScope.Once && r.ConsumedAt == null).FirstOrDefaultAsync(cancellationToken);
-        if (approval is null)
+        if (approvals.Count == 0)
         {
-            return null;
+            return true;
         }
 
-        approval.ConsumedAt = time.GetUtcNow().UtcDateTime;
-        db.AuditEvents.Add(audit.Create(subject, "review.used", approval.ConnectionName, AuditOutcome.Success, new { review = approval.Id }));
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var ids = approvals.Select(a => a.Id).ToList();
+        var rows = await db.Reviews.Where(r => ids.Contains(r.Id) && r.ConsumedAt == null).ToListAsync(cancellationToken);
+        if (rows.Count != ids.Count)
+        {
+            return false;
+        }
+
+        foreach (var row in rows)
+        {
+            row.ConsumedAt = time.GetUtcNow().UtcDateTime;
+            db.AuditEvents.Add(audit.Create(subject, "review.used", row.ConnectionName, AuditOutcome.Success, new { review = row.Id }));
+        }
+
         try
         {
             await db.SaveChangesAsync(cancellationToken);
-            return approval;
+            return true;
         }
         catch (DbUpdateConcurrencyException)
         {
-            return null;
+            return false;
         }
     }
 
@@ -205,6 +252,7 @@ public sealed partial class ReviewGate(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        var announcing = AnnounceAllAsync(stoppingToken);
         while (!stoppingToken.IsCancellationRequested)
         {
             try
@@ -221,37 +269,54 @@ public sealed partial class ReviewGate(
                 LogSweepFailed(e.Message);
             }
         }
+
+        await announcing;
     }
 
-    /// <summary>Posts to the webhook in the background: a slow chat service never holds up a request or a decision.</summary>
-    private void Announce(string text, Review review, string @event)
+    /// <summary>Posts the queued announcements one at a time; a slow or failing chat service never holds anything up.</summary>
+    private async Task AnnounceAllAsync(CancellationToken stoppingToken)
     {
         if (options.Webhook is not { } webhook)
         {
             return;
         }
 
-        var payload = new
+        try
         {
-            text,
-            @event,
-            review = new { review.Id, review.ConnectionName, review.RuleName, review.RequestedBy, status = review.Status.ToString(), url = LinkTo(review.Id) },
-        };
-        _ = Task.Run(async () =>
-        {
-            try
+            await foreach (var payload in _announcements.Reader.ReadAllAsync(stoppingToken))
             {
-                using var response = await httpClients.CreateClient("alerts").PostAsJsonAsync(webhook, payload);
-                if (!response.IsSuccessStatusCode)
+                try
                 {
-                    LogWebhookFailed($"HTTP {(int)response.StatusCode}");
+                    using var response = await httpClients.CreateClient("alerts").PostAsJsonAsync(webhook, payload, stoppingToken);
+                    if (!response.IsSuccessStatusCode)
+                    {
+                        LogWebhookFailed($"HTTP {(int)response.StatusCode}");
+                    }
+                }
+                catch (Exception e) when (e is HttpRequestException or TaskCanceledException && !stoppingToken.IsCancellationRequested)
+                {
+                    LogWebhookFailed(e.Message);
                 }
             }
-            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // Stopping: what is still queued is not announced.
+        }
+    }
+
+    /// <summary>Queues an announcement for the webhook (the oldest are dropped if it falls far behind).</summary>
+    private void Announce(string text, Review review, string @event)
+    {
+        if (options.Webhook is not null)
+        {
+            _announcements.Writer.TryWrite(new
             {
-                LogWebhookFailed(e.Message);
-            }
-        });
+                text,
+                @event,
+                review = new { review.Id, review.ConnectionName, review.RuleName, review.RequestedBy, status = review.Status.ToString(), url = LinkTo(review.Id) },
+            });
+        }
     }
 
     [LoggerMessage(6001, LogLevel.Warning, "The review webhook could not be called: {Error}")]

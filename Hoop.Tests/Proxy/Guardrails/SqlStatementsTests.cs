@@ -45,6 +45,14 @@ public sealed class SqlStatementsTests
     }
 
     [Fact]
+    public void ALineCommentEndsAtACarriageReturnToo()
+    {
+        var statements = SqlStatements.Split("select 1; -- note\rDROP TABLE users");
+
+        Assert.Equal(["DROP"], statements[1].Kinds);
+    }
+
+    [Fact]
     public void MultiStatementQuery_IsCheckedStatementByStatement()
     {
         var statements = SqlStatements.Split("select 1; ; DROP TABLE users; delete from t where id = $1;");

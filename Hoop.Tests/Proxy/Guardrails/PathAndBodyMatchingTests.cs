@@ -1,0 +1,35 @@
+using System.Text;
+using Hoop.Data.Entities;
+using Hoop.Proxy.Guardrails;
+using Microsoft.AspNetCore.Http;
+
+namespace Hoop.Tests.Proxy.Guardrails;
+
+/// <summary>Spellings of a path or body that backends take for the same thing must meet the same rule.</summary>
+public sealed class PathAndBodyMatchingTests
+{
+    private static readonly HttpGuardrail AdminOnly = HttpGuardrail.Compile(
+        new GuardrailRule { Name = "admin", Pattern = "/admin/**", Message = "no", Action = GuardrailAction.Deny }, null);
+
+    [Theory]
+    [InlineData("/admin/users")]
+    [InlineData("/admin%2Fusers")]
+    [InlineData("//admin//users")]
+    [InlineData("/admin;jsessionid=1/users")]
+    [InlineData("/ADMIN/users/")]
+    [InlineData("/admin/\nusers")]
+    public void PathSpellings_AllMatch(string path)
+    {
+        Assert.True(AdminOnly.Matches("GET", HttpGuardrail.CanonicalPath(path), new HeaderDictionary(), ""));
+    }
+
+    [Fact]
+    public void BodyPatterns_SeeJsonEscapesDecoded_AndFailClosedOnOtherCharsets()
+    {
+        var json = Encoding.UTF8.GetBytes("""{"sql":"\u0044ROP TABLE users"}""");
+
+        Assert.Contains("DROP TABLE", HttpGuardrail.BodyText(json, "application/json", null));
+        Assert.Null(HttpGuardrail.BodyText(json, "application/json; charset=utf-16", null));
+        Assert.Null(HttpGuardrail.BodyText(json, "application/json", "gzip"));
+    }
+}
