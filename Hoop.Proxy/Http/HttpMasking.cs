@@ -106,6 +106,12 @@ public sealed class HttpMasking(Masker request, Masker response, Masker recordin
             }
         }
 
+        if (MaskedResponse is not null)
+        {
+            // Read to its end and replaced: let go of it now, so the backend connection goes back to the pool.
+            content.Dispose();
+        }
+
         return replacement;
     }
 

@@ -17,24 +17,24 @@ public sealed class Detector(string name, string label, Regex pattern, Func<stri
     /// <summary>What a redacted value becomes: [EMAIL].</summary>
     public string Label => label;
 
-    public List<(int Start, int Length)> Find(string text)
+    public IReadOnlyList<(int Start, int Length)> Find(string text)
     {
-        var found = new List<(int, int)>();
         // A cheap test first (an '@' for an email, a digit for a card): most text has none, and skips the regex.
         if (mayContain is not null && !mayContain(text))
         {
-            return found;
+            return [];
         }
 
+        List<(int, int)>? found = null;
         foreach (var match in pattern.EnumerateMatches(text))
         {
             if (check is null || check(text.Substring(match.Index, match.Length)))
             {
-                found.Add((match.Index, match.Length));
+                (found ??= []).Add((match.Index, match.Length));
             }
         }
 
-        return found;
+        return found is null ? [] : found;
     }
 }
 
