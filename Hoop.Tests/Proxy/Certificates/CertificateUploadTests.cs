@@ -25,13 +25,13 @@ public sealed class CertificateUploadTests : IAsyncLifetime
         using var right = _ca.Issue(["localhost", "hoop.localhost"]);
         using var otherKey = _ca.Issue(["localhost", "hoop.localhost"]);
 
-        await AssertRefusedAsync(admin, new { certificatePem = otherNames.ExportCertificatePem(), privateKeyPem = otherNames.GetECDsaPrivateKey()!.ExportPkcs8PrivateKeyPem() },
+        await AdminApiAssert.RefusedAsync(admin, "/api/v1/certificates", new { certificatePem = otherNames.ExportCertificatePem(), privateKeyPem = otherNames.GetECDsaPrivateKey()!.ExportPkcs8PrivateKeyPem() },
             "certificatePem", "does not cover localhost, hoop.localhost");
-        await AssertRefusedAsync(admin, new { certificatePem = right.ExportCertificatePem(), privateKeyPem = otherKey.GetECDsaPrivateKey()!.ExportPkcs8PrivateKeyPem() },
+        await AdminApiAssert.RefusedAsync(admin, "/api/v1/certificates", new { certificatePem = right.ExportCertificatePem(), privateKeyPem = otherKey.GetECDsaPrivateKey()!.ExportPkcs8PrivateKeyPem() },
             "privateKeyPem", "must match the certificate");
-        await AssertRefusedAsync(admin, new { certificatePem = "not a certificate", privateKeyPem = "" }, "certificatePem", "PEM");
-        await AssertRefusedAsync(admin, new { pfxBase64 = "%%%" }, "pfxBase64", "base64");
-        await AssertRefusedAsync(admin, new { pfxBase64 = Convert.ToBase64String(Encoding.ASCII.GetBytes("not a pfx")) }, "pfx", "PKCS#12");
+        await AdminApiAssert.RefusedAsync(admin, "/api/v1/certificates", new { certificatePem = "not a certificate", privateKeyPem = "" }, "certificatePem", "PEM");
+        await AdminApiAssert.RefusedAsync(admin, "/api/v1/certificates", new { pfxBase64 = "%%%" }, "pfxBase64", "base64");
+        await AdminApiAssert.RefusedAsync(admin, "/api/v1/certificates", new { pfxBase64 = Convert.ToBase64String(Encoding.ASCII.GetBytes("not a pfx")) }, "pfx", "PKCS#12");
 
         Assert.Equal(before, (await HoopTestHost.HandshakeAsync(_hoop.ProxyPort)).Thumbprint);
     }
@@ -55,14 +55,6 @@ public sealed class CertificateUploadTests : IAsyncLifetime
         var history = listed.GetProperty("history").EnumerateArray().ToList();
         Assert.Equal(["Uploaded", "SelfSigned"], history.Select(h => h.GetProperty("source").GetString()));
         Assert.DoesNotContain("PRIVATE KEY", listed.GetRawText());
-    }
-
-    private static async Task AssertRefusedAsync(HttpClient admin, object upload, string field, string message)
-    {
-        var response = await admin.PostAsJsonAsync("/api/v1/certificates", upload);
-        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
-        var errors = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("errors");
-        Assert.Contains(message, errors.GetProperty(field)[0].GetString());
     }
 
     private HttpClient Admin() => _hoop.CreateAdminClient();

@@ -145,12 +145,12 @@ public sealed class HttpGuardrailTests(GuardrailFixture fixture) : IClassFixture
     {
         using var admin = fixture.Hoop.CreateAdminClient();
 
-        await AssertRefusedAsync(admin, new { name = "p", path = "customers/*", action = "deny", message = "m" }, "path", "starts with '/'");
-        await AssertRefusedAsync(admin, new { name = "b", bodyPattern = "(?<=x)y", action = "deny", message = "m" }, "bodyPattern", "non-backtracking");
-        await AssertRefusedAsync(admin, new { name = "a", action = "maybe", message = "m" }, "action", "deny or review");
-        await AssertRefusedAsync(admin, new { name = "m", action = "deny" }, "message", "what the agent is told");
-        await AssertRefusedAsync(admin, new { name = "g", action = "review", message = "m", reviewerGroup = DataPathFixture.Group }, "reviewerGroup", "does not carry the reviewer role");
-        await AssertRefusedAsync(admin, new { name = "c", action = "deny", message = "m", connection = "nowhere" }, "connection", "no connection named");
+        await AdminApiAssert.RefusedAsync(admin, "/api/v1/guardrail-rules", new { name = "p", path = "customers/*", action = "deny", message = "m" }, "path", "starts with '/'");
+        await AdminApiAssert.RefusedAsync(admin, "/api/v1/guardrail-rules", new { name = "b", bodyPattern = "(?<=x)y", action = "deny", message = "m" }, "bodyPattern", "non-backtracking");
+        await AdminApiAssert.RefusedAsync(admin, "/api/v1/guardrail-rules", new { name = "a", action = "maybe", message = "m" }, "action", "deny or review");
+        await AdminApiAssert.RefusedAsync(admin, "/api/v1/guardrail-rules", new { name = "m", action = "deny" }, "message", "what the agent is told");
+        await AdminApiAssert.RefusedAsync(admin, "/api/v1/guardrail-rules", new { name = "g", action = "review", message = "m", reviewerGroup = DataPathFixture.Group }, "reviewerGroup", "does not carry the reviewer role");
+        await AdminApiAssert.RefusedAsync(admin, "/api/v1/guardrail-rules", new { name = "c", action = "deny", message = "m", connection = "nowhere" }, "connection", "no connection named");
     }
 
     private async Task EnsureReviewersAsync()
@@ -163,26 +163,17 @@ public sealed class HttpGuardrailTests(GuardrailFixture fixture) : IClassFixture
     }
 
     /// <summary>A reviewer calling the admin API with their own token (group 'approvers', which carries the reviewer role).</summary>
+    private async Task AddRuleAsync(object rule)
+    {
+        using var admin = fixture.Hoop.CreateAdminClient();
+        await AdminApiAssert.CreatedAsync(admin, "/api/v1/guardrail-rules", rule);
+    }
+
     private HttpClient Reviewer(string subject, DateTime? expires = null)
     {
         var client = fixture.Hoop.CreateClient(fixture.Hoop.ConsoleUrl);
         client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", fixture.Issuer.Token(subject: subject, groups: ["approvers"], expires: expires));
         return client;
-    }
-
-    private async Task AddRuleAsync(object rule)
-    {
-        using var admin = fixture.Hoop.CreateAdminClient();
-        var response = await admin.PostAsJsonAsync("/api/v1/guardrail-rules", rule);
-        Assert.True(response.StatusCode == HttpStatusCode.Created, await response.Content.ReadAsStringAsync());
-    }
-
-    private static async Task AssertRefusedAsync(HttpClient admin, object rule, string field, string message)
-    {
-        var response = await admin.PostAsJsonAsync("/api/v1/guardrail-rules", rule);
-        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
-        var errors = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("errors");
-        Assert.Contains(message, errors.GetProperty(field)[0].GetString());
     }
 
     private static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");

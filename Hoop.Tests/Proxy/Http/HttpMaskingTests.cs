@@ -110,11 +110,11 @@ public sealed class HttpMaskingTests(MaskingFixture fixture) : IClassFixture<Mas
     {
         using var admin = fixture.Hoop.CreateAdminClient();
 
-        await AssertRefusedAsync(admin, new { name = "bad-regex", detector = "regex", pattern = "(a+)+\\1" }, "pattern", "non-backtracking");
-        await AssertRefusedAsync(admin, new { name = "empty", detector = "regex", pattern = "" }, "pattern", "empty");
-        await AssertRefusedAsync(admin, new { name = "nowhere", detector = "email", connection = "no-such-connection" }, "connection", "no connection named");
-        await AssertRefusedAsync(admin, new { name = "odd", detector = "creditcard" }, "detector", "not a detector");
-        await AssertRefusedAsync(admin, new { name = "dirs", detector = "email", directions = new[] { "sideways" } }, "directions", "not a direction");
+        await AdminApiAssert.RefusedAsync(admin, "/api/v1/masking-rules", new { name = "bad-regex", detector = "regex", pattern = "(a+)+\\1" }, "pattern", "non-backtracking");
+        await AdminApiAssert.RefusedAsync(admin, "/api/v1/masking-rules", new { name = "empty", detector = "regex", pattern = "" }, "pattern", "empty");
+        await AdminApiAssert.RefusedAsync(admin, "/api/v1/masking-rules", new { name = "nowhere", detector = "email", connection = "no-such-connection" }, "connection", "no connection named");
+        await AdminApiAssert.RefusedAsync(admin, "/api/v1/masking-rules", new { name = "odd", detector = "creditcard" }, "detector", "not a detector");
+        await AdminApiAssert.RefusedAsync(admin, "/api/v1/masking-rules", new { name = "dirs", detector = "email", directions = new[] { "sideways" } }, "directions", "not a direction");
 
         await AddRuleAsync(new { name = "tester-ssn", detector = "ssn", style = "pseudonym", connection = "billing" });
         var tested = await admin.PostAsJsonAsync("/api/v1/masking/test", new { sample = "ssn 123-45-6789 and 000-12-3456", rules = new[] { "tester-ssn" } });
@@ -128,16 +128,7 @@ public sealed class HttpMaskingTests(MaskingFixture fixture) : IClassFixture<Mas
     private async Task AddRuleAsync(object rule)
     {
         using var admin = fixture.Hoop.CreateAdminClient();
-        var response = await admin.PostAsJsonAsync("/api/v1/masking-rules", rule);
-        Assert.True(response.StatusCode == HttpStatusCode.Created, await response.Content.ReadAsStringAsync());
-    }
-
-    private static async Task AssertRefusedAsync(HttpClient admin, object rule, string field, string message)
-    {
-        var response = await admin.PostAsJsonAsync("/api/v1/masking-rules", rule);
-        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
-        var errors = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("errors");
-        Assert.Contains(message, errors.GetProperty(field)[0].GetString());
+        await AdminApiAssert.CreatedAsync(admin, "/api/v1/masking-rules", rule);
     }
 
     private async Task<string> RecordedAsync(string summaryPart)
