@@ -64,7 +64,8 @@ public sealed class ApiAuthenticationHandler(
 
         // The groups go along, for decisions only a rule's reviewer group may make.
         var groups = caller.Groups.Where(g => snapshot.Groups.TryGetValue(g, out var group) && group.Accepts(caller.Issuer));
-        return Success(caller.Subject, caller.DisplayName, snapshot.RolesOf(caller.Groups, caller.Issuer), caller.Kind == CallerKind.ApiKey ? "api-key" : "token", groups);
+        return Success(caller.Subject, caller.DisplayName, snapshot.RolesOf(caller.Groups, caller.Issuer), caller.Kind == CallerKind.ApiKey ? "api-key" : "token", groups,
+            caller.Key);
     }
 
     private async Task<AuthenticateResult> BreakGlassAsync(string parameter)
@@ -85,12 +86,18 @@ public sealed class ApiAuthenticationHandler(
             return AuthenticateResult.Fail("The break-glass user name or password is not right.");
         }
 
-        return Success(BreakGlassAdmin.Actor, decoded[..colon], Roles.Admin, BreakGlassAdmin.Actor, []);
+        return Success(BreakGlassAdmin.Actor, decoded[..colon], Roles.Admin, BreakGlassAdmin.Actor, [], BreakGlassAdmin.Actor);
     }
 
-    private static AuthenticateResult Success(string subject, string name, Roles roles, string method, IEnumerable<string> groups)
+    /// <summary>The caller's identity across providers (<see cref="Caller.Key"/>), for "not your own request" checks.</summary>
+    public const string CallerKeyClaim = "hoop:caller";
+
+    private static AuthenticateResult Success(string subject, string name, Roles roles, string method, IEnumerable<string> groups, string callerKey)
     {
-        var claims = new List<Claim> { new(ClaimTypes.NameIdentifier, subject), new(ClaimTypes.Name, name), new(AuthSetup.AuthMethodClaim, method) };
+        var claims = new List<Claim>
+        {
+            new(ClaimTypes.NameIdentifier, subject), new(ClaimTypes.Name, name), new(AuthSetup.AuthMethodClaim, method), new(CallerKeyClaim, callerKey),
+        };
         claims.AddRange(groups.Select(g => new Claim(OidcHandler.GroupClaim, g)));
         claims.AddRange(Enum.GetValues<Roles>().Where(r => r != Roles.None && roles.HasFlag(r)).Select(r => new Claim(ClaimTypes.Role, r.ToString())));
         return AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(new ClaimsIdentity(claims, SchemeName)), SchemeName));

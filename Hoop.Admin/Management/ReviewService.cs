@@ -73,7 +73,10 @@ public sealed class ReviewService(IDbContextFactory<HoopDbContext> contexts, Rev
             return Refused("review", "Deciding reviews needs the reviewer role.", ChangeStatus.Forbidden);
         }
 
-        if (subject == review.RequestedBy || (review.RequestedByName is not null && name == review.RequestedByName))
+        // The same person as the requester by their identity across providers, or (to be safe) by the same name.
+        var key = reviewer.FindFirstValue(Api.ApiAuthenticationHandler.CallerKeyClaim)
+            ?? Hoop.Proxy.Identity.Caller.KeyOf(subject, reviewer.FindFirstValue(OidcHandler.IssuerClaim), null);
+        if (key == review.RequestedBy || subject == review.RequestedBy || (review.RequestedByName is not null && name == review.RequestedByName))
         {
             return Refused("review", "You cannot decide on your own request.", ChangeStatus.Forbidden);
         }

@@ -16,7 +16,7 @@ public sealed class Review : IVersioned
     public string? ReviewerGroup { get; set; }
     public Guid? SessionId { get; set; }
 
-    /// <summary>The caller's subject (token sub or API key id) and display name.</summary>
+    /// <summary>Who asked: the issuer and subject of their token, or their API key's id; and their display name.</summary>
     public required string RequestedBy { get; set; }
     public string? RequestedByName { get; set; }
 

@@ -8,6 +8,15 @@ public sealed record Caller(string Subject, string DisplayName, IReadOnlyList<st
 
     /// <summary>The token's issuer URL; null for an API key, whose groups an admin assigned directly.</summary>
     public string? Issuer { get; init; }
+
+    /// <summary>
+    /// Who this is across identity providers and key rotations: the issuer with the subject (two providers may
+    /// issue the same 'sub'), or the API key's id (a key made again under an old name is someone new).
+    /// </summary>
+    public string Key => KeyOf(Subject, Issuer, ApiKeyId);
+
+    public static string KeyOf(string subject, string? issuer, Guid? apiKeyId) =>
+        apiKeyId is { } id ? $"api-key:{id:n}" : issuer is null ? subject : $"{issuer}#{subject}";
 }
 
 public enum CallerKind

@@ -73,7 +73,8 @@ public sealed partial class ReviewGate(
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var now = time.GetUtcNow().UtcDateTime;
         // Every lookup is of this rule's reviews: an approval under one rule never stands in for another's.
-        var mine = db.Reviews.AsNoTracking().Where(r => r.RuleId == rule.Id && r.ConnectionId == connection.Id && r.RequestedBy == caller.Subject);
+        var requester = caller.Key;
+        var mine = db.Reviews.AsNoTracking().Where(r => r.RuleId == rule.Id && r.ConnectionId == connection.Id && r.RequestedBy == requester);
         var window = await mine.Where(r => r.Status == ReviewStatus.Approved && r.Scope == ReviewScope.Window && r.WindowEndsAt > now)
             .FirstOrDefaultAsync(cancellationToken);
         if (window is not null)
@@ -115,7 +116,7 @@ public sealed partial class ReviewGate(
                 RuleId = rule.Id,
                 RuleName = rule.Name,
                 ReviewerGroup = rule.ReviewerGroup,
-                RequestedBy = caller.Subject,
+                RequestedBy = requester,
                 RequestedByName = caller.DisplayName,
                 Request = request,
                 Fingerprint = fingerprint,

@@ -24,6 +24,19 @@ public sealed class PathAndBodyMatchingTests
     }
 
     [Fact]
+    public void Requesters_AreTheSameOnlyWithTheSameIssuerAndSubject_OrTheSameKey()
+    {
+        var alice = new Hoop.Proxy.Identity.Caller("alice", "Alice", [], Hoop.Proxy.Identity.CallerKind.Token) { Issuer = "https://idp-a.example" };
+        var otherAlice = alice with { Issuer = "https://idp-b.example" };
+        var key = new Hoop.Proxy.Identity.Caller("api-key:bot", "bot", [], Hoop.Proxy.Identity.CallerKind.ApiKey) { ApiKeyId = Guid.NewGuid() };
+        var remadeKey = key with { ApiKeyId = Guid.NewGuid() };
+
+        Assert.Equal(alice.Key, (alice with { DisplayName = "A." }).Key);
+        Assert.NotEqual(alice.Key, otherAlice.Key);
+        Assert.NotEqual(key.Key, remadeKey.Key);
+    }
+
+    [Fact]
     public void BodyPatterns_SeeJsonEscapesDecoded_AndFailClosedOnOtherCharsets()
     {
         var json = Encoding.UTF8.GetBytes("""{"sql":"\u0044ROP TABLE users"}""");
