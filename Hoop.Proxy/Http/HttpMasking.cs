@@ -1,4 +1,5 @@
 using System.Net;
+using System.Text;
 using Hoop.Proxy.Masking;
 using Microsoft.AspNetCore.Http;
 
@@ -85,6 +86,23 @@ public sealed class HttpMasking(Masker request, Masker response, Masker recordin
         }
 
         var body = await content.ReadAsStreamAsync(cancellationToken);
+        var kind = Masker.KindOf(contentType);
+        if (Masker.IsLines(kind))
+        {
+            // Event streams (an LLM's tokens) stay streams: each line goes out masked as soon as it is complete.
+            Masker.CheckCharset(contentType);
+            var streamed = new StreamContent(new MaskedLinesStream(body, response, kind, options.MaxBodyBytes, Counts));
+            foreach (var (name, values) in content.Headers)
+            {
+                if (!name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase))
+                {
+                    streamed.Headers.TryAddWithoutValidation(name, values);
+                }
+            }
+
+            return streamed;
+        }
+
         var (buffered, complete) = await BodyBuffer.ReadAsync(body, options.MaxBodyBytes, cancellationToken);
         HttpContent replacement;
         if (!complete)
@@ -127,6 +145,108 @@ public sealed class HttpMasking(Masker request, Masker response, Masker recordin
         }
 
         Skipped = $"{reason}: passed through unmasked (Hoop:Masking:OverLimit is PassThrough)";
+    }
+}
+
+/// <summary>
+/// A stream of lines (server-sent events, JSON lines) masked as it passes: each complete line is masked and handed
+/// on at once; a line longer than the masking limit fails the stream closed. Lines are split at the '\n' byte,
+/// which never occurs inside a multi-byte UTF-8 character.
+/// </summary>
+internal sealed class MaskedLinesStream(Stream source, Masker masker, Masker.BodyKind kind, int maxLineBytes, MaskingCounts counts) : Stream
+{
+    private readonly byte[] _chunk = new byte[16 * 1024];
+    private readonly MemoryStream _line = new();
+    private byte[] _out = [];
+    private int _outOffset;
+    private bool _ended;
+
+    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        while (_outOffset == _out.Length)
+        {
+            if (_ended)
+            {
+                return 0;
+            }
+
+            var read = await source.ReadAsync(_chunk, cancellationToken);
+            var masked = new MemoryStream();
+            var start = 0;
+            for (var i = 0; i < read; i++)
+            {
+                if (_chunk[i] == (byte)'\n')
+                {
+                    _line.Write(_chunk, start, i - start);
+                    WriteMasked(masked, appendBreak: true);
+                    start = i + 1;
+                }
+            }
+
+            _line.Write(_chunk, start, read - start);
+            if (_line.Length > maxLineBytes)
+            {
+                throw new MaskingException($"A line of the stream is longer than {maxLineBytes / 1024} KiB, so it cannot be masked; the stream was cut.");
+            }
+
+            if (read == 0)
+            {
+                _ended = true;
+                if (_line.Length > 0)
+                {
+                    WriteMasked(masked, appendBreak: false);
+                }
+            }
+
+            (_out, _outOffset) = (masked.ToArray(), 0);
+        }
+
+        var count = Math.Min(buffer.Length, _out.Length - _outOffset);
+        _out.AsMemory(_outOffset, count).CopyTo(buffer);
+        _outOffset += count;
+        return count;
+    }
+
+    private void WriteMasked(MemoryStream to, bool appendBreak)
+    {
+        var text = Encoding.UTF8.GetString(_line.GetBuffer(), 0, (int)_line.Length);
+        _line.SetLength(0);
+        string masked;
+        try
+        {
+            masked = masker.MaskLineKeepingBreak(text, kind, counts);
+        }
+        catch (Exception e) when (e is not MaskingException)
+        {
+            throw new MaskingException($"Masking failed ({e.GetType().Name}); the stream was cut.");
+        }
+
+        to.Write(Encoding.UTF8.GetBytes(appendBreak ? masked + "\n" : masked));
+    }
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer, offset, count, CancellationToken.None).GetAwaiter().GetResult();
+
+    public override bool CanRead => true;
+    public override bool CanSeek => false;
+    public override bool CanWrite => false;
+    public override long Length => throw new NotSupportedException();
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+    public override void Flush() { }
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            source.Dispose();
+        }
+
+        base.Dispose(disposing);
     }
 }
 

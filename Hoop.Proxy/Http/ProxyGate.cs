@@ -572,17 +572,20 @@ public sealed partial class ProxyGate(
         else if (textual)
         {
             text = Scrub(Encoding.UTF8.GetString(capture.Captured), secrets, capture.Truncated);
+            var lines = Masker.IsLines(kind);
             if (capture.Truncated)
             {
-                // The last value may be cut in half, and half a card number is not found by its detector: drop it.
-                text = text[..(text.LastIndexOfAny(Separators) + 1)];
+                // The last value (or line of a stream) may be cut in half, and half a card number is not found by its detector: drop it.
+                text = text[..((lines ? text.LastIndexOf('\n') : text.LastIndexOfAny(Separators)) + 1)];
             }
 
             if (!masking.Recording.IsEmpty)
             {
                 try
                 {
-                    text = Encoding.UTF8.GetString(masking.Recording.MaskBody(Encoding.UTF8.GetBytes(text), capture.Truncated ? "text/plain" : contentType, masking.Counts));
+                    // A cut document is masked as text; a cut stream of lines still line by line (its lines are whole).
+                    var maskAs = capture.Truncated && !lines ? "text/plain" : contentType;
+                    text = Encoding.UTF8.GetString(masking.Recording.MaskBody(Encoding.UTF8.GetBytes(text), maskAs, masking.Counts));
                 }
                 catch (MaskingException e)
                 {

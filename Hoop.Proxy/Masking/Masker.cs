@@ -82,6 +82,8 @@ public sealed class Masker(IReadOnlyList<CompiledMaskingRule> rules, byte[] pseu
             {
                 BodyKind.Json => MaskJson(body, counts),
                 BodyKind.Form => Encoding.UTF8.GetBytes(MaskForm(Encoding.UTF8.GetString(body), counts)),
+                BodyKind.EventStream or BodyKind.JsonLines => Encoding.UTF8.GetBytes(string.Join('\n',
+                    Encoding.UTF8.GetString(body).Split('\n').Select(line => MaskLineKeepingBreak(line, kind, counts)))),
                 _ => Encoding.UTF8.GetBytes(MaskText(Encoding.UTF8.GetString(body), counts)),
             };
         }
@@ -102,7 +104,7 @@ public sealed class Masker(IReadOnlyList<CompiledMaskingRule> rules, byte[] pseu
     }
 
     /// <summary>Text is masked as UTF-8 (ASCII included); a body in another charset cannot be, so it fails closed.</summary>
-    private static void CheckCharset(string? contentType)
+    public static void CheckCharset(string? contentType)
     {
         foreach (var parameter in (contentType ?? "").Split(';').Skip(1))
         {
@@ -121,6 +123,44 @@ public sealed class Masker(IReadOnlyList<CompiledMaskingRule> rules, byte[] pseu
         Json,
         Form,
         Text,
+
+        /// <summary>Server-sent events: masked line by line as they stream, each "data:" payload as JSON when it is.</summary>
+        EventStream,
+
+        /// <summary>One JSON document per line (NDJSON), masked line by line as they stream.</summary>
+        JsonLines,
+    }
+
+    /// <summary>Whether bodies of this kind are masked as a stream of lines rather than held whole.</summary>
+    public static bool IsLines(BodyKind kind) => kind is BodyKind.EventStream or BodyKind.JsonLines;
+
+    /// <summary>A line that may end in '\r' (CRLF line breaks): the '\r' stays, the rest is masked.</summary>
+    public string MaskLineKeepingBreak(string line, BodyKind kind, MaskingCounts counts) =>
+        line.EndsWith('\r') ? MaskLine(line[..^1], kind, counts) + "\r" : MaskLine(line, kind, counts);
+
+    /// <summary>
+    /// One line of an event stream or of JSON lines (without its line break): JSON masked value by value, the
+    /// rest by pattern.
+    /// </summary>
+    public string MaskLine(string line, BodyKind kind, MaskingCounts counts)
+    {
+        if (kind == BodyKind.EventStream)
+        {
+            // "data: {...}" carries the payload; "event:", "id:", comments and the rest are text.
+            if (line.StartsWith("data:", StringComparison.Ordinal))
+            {
+                var payload = line[5..];
+                var space = payload.StartsWith(' ') ? " " : "";
+                var trimmed = payload.TrimStart();
+                return trimmed.StartsWith('{') || trimmed.StartsWith('[')
+                    ? "data:" + space + Encoding.UTF8.GetString(MaskJson(Encoding.UTF8.GetBytes(trimmed), counts))
+                    : "data:" + MaskText(payload, counts);
+            }
+
+            return MaskText(line, counts);
+        }
+
+        return line.Trim().Length == 0 ? line : Encoding.UTF8.GetString(MaskJson(Encoding.UTF8.GetBytes(line), counts));
     }
 
     public static BodyKind KindOf(string? contentType)
@@ -132,8 +172,10 @@ public sealed class Masker(IReadOnlyList<CompiledMaskingRule> rules, byte[] pseu
             "application/json" => BodyKind.Json,
             _ when media.EndsWith("+json", StringComparison.Ordinal) => BodyKind.Json,
             "application/x-www-form-urlencoded" => BodyKind.Form,
+            "text/event-stream" => BodyKind.EventStream,
+            "application/x-ndjson" or "application/jsonl" or "application/json-seq" => BodyKind.JsonLines,
             _ when media.StartsWith("text/", StringComparison.Ordinal) || media.EndsWith("/xml", StringComparison.Ordinal)
-                || media.EndsWith("+xml", StringComparison.Ordinal) || media is "application/javascript" or "application/x-ndjson" => BodyKind.Text,
+                || media.EndsWith("+xml", StringComparison.Ordinal) || media is "application/javascript" => BodyKind.Text,
             _ => BodyKind.Other,
         };
     }

@@ -23,7 +23,8 @@ public sealed class SessionTracker(Recorder recorder, RecordingOptions options, 
     /// </summary>
     public LiveSession? Begin(Caller caller, ConnectionPolicy connection, string? clientAddress)
     {
-        var key = (caller.Subject, connection.Id);
+        // By issuer and subject: two providers may issue the same sub, and they are not one caller.
+        var key = (caller.Key, connection.Id);
         var lazy = _live.GetOrAdd(key, _ => new Lazy<LiveSession?>(() => Start(caller, connection, clientAddress)));
         var session = lazy.Value;
         if (session is null)

@@ -123,9 +123,11 @@ public sealed class TestBackend : IAsyncDisposable
         app.MapGet("/sse", async (HttpContext context) =>
         {
             context.Response.ContentType = "text/event-stream";
+            var json = context.Request.Query.ContainsKey("json");
             for (var i = 1; i <= 3; i++)
             {
-                await context.Response.WriteAsync($"data: event {i}\n\n");
+                // With ?json, each event is a JSON payload holding an email address (for masking tests).
+                await context.Response.WriteAsync(json ? $"data: {{\"token\":\"event {i}\",\"email\":\"user{i}@example.com\"}}\n\n" : $"data: event {i}\n\n");
                 await context.Response.Body.FlushAsync();
                 await Task.Delay(300);
             }

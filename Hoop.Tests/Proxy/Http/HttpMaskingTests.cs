@@ -60,6 +60,27 @@ public sealed class HttpMaskingTests(MaskingFixture fixture) : IClassFixture<Mas
     }
 
     [Fact]
+    public async Task EventStream_IsMaskedEventByEvent_AndStaysAStream()
+    {
+        await AddRuleAsync(new { name = "sse-emails", detector = "email", directions = new[] { "response", "recording" }, connection = "billing" });
+        using var agent = fixture.Agent(fixture.Issuer.Token(subject: "agent-sse"));
+        using var response = await agent.GetAsync("/billing/sse?json=1", HttpCompletionOption.ResponseHeadersRead);
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+
+        var first = await reader.ReadLineAsync();
+        var firstAt = clock.Elapsed;
+        var rest = await reader.ReadToEndAsync();
+
+        Assert.Equal("data: {\"token\":\"event 1\",\"email\":\"[EMAIL]\"}", first);
+        Assert.Contains("\"email\":\"[EMAIL]\"", rest);
+        Assert.DoesNotContain("@example.com", rest);
+        // The backend spends ~600 ms between the first and the last event: the first must not wait for it.
+        Assert.True(firstAt < clock.Elapsed - TimeSpan.FromMilliseconds(400), $"first event after {firstAt.TotalMilliseconds} ms of {clock.Elapsed.TotalMilliseconds}");
+        Assert.DoesNotContain("@example.com", await RecordedAsync("/sse?… 200"));
+    }
+
+    [Fact]
     public async Task GroupScopedRule_AppliesOnlyToThatGroupsCallers()
     {
         await using (var db = await fixture.Contexts.CreateDbContextAsync())

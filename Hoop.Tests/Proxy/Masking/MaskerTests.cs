@@ -126,6 +126,20 @@ public sealed class MaskerTests
     }
 
     [Fact]
+    public void EventStreamsAndJsonLines_AreMaskedLineByLine()
+    {
+        var masker = Masker(Rule("email"), Field("pw", "password"));
+        var counts = new MaskingCounts();
+
+        var sse = masker.MaskBody("event: note\r\ndata: {\"password\":\"x\",\"to\":\"a@b.io\"}\r\ndata: plain a@b.io\r\n\r\n"u8, "text/event-stream", counts);
+        var ndjson = masker.MaskBody("{\"password\":\"x\"}\n{\"mail\":\"c@d.io\"}\n"u8, "application/x-ndjson", counts);
+
+        Assert.Equal("event: note\r\ndata: {\"password\":\"[PW]\",\"to\":\"[EMAIL]\"}\r\ndata: plain [EMAIL]\r\n\r\n", Encoding.UTF8.GetString(sse));
+        Assert.Equal("{\"password\":\"[PW]\"}\n{\"mail\":\"[EMAIL]\"}\n", Encoding.UTF8.GetString(ndjson));
+        Assert.Throws<MaskingException>(() => masker.MaskBody("{\"password\": broken\n"u8, "application/x-ndjson", counts));
+    }
+
+    [Fact]
     public void WhatCannotBeMasked_FailsClosed_NeverPassesUnmasked()
     {
         var withFields = Masker(Rule("email"), Field("pw", "password"));
