@@ -55,7 +55,7 @@ public static class Detectors
         new("ipv6", "IPV6", Pattern(@"[0-9A-Fa-f]{0,4}(:[0-9A-Fa-f]{0,4}){2,7}"), IsIPv6, t => t.AsSpan().Count(':') >= 2),
         new("jwt", "JWT", Pattern(@"\beyJ[A-Za-z0-9_\-]+\.eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*"), mayContain: t => t.Contains("eyJ", StringComparison.Ordinal)),
         new("aws-access-key", "AWS_ACCESS_KEY", Pattern(@"\b(AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b"), mayContain: t => t.Length >= 20 && t.Contains('A')),
-        new("aws-secret-key", "AWS_SECRET_KEY", Pattern(@"\b[A-Za-z0-9/+]{40}\b"), IsAwsSecretKey, t => t.Length >= 40),
+        new("aws-secret-key", "AWS_SECRET_KEY", Pattern(@"[A-Za-z0-9/+]{40,}"), IsAwsSecretKey, t => t.Length >= 40),
         new("api-key", "API_KEY", Pattern(
             @"\b(sk-[A-Za-z0-9_\-]{20,}|sk_(live|test)_[A-Za-z0-9]{20,}|gh[oprsu]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{40,}" +
             @"|xox[abpr]-[A-Za-z0-9\-]{10,}|AIza[0-9A-Za-z_\-]{35}|glpat-[A-Za-z0-9_\-]{20,})|\b[Bb]earer [A-Za-z0-9._~+/\-]{20,}=*")),
@@ -171,7 +171,10 @@ public static class Detectors
         text.Count(c => c == ':') >= 2 && text.Any(char.IsAsciiHexDigit)
         && IPAddress.TryParse(text, out var address) && address.AddressFamily == AddressFamily.InterNetworkV6;
 
-    /// <summary>40 base64 characters of mixed case and digits: not a hex digest, not a word.</summary>
+    /// <summary>
+    /// A run of exactly 40 base64 characters (the pattern takes the whole run, so '/' or '+' at its ends count)
+    /// of mixed case and digits: not a hex digest, not a word, not part of a longer blob.
+    /// </summary>
     private static bool IsAwsSecretKey(string text) =>
-        text.Any(char.IsAsciiLetterUpper) && text.Any(char.IsAsciiLetterLower) && text.Any(char.IsAsciiDigit);
+        text.Length == 40 && text.Any(char.IsAsciiLetterUpper) && text.Any(char.IsAsciiLetterLower) && text.Any(char.IsAsciiDigit);
 }

@@ -27,6 +27,7 @@ public sealed class MaskerTests
     [InlineData("jwt", "token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig_nature-1", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig_nature-1")]
     [InlineData("aws-access-key", "key AKIAIOSFODNN7EXAMPLE", "AKIAIOSFODNN7EXAMPLE")]
     [InlineData("aws-secret-key", "secret wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")]
+    [InlineData("aws-secret-key", "secret=/JalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKE+ ok", "/JalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKE+")]
     [InlineData("api-key", "OPENAI_API_KEY=sk-proj-abcdefghijklmnopqrstuv123", "sk-proj-abcdefghijklmnopqrstuv123")]
     [InlineData("api-key", "GITHUB ghp_abcdefghijklmnopqrstuvwxyz0123456789", "ghp_abcdefghijklmnopqrstuvwxyz0123456789")]
     [InlineData("api-key", "Authorization: Bearer abc.def-ghi_jkl~mno+pqr/stu", "Bearer abc.def-ghi_jkl~mno+pqr/stu")]
@@ -49,7 +50,7 @@ public sealed class MaskerTests
     [InlineData("ipv6", "at 12:30:45 and a::b::c")]
     [InlineData("jwt", "eyJ not a token, eyJhbGci.only-two")]
     [InlineData("aws-access-key", "AKIA12345 and AKIAIOSFODNN7EXAMPL")]
-    [InlineData("aws-secret-key", "sha1 da39a3ee5e6b4b0d3255bfef95601890afd80709 is hex")]
+    [InlineData("aws-secret-key", "sha1 da39a3ee5e6b4b0d3255bfef95601890afd80709 is hex, and a longer blob wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEYandmore")]
     [InlineData("api-key", "sk-short, ghp_short, the word bearer alone")]
     [InlineData("pem-private-key", "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----")]
     public void Detector_LeavesLookAlikes(string detector, string text)
