@@ -68,6 +68,7 @@ public static class ProxyServiceCollectionExtensions
         services.AddSingleton<ITransformProvider, CredentialTransforms>();
         services.AddSingleton<UpstreamClientFactory>();
         services.Replace(ServiceDescriptor.Singleton<IForwarderHttpClientFactory>(sp => sp.GetRequiredService<UpstreamClientFactory>()));
+        services.AddSingleton<GuardrailCheck>();
         services.AddSingleton<ProxyGate>();
         return services;
     }
