@@ -207,6 +207,12 @@ public sealed class ConsoleEndToEndTests(ConsoleFixture fixture) : IClassFixture
         Assert.Equal(HttpStatusCode.OK, (await agent.PostAsJsonAsync("/refunds/echo?case=console-review", new { order = 991 })).StatusCode);
         Assert.Equal(HttpStatusCode.Forbidden, (await agent.PostAsJsonAsync("/refunds/echo?case=console-review", new { order = 991 })).StatusCode);
         Assert.Single(fixture.Backend.Requests, r => r.Path == "/echo?case=console-review");
+
+        // The session shows the hold beside the exchange that ran after the approval.
+        await fixture.Hoop.Services.GetRequiredService<Hoop.Proxy.Recording.Recorder>().FlushAsync(default);
+        await admin.GotoAsync("sessions");
+        await admin.Locator("[data-test=sessions] tr", new() { HasText = "refund-agent" }).First.ClickAsync();
+        await Expect(admin.Locator("[data-test=session-events]")).ToContainTextAsync("held for review");
     }
 
     [Fact]
