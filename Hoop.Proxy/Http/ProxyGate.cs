@@ -301,7 +301,7 @@ public sealed partial class ProxyGate(
                 query = masking.Recording.IsEmpty ? request.QueryString.Value : masking.Recording.MaskText(request.QueryString.Value ?? "", masking.Counts),
                 protocol = request.Protocol,
                 headers = Headers(request.Headers, secrets),
-                body = Body(requestBody, request.ContentType, request.Headers.ContentEncoding, secrets, masking),
+                body = Body(requestBody, request.ContentType, request.Headers.ContentEncoding, secrets, masking, masking.Request.IsEmpty),
             },
             response = new
             {
@@ -309,7 +309,7 @@ public sealed partial class ProxyGate(
                 headers = Headers(response.Headers, secrets),
                 body = masking.MaskedResponse is { } shown && masking.Recording.SameRulesAs(masking.Response)
                     ? Shown(shown, responseBody, call.Response!.MaxBytes, secrets)
-                    : Body(responseBody, response.ContentType, response.Headers.ContentEncoding, secrets, masking),
+                    : Body(responseBody, response.ContentType, response.Headers.ContentEncoding, secrets, masking, masking.Response.IsEmpty),
             },
             upgrade,
             error,
@@ -366,7 +366,13 @@ public sealed partial class ProxyGate(
         return new { bytes = capture?.TotalBytes ?? shown.Length, truncated, text = truncated ? text[..(text.LastIndexOfAny(Separators) + 1)] : text, note = (string?)null };
     }
 
-    private static object? Body(BodyCapture? capture, string? contentType, string? contentEncoding, IReadOnlyList<string> secrets, HttpMasking masking)
+    /// <summary>
+    /// A body as recorded: cut at the recording limit, scrubbed of the stored secret, masked by the recording's
+    /// rules. <paramref name="count"/>: whether those maskings count, i.e. the body was not masked (and counted)
+    /// on its way already, so one value is not counted twice.
+    /// </summary>
+    private static object? Body(BodyCapture? capture, string? contentType, string? contentEncoding, IReadOnlyList<string> secrets, HttpMasking masking,
+        bool count)
     {
         if (capture is null || capture.TotalBytes == 0)
         {
@@ -398,7 +404,7 @@ public sealed partial class ProxyGate(
                 {
                     // A cut document is masked as text; a cut stream of lines still line by line (its lines are whole).
                     var maskAs = capture.Truncated && !lines ? "text/plain" : contentType;
-                    text = Encoding.UTF8.GetString(masking.Recording.MaskBody(Encoding.UTF8.GetBytes(text), maskAs, masking.Counts));
+                    text = Encoding.UTF8.GetString(masking.Recording.MaskBody(Encoding.UTF8.GetBytes(text), maskAs, count ? masking.Counts : new MaskingCounts()));
                 }
                 catch (MaskingException e)
                 {
