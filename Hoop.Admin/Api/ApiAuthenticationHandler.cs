@@ -63,7 +63,7 @@ public sealed class ApiAuthenticationHandler(
         }
 
         // The groups go along, for decisions only a rule's reviewer group may make.
-        var groups = caller.Groups.Where(g => snapshot.Groups.TryGetValue(g, out var group) && group.Accepts(caller.Issuer));
+        var groups = snapshot.AcceptedGroups(caller.Groups, caller.Issuer);
         return Success(caller.Subject, caller.DisplayName, snapshot.RolesOf(caller.Groups, caller.Issuer), caller.Kind == CallerKind.ApiKey ? "api-key" : "token", groups,
             caller.Key);
     }

@@ -199,12 +199,7 @@ public sealed record HostSettings
 
     private static ReviewOptions ReadReviews(IConfigurationSection section, Uri consoleUrl)
     {
-        var webhook = section["Webhook"]?.Trim();
-        Uri? url = null;
-        if (!string.IsNullOrEmpty(webhook) && (!Uri.TryCreate(webhook, UriKind.Absolute, out url) || (url.Scheme != Uri.UriSchemeHttps && url.Scheme != Uri.UriSchemeHttp)))
-        {
-            throw new StartupException($"{Section}:Reviews:Webhook: '{webhook}' is not an http(s) URL. Give a Slack-compatible incoming webhook, or leave it empty.");
-        }
+        var url = WebhookUrl(section, "Reviews:", "Webhook", " Give a Slack-compatible incoming webhook, or leave it empty.");
 
         return new ReviewOptions
         {
@@ -239,12 +234,7 @@ public sealed record HostSettings
             throw new StartupException($"{Section}:Acme:TrustedRootsFile: '{roots}' does not exist.");
         }
 
-        var webhook = section["AlertWebhook"]?.Trim();
-        Uri? alert = null;
-        if (!string.IsNullOrEmpty(webhook) && (!Uri.TryCreate(webhook, UriKind.Absolute, out alert) || (alert.Scheme != Uri.UriSchemeHttps && alert.Scheme != Uri.UriSchemeHttp)))
-        {
-            throw new StartupException($"{Section}:Acme:AlertWebhook: '{webhook}' is not an http(s) URL.");
-        }
+        var alert = WebhookUrl(section, "Acme:", "AlertWebhook", "");
 
         var configured = new AcmeOptions { TrustedRootsFile = string.IsNullOrEmpty(roots) ? null : Path.GetFullPath(roots), AlertWebhook = alert };
         var directory = section["DirectoryUrl"]?.Trim();
@@ -282,6 +272,20 @@ public sealed record HostSettings
             Challenge = challenge,
             KeyType = keyType,
         };
+    }
+
+    /// <summary>An optional http or https URL that Hoop posts notices to; null when not set.</summary>
+    private static Uri? WebhookUrl(IConfigurationSection section, string prefix, string key, string hint)
+    {
+        var text = section[key]?.Trim();
+        if (string.IsNullOrEmpty(text))
+        {
+            return null;
+        }
+
+        return Uri.TryCreate(text, UriKind.Absolute, out var url) && (url.Scheme == Uri.UriSchemeHttps || url.Scheme == Uri.UriSchemeHttp)
+            ? url
+            : throw new StartupException($"{Section}:{prefix}{key}: '{text}' is not an http(s) URL.{hint}");
     }
 
     /// <summary>Turns a rule's complaint about one setting into the start-up error naming it.</summary>

@@ -48,17 +48,8 @@ public sealed class CertificateSettingsService(
         }
 
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
-        var row = await db.Settings.FirstOrDefaultAsync(s => s.Key == HoopDbContext.CertificateSettingKey, cancellationToken);
         var stored = next.ToStored(secrets);
-        if (row is null)
-        {
-            db.Settings.Add(new Setting { Key = HoopDbContext.CertificateSettingKey, Value = stored, UpdatedAt = time.GetUtcNow().UtcDateTime });
-        }
-        else
-        {
-            row.Value = stored;
-            row.UpdatedAt = time.GetUtcNow().UtcDateTime;
-        }
+        await db.PutSettingAsync(HoopDbContext.CertificateSettingKey, stored, time.GetUtcNow().UtcDateTime, cancellationToken);
 
         db.AuditEvents.Add(audit.Create(actor, "settings.certificates", null, AuditOutcome.Success,
             new { before = View(current, true), after = View(next, true) }));

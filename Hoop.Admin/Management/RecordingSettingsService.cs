@@ -52,17 +52,8 @@ public sealed class RecordingSettingsService(
             input.MaxBodyKilobytes is { } kb ? kb * 1024 : current.MaxBodyBytes,
             input.SessionIdleMinutes is { } minutes ? TimeSpan.FromMinutes(minutes) : current.SessionIdleTimeout);
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
-        var row = await db.Settings.FirstOrDefaultAsync(s => s.Key == HoopDbContext.RecordingSettingKey, cancellationToken);
         var json = JsonSerializer.Serialize(next, PolicyStore.RecordingSettingsJson);
-        if (row is null)
-        {
-            db.Settings.Add(new Setting { Key = HoopDbContext.RecordingSettingKey, Value = json, UpdatedAt = time.GetUtcNow().UtcDateTime });
-        }
-        else
-        {
-            row.Value = json;
-            row.UpdatedAt = time.GetUtcNow().UtcDateTime;
-        }
+        await db.PutSettingAsync(HoopDbContext.RecordingSettingKey, json, time.GetUtcNow().UtcDateTime, cancellationToken);
 
         db.AuditEvents.Add(audit.Create(actor, "settings.recording", null, AuditOutcome.Success,
             new { before = View(current, true), after = View(next, true) }));

@@ -83,9 +83,8 @@ public sealed class ReviewService(IDbContextFactory<HoopDbContext> contexts, Rev
 
         // Only groups the reviewer's identity provider may claim count (the same check roles get).
         var issuer = reviewer.FindFirstValue(OidcHandler.IssuerClaim);
-        var snapshot = policy.Current;
-        if (review.ReviewerGroup is { } group && !reviewer.FindAll(OidcHandler.GroupClaim)
-                .Any(c => c.Value == group && snapshot.Groups.TryGetValue(group, out var known) && known.Accepts(issuer)))
+        if (review.ReviewerGroup is { } group
+            && !policy.Current.AcceptedGroups(reviewer.FindAll(OidcHandler.GroupClaim).Select(c => c.Value), issuer).Contains(group))
         {
             return Refused("review", $"Only members of group '{group}' decide this review.", ChangeStatus.Forbidden);
         }

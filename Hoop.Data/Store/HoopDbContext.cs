@@ -56,6 +56,21 @@ public sealed class HoopDbContext(DbContextOptions<HoopDbContext> options) : DbC
     /// <summary>The host names and ACME settings saved in the console (JSON; the EAB MAC key encrypted).</summary>
     public const string CertificateSettingKey = "policy.certificates";
 
+    /// <summary>Sets a Settings row (added or changed); saved with the next SaveChanges.</summary>
+    public async Task PutSettingAsync(string key, string value, DateTime now, CancellationToken cancellationToken)
+    {
+        var row = await Settings.FirstOrDefaultAsync(s => s.Key == key, cancellationToken);
+        if (row is null)
+        {
+            Settings.Add(new Setting { Key = key, Value = value, UpdatedAt = now });
+        }
+        else
+        {
+            row.Value = value;
+            row.UpdatedAt = now;
+        }
+    }
+
     public override int SaveChanges(bool acceptAllChangesOnSuccess)
     {
         BumpVersions();

@@ -99,7 +99,7 @@ public sealed class HttpGuardrail
     /// </summary>
     public static string? BodyText(byte[] body, string? contentType, string? contentEncoding)
     {
-        if (!string.IsNullOrEmpty(contentEncoding) || !IsUtf8(contentType))
+        if (!string.IsNullOrEmpty(contentEncoding) || Masking.Masker.OtherCharset(contentType) is not null)
         {
             return null;
         }
@@ -128,12 +128,6 @@ public sealed class HttpGuardrail
         }
 
         return values.ToString();
-    }
-
-    private static bool IsUtf8(string? contentType)
-    {
-        var charset = (contentType ?? "").Split(';').Skip(1).Select(p => p.Split('=', 2)).FirstOrDefault(p => p.Length == 2 && p[0].Trim().Equals("charset", StringComparison.OrdinalIgnoreCase));
-        return charset is null || charset[1].Trim().Trim('"').ToLowerInvariant() is "utf-8" or "utf8" or "us-ascii" or "ascii";
     }
 
     /// <summary>A regex on the non-backtracking engine, or the reason it cannot be one.</summary>

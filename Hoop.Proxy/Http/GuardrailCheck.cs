@@ -166,7 +166,7 @@ public sealed class GuardrailCheck(PolicyStore policy, ReviewGate reviews, Maski
                 + $"{body.Length} bytes, SHA-256 {Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(body))})";
         }
 
-        var query = masking.Recording.IsEmpty ? request.QueryString.Value : masking.Recording.MaskText(request.QueryString.Value ?? "", new MaskingCounts());
+        var query = masking.RecordedQuery(request.QueryString, new MaskingCounts());
         return JsonSerializer.Serialize(new
         {
             method = request.Method,

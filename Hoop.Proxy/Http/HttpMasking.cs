@@ -10,13 +10,14 @@ namespace Hoop.Proxy.Http;
 /// reaches the agent, and the recording of both. A body that must be masked is buffered up to the limit; past it,
 /// or when it is compressed, the exchange is refused (fail closed) or, if an admin chose so, passed and noted.
 /// </summary>
-public sealed class HttpMasking(Masker request, Masker response, Masker recording, MaskingOptions options)
+public sealed class HttpMasking((Masker Request, Masker Response, Masker Recording) maskers, MaskingOptions options)
 {
+
     public static readonly HttpRequestOptionsKey<HttpMasking> Key = new("hoop.masking");
 
-    public Masker Request => request;
-    public Masker Response => response;
-    public Masker Recording => recording;
+    public Masker Request { get; } = maskers.Request;
+    public Masker Response { get; } = maskers.Response;
+    public Masker Recording { get; } = maskers.Recording;
 
     /// <summary>What was masked on the way (both directions); the recording's own masking adds to it.</summary>
     public MaskingCounts Counts { get; } = new();
@@ -30,15 +31,15 @@ public sealed class HttpMasking(Masker request, Masker response, Masker recordin
     /// <summary>Masks the agent's body in place; the backend gets the masked bytes with their new length.</summary>
     public async Task MaskRequestAsync(HttpRequest http, CancellationToken cancellationToken)
     {
-        if (request.IsEmpty || http.ContentLength == 0
+        if (Request.IsEmpty || http.ContentLength == 0
             || http.HttpContext.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpRequestBodyDetectionFeature>()?.CanHaveBody == false)
         {
             return;
         }
 
         // A blocked type is refused before anything else, whatever its size or encoding.
-        request.CheckBlocked(http.ContentType);
-        if (!Applies(request, http.ContentType))
+        Request.CheckBlocked(http.ContentType);
+        if (Masker.KindOf(http.ContentType) == Masker.BodyKind.Other)
         {
             return;
         }
@@ -57,7 +58,7 @@ public sealed class HttpMasking(Masker request, Masker response, Masker recordin
             return;
         }
 
-        var masked = request.MaskBody(buffered, http.ContentType, Counts);
+        var masked = Request.MaskBody(buffered, http.ContentType, Counts);
         http.Body = new MemoryStream(masked, writable: false);
         http.ContentLength = masked.Length;
         http.Headers.Remove("Transfer-Encoding");
@@ -73,8 +74,9 @@ public sealed class HttpMasking(Masker request, Masker response, Masker recordin
             throw new MaskingException("The backend's Content-Type cannot be parsed, so whether to mask the body cannot be decided; it was not passed on.");
         }
 
-        response.CheckBlocked(contentType);
-        if (!Applies(response, contentType))
+        Response.CheckBlocked(contentType);
+        var kind = Masker.KindOf(contentType);
+        if (kind == Masker.BodyKind.Other)
         {
             return content;
         }
@@ -86,21 +88,11 @@ public sealed class HttpMasking(Masker request, Masker response, Masker recordin
         }
 
         var body = await content.ReadAsStreamAsync(cancellationToken);
-        var kind = Masker.KindOf(contentType);
         if (Masker.IsLines(kind))
         {
             // Event streams (an LLM's tokens) stay streams: each line goes out masked as soon as it is complete.
             Masker.CheckCharset(contentType);
-            var streamed = new StreamContent(new MaskedLinesStream(body, response, kind, options.MaxBodyBytes, Counts));
-            foreach (var (name, values) in content.Headers)
-            {
-                if (!name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase))
-                {
-                    streamed.Headers.TryAddWithoutValidation(name, values);
-                }
-            }
-
-            return streamed;
+            return WithHeadersOf(content, new StreamContent(new MaskedLinesStream(body, Response, kind, options.MaxBodyBytes, Counts)));
         }
 
         var (buffered, complete) = await BodyBuffer.ReadAsync(body, options.MaxBodyBytes, cancellationToken);
@@ -112,18 +104,11 @@ public sealed class HttpMasking(Masker request, Masker response, Masker recordin
         }
         else
         {
-            MaskedResponse = response.MaskBody(buffered, contentType, Counts);
+            MaskedResponse = Response.MaskBody(buffered, contentType, Counts);
             replacement = new ByteArrayContent(MaskedResponse);
         }
 
-        foreach (var (name, values) in content.Headers)
-        {
-            if (!name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase))
-            {
-                replacement.Headers.TryAddWithoutValidation(name, values);
-            }
-        }
-
+        WithHeadersOf(content, replacement);
         if (MaskedResponse is not null)
         {
             // Read to its end and replaced: let go of it now, so the backend connection goes back to the pool.
@@ -133,9 +118,22 @@ public sealed class HttpMasking(Masker request, Masker response, Masker recordin
         return replacement;
     }
 
-    /// <summary>Bodies of a maskable type, and any body a content-type rule is about.</summary>
-    private static bool Applies(Masker masker, string? contentType) =>
-        Masker.KindOf(contentType) != Masker.BodyKind.Other || masker.Blocks(contentType);
+    /// <summary>The backend's content headers on the replacement, all but the length (the masked body has its own).</summary>
+    private static HttpContent WithHeadersOf(HttpContent original, HttpContent replacement)
+    {
+        foreach (var (name, values) in original.Headers)
+        {
+            if (!name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase))
+            {
+                replacement.Headers.TryAddWithoutValidation(name, values);
+            }
+        }
+
+        return replacement;
+    }
+
+    /// <summary>The query string as recordings and reviewers see it: masked by the recording's rules.</summary>
+    public string? RecordedQuery(QueryString query, MaskingCounts counts) => Recording.IsEmpty ? query.Value : Recording.MaskText(query.Value ?? "", counts);
 
     private void Unmaskable(string reason)
     {
@@ -153,7 +151,7 @@ public sealed class HttpMasking(Masker request, Masker response, Masker recordin
 /// on at once; a line longer than the masking limit fails the stream closed. Lines are split at the '\n' byte,
 /// which never occurs inside a multi-byte UTF-8 character.
 /// </summary>
-internal sealed class MaskedLinesStream(Stream source, Masker masker, Masker.BodyKind kind, int maxLineBytes, MaskingCounts counts) : Stream
+internal sealed class MaskedLinesStream(Stream source, Masker masker, Masker.BodyKind kind, int maxLineBytes, MaskingCounts counts) : ReadOnlyStream(source)
 {
     private readonly byte[] _chunk = new byte[16 * 1024];
     private readonly MemoryStream _line = new();
@@ -170,7 +168,7 @@ internal sealed class MaskedLinesStream(Stream source, Masker masker, Masker.Bod
                 return 0;
             }
 
-            var read = await source.ReadAsync(_chunk, cancellationToken);
+            var read = await Source.ReadAsync(_chunk, cancellationToken);
             var masked = new MemoryStream();
             var start = 0;
             for (var i = 0; i < read; i++)
@@ -222,31 +220,6 @@ internal sealed class MaskedLinesStream(Stream source, Masker masker, Masker.Bod
         }
 
         to.Write(Encoding.UTF8.GetBytes(appendBreak ? masked + "\n" : masked));
-    }
-
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-    public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer, offset, count, CancellationToken.None).GetAwaiter().GetResult();
-
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-    protected override void Dispose(bool disposing)
-    {
-        if (disposing)
-        {
-            source.Dispose();
-        }
-
-        base.Dispose(disposing);
     }
 }
 

@@ -118,11 +118,7 @@ public sealed partial class ProxyGate(
         var call = new ProxyCall(caller, connection, session)
         {
             Response = upgrade ? null : new ResponseCapture(snapshot.Recording.MaxBodyBytes),
-            Masking = new HttpMasking(
-                snapshot.MaskerFor(caller, connection, MaskDirections.Request),
-                snapshot.MaskerFor(caller, connection, MaskDirections.Response),
-                snapshot.MaskerFor(caller, connection, MaskDirections.Recording),
-                masking),
+            Masking = new HttpMasking(snapshot.MaskersFor(caller, connection), masking),
         };
         context.Features.Set(call);
         try
@@ -298,7 +294,7 @@ public sealed partial class ProxyGate(
             {
                 method = request.Method,
                 path = (request.PathBase + request.Path).Value,
-                query = masking.Recording.IsEmpty ? request.QueryString.Value : masking.Recording.MaskText(request.QueryString.Value ?? "", masking.Counts),
+                query = masking.RecordedQuery(request.QueryString, masking.Counts),
                 protocol = request.Protocol,
                 headers = Headers(request.Headers, secrets),
                 body = Body(requestBody, request.ContentType, request.Headers.ContentEncoding, secrets, masking, masking.Request.IsEmpty),

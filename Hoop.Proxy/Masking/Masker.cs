@@ -106,15 +106,26 @@ public sealed class Masker(IReadOnlyList<CompiledMaskingRule> rules, byte[] pseu
     /// <summary>Text is masked as UTF-8 (ASCII included); a body in another charset cannot be, so it fails closed.</summary>
     public static void CheckCharset(string? contentType)
     {
+        if (OtherCharset(contentType) is { } charset)
+        {
+            throw new MaskingException($"The body is in charset {charset}; only UTF-8 text can be masked, so it was not passed on.");
+        }
+    }
+
+    /// <summary>A charset the content type names other than UTF-8 (or ASCII, its subset); null for UTF-8 text.</summary>
+    public static string? OtherCharset(string? contentType)
+    {
         foreach (var parameter in (contentType ?? "").Split(';').Skip(1))
         {
             var pair = parameter.Split('=', 2);
             if (pair.Length == 2 && pair[0].Trim().Equals("charset", StringComparison.OrdinalIgnoreCase)
                 && pair[1].Trim().Trim('"').ToLowerInvariant() is not ("utf-8" or "utf8" or "us-ascii" or "ascii"))
             {
-                throw new MaskingException($"The body is in charset {pair[1].Trim()}; only UTF-8 text can be masked, so it was not passed on.");
+                return pair[1].Trim();
             }
         }
+
+        return null;
     }
 
     public enum BodyKind

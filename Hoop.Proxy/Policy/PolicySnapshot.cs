@@ -51,18 +51,30 @@ public sealed class PolicySnapshot
 
     private readonly byte[] _pseudonymKey;
 
-    /// <summary>The masking rules that apply to this caller on this connection in one direction (often none).</summary>
-    public Masker MaskerFor(Identity.Caller caller, ConnectionPolicy connection, MaskDirections direction)
+    /// <summary>The masking rules that apply to this caller on this connection, per direction (often none).</summary>
+    public (Masker Request, Masker Response, Masker Recording) MaskersFor(Identity.Caller caller, ConnectionPolicy connection)
     {
         if (MaskingRules.Count == 0)
         {
-            return Masker.None;
+            return (Masker.None, Masker.None, Masker.None);
         }
 
-        var groups = caller.Groups.Where(g => Groups.TryGetValue(g, out var group) && group.Accepts(caller.Issuer)).ToList();
-        var rules = MaskingRules.Where(r => r.AppliesTo(connection.Id, groups, direction)).ToList();
-        return rules.Count == 0 ? Masker.None : new Masker(rules, _pseudonymKey);
+        var groups = AcceptedGroups(caller.Groups, caller.Issuer).ToList();
+        Masker For(MaskDirections direction)
+        {
+            var rules = MaskingRules.Where(r => r.AppliesTo(connection.Id, groups, direction)).ToList();
+            return rules.Count == 0 ? Masker.None : new Masker(rules, _pseudonymKey);
+        }
+
+        return (For(MaskDirections.Request), For(MaskDirections.Response), For(MaskDirections.Recording));
     }
+
+    /// <summary>
+    /// Of the group names a caller presents, those that are registered groups and may come from
+    /// <paramref name="issuer"/> (null: assigned by an admin to an API key).
+    /// </summary>
+    public IEnumerable<string> AcceptedGroups(IEnumerable<string> callerGroups, string? issuer) =>
+        callerGroups.Where(name => Groups.TryGetValue(name, out var group) && group.Accepts(issuer));
 
     /// <summary>The host names Hoop answers to and how its certificate is obtained.</summary>
     public CertificateSettings Certificates { get; }
