@@ -152,6 +152,27 @@ public class DataPathFixture : IAsyncLifetime
         return client;
     }
 
+    /// <summary>The group reviewers' tokens carry (it holds the reviewer role).</summary>
+    public const string Reviewers = "approvers";
+
+    /// <summary>Registers <see cref="Reviewers"/> with the reviewer role, once.</summary>
+    public async Task EnsureReviewersAsync()
+    {
+        using var admin = Hoop.CreateAdminClient();
+        if ((await admin.GetAsync($"/api/v1/groups/{Reviewers}")).StatusCode == System.Net.HttpStatusCode.NotFound)
+        {
+            await AdminApiAssert.CreatedAsync(admin, "/api/v1/groups", new { name = Reviewers, roles = new[] { "reviewer" } });
+        }
+    }
+
+    /// <summary>A reviewer calling the admin API with their own token (group <see cref="Reviewers"/>).</summary>
+    public HttpClient Reviewer(string subject, DateTime? expires = null)
+    {
+        var client = Hoop.CreateClient(Hoop.ConsoleUrl);
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Issuer.Token(subject: subject, groups: [Reviewers], expires: expires));
+        return client;
+    }
+
     private Dictionary<string, string?> _settings = [];
 
     /// <summary>Stops Hoop and starts it again on the same store, as an operator's restart would.</summary>

@@ -82,7 +82,7 @@ public sealed class AcmePebbleTests : IDisposable
         var first = await WaitForAcmeCertificateAsync(hoop, pebble);
         var status = hoop.Services.GetRequiredService<CertificateStatus>();
         var due = CertificateRenewal.DueByLifetime(first.NotBefore.ToUniversalTime(), first.NotAfter.ToUniversalTime());
-        await WaitUntilAsync(() => status.NextAttempt == due);
+        await Eventually.TrueAsync(() => status.NextAttempt == due, TimeSpan.FromSeconds(30));
 
         var second = await WaitForAcmeCertificateAsync(hoop, pebble, notThumbprint: first.Thumbprint);
 
@@ -99,7 +99,7 @@ public sealed class AcmePebbleTests : IDisposable
         await using (var without = await StartHoopAsync(pebble, httpPort, proxyPort))
         {
             var status = without.Services.GetRequiredService<CertificateStatus>();
-            await WaitUntilAsync(() => status.LastError is not null);
+            await Eventually.TrueAsync(() => status.LastError is not null, TimeSpan.FromSeconds(30));
             Assert.Contains("External Account Binding", status.LastError);
             Assert.Equal(CertificateSource.SelfSigned, await CurrentSourceAsync(without));
         }
@@ -132,7 +132,7 @@ public sealed class AcmePebbleTests : IDisposable
 
         await pebble.StopAsync();
         hoop.Services.GetRequiredService<CertificateRenewal>().RenewNow();
-        await WaitUntilAsync(() => status.LastError is not null);
+        await Eventually.TrueAsync(() => status.LastError is not null, TimeSpan.FromSeconds(30));
 
         Assert.Contains("could not be reached", status.LastError);
         Assert.True(status.NextAttempt > DateTimeOffset.UtcNow.AddSeconds(30), $"next attempt {status.NextAttempt:o} should be backed off");
@@ -150,7 +150,7 @@ public sealed class AcmePebbleTests : IDisposable
         await using var hoop = await StartHoopAsync(pebble, httpPort, proxyPort);
         var status = hoop.Services.GetRequiredService<CertificateStatus>();
 
-        await WaitUntilAsync(() => status.LastError is not null);
+        await Eventually.TrueAsync(() => status.LastError is not null, TimeSpan.FromSeconds(30));
 
         Assert.Matches("could not validate '(agents\\.)?hoop\\.test' by http-01", status.LastError);
         Assert.Equal(CertificateSource.SelfSigned, await CurrentSourceAsync(hoop));
@@ -211,7 +211,7 @@ public sealed class AcmePebbleTests : IDisposable
         var status = hoop.Services.GetRequiredService<CertificateStatus>();
 
         (await admin.PutAsJsonAsync("/api/v1/settings/certificates", new { directoryUrl = pebble.DirectoryUrl.ToString() })).EnsureSuccessStatusCode();
-        await WaitUntilAsync(() => status.LastError is not null);
+        await Eventually.TrueAsync(() => status.LastError is not null, TimeSpan.FromSeconds(30));
 
         Assert.Contains("not publicly trusted", status.LastError);
         using var served = await HoopTestHost.HandshakeAsync(hoop.ProxyPort, "hoop.test");
@@ -225,15 +225,6 @@ public sealed class AcmePebbleTests : IDisposable
         return (await db.Certificates.SingleAsync(c => c.IsCurrent)).Source;
     }
 
-    private static async Task WaitUntilAsync(Func<bool> condition)
-    {
-        for (var i = 0; i < 300 && !condition(); i++)
-        {
-            await Task.Delay(100);
-        }
-
-        Assert.True(condition(), "timed out");
-    }
 
     private async Task<HoopTestHost> StartHoopAsync(Pebble pebble, int httpPort, int proxyPort, string challenge = "http-01",
         Dictionary<string, string?>? extra = null, Action<IServiceCollection>? services = null)

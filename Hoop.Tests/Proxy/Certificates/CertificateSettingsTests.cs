@@ -78,7 +78,7 @@ public sealed class CertificateSettingsTests : IAsyncLifetime
 
         (await admin.PutAsJsonAsync("/api/v1/settings/certificates", new { hostNames = new[] { "gateway.test", "localhost" } })).EnsureSuccessStatusCode();
 
-        await WaitUntilAsync(() => _hoop.Certificate.MatchesHostname("gateway.test"));
+        await Eventually.TrueAsync(() => _hoop.Certificate.MatchesHostname("gateway.test"), TimeSpan.FromSeconds(10));
         using var served = await HoopTestHost.HandshakeAsync(_hoop.ProxyPort, "gateway.test");
         Assert.True(served.MatchesHostname("gateway.test"));
         Assert.False(served.MatchesHostname("hoop.localhost"), "the name taken out is no longer on the certificate");
@@ -108,7 +108,7 @@ public sealed class CertificateSettingsTests : IAsyncLifetime
 
             Assert.Equal(HttpStatusCode.Accepted, (await admin.PostAsync("/api/v1/certificates/renew", null)).StatusCode);
             var status = hoop.Services.GetRequiredService<CertificateStatus>();
-            await WaitUntilAsync(() => receiver.Received.Count > 0, () => $"{status.LastError} / {status.Expiring}");
+            await Eventually.TrueAsync(() => receiver.Received.Count > 0, TimeSpan.FromSeconds(10), () => $"{status.LastError} / {status.Expiring}");
 
             var alert = receiver.Received[0];
             Assert.Equal("certificate.expiring", alert.GetProperty("event").GetString());
@@ -123,15 +123,6 @@ public sealed class CertificateSettingsTests : IAsyncLifetime
         }
     }
 
-    private static async Task WaitUntilAsync(Func<bool> condition, Func<string>? state = null)
-    {
-        for (var i = 0; i < 100 && !condition(); i++)
-        {
-            await Task.Delay(100);
-        }
-
-        Assert.True(condition(), $"timed out {state?.Invoke()}");
-    }
 
     public async Task DisposeAsync()
     {

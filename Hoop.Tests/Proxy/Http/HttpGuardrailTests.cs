@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
@@ -41,7 +40,7 @@ public sealed class HttpGuardrailTests(GuardrailFixture fixture) : IClassFixture
     [Fact]
     public async Task ReviewRule_HoldsTheRequest_AnApprovalOnceLetsTheIdenticalRequestRunExactlyOnce()
     {
-        await EnsureReviewersAsync();
+        await fixture.EnsureReviewersAsync();
         await AddRuleAsync(new { name = "refunds-need-review", method = "POST", path = "/echo", header = "X-Operation", headerPattern = "^refund$",
             action = "review", message = "Refunds need a reviewer.", connection = "billing", reviewerGroup = "approvers" });
         using var agent = fixture.Agent(fixture.Issuer.Token(subject: "agent-refund"));
@@ -56,7 +55,7 @@ public sealed class HttpGuardrailTests(GuardrailFixture fixture) : IClassFixture
         Assert.EndsWith($"/reviews/{id}", problem.GetProperty("reviewUrl").GetString());
         Assert.Equal(HttpStatusCode.Forbidden, (await agent.PostAsync("/billing/echo?case=refund", Json("""{"refund":42}"""))).StatusCode);
 
-        using var rita = Reviewer("rita");
+        using var rita = fixture.Reviewer("rita");
         var listed = await rita.GetFromJsonAsync<JsonElement>("/api/v1/reviews?status=Pending");
         var pending = listed.EnumerateArray().Single(r => r.GetProperty("id").GetGuid() == id);
         Assert.Equal("customer 42 was charged twice", pending.GetProperty("justification").GetString());
@@ -65,7 +64,7 @@ public sealed class HttpGuardrailTests(GuardrailFixture fixture) : IClassFixture
         Assert.Equal("{\"refund\":42}", request.GetProperty("body").GetString());
 
         // The requester cannot approve their own request, even holding the reviewer role.
-        using var self = Reviewer("agent-refund");
+        using var self = fixture.Reviewer("agent-refund");
         Assert.Equal(HttpStatusCode.Forbidden, (await self.PostAsJsonAsync($"/api/v1/reviews/{id}/decision", new { approve = true })).StatusCode);
         var approved = await rita.PostAsJsonAsync($"/api/v1/reviews/{id}/decision", new { approve = true, scope = "once" });
         Assert.True(approved.IsSuccessStatusCode, await approved.Content.ReadAsStringAsync());
@@ -86,11 +85,11 @@ public sealed class HttpGuardrailTests(GuardrailFixture fixture) : IClassFixture
     [Fact]
     public async Task WindowApproval_LetsRequestsThroughUntilItEnds_AndARejectionSaysWhy()
     {
-        await EnsureReviewersAsync();
+        await fixture.EnsureReviewersAsync();
         await AddRuleAsync(new { name = "exports-need-review", path = "/bytes/*", action = "review", message = "Exports need a reviewer.", connection = "billing" });
         // Tokens that outlive the clock's jump.
         using var agent = fixture.Agent(fixture.Issuer.Token(subject: "agent-export", expires: DateTime.UtcNow.AddHours(2)));
-        using var rita = Reviewer("rita", DateTime.UtcNow.AddHours(2));
+        using var rita = fixture.Reviewer("rita", DateTime.UtcNow.AddHours(2));
 
         var id = (await (await agent.GetAsync("/billing/bytes/10")).Content.ReadFromJsonAsync<JsonElement>()).GetProperty("reviewId").GetGuid();
         (await rita.PostAsJsonAsync($"/api/v1/reviews/{id}/decision", new { approve = true, scope = "window", windowMinutes = 10 })).EnsureSuccessStatusCode();
@@ -118,10 +117,10 @@ public sealed class HttpGuardrailTests(GuardrailFixture fixture) : IClassFixture
     [Fact]
     public async Task PreferWait_TheAgentWaitsForTheDecision_AndGoesOnWhenApproved()
     {
-        await EnsureReviewersAsync();
+        await fixture.EnsureReviewersAsync();
         await AddRuleAsync(new { name = "slow-needs-review", path = "/slow/*", action = "review", message = "Slow calls need a reviewer.", connection = "billing" });
         using var agent = fixture.Agent(fixture.Issuer.Token(subject: "agent-wait"));
-        using var rita = Reviewer("rita");
+        using var rita = fixture.Reviewer("rita");
         using var request = new HttpRequestMessage(HttpMethod.Get, "/billing/slow/1");
         request.Headers.Add("Prefer", "wait=30");
 
@@ -153,27 +152,10 @@ public sealed class HttpGuardrailTests(GuardrailFixture fixture) : IClassFixture
         await AdminApiAssert.RefusedAsync(admin, "/api/v1/guardrail-rules", new { name = "c", action = "deny", message = "m", connection = "nowhere" }, "connection", "no connection named");
     }
 
-    private async Task EnsureReviewersAsync()
-    {
-        using var admin = fixture.Hoop.CreateAdminClient();
-        if ((await admin.GetAsync("/api/v1/groups/approvers")).StatusCode == HttpStatusCode.NotFound)
-        {
-            (await admin.PostAsJsonAsync("/api/v1/groups", new { name = "approvers", roles = new[] { "reviewer" } })).EnsureSuccessStatusCode();
-        }
-    }
-
-    /// <summary>A reviewer calling the admin API with their own token (group 'approvers', which carries the reviewer role).</summary>
     private async Task AddRuleAsync(object rule)
     {
         using var admin = fixture.Hoop.CreateAdminClient();
         await AdminApiAssert.CreatedAsync(admin, "/api/v1/guardrail-rules", rule);
-    }
-
-    private HttpClient Reviewer(string subject, DateTime? expires = null)
-    {
-        var client = fixture.Hoop.CreateClient(fixture.Hoop.ConsoleUrl);
-        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", fixture.Issuer.Token(subject: subject, groups: ["approvers"], expires: expires));
-        return client;
     }
 
     private static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");

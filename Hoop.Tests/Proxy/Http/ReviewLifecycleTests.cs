@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Hoop.Data.Entities;
@@ -38,18 +37,18 @@ public sealed class ReviewLifecycleTests(ReviewFixture fixture) : IClassFixture<
             id = await HeldAsync(agent, "/billing/status/201");
         }
 
-        await WaitForAsync(() => fixture.Webhook.Received.Any(w => w.GetProperty("event").GetString() == "review.requested"));
+        await Eventually.TrueAsync(() => fixture.Webhook.Received.Any(w => w.GetProperty("event").GetString() == "review.requested"), TimeSpan.FromSeconds(10));
         var announced = fixture.Webhook.Received.First(w => w.GetProperty("event").GetString() == "review.requested");
         Assert.Contains($"/reviews/{id}", announced.GetProperty("text").GetString());
 
         await fixture.RestartAsync();
 
-        using var rita = Reviewer("rita");
+        using var rita = fixture.Reviewer("rita");
         Assert.Equal("pending", (await rita.GetFromJsonAsync<JsonElement>($"/api/v1/reviews/{id}")).GetProperty("status").GetString());
         (await rita.PostAsJsonAsync($"/api/v1/reviews/{id}/decision", new { approve = true })).EnsureSuccessStatusCode();
         using var again = fixture.Agent(fixture.Issuer.Token(subject: "agent-restart"));
         Assert.Equal(HttpStatusCode.Created, (await again.GetAsync("/billing/status/201")).StatusCode);
-        await WaitForAsync(() => fixture.Webhook.Received.Any(w => w.GetProperty("event").GetString() == "review.decided"));
+        await Eventually.TrueAsync(() => fixture.Webhook.Received.Any(w => w.GetProperty("event").GetString() == "review.decided"), TimeSpan.FromSeconds(10));
     }
 
     [Fact]
@@ -58,8 +57,8 @@ public sealed class ReviewLifecycleTests(ReviewFixture fixture) : IClassFixture<
         await SetUpAsync("two-person-rule", "/status/202", minApprovals: 2);
         using var agent = fixture.Agent(fixture.Issuer.Token(subject: "agent-two"));
         var id = await HeldAsync(agent, "/billing/status/202");
-        using var rita = Reviewer("rita");
-        using var sam = Reviewer("sam");
+        using var rita = fixture.Reviewer("rita");
+        using var sam = fixture.Reviewer("sam");
 
         var first = await (await rita.PostAsJsonAsync($"/api/v1/reviews/{id}/decision", new { approve = true })).Content.ReadFromJsonAsync<JsonElement>();
         Assert.Equal("pending", first.GetProperty("status").GetString());
@@ -83,7 +82,7 @@ public sealed class ReviewLifecycleTests(ReviewFixture fixture) : IClassFixture<
         try
         {
             await fixture.Hoop.Services.GetRequiredService<ReviewGate>().ExpireAsync(default);
-            using var rita = Reviewer("rita", DateTime.UtcNow.AddHours(1));
+            using var rita = fixture.Reviewer("rita", DateTime.UtcNow.AddHours(1));
             var late = await rita.PostAsJsonAsync($"/api/v1/reviews/{id}/decision", new { approve = true });
 
             Assert.Equal(HttpStatusCode.Conflict, late.StatusCode);
@@ -100,15 +99,10 @@ public sealed class ReviewLifecycleTests(ReviewFixture fixture) : IClassFixture<
 
     private async Task SetUpAsync(string rule, string path, int minApprovals)
     {
+        await fixture.EnsureReviewersAsync();
         using var admin = fixture.Hoop.CreateAdminClient();
-        if ((await admin.GetAsync("/api/v1/groups/approvers")).StatusCode == HttpStatusCode.NotFound)
-        {
-            (await admin.PostAsJsonAsync("/api/v1/groups", new { name = "approvers", roles = new[] { "reviewer" } })).EnsureSuccessStatusCode();
-        }
-
-        var created = await admin.PostAsJsonAsync("/api/v1/guardrail-rules",
+        await AdminApiAssert.CreatedAsync(admin, "/api/v1/guardrail-rules",
             new { name = rule, path, action = "review", message = "Needs a reviewer.", connection = "billing", minApprovals });
-        Assert.True(created.StatusCode == HttpStatusCode.Created, await created.Content.ReadAsStringAsync());
     }
 
     private static async Task<Guid> HeldAsync(HttpClient agent, string path)
@@ -118,20 +112,4 @@ public sealed class ReviewLifecycleTests(ReviewFixture fixture) : IClassFixture<
         return (await held.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("reviewId").GetGuid();
     }
 
-    private HttpClient Reviewer(string subject, DateTime? expires = null)
-    {
-        var client = fixture.Hoop.CreateClient(fixture.Hoop.ConsoleUrl);
-        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", fixture.Issuer.Token(subject: subject, groups: ["approvers"], expires: expires));
-        return client;
-    }
-
-    private static async Task WaitForAsync(Func<bool> condition)
-    {
-        for (var i = 0; i < 100 && !condition(); i++)
-        {
-            await Task.Delay(100);
-        }
-
-        Assert.True(condition(), "timed out");
-    }
 }
