@@ -24,7 +24,13 @@ public sealed class GuardrailCheck(PolicyStore policy, ReviewGate reviews, Maski
     public async Task<string?> CheckAsync(HttpContext context, ProxyCall call)
     {
         var (caller, connection, _) = call;
-        var rules = policy.Current.HttpGuardrails.Where(r => r.AppliesTo(connection.Id)).ToList();
+        var all = policy.Current.HttpGuardrails;
+        if (all.Count == 0)
+        {
+            return null; // The usual case: nothing to allocate on the way through.
+        }
+
+        var rules = all.Where(r => r.AppliesTo(connection.Id)).ToList();
         if (rules.Count == 0)
         {
             return null;
@@ -42,6 +48,8 @@ public sealed class GuardrailCheck(PolicyStore policy, ReviewGate reviews, Maski
 
         var text = body is null ? "" : bodyComplete ? HttpGuardrail.BodyText(body, request.ContentType, request.Headers.ContentEncoding) : null;
         var approvals = new List<Review>();
+        string? fingerprint = null;
+        string? description = null;
         foreach (var rule in rules)
         {
             if (!rule.Matches(request.Method, path, request.Headers, text))
@@ -63,8 +71,11 @@ public sealed class GuardrailCheck(PolicyStore policy, ReviewGate reviews, Maski
             ReviewOutcome outcome;
             try
             {
-                outcome = await reviews.CheckAsync(caller, connection, rule, Fingerprint(connection, request, path, body),
-                    Describe(request, path, body, call.Masking), Justification(request), PreferredWait(request), context.RequestAborted);
+                // The same request under every review rule that holds it: fingerprinted and described once.
+                fingerprint ??= Fingerprint(connection, request, path, body);
+                description ??= Describe(request, path, body, call.Masking);
+                outcome = await reviews.CheckAsync(caller, connection, rule, fingerprint, description, Justification(request), PreferredWait(request),
+                    context.RequestAborted);
             }
             catch (TooManyReviewsException e)
             {
