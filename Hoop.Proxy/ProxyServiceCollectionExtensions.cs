@@ -6,6 +6,7 @@ using Hoop.Proxy.Http;
 using Hoop.Proxy.Identity;
 using Hoop.Proxy.Masking;
 using Hoop.Proxy.Policy;
+using Hoop.Proxy.Postgres;
 using Hoop.Proxy.Recording;
 using Hoop.Proxy.Reviews;
 using Microsoft.AspNetCore.Builder;
@@ -61,6 +62,7 @@ public static class ProxyServiceCollectionExtensions
         services.AddHttpClient("oidc", c => c.Timeout = TimeSpan.FromSeconds(10));
         services.AddSingleton<IssuerMetadata>();
         services.AddSingleton<TokenValidator>();
+        services.AddSingleton<Callers>();
 
         services.AddSingleton(proxy);
         services.AddReverseProxy();
@@ -70,6 +72,11 @@ public static class ProxyServiceCollectionExtensions
         services.Replace(ServiceDescriptor.Singleton<IForwarderHttpClientFactory>(sp => sp.GetRequiredService<UpstreamClientFactory>()));
         services.AddSingleton<GuardrailCheck>();
         services.AddSingleton<ProxyGate>();
+
+        services.AddSingleton<PgCancels>();
+        services.AddSingleton<SqlGuardrailCheck>();
+        services.AddSingleton<PgRelayServices>();
+        services.AddSingleton<PostgresListener>();
         return services;
     }
 

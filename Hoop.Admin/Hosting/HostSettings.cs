@@ -192,6 +192,7 @@ public sealed record HostSettings
         {
             Mode = parsed,
             MaxBodyBytes = Number(section, "MaxBodyBytes", 64 * 1024, 0, 16 * 1024 * 1024, prefix: "Recording:"),
+            MaxRows = Number(section, "MaxRows", 20, 0, 1000, prefix: "Recording:"),
             QueueCapacity = Number(section, "QueueCapacity", 10_000, 100, 10_000_000, prefix: "Recording:"),
             SessionIdleTimeout = TimeSpan.FromSeconds(Number(section, "SessionIdleSeconds", 300, 1, 86_400, prefix: "Recording:")),
         };

@@ -8,6 +8,9 @@ public enum ListenerKind
     Console,
     Proxy,
 
+    /// <summary>The Postgres wire protocol (TLS after SSLRequest, or direct).</summary>
+    Postgres,
+
     /// <summary>Plain HTTP, bound only while ACME uses http-01: serves /.well-known/acme-challenge/ alone.</summary>
     AcmeHttp,
 }

@@ -195,7 +195,7 @@ public sealed partial class ConnectionService(
         }
         else if (kind == ConnectionKind.Postgres && !HostPortPattern().IsMatch(address))
         {
-            errors.Add("address", "Use host:port of the database server (for example db.internal:5432).");
+            errors.Add("address", "Use host:port of the database server, and /database when it is not the user's own (for example db.internal:5432/ledger).");
         }
 
         if (tls == TlsVerification.CaBundle)
@@ -305,7 +305,7 @@ public sealed partial class ConnectionService(
     [GeneratedRegex("^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
     private static partial Regex NamePattern();
 
-    [GeneratedRegex(@"^[A-Za-z0-9.\-]+:\d{1,5}$")]
+    [GeneratedRegex(@"^[A-Za-z0-9.\-]+:\d{1,5}(/[A-Za-z0-9_.\-$]{1,63})?$")]
     private static partial Regex HostPortPattern();
 
     [GeneratedRegex(@"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")]

@@ -8,15 +8,18 @@ using Microsoft.EntityFrameworkCore;
 namespace Hoop.Admin.Management;
 
 /// <summary>
-/// An HTTP guardrail rule as the console and API give it: conditions (method, path glob, header and its value
-/// pattern, body pattern; all given must hold), an action (deny or review), the message the agent gets, and
-/// for reviews the reviewers' group and how many approvals are needed.
+/// A guardrail rule as the console and API give it. Protocol http: conditions on the method, path glob, a header
+/// and its value pattern, a body pattern. Protocol sql: statement kinds (DROP, DELETE-WITHOUT-WHERE, ...) and a
+/// statement pattern. All conditions given must hold. Then an action (deny or review), the message the agent
+/// gets, and for reviews the reviewers' group and how many approvals are needed.
 /// </summary>
 public sealed record GuardrailRuleInput(string? Name, string? Method, string? Path, string? Header, string? HeaderPattern, string? BodyPattern,
-    string? Action, string? Message, string? Connection, string? ReviewerGroup, int? MinApprovals, bool? Enabled);
+    string? Action, string? Message, string? Connection, string? ReviewerGroup, int? MinApprovals, bool? Enabled,
+    string? Protocol = null, IReadOnlyList<string>? SqlKinds = null, string? Statement = null);
 
-public sealed record GuardrailRuleView(Guid Id, string Name, string? Method, string? Path, string? Header, string? HeaderPattern, string? BodyPattern,
-    string Action, string Message, string? Connection, string? ReviewerGroup, int MinApprovals, bool Enabled, string Version);
+public sealed record GuardrailRuleView(Guid Id, string Name, string Protocol, string? Method, string? Path, string? Header, string? HeaderPattern,
+    string? BodyPattern, IReadOnlyList<string> SqlKinds, string? Statement, string Action, string Message, string? Connection, string? ReviewerGroup,
+    int MinApprovals, bool Enabled, string Version);
 
 /// <summary>Guardrail rules: compiled at save, so one that cannot work is refused with the reason beside its field.</summary>
 public sealed class GuardrailRuleService(IDbContextFactory<HoopDbContext> contexts, AuditLog audit, PolicyStore policy, TimeProvider time)
@@ -25,7 +28,7 @@ public sealed class GuardrailRuleService(IDbContextFactory<HoopDbContext> contex
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var names = await RuleInputs.NamesAsync(db, cancellationToken);
-        return (await db.GuardrailRules.AsNoTracking().Where(r => r.Protocol == GuardrailProtocol.Http).OrderBy(r => r.CreatedAt).ToListAsync(cancellationToken))
+        return (await db.GuardrailRules.AsNoTracking().OrderBy(r => r.CreatedAt).ToListAsync(cancellationToken))
             .Select(r => View(r, names)).ToList();
     }
 
@@ -66,7 +69,14 @@ public sealed class GuardrailRuleService(IDbContextFactory<HoopDbContext> contex
             errors.Add("message", "Say in up to 500 characters what the agent is told when the rule fires, e.g. 'Deleting customers needs a review.'");
         }
 
-        var method = Optional(input.Method, rule?.HttpMethod)?.ToUpperInvariant();
+        var protocol = rule?.Protocol ?? GuardrailProtocol.Http;
+        if (input.Protocol is { } protocolText && !(Enum.TryParse(protocolText, ignoreCase: true, out protocol) && Enum.IsDefined(protocol)))
+        {
+            errors.Add("protocol", $"'{protocolText}' is not a protocol; use http or sql.");
+        }
+
+        var sql = protocol == GuardrailProtocol.Sql;
+        var method = sql ? null : Optional(input.Method, rule?.HttpMethod)?.ToUpperInvariant();
         if (method is not null && (method.Length > 16 || !method.All(char.IsAsciiLetterUpper)))
         {
             errors.Add("method", $"'{method}' is not an HTTP method.");
@@ -104,12 +114,14 @@ public sealed class GuardrailRuleService(IDbContextFactory<HoopDbContext> contex
         var candidate = new GuardrailRule
         {
             Name = name ?? "",
-            Protocol = GuardrailProtocol.Http,
+            Protocol = protocol,
             HttpMethod = method,
-            Pattern = Optional(input.Path, rule?.Pattern),
-            HeaderName = Optional(input.Header, rule?.HeaderName),
-            HeaderPattern = Optional(input.HeaderPattern, rule?.HeaderPattern),
-            BodyPattern = Optional(input.BodyPattern, rule?.BodyPattern),
+            // One column holds the path glob of an HTTP rule and the statement pattern of a SQL one.
+            Pattern = sql ? Optional(input.Statement, rule?.Protocol == protocol ? rule.Pattern : null) : Optional(input.Path, rule?.Protocol == protocol ? rule.Pattern : null),
+            HeaderName = sql ? null : Optional(input.Header, rule?.HeaderName),
+            HeaderPattern = sql ? null : Optional(input.HeaderPattern, rule?.HeaderPattern),
+            BodyPattern = sql ? null : Optional(input.BodyPattern, rule?.BodyPattern),
+            SqlKinds = sql ? [.. input.SqlKinds ?? rule?.SqlKinds ?? []] : [],
             Action = action,
             Message = message ?? "",
             MinApprovals = minApprovals,
@@ -123,11 +135,15 @@ public sealed class GuardrailRuleService(IDbContextFactory<HoopDbContext> contex
         {
             try
             {
-                HttpGuardrail.Compile(candidate, reviewerGroup);
+                Guardrail.Compile(candidate, reviewerGroup);
             }
             catch (GuardrailRuleException e)
             {
                 errors.Add(e.Field switch { "pattern" => "path", var f => f }, e.Message);
+            }
+            catch (ArgumentException e)
+            {
+                errors.Add(sql ? "statement" : "path", e.Message);
             }
         }
 
@@ -150,7 +166,8 @@ public sealed class GuardrailRuleService(IDbContextFactory<HoopDbContext> contex
             db.GuardrailRules.Add(rule);
         }
 
-        rule.Protocol = GuardrailProtocol.Http;
+        rule.Protocol = candidate.Protocol;
+        rule.SqlKinds = [.. Guardrail.Compile(candidate, reviewerGroup).SqlKinds.Order(StringComparer.Ordinal)];
         rule.HttpMethod = candidate.HttpMethod;
         rule.Pattern = candidate.Pattern;
         rule.HeaderName = candidate.HeaderName;
@@ -199,7 +216,8 @@ public sealed class GuardrailRuleService(IDbContextFactory<HoopDbContext> contex
         given is null ? current : string.IsNullOrWhiteSpace(given) ? null : given.Trim();
 
     private static GuardrailRuleView View(GuardrailRule r, (Dictionary<Guid, string> Connections, Dictionary<Guid, string> Groups) names) => new(
-        r.Id, r.Name, r.HttpMethod, r.Pattern, r.HeaderName, r.HeaderPattern, r.BodyPattern, r.Action.ToString().ToLowerInvariant(), r.Message,
+        r.Id, r.Name, r.Protocol.ToString().ToLowerInvariant(), r.HttpMethod, r.Protocol == GuardrailProtocol.Http ? r.Pattern : null, r.HeaderName,
+        r.HeaderPattern, r.BodyPattern, r.SqlKinds, r.Protocol == GuardrailProtocol.Sql ? r.Pattern : null, r.Action.ToString().ToLowerInvariant(), r.Message,
         r.ConnectionId is { } c ? names.Connections.GetValueOrDefault(c) : null,
         r.ReviewerGroupId is { } g ? names.Groups.GetValueOrDefault(g) : null,
         r.MinApprovals, r.Enabled, r.Version.ToString("n"));

@@ -64,7 +64,42 @@ public static class SqlStatements
         return statements;
     }
 
-    public static List<SqlToken> Tokenize(string sql)
+    /// <summary>
+    /// What an agent says about a query in a comment "-- justification: ..." or "/* justification: ... */", for the
+    /// reviewer; null when there is none (or the query cannot be read).
+    /// </summary>
+    public static string? Justification(string sql)
+    {
+        if (sql.IndexOf("justification", StringComparison.OrdinalIgnoreCase) < 0)
+        {
+            return null;
+        }
+
+        var comments = new List<string>();
+        try
+        {
+            Tokenize(sql, comments);
+        }
+        catch (SqlSyntaxException)
+        {
+            return null;
+        }
+
+        foreach (var comment in comments)
+        {
+            var text = comment.Trim();
+            if (text.StartsWith("justification:", StringComparison.OrdinalIgnoreCase))
+            {
+                text = text["justification:".Length..].Trim();
+                return text.Length == 0 ? null : text.Length > 1000 ? text[..1000] : text;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>The tokens of <paramref name="sql"/>; the text of each comment goes to <paramref name="comments"/> when given.</summary>
+    public static List<SqlToken> Tokenize(string sql, List<string>? comments = null)
     {
         var tokens = new List<SqlToken>();
         var i = 0;
@@ -78,14 +113,19 @@ public static class SqlStatements
             else if (c == '-' && At(sql, i + 1) == '-')
             {
                 // PostgreSQL ends a line comment at either line break character.
+                var start = i;
                 while (i < sql.Length && sql[i] is not ('\n' or '\r'))
                 {
                     i++;
                 }
+
+                comments?.Add(sql[(start + 2)..i]);
             }
             else if (c == '/' && At(sql, i + 1) == '*')
             {
+                var start = i;
                 i = SkipBlockComment(sql, i);
+                comments?.Add(sql[(start + 2)..(i - 2)]);
             }
             else if (c == '\'')
             {
@@ -251,7 +291,7 @@ public static class SqlStatements
         return end < sql.Length && sql[end] == '$' && !char.IsAsciiDigit(At(sql, start + 1)) ? sql[start..(end + 1)] : null;
     }
 
-    /// <summary>Adds the kinds of the statement in <paramref name="tokens"/>, and of the statements nested in WITH and EXPLAIN ANALYZE.</summary>
+    /// <summary>Adds the kinds of the statement in <paramref name="tokens"/>, and of the statements nested in WITH, EXPLAIN ANALYZE and PREPARE.</summary>
     private static void Classify(List<SqlToken> tokens, HashSet<string> kinds)
     {
         var start = 0;
@@ -291,6 +331,24 @@ public static class SqlStatements
             }
 
             kinds.Add("WITH");
+            return;
+        }
+
+        if (first == "PREPARE")
+        {
+            // PREPARE name [(types)] AS statement: what EXECUTE will run is checked now.
+            kinds.Add("PREPARE");
+            var depth = 0;
+            for (var i = start + 1; i < tokens.Count; i++)
+            {
+                depth += tokens[i] is { Kind: SqlTokenKind.Symbol, Text: "(" } ? 1 : tokens[i] is { Kind: SqlTokenKind.Symbol, Text: ")" } ? -1 : 0;
+                if (depth == 0 && tokens[i] is { Kind: SqlTokenKind.Word, Text: "AS" })
+                {
+                    Classify(tokens[(i + 1)..], kinds);
+                    break;
+                }
+            }
+
             return;
         }
 

@@ -24,20 +24,20 @@ public sealed class GuardrailCheck(PolicyStore policy, ReviewGate reviews, Maski
     public async Task<string?> CheckAsync(HttpContext context, ProxyCall call)
     {
         var (caller, connection, _) = call;
-        var all = policy.Current.HttpGuardrails;
+        var all = policy.Current.Guardrails;
         if (all.Count == 0)
         {
             return null; // The usual case: nothing to allocate on the way through.
         }
 
-        var rules = all.Where(r => r.AppliesTo(connection.Id)).ToList();
+        var rules = all.Where(r => r.AppliesTo(connection.Id, GuardrailProtocol.Http)).ToList();
         if (rules.Count == 0)
         {
             return null;
         }
 
         var request = context.Request;
-        var path = HttpGuardrail.CanonicalPath(RelativePath(context, connection));
+        var path = Guardrail.CanonicalPath(RelativePath(context, connection));
         byte[]? body = null;
         var bodyComplete = true;
         if (rules.Any(r => r.NeedsBody || r.Action == GuardrailAction.Review) && request.ContentLength != 0 && request.Body is not null)
@@ -46,7 +46,7 @@ public sealed class GuardrailCheck(PolicyStore policy, ReviewGate reviews, Maski
             request.Body = bodyComplete ? new MemoryStream(body, writable: false) : new BodyBuffer.PrefixedStream(body, request.Body);
         }
 
-        var text = body is null ? "" : bodyComplete ? HttpGuardrail.BodyText(body, request.ContentType, request.Headers.ContentEncoding) : null;
+        var text = body is null ? "" : bodyComplete ? Guardrail.BodyText(body, request.ContentType, request.Headers.ContentEncoding) : null;
         var approvals = new List<Review>();
         string? fingerprint = null;
         string? description = null;

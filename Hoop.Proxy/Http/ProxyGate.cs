@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net.Sockets;
 using System.Security.Authentication;
@@ -26,7 +25,7 @@ namespace Hoop.Proxy.Http;
 /// </summary>
 public sealed partial class ProxyGate(
     PolicyStore policy,
-    TokenValidator tokens,
+    Callers callers,
     Recorder recorder,
     SessionTracker sessions,
     UpstreamClientFactory upstream,
@@ -38,9 +37,6 @@ public sealed partial class ProxyGate(
     TimeProvider time,
     ILogger<ProxyGate> logger)
 {
-    private static readonly TimeSpan ApiKeyUseInterval = TimeSpan.FromMinutes(1);
-    private readonly ConcurrentDictionary<Guid, long> _apiKeyUseRecorded = new();
-
     public async Task InvokeAsync(HttpContext context, RequestDelegate next)
     {
         var snapshot = policy.Current;
@@ -232,29 +228,7 @@ public sealed partial class ProxyGate(
             credential = authorization["Bearer ".Length..].Trim();
         }
 
-        if (!ApiKeys.Looks(credential))
-        {
-            return await tokens.ValidateAsync(credential, context.RequestAborted);
-        }
-
-        if (snapshot.FindApiKey(credential, time.GetUtcNow().UtcDateTime) is not { } key)
-        {
-            return (null, new AuthenticationFailure("The API key is unknown, revoked or expired."));
-        }
-
-        NoteApiKeyUse(key.Id);
-        return (key.ToCaller(), null);
-    }
-
-    // Last-used time is kept to the minute, so a busy key costs one write a minute, not one per request.
-    private void NoteApiKeyUse(Guid keyId)
-    {
-        var now = time.GetTimestamp();
-        var last = _apiKeyUseRecorded.GetOrAdd(keyId, 0);
-        if ((last == 0 || time.GetElapsedTime(last, now) >= ApiKeyUseInterval) && _apiKeyUseRecorded.TryUpdate(keyId, now, last))
-        {
-            recorder.EnqueueApiKeyUse(keyId);
-        }
+        return await callers.IdentifyAsync(credential, snapshot, context.RequestAborted);
     }
 
     private string Describe(IForwarderErrorFeature error, ConnectionPolicy connection)

@@ -45,6 +45,24 @@ public sealed class Masker(IReadOnlyList<CompiledMaskingRule> rules, byte[] pseu
     private readonly CompiledMaskingRule[] _patterns = rules.Where(r => r.Detector is not null).ToArray();
     private readonly CompiledMaskingRule[] _fields = rules.Where(r => r.Fields.Count > 0).ToArray();
     private readonly CompiledMaskingRule[] _blocks = rules.Where(r => r.BlockedType is not null).ToArray();
+    private readonly CompiledMaskingRule[] _columns = rules.Where(r => r.Columns.Count > 0).ToArray();
+
+    /// <summary>Whether any rule finds values by pattern (so every text value needs a look).</summary>
+    public bool HasPatterns => _patterns.Length > 0;
+
+    /// <summary>The column rule that masks every value of a result column with this name, or null.</summary>
+    public CompiledMaskingRule? ColumnRule(string column)
+    {
+        foreach (var rule in _columns)
+        {
+            if (rule.Columns.Contains(column))
+            {
+                return rule;
+            }
+        }
+
+        return null;
+    }
 
     /// <summary>No rules: everything passes as it is.</summary>
     public static readonly Masker None = new([], []);

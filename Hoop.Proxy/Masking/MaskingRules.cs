@@ -6,9 +6,9 @@ namespace Hoop.Proxy.Masking;
 public sealed class CompiledMaskingRule
 {
     /// <summary>The detector names a rule may use besides the built-in ones.</summary>
-    public const string Regex = "regex", Words = "words", JsonField = "json-field", ContentType = "content-type";
+    public const string Regex = "regex", Words = "words", JsonField = "json-field", ContentType = "content-type", Column = "column";
 
-    public static IEnumerable<string> DetectorNames => Detectors.BuiltIn.Keys.Concat([Regex, Words, JsonField, ContentType]);
+    public static IEnumerable<string> DetectorNames => Detectors.BuiltIn.Keys.Concat([Regex, Words, JsonField, ContentType, Column]);
 
     public required string Name { get; init; }
     public required MaskStyle Style { get; init; }
@@ -24,6 +24,9 @@ public sealed class CompiledMaskingRule
 
     /// <summary>json-field: property names (anywhere) or dotted paths from the root (customer.ssn).</summary>
     public IReadOnlyList<string> Fields { get; init; } = [];
+
+    /// <summary>column: result column names (Postgres) whose every value is masked.</summary>
+    public IReadOnlySet<string> Columns { get; init; } = new HashSet<string>();
 
     /// <summary>content-type: bodies of this media type (or type/*) are blocked in the rule's directions.</summary>
     public string? BlockedType { get; init; }
@@ -42,6 +45,7 @@ public sealed class CompiledMaskingRule
         var pattern = rule.Pattern?.Trim();
         Detector? detector = null;
         IReadOnlyList<string> fields = [];
+        HashSet<string> columns = [];
         string? blocked = null;
         switch (rule.Detector)
         {
@@ -59,6 +63,15 @@ public sealed class CompiledMaskingRule
                 if (fields.Count == 0 || fields.Any(f => f.Split('.').Any(string.IsNullOrEmpty)))
                 {
                     throw new ArgumentException("List the JSON property names (email) or dotted paths from the root (customer.email), one per line.");
+                }
+
+                break;
+            case Column:
+                columns = (pattern ?? "").Split(['\n', '\r', ','], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                    .ToHashSet(StringComparer.OrdinalIgnoreCase);
+                if (columns.Count == 0 || columns.Any(c => c.Length > 63))
+                {
+                    throw new ArgumentException("List the result column names to mask (email, card_number), one per line; a name has at most 63 characters.");
                 }
 
                 break;
@@ -89,6 +102,7 @@ public sealed class CompiledMaskingRule
             Group = group,
             Detector = detector,
             Fields = fields,
+            Columns = columns,
             BlockedType = blocked,
         };
     }

@@ -19,9 +19,9 @@ public sealed class PolicySnapshot
 
     public PolicySnapshot(string version, IEnumerable<ConnectionPolicy> connections, IEnumerable<GroupPolicy> groups,
         IEnumerable<ApiKeyPolicy> apiKeys, IEnumerable<IssuerOptions> issuers, RecordingSettings recording, CertificateSettings certificates,
-        IReadOnlyList<CompiledMaskingRule> masking, byte[] pseudonymKey, IReadOnlyList<HttpGuardrail> guardrails)
+        IReadOnlyList<CompiledMaskingRule> masking, byte[] pseudonymKey, IReadOnlyList<Guardrail> guardrails)
     {
-        HttpGuardrails = guardrails;
+        Guardrails = guardrails;
         MaskingRules = masking;
         _pseudonymKey = pseudonymKey;
         Recording = recording;
@@ -43,8 +43,8 @@ public sealed class PolicySnapshot
 
     public RecordingSettings Recording { get; }
 
-    /// <summary>The enabled HTTP guardrail rules, compiled, in the order they were made.</summary>
-    public IReadOnlyList<HttpGuardrail> HttpGuardrails { get; }
+    /// <summary>The enabled guardrail rules (HTTP and SQL), compiled, in the order they were made.</summary>
+    public IReadOnlyList<Guardrail> Guardrails { get; }
 
     /// <summary>The enabled masking rules, compiled.</summary>
     public IReadOnlyList<CompiledMaskingRule> MaskingRules { get; }

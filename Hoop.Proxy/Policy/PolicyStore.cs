@@ -117,7 +117,7 @@ public sealed partial class PolicyStore(
         var issuers = await db.IdentityIssuers.AsNoTracking().ToListAsync(cancellationToken);
         var masking = await db.MaskingRules.AsNoTracking().Where(r => r.Enabled).OrderBy(r => r.CreatedAt).ToListAsync(cancellationToken);
         var groupNames = groups.ToDictionary(g => g.Id, g => g.Name);
-        var guardrails = await db.GuardrailRules.AsNoTracking().Where(r => r.Enabled && r.Protocol == GuardrailProtocol.Http)
+        var guardrails = await db.GuardrailRules.AsNoTracking().Where(r => r.Enabled)
             .OrderBy(r => r.CreatedAt).ToListAsync(cancellationToken);
         var settings = await db.Settings.AsNoTracking()
             .Where(s => s.Key == HoopDbContext.RecordingSettingKey || s.Key == HoopDbContext.CertificateSettingKey)
@@ -136,14 +136,14 @@ public sealed partial class PolicyStore(
             CertificatesOf(settings.GetValueOrDefault(HoopDbContext.CertificateSettingKey)),
             masking.Select(r => CompileOrSkip(r, groupNames)).OfType<CompiledMaskingRule>().ToList(),
             _pseudonymKey ??= masterKey.Derive("hoop masking pseudonyms v1"),
-            guardrails.Select(r => CompileOrSkip(r, groupNames)).OfType<HttpGuardrail>().ToList());
+            guardrails.Select(r => CompileOrSkip(r, groupNames)).OfType<Guardrail>().ToList());
     }
 
-    private HttpGuardrail? CompileOrSkip(GuardrailRule rule, Dictionary<Guid, string> groupNames)
+    private Guardrail? CompileOrSkip(GuardrailRule rule, Dictionary<Guid, string> groupNames)
     {
         try
         {
-            return HttpGuardrail.Compile(rule, rule.ReviewerGroupId is { } id ? groupNames.GetValueOrDefault(id) : null);
+            return Guardrail.Compile(rule, rule.ReviewerGroupId is { } id ? groupNames.GetValueOrDefault(id) : null);
         }
         catch (ArgumentException e)
         {

@@ -9,6 +9,9 @@ public sealed class RecordingOptions
     /// <summary>Bytes of each request and response body kept in the recording; the rest streams through unrecorded.</summary>
     public int MaxBodyBytes { get; init; } = 64 * 1024;
 
+    /// <summary>Rows of each SQL result kept in the recording (masked); the row count is always kept.</summary>
+    public int MaxRows { get; init; } = 20;
+
     /// <summary>Records that may wait for the writer; a full queue counts as "cannot keep up".</summary>
     public int QueueCapacity { get; init; } = 10_000;
 

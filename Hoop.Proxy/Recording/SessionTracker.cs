@@ -15,7 +15,7 @@ public sealed class SessionTracker(Recorder recorder, RecordingOptions options, 
     // Lazy: GetOrAdd may run its factory twice under contention; the session must be started once.
     private readonly ConcurrentDictionary<(string Subject, Guid Connection), Lazy<LiveSession?>> _live = new();
 
-    public int Count => _live.Count;
+    public int Count => _live.Count + _owned.Count;
 
     /// <summary>
     /// The caller's live session on the connection, started (and its record queued) if there is none,
@@ -36,6 +36,33 @@ public sealed class SessionTracker(Recorder recorder, RecordingOptions options, 
 
         session.Enter(time.GetUtcNow());
         return session;
+    }
+
+    // Sessions that last as long as one client connection (Postgres): ended by their connection, or when Hoop stops.
+    private readonly ConcurrentDictionary<Guid, LiveSession> _owned = new();
+
+    /// <summary>
+    /// A session of its own for one client connection, ended by <see cref="End"/> with the reason; null when its
+    /// record could not be queued.
+    /// </summary>
+    public LiveSession? StartOwn(Caller caller, ConnectionPolicy connection, string? clientAddress)
+    {
+        var session = Start(caller, connection, clientAddress);
+        if (session is not null)
+        {
+            _owned[session.Id] = session;
+        }
+
+        return session;
+    }
+
+    /// <summary>Ends a session started with <see cref="StartOwn"/>, once.</summary>
+    public void End(LiveSession session, string reason)
+    {
+        if (_owned.TryRemove(session.Id, out _))
+        {
+            recorder.EnqueueSessionEnd(session.Id, reason, session.EventCount, session.MaskedJson());
+        }
     }
 
     private LiveSession? Start(Caller caller, ConnectionPolicy connection, string? clientAddress)
@@ -85,6 +112,11 @@ public sealed class SessionTracker(Recorder recorder, RecordingOptions options, 
             {
                 recorder.EnqueueSessionEnd(session.Id, "Hoop stopped.", session.EventCount, session.MaskedJson());
             }
+        }
+
+        foreach (var session in _owned.Values)
+        {
+            End(session, "Hoop stopped.");
         }
     }
 

@@ -36,6 +36,9 @@ public class DataPathFixture : IAsyncLifetime
     /// <summary>Runs before Hoop starts, for fixtures whose settings need something running first.</summary>
     protected virtual Task BeforeStartAsync() => Task.CompletedTask;
 
+    /// <summary>Runs once Hoop and the "billing" connection are up, for fixtures that register more.</summary>
+    protected virtual Task AfterStartAsync() => Task.CompletedTask;
+
     public async Task InitializeAsync()
     {
         await BeforeStartAsync();
@@ -61,6 +64,7 @@ public class DataPathFixture : IAsyncLifetime
             c.CaBundlePem = Ca.Pem;
         });
         await AddGroupAsync(Group, billing.Id);
+        await AfterStartAsync();
     }
 
     public IDbContextFactory<HoopDbContext> Contexts => Hoop.Services.GetRequiredService<IDbContextFactory<HoopDbContext>>();
@@ -182,7 +186,7 @@ public class DataPathFixture : IAsyncLifetime
         Hoop = await HoopTestHost.StartAsync(_folder.Path, _settings, services => services.AddSingleton<TimeProvider>(Clock));
     }
 
-    public async Task DisposeAsync()
+    public virtual async Task DisposeAsync()
     {
         await Hoop.DisposeAsync();
         await Backend.DisposeAsync();

@@ -14,4 +14,16 @@ public static class Eventually
 
         Assert.True(condition(), $"timed out {state?.Invoke()}");
     }
+
+    /// <summary>Checks every 100 ms until <paramref name="condition"/> holds; fails after <paramref name="timeout"/> (10 s unless given).</summary>
+    public static async Task TrueAsync(Func<Task<bool>> condition, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(10));
+        while (!await condition() && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(100);
+        }
+
+        Assert.True(await condition(), "timed out");
+    }
 }

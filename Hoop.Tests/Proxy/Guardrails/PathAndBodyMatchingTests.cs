@@ -8,7 +8,7 @@ namespace Hoop.Tests.Proxy.Guardrails;
 /// <summary>Spellings of a path or body that backends take for the same thing must meet the same rule.</summary>
 public sealed class PathAndBodyMatchingTests
 {
-    private static readonly HttpGuardrail AdminOnly = HttpGuardrail.Compile(
+    private static readonly Guardrail AdminOnly = Guardrail.Compile(
         new GuardrailRule { Name = "admin", Pattern = "/admin/**", Message = "no", Action = GuardrailAction.Deny }, null);
 
     [Theory]
@@ -20,7 +20,7 @@ public sealed class PathAndBodyMatchingTests
     [InlineData("/admin/\nusers")]
     public void PathSpellings_AllMatch(string path)
     {
-        Assert.True(AdminOnly.Matches("GET", HttpGuardrail.CanonicalPath(path), new HeaderDictionary(), ""));
+        Assert.True(AdminOnly.Matches("GET", Guardrail.CanonicalPath(path), new HeaderDictionary(), ""));
     }
 
     [Fact]
@@ -41,8 +41,8 @@ public sealed class PathAndBodyMatchingTests
     {
         var json = Encoding.UTF8.GetBytes("""{"sql":"\u0044ROP TABLE users"}""");
 
-        Assert.Contains("DROP TABLE", HttpGuardrail.BodyText(json, "application/json", null));
-        Assert.Null(HttpGuardrail.BodyText(json, "application/json; charset=utf-16", null));
-        Assert.Null(HttpGuardrail.BodyText(json, "application/json", "gzip"));
+        Assert.Contains("DROP TABLE", Guardrail.BodyText(json, "application/json", null));
+        Assert.Null(Guardrail.BodyText(json, "application/json; charset=utf-16", null));
+        Assert.Null(Guardrail.BodyText(json, "application/json", "gzip"));
     }
 }

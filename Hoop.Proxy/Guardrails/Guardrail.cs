@@ -5,12 +5,14 @@ using Microsoft.AspNetCore.Http;
 namespace Hoop.Proxy.Guardrails;
 
 /// <summary>
-/// An HTTP guardrail rule, compiled: every condition it has (method, path, header, body) must hold for it to fire.
-/// Patterns run on the non-backtracking engine.
+/// A guardrail rule, compiled: every condition it has must hold for it to fire. HTTP rules look at the method,
+/// path, a header and the body; SQL rules at each statement's kinds (found by <see cref="SqlStatements"/>) and its
+/// code without comments and literals. Patterns run on the non-backtracking engine.
 /// </summary>
-public sealed class HttpGuardrail
+public sealed partial class Guardrail
 {
     public required Guid Id { get; init; }
+    public required GuardrailProtocol Protocol { get; init; }
     public required string Name { get; init; }
     public required GuardrailAction Action { get; init; }
     public required string Message { get; init; }
@@ -21,13 +23,23 @@ public sealed class HttpGuardrail
     public Regex? HeaderValue { get; init; }
     public Regex? Body { get; init; }
 
+    /// <summary>SQL: the statement kinds that fire the rule (any of them); empty for any statement.</summary>
+    public IReadOnlySet<string> SqlKinds { get; init; } = new HashSet<string>();
+
+    /// <summary>SQL: a pattern over the statement's code (comments removed, literals emptied, keywords upper-cased).</summary>
+    public Regex? Statement { get; init; }
+
     /// <summary>The group whose reviewers decide; null: anyone with the reviewer role.</summary>
     public string? ReviewerGroup { get; init; }
     public int MinApprovals { get; init; } = 1;
 
     public bool NeedsBody => Body is not null;
 
-    public bool AppliesTo(Guid connectionId) => ConnectionId is null || ConnectionId == connectionId;
+    public bool AppliesTo(Guid connectionId, GuardrailProtocol protocol) => Protocol == protocol && (ConnectionId is null || ConnectionId == connectionId);
+
+    /// <summary>Whether one SQL statement fires this rule.</summary>
+    public bool Matches(SqlStatement statement) =>
+        (SqlKinds.Count == 0 || statement.Kinds.Overlaps(SqlKinds)) && (Statement is null || Statement.IsMatch(statement.Code));
 
     /// <summary>
     /// Whether the request matches. <paramref name="body"/> is the body as text, or null when it could not be read
@@ -54,9 +66,10 @@ public sealed class HttpGuardrail
     }
 
     /// <summary>Compiles a stored rule; throws <see cref="ArgumentException"/> naming the field and the problem.</summary>
-    public static HttpGuardrail Compile(GuardrailRule rule, string? reviewerGroup) => new()
+    public static Guardrail Compile(GuardrailRule rule, string? reviewerGroup) => rule.Protocol == GuardrailProtocol.Sql ? CompileSql(rule, reviewerGroup) : new()
     {
         Id = rule.Id,
+        Protocol = GuardrailProtocol.Http,
         Name = rule.Name,
         Action = rule.Action,
         Message = rule.Message,
@@ -69,6 +82,38 @@ public sealed class HttpGuardrail
         ReviewerGroup = reviewerGroup,
         MinApprovals = rule.MinApprovals,
     };
+
+    private static Guardrail CompileSql(GuardrailRule rule, string? reviewerGroup)
+    {
+        var kinds = rule.SqlKinds.Select(k => k.Trim().ToUpperInvariant()).Where(k => k.Length > 0).ToHashSet(StringComparer.Ordinal);
+        if (kinds.FirstOrDefault(k => !SqlKindPattern().IsMatch(k)) is { } bad)
+        {
+            throw new GuardrailRuleException("sqlKinds", $"'{bad}' is not a statement kind: use a leading keyword such as DROP, TRUNCATE, ALTER, GRANT, DELETE, or {SqlStatements.DeleteWithoutWhere} / {SqlStatements.UpdateWithoutWhere}.");
+        }
+
+        var statement = string.IsNullOrWhiteSpace(rule.Pattern) ? null : Pattern("statement", "(?i)" + rule.Pattern.Trim());
+        if (kinds.Count == 0 && statement is null)
+        {
+            throw new GuardrailRuleException("sqlKinds", "Give the statement kinds the rule is for, a statement pattern, or both.");
+        }
+
+        return new Guardrail
+        {
+            Id = rule.Id,
+            Protocol = GuardrailProtocol.Sql,
+            Name = rule.Name,
+            Action = rule.Action,
+            Message = rule.Message,
+            ConnectionId = rule.ConnectionId,
+            SqlKinds = kinds,
+            Statement = statement,
+            ReviewerGroup = reviewerGroup,
+            MinApprovals = rule.MinApprovals,
+        };
+    }
+
+    [GeneratedRegex("^[A-Z]+(-[A-Z]+)*$")]
+    private static partial Regex SqlKindPattern();
 
     /// <summary>A path glob: '*' is one segment's worth of characters, '**' anything; the whole path must match.</summary>
     public static Regex PathPattern(string glob)

@@ -1,0 +1,139 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using Hoop.Data.Audit;
+using Hoop.Data.Entities;
+using Hoop.Proxy.Guardrails;
+using Hoop.Proxy.Identity;
+using Hoop.Proxy.Policy;
+using Hoop.Proxy.Recording;
+using Hoop.Proxy.Reviews;
+
+namespace Hoop.Proxy.Postgres;
+
+/// <summary>Why a query was not run: the ErrorResponse the agent gets, and what the recording says.</summary>
+public sealed record PgStop(string Verdict, string SqlState, string Message, string? Detail, string? Rule);
+
+/// <summary>
+/// The SQL guardrails of a connection, checked on each query before it reaches the database, statement by
+/// statement (<see cref="SqlStatements"/>: comments, literals and dollar-quoted bodies are not code). A deny rule
+/// refuses the query (SQLSTATE 42501 with the rule's message); a review rule holds it until reviewers approve
+/// the identical query with the identical parameters (<see cref="ReviewGate"/>).
+/// </summary>
+public sealed class SqlGuardrailCheck(ReviewGate reviews, Recorder recorder, AuditLog audit)
+{
+    /// <summary>
+    /// Null to run the query, else why not. <paramref name="parameters"/> are the bind values of an extended-protocol
+    /// query (for the approval's fingerprint and the reviewer), already masked as recordings are.
+    /// </summary>
+    public async Task<PgStop?> CheckAsync(Caller caller, ConnectionPolicy connection, PolicySnapshot snapshot, bool responseMasked, string sql,
+        IReadOnlyList<string?>? parameters, byte[]? parameterDigest, CancellationToken cancellationToken)
+    {
+        // The lexer reads strings as standard_conforming_strings = on; a session may not turn it off, however spelled.
+        if (sql.Contains("standard_conforming_strings", StringComparison.OrdinalIgnoreCase))
+        {
+            return Stop(caller, connection, "denied", "0A000",
+                "standard_conforming_strings cannot be changed through Hoop: its guardrails read SQL strings with the setting on", null, null);
+        }
+
+        var rules = snapshot.Guardrails.Count == 0 ? [] : snapshot.Guardrails.Where(r => r.AppliesTo(connection.Id, GuardrailProtocol.Sql)).ToList();
+        var copyOut = responseMasked && sql.Contains("copy", StringComparison.OrdinalIgnoreCase);
+        if (rules.Count == 0 && !copyOut)
+        {
+            return null; // The usual case: the query is not even split.
+        }
+
+        IReadOnlyList<SqlStatement> statements;
+        try
+        {
+            statements = SqlStatements.Split(sql);
+        }
+        catch (SqlSyntaxException e)
+        {
+            // The database would refuse it too; a query Hoop cannot read is never passed to it unchecked.
+            return Stop(caller, connection, "denied", "42601", $"Hoop could not read this query ({e.Message}), so its guardrails cannot check it", null, null);
+        }
+
+        if (copyOut && statements.Any(s => s.Kinds.Contains("COPY") && s.Code.Contains(" TO ", StringComparison.Ordinal)))
+        {
+            return Stop(caller, connection, "denied", "42501",
+                "COPY ... TO is refused on this connection: masking rules apply to your results, and COPY output has no columns to mask by", null, "masking");
+        }
+
+        var approvals = new List<Review>();
+        string? fingerprint = null;
+        foreach (var statement in statements)
+        {
+            foreach (var rule in rules)
+            {
+                if (!rule.Matches(statement))
+                {
+                    continue;
+                }
+
+                if (rule.Action == GuardrailAction.Deny)
+                {
+                    return Stop(caller, connection, "denied", "42501", $"{rule.Message} (guardrail '{rule.Name}')", null, rule.Name);
+                }
+
+                fingerprint ??= Fingerprint(connection, sql, parameterDigest);
+                ReviewOutcome outcome;
+                try
+                {
+                    var description = JsonSerializer.Serialize(new { sql, parameters }, JsonOptions);
+                    outcome = await reviews.CheckAsync(caller, connection, rule, fingerprint, description, SqlStatements.Justification(sql), TimeSpan.Zero,
+                        cancellationToken);
+                }
+                catch (TooManyReviewsException e)
+                {
+                    return Stop(caller, connection, "held", "53400", e.Message, null, rule.Name);
+                }
+
+                if (outcome.Allowed)
+                {
+                    if (outcome.UsesApprovalOnce)
+                    {
+                        approvals.Add(outcome.Review);
+                    }
+
+                    continue;
+                }
+
+                var review = outcome.Review;
+                var link = reviews.LinkTo(review.Id);
+                return outcome.Status switch
+                {
+                    ReviewStatus.Rejected => Stop(caller, connection, "held", "42501",
+                        $"review {review.Id} was rejected: {review.Decisions.LastOrDefault(d => !d.Approved)?.Reason ?? "no reason given"}", null, rule.Name),
+                    ReviewStatus.Expired => Stop(caller, connection, "held", "42501",
+                        $"review {review.Id} expired without a decision; run the query again to ask anew", null, rule.Name),
+                    _ => Stop(caller, connection, "held", "42501", $"{rule.Message} The query is held as review {review.Id}.",
+                        $"A reviewer decides at {link}; once approved, run the identical query again. Explain it with a comment: /* justification: ... */", rule.Name),
+                };
+            }
+        }
+
+        if (!await reviews.UseAsync(approvals, caller.Subject, cancellationToken))
+        {
+            return Stop(caller, connection, "held", "42501",
+                "the approval for this query was used by an identical query a moment ago; run it again to ask anew", null, approvals[0].RuleName);
+        }
+
+        return null;
+    }
+
+    private PgStop Stop(Caller caller, ConnectionPolicy connection, string verdict, string sqlState, string message, string? detail, string? rule)
+    {
+        recorder.Enqueue(audit.Create(caller.Subject, verdict == "held" ? "postgres.review-held" : "postgres.guardrail-denied", connection.Name,
+            AuditOutcome.Denied, new { rule, message }));
+        return new PgStop(verdict, sqlState, message, detail, rule);
+    }
+
+    /// <summary>What makes two queries "the identical query" for an approval once: the text and every bind value.</summary>
+    private static string Fingerprint(ConnectionPolicy connection, string sql, byte[]? parameterDigest) =>
+        Convert.ToHexString(SHA256.HashData(JsonSerializer.SerializeToUtf8Bytes(new[]
+        {
+            connection.Id.ToString(), "sql", sql, parameterDigest is null ? "" : Convert.ToHexString(parameterDigest),
+        })));
+
+    private static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web);
+}
