@@ -19,7 +19,7 @@ public sealed record PgStop(string Verdict, string SqlState, string Message, str
 /// refuses the query (SQLSTATE 42501 with the rule's message); a review rule holds it until reviewers approve
 /// the identical query with the identical parameters (<see cref="ReviewGate"/>).
 /// </summary>
-public sealed class SqlGuardrailCheck(ReviewGate reviews, Recorder recorder, AuditLog audit)
+public sealed partial class SqlGuardrailCheck(ReviewGate reviews, Recorder recorder, AuditLog audit)
 {
     /// <summary>
     /// Null to run the query, else why not. <paramref name="parameters"/> are the bind values of an extended-protocol
@@ -28,8 +28,9 @@ public sealed class SqlGuardrailCheck(ReviewGate reviews, Recorder recorder, Aud
     public async Task<PgStop?> CheckAsync(Caller caller, ConnectionPolicy connection, PolicySnapshot snapshot, bool responseMasked, string sql,
         IReadOnlyList<string?>? parameters, byte[]? parameterDigest, CancellationToken cancellationToken)
     {
-        // The lexer reads strings as standard_conforming_strings = on; a session may not turn it off, however spelled.
-        if (sql.Contains("standard_conforming_strings", StringComparison.OrdinalIgnoreCase))
+        // The lexer reads strings as standard_conforming_strings = on; a session may not change it (SET, RESET,
+        // set_config, ALTER ... SET). Should it change anyway, the database reports it and the relay ends the session.
+        if (sql.Contains("standard_conforming_strings", StringComparison.OrdinalIgnoreCase) && ChangesSetting().IsMatch(sql))
         {
             return Stop(caller, connection, "denied", "0A000",
                 "standard_conforming_strings cannot be changed through Hoop: its guardrails read SQL strings with the setting on", null, null);
@@ -134,6 +135,9 @@ public sealed class SqlGuardrailCheck(ReviewGate reviews, Recorder recorder, Aud
         {
             connection.Id.ToString(), "sql", sql, parameterDigest is null ? "" : Convert.ToHexString(parameterDigest),
         })));
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"\b(re)?set\b|set_config", System.Text.RegularExpressions.RegexOptions.IgnoreCase)]
+    private static partial System.Text.RegularExpressions.Regex ChangesSetting();
 
     private static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web);
 }
