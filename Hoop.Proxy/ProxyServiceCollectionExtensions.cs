@@ -26,7 +26,7 @@ public static class ProxyServiceCollectionExtensions
     /// Hosted services start in this order, after the store's.
     /// </summary>
     public static IServiceCollection AddHoopProxy(this IServiceCollection services,
-        CertificateSettings certificates, IdentityOptions identity, RecordingOptions recording, MaskingOptions masking, ReviewOptions reviews, ProxyOptions proxy)
+        CertificateSettings certificates, IdentityOptions identity, RecordingOptions recording, MaskingOptions masking, ReviewOptions reviews, ProxyOptions proxy, PostgresEndpoint postgres)
     {
         // The policy snapshot first: the certificate services read their settings from it at start.
         services.AddSingleton<PolicyStore>();
@@ -76,7 +76,9 @@ public static class ProxyServiceCollectionExtensions
         services.AddSingleton<PgCancels>();
         services.AddSingleton<SqlGuardrailCheck>();
         services.AddSingleton<PgRelayServices>();
+        services.AddSingleton(postgres);
         services.AddSingleton<PostgresListener>();
+        services.AddHostedService(sp => sp.GetRequiredService<PostgresListener>());
         return services;
     }
 

@@ -72,7 +72,8 @@ public static class HoopHost
         builder.Services.AddSingleton(settings);
         builder.Services.AddSingleton(new Notices(notices));
         builder.Services.AddHoopData(settings.Store, masterKey, logSink);
-        builder.Services.AddHoopProxy(settings.Certificates, settings.Identity, settings.Recording, settings.Masking, settings.Reviews, settings.Proxy);
+        builder.Services.AddHoopProxy(settings.Certificates, settings.Identity, settings.Recording, settings.Masking, settings.Reviews, settings.Proxy,
+            new Hoop.Proxy.Postgres.PostgresEndpoint(new System.Net.IPEndPoint(settings.BindAddress, settings.PostgresPort)));
         builder.Services.AddHoopAuth();
         builder.Services.AddHoopConsole();
         builder.Services.AddHoopAdminApi();

@@ -2,7 +2,6 @@ using System.Net.Security;
 using System.Security.Authentication;
 using Hoop.Proxy.Certificates;
 using Hoop.Proxy.Certificates.Acme;
-using Hoop.Proxy.Postgres;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
@@ -33,13 +32,6 @@ internal static class KestrelSetup
             listen.Use(next => PeekAlpn(next, challenges));
             listen.UseHttps(Tls(certificate, challenges));
             listeners.Add(ListenerKind.Proxy, listen);
-        });
-
-        // The Postgres port speaks the wire protocol, not HTTP: its TLS starts after the client's SSLRequest.
-        kestrel.Listen(settings.BindAddress, settings.PostgresPort, listen =>
-        {
-            listen.UseConnectionHandler<PostgresListener>();
-            listeners.Add(ListenerKind.Postgres, listen);
         });
 
         kestrel.Listen(settings.BindAddress, settings.AcmeHttpPort, listen =>

@@ -8,7 +8,7 @@ public enum ListenerKind
     Console,
     Proxy,
 
-    /// <summary>The Postgres wire protocol (TLS after SSLRequest, or direct).</summary>
+    /// <summary>The Postgres wire protocol (TLS after SSLRequest, or direct): a socket of its own, not a Kestrel endpoint.</summary>
     Postgres,
 
     /// <summary>Plain HTTP, bound only while ACME uses http-01: serves /.well-known/acme-challenge/ alone.</summary>
@@ -16,14 +16,14 @@ public enum ListenerKind
 }
 
 /// <summary>Remembers each listener's endpoint, so the actual port is known after binding (port 0 in tests).</summary>
-public sealed class Listeners
+public sealed class Listeners(Hoop.Proxy.Postgres.PostgresListener postgres)
 {
     private readonly Dictionary<ListenerKind, ListenOptions> _endpoints = [];
 
     internal void Add(ListenerKind kind, ListenOptions options) => _endpoints[kind] = options;
 
     /// <summary>The bound port; valid once the server has started.</summary>
-    public int PortOf(ListenerKind kind) => _endpoints[kind].IPEndPoint!.Port;
+    public int PortOf(ListenerKind kind) => kind == ListenerKind.Postgres ? postgres.Port : _endpoints[kind].IPEndPoint!.Port;
 
     public bool IsOn(HttpContext context, ListenerKind kind) =>
         _endpoints.TryGetValue(kind, out var options) && context.Connection.LocalPort == options.IPEndPoint!.Port;

@@ -125,6 +125,39 @@ public static class PgWire
         }
     }
 
+    /// <summary>
+    /// Reads one startup-phase packet from the plaintext stream, taking no byte more (TLS may start right after it);
+    /// null at a clean end of stream before any byte.
+    /// </summary>
+    public static async Task<(int Code, byte[] Body)?> ReadStartupAsync(Stream stream, CancellationToken cancellationToken)
+    {
+        var header = new byte[4];
+        var read = await stream.ReadAtLeastAsync(header, 4, throwOnEndOfStream: false, cancellationToken);
+        if (read == 0)
+        {
+            return null;
+        }
+
+        if (read < 4)
+        {
+            throw new PgProtocolException("08P01", "incomplete startup packet");
+        }
+
+        var length = System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(header);
+        if (length is < 8 or > MaxStartupBytes)
+        {
+            throw new PgProtocolException("08P01", $"invalid startup packet length {length} (8 to {MaxStartupBytes} bytes)");
+        }
+
+        var rest = new byte[length - 4];
+        if (await stream.ReadAtLeastAsync(rest, rest.Length, throwOnEndOfStream: false, cancellationToken) < rest.Length)
+        {
+            throw new PgProtocolException("08P01", "incomplete startup packet");
+        }
+
+        return (System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(rest), rest[4..]);
+    }
+
     /// <summary>Reads one typed message, waiting for it, as a copy; null at a clean end of stream between messages.</summary>
     public static async Task<(byte Type, byte[] Body)?> ReadMessageAsync(PipeReader reader, CancellationToken cancellationToken)
     {

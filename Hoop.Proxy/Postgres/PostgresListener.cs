@@ -1,25 +1,36 @@
+using System.Collections.Concurrent;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Security;
+using System.Net.Sockets;
 using System.Security.Authentication;
 using System.Buffers;
 using Hoop.Data.Audit;
 using Hoop.Data.Entities;
+using Hoop.Data.Store;
 using Hoop.Proxy.Certificates;
 using Hoop.Proxy.Identity;
 using Hoop.Proxy.Policy;
 using Hoop.Proxy.Recording;
-using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace Hoop.Proxy.Postgres;
+
+/// <summary>Where the Postgres port listens (Hoop:BindAddress, Hoop:PostgresPort).</summary>
+public sealed record PostgresEndpoint(IPEndPoint EndPoint);
 
 /// <summary>
 /// The Postgres port's front door: TLS first (SSLRequest answered 'S', or direct TLS with ALPN "postgresql"; a
 /// plaintext startup is refused), then the startup packet, the agent's token or API key as its password, the
 /// connection named by the database, Hoop's own session with the database, and the relay (<see cref="PgRelay"/>).
 /// </summary>
+/// <remarks>
+/// A socket of its own rather than a Kestrel endpoint: the relay reads and writes the sockets directly, without
+/// the transport's pipes and the thread hand-offs they cost on every message of a chatty protocol.
+/// </remarks>
 public sealed partial class PostgresListener(
+    PostgresEndpoint endpoint,
     PolicyStore policy,
     Callers callers,
     SessionTracker sessions,
@@ -29,22 +40,96 @@ public sealed partial class PostgresListener(
     PgRelayServices relayServices,
     InboundCertificate certificate,
     AuditLog audit,
-    ILogger<PostgresListener> logger) : ConnectionHandler
+    ILogger<PostgresListener> logger) : BackgroundService
 {
+    private Socket? _socket;
+    private readonly ConcurrentDictionary<Task, bool> _connections = new();
+
+    /// <summary>The bound port (valid once started; the configured port may be 0).</summary>
+    public int Port => ((IPEndPoint)(_socket ?? throw new InvalidOperationException("The Postgres port is not bound yet.")).LocalEndPoint!).Port;
+
+    public override Task StartAsync(CancellationToken cancellationToken)
+    {
+        // Bound at start, so a port in use stops start-up and the bound port is known once the host has started.
+        var socket = new Socket(endpoint.EndPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            socket.Bind(endpoint.EndPoint);
+            socket.Listen(512);
+        }
+        catch (SocketException e)
+        {
+            socket.Dispose();
+            throw new StartupException($"Hoop:PostgresPort: cannot listen on {endpoint.EndPoint}: {e.Message}");
+        }
+
+        _socket = socket;
+        return base.StartAsync(cancellationToken);
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            Socket client;
+            try
+            {
+                client = await _socket!.AcceptAsync(stoppingToken);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+            catch (SocketException e)
+            {
+                LogAcceptFailed(e.SocketErrorCode.ToString());
+                continue;
+            }
+
+            client.NoDelay = true;
+            var task = ServeAsync(client, stoppingToken);
+            _connections[task] = true;
+            _ = task.ContinueWith(t => _connections.TryRemove(t, out _), TaskScheduler.Default);
+        }
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        _socket?.Dispose();
+        await base.StopAsync(cancellationToken);
+        // Open sessions were cancelled with the stopping token; let them record how they ended.
+        await Task.WhenAny(Task.WhenAll(_connections.Keys), Task.Delay(TimeSpan.FromSeconds(5), cancellationToken));
+    }
+
+    private async Task ServeAsync(Socket socket, CancellationToken stopping)
+    {
+        await Task.Yield();
+        await using var stream = new NetworkStream(socket, ownsSocket: true);
+        try
+        {
+            await OnConnectedAsync(socket, stream, stopping);
+        }
+        catch (Exception e)
+        {
+            // One broken connection must never take the port down.
+            LogConnectionFailed(e);
+        }
+    }
+
     /// <summary>From the first byte to ReadyForQuery: TLS, startup and both authentications.</summary>
     private static readonly TimeSpan StartupTimeout = TimeSpan.FromSeconds(30);
 
     public static readonly SslApplicationProtocol Alpn = new("postgresql");
 
-    public override async Task OnConnectedAsync(ConnectionContext connection)
+    private async Task OnConnectedAsync(Socket socket, NetworkStream network, CancellationToken closed)
     {
-        var client = (connection.RemoteEndPoint as IPEndPoint)?.Address.ToString();
-        using var startup = CancellationTokenSource.CreateLinkedTokenSource(connection.ConnectionClosed);
+        var client = (socket.RemoteEndPoint as IPEndPoint)?.Address.ToString();
+        using var startup = CancellationTokenSource.CreateLinkedTokenSource(closed);
         startup.CancelAfter(StartupTimeout);
         SslStream? tls = null;
         try
         {
-            tls = await NegotiateTlsAsync(connection.Transport, client, startup.Token);
+            tls = await NegotiateTlsAsync(socket, network, client, startup.Token);
             if (tls is null)
             {
                 return;
@@ -54,7 +139,7 @@ public sealed partial class PostgresListener(
             var writer = PipeWriter.Create(tls);
             try
             {
-                await StartAsync(reader, writer, tls, client, startup, connection.ConnectionClosed);
+                await StartAsync(reader, writer, tls, client, startup, closed);
             }
             catch (PgProtocolException e)
             {
@@ -69,9 +154,9 @@ public sealed partial class PostgresListener(
         catch (PgProtocolException e)
         {
             // Before TLS: the answer goes out in plaintext, as PostgreSQL's own would.
-            await TryWriteAsync(connection.Transport.Output, PgWire.Error("FATAL", e.SqlState, e.Message));
+            await TryWriteAsync(network, PgWire.Error("FATAL", e.SqlState, e.Message));
         }
-        catch (Exception e) when (e is OperationCanceledException or IOException or AuthenticationException or ConnectionResetException)
+        catch (Exception e) when (e is OperationCanceledException or IOException or AuthenticationException or SocketException)
         {
             // Gone, silent past the start-up time, or a failed handshake: nothing to answer.
         }
@@ -88,34 +173,34 @@ public sealed partial class PostgresListener(
     /// Reads what the client sends in plaintext and returns the TLS stream, or null when the connection was a cancel
     /// request or was refused. Plaintext startup: 28000 "SSL required".
     /// </summary>
-    private async Task<SslStream?> NegotiateTlsAsync(IDuplexPipe transport, string? client, CancellationToken cancellationToken)
+    private async Task<SslStream?> NegotiateTlsAsync(Socket socket, NetworkStream network, string? client, CancellationToken cancellationToken)
     {
-        var first = await transport.Input.ReadAsync(cancellationToken);
-        if (first.Buffer.IsEmpty)
+        // A peek, not a read: a direct TLS handshake's first byte belongs to the handshake.
+        var first = new byte[1];
+        if (await socket.ReceiveAsync(first, SocketFlags.Peek, cancellationToken) == 0)
         {
             return null;
         }
 
-        var direct = first.Buffer.FirstSpan[0] == 0x16; // A TLS handshake record: PostgreSQL 17's sslnegotiation=direct.
-        transport.Input.AdvanceTo(first.Buffer.Start);
+        var direct = first[0] == 0x16; // A TLS handshake record: PostgreSQL 17's sslnegotiation=direct.
         var gssAnswered = false;
         while (!direct)
         {
-            if (await PgWire.ReadStartupAsync(transport.Input, cancellationToken) is not var (code, body))
+            if (await PgWire.ReadStartupAsync(network, cancellationToken) is not var (code, body))
             {
                 return null;
             }
 
             if (code == PgWire.SslRequestCode)
             {
-                await transport.Output.WriteAsync("S"u8.ToArray(), cancellationToken);
+                await network.WriteAsync("S"u8.ToArray(), cancellationToken);
                 break;
             }
 
             if (code == PgWire.GssEncRequestCode && !gssAnswered)
             {
                 // No GSSAPI encryption here; libpq then asks for TLS.
-                await transport.Output.WriteAsync("N"u8.ToArray(), cancellationToken);
+                await network.WriteAsync("N"u8.ToArray(), cancellationToken);
                 gssAnswered = true;
                 continue;
             }
@@ -135,7 +220,7 @@ public sealed partial class PostgresListener(
             throw new PgProtocolException("08P01", code == PgWire.GssEncRequestCode ? "a second GSSENCRequest" : $"unsupported frontend protocol {code >> 16}.{code & 0xffff}");
         }
 
-        var tls = new SslStream(new DuplexPipeStream(transport), leaveInnerStreamOpen: false);
+        var tls = new SslStream(network, leaveInnerStreamOpen: true);
         await tls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
         {
             ServerCertificateContext = certificate.Context,
@@ -345,8 +430,26 @@ public sealed partial class PostgresListener(
         }
     }
 
+    private static async Task TryWriteAsync(Stream stream, byte[] message)
+    {
+        try
+        {
+            await stream.WriteAsync(message);
+        }
+        catch (Exception e) when (e is IOException or InvalidOperationException or ObjectDisposedException or OperationCanceledException)
+        {
+            // The client is gone already.
+        }
+    }
+
     private void Audit(string actor, string action, string target, AuditOutcome outcome, object details) =>
         recorder.Enqueue(audit.Create(actor, action, target, outcome, details));
+
+    [LoggerMessage(5004, LogLevel.Warning, "Accepting a Postgres connection failed: {Error}")]
+    private partial void LogAcceptFailed(string error);
+
+    [LoggerMessage(5005, LogLevel.Error, "A Postgres connection failed unexpectedly")]
+    private partial void LogConnectionFailed(Exception error);
 
     [LoggerMessage(5001, LogLevel.Debug, "Postgres session of {Subject} on {Connection} started")]
     private partial void LogSessionStarted(string subject, string connection);

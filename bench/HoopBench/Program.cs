@@ -1,7 +1,9 @@
 // Hoop as bench/http.sh and bench/masking.sh measure it: the product's host, Release build, with the HTTP
 // connection "bench" (bearer credential injected, TLS to the backend verified with the bench CA) and "masked"
 // (the same, with every built-in masking detector on responses), granted to the group "bench",
-// tokens from the given OIDC issuer, recording on (Required mode, bodies capped as configured).
+// tokens from the given OIDC issuer, recording on (Required mode, bodies capped as configured). With
+// HOOP_BENCH_PG_ADDRESS (host:port/database) and HOOP_BENCH_PG_PASSWORD (user 'app'), also the Postgres
+// connections "pgbench" and "pgmasked" (a column rule masking pgbench's abalance), for bench/postgres.sh.
 //   HoopBench <data folder> <proxy port> <console port> <backend url> <ca.pem> <issuer> <audience>
 using Hoop.Admin.Hosting;
 using Hoop.Data.Entities;
@@ -74,6 +76,38 @@ await using (var db = await contexts.CreateDbContextAsync())
             Directions = MaskDirections.Response | MaskDirections.Recording,
             ConnectionId = masked.Id,
         }));
+        await db.SaveChangesAsync();
+    }
+
+    if (Environment.GetEnvironmentVariable("HOOP_BENCH_PG_ADDRESS") is { } pgAddress && !await db.Connections.AnyAsync(c => c.Name == "pgbench"))
+    {
+        var secret = app.Services.GetRequiredService<SecretProtector>().Protect(Environment.GetEnvironmentVariable("HOOP_BENCH_PG_PASSWORD")!);
+        var ca = await File.ReadAllTextAsync(args[4]);
+        Connection Postgres(string name) => new()
+        {
+            Name = name,
+            Kind = ConnectionKind.Postgres,
+            Address = pgAddress,
+            TlsVerification = TlsVerification.CaBundle,
+            CaBundlePem = ca,
+            CredentialKind = CredentialKind.DatabasePassword,
+            CredentialName = "app",
+            ProtectedCredential = secret,
+        };
+        var plain = Postgres("pgbench");
+        var masked = Postgres("pgmasked");
+        var group = await db.Groups.Include(g => g.Grants).SingleAsync(g => g.Name == "bench");
+        group.Grants.Add(new Grant { ConnectionId = plain.Id });
+        group.Grants.Add(new Grant { ConnectionId = masked.Id });
+        db.AddRange(plain, masked);
+        db.MaskingRules.Add(new MaskingRule
+        {
+            Name = "bench-abalance",
+            Detector = "column",
+            Pattern = "abalance",
+            Directions = MaskDirections.Response | MaskDirections.Recording,
+            ConnectionId = masked.Id,
+        });
         await db.SaveChangesAsync();
     }
 }
