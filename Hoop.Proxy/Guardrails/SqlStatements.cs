@@ -42,9 +42,35 @@ public static class SqlStatements
     /// <summary>The statements of a query string, split at top-level semicolons; empty statements are left out.</summary>
     public static IReadOnlyList<SqlStatement> Split(string sql)
     {
+        var statements = Split(Tokenize(sql));
+        if (sql.Contains('\\', StringComparison.Ordinal))
+        {
+            // A backslash in a plain string is where the two readings of standard_conforming_strings part: the
+            // query must mean the same statements either way, whatever the session's setting really is.
+            IReadOnlyList<SqlStatement>? other = null;
+            try
+            {
+                other = Split(Tokenize(sql, null, plainStringsEscape: true));
+            }
+            catch (SqlSyntaxException)
+            {
+                // Unreadable with escapes: differs.
+            }
+
+            if (other is null || other.Count != statements.Count || other.Zip(statements).Any(p => p.First.Code != p.Second.Code))
+            {
+                throw new SqlSyntaxException("a backslash in a string makes this query read differently with standard_conforming_strings off; use E'...' for escapes");
+            }
+        }
+
+        return statements;
+    }
+
+    private static List<SqlStatement> Split(List<SqlToken> tokens)
+    {
         var statements = new List<SqlStatement>();
         var current = new List<SqlToken>();
-        foreach (var token in Tokenize(sql).Append(new SqlToken(SqlTokenKind.Semicolon, ";")))
+        foreach (var token in tokens.Append(new SqlToken(SqlTokenKind.Semicolon, ";")))
         {
             if (token.Kind != SqlTokenKind.Semicolon)
             {
@@ -99,15 +125,22 @@ public static class SqlStatements
     }
 
     /// <summary>The tokens of <paramref name="sql"/>; the text of each comment goes to <paramref name="comments"/> when given.</summary>
-    public static List<SqlToken> Tokenize(string sql, List<string>? comments = null)
+    public static List<SqlToken> Tokenize(string sql, List<string>? comments = null) => Tokenize(sql, comments, plainStringsEscape: false);
+
+    /// <summary>
+    /// <paramref name="plainStringsEscape"/>: read '...' as standard_conforming_strings = off would (backslash escapes),
+    /// to tell whether a query means the same either way.
+    /// </summary>
+    private static List<SqlToken> Tokenize(string sql, List<string>? comments, bool plainStringsEscape)
     {
         var tokens = new List<SqlToken>();
         var i = 0;
         while (i < sql.Length)
         {
             var c = sql[i];
-            if (char.IsWhiteSpace(c))
+            if (c is ' ' or '\t' or '\n' or '\r' or '\f' or '\v')
             {
+                // PostgreSQL's whitespace only: any other character (a no-break space) is part of an identifier there.
                 i++;
             }
             else if (c == '-' && At(sql, i + 1) == '-')
@@ -129,7 +162,7 @@ public static class SqlStatements
             }
             else if (c == '\'')
             {
-                i = ReadString(sql, i, backslashEscapes: false, tokens);
+                i = ReadString(sql, i, backslashEscapes: plainStringsEscape, tokens);
             }
             else if (c == '"')
             {
@@ -177,20 +210,44 @@ public static class SqlStatements
             }
             else if (char.IsAsciiDigit(c) || (c == '.' && char.IsAsciiDigit(At(sql, i + 1))))
             {
+                // integer, decimal, or real with an exponent only when a digit follows it, as PostgreSQL reads numbers.
                 var end = i;
-                while (end < sql.Length && (char.IsAsciiLetterOrDigit(sql[end]) || sql[end] is '.' or '_'
-                    || (sql[end] is '+' or '-' && sql[end - 1] is 'e' or 'E')))
+                while (char.IsAsciiDigit(At(sql, end)))
                 {
                     end++;
+                }
+
+                if (At(sql, end) == '.' && At(sql, end + 1) != '.')
+                {
+                    end++;
+                    while (char.IsAsciiDigit(At(sql, end)))
+                    {
+                        end++;
+                    }
+                }
+
+                if (At(sql, end) is 'e' or 'E' && (char.IsAsciiDigit(At(sql, end + 1)) || (At(sql, end + 1) is '+' or '-' && char.IsAsciiDigit(At(sql, end + 2)))))
+                {
+                    end += At(sql, end + 1) is '+' or '-' ? 2 : 1;
+                    while (char.IsAsciiDigit(At(sql, end)))
+                    {
+                        end++;
+                    }
+                }
+
+                if (end < sql.Length && IsIdentifierPart(sql[end]))
+                {
+                    // "1e--", "0x1F", "1_000": PostgreSQL versions split these differently; none is read ambiguously here.
+                    throw new SqlSyntaxException($"trailing junk after numeric literal at or near \"{sql[i..Math.Min(sql.Length, end + 1)]}\"");
                 }
 
                 tokens.Add(new SqlToken(SqlTokenKind.Number, sql[i..end]));
                 i = end;
             }
-            else if (char.IsLetter(c) || c == '_')
+            else if (IsIdentifierStart(c))
             {
                 var end = i;
-                while (end < sql.Length && (char.IsLetterOrDigit(sql[end]) || sql[end] is '_' or '$'))
+                while (end < sql.Length && (IsIdentifierPart(sql[end]) || sql[end] == '$'))
                 {
                     end++;
                 }
@@ -217,6 +274,11 @@ public static class SqlStatements
     }
 
     private static char At(string text, int index) => index < text.Length ? text[index] : '\0';
+
+    /// <summary>PostgreSQL's ident_start: ASCII letters, '_', and every non-ASCII character.</summary>
+    private static bool IsIdentifierStart(char c) => char.IsAsciiLetter(c) || c == '_' || c >= '\u0080';
+
+    private static bool IsIdentifierPart(char c) => IsIdentifierStart(c) || char.IsAsciiDigit(c);
 
     private static int SkipBlockComment(string sql, int start)
     {
@@ -283,7 +345,7 @@ public static class SqlStatements
     private static string? DollarTag(string sql, int start)
     {
         var end = start + 1;
-        while (end < sql.Length && (char.IsLetterOrDigit(sql[end]) || sql[end] == '_'))
+        while (end < sql.Length && IsIdentifierPart(sql[end]))
         {
             end++;
         }
@@ -381,6 +443,12 @@ public static class SqlStatements
         }
 
         kinds.Add(first);
+        if (first == "COPY" && start + 1 < tokens.Count && tokens[start + 1] is { Kind: SqlTokenKind.Symbol, Text: "(" })
+        {
+            // COPY (query) TO ...: the query runs, and may be a DELETE ... RETURNING.
+            Classify(tokens[(start + 2)..Matching(tokens, start + 1)], kinds);
+        }
+
         if (first is "DELETE" or "UPDATE" && !HasOwnWhere(tokens, start))
         {
             kinds.Add(first == "DELETE" ? DeleteWithoutWhere : UpdateWithoutWhere);

@@ -149,10 +149,13 @@ public sealed class PgBackend : IAsyncDisposable
     {
         var user = connection.CredentialName ?? "postgres";
         var password = connection.CredentialSecret ?? "";
+        // The password itself (cleartext) or a replayable hash of it (MD5) goes only to a server whose identity TLS proved.
+        var verified = connection.TlsVerification is not (TlsVerification.Unverified or TlsVerification.Plaintext);
         Scram? scram = null;
+        var serverProved = false;
         while (true)
         {
-            var message = await PgWire.ReadMessageAsync(Reader, cancellationToken)
+            var message = await PgWire.ReadMessageAsync(Reader, cancellationToken, PgWire.MaxAuthenticationBytes)
                 ?? throw new PgBackendException($"the database server of '{connection.Name}' closed the connection during start-up");
             var (type, body) = message;
             switch ((char)type)
@@ -161,8 +164,13 @@ public sealed class PgBackend : IAsyncDisposable
                     var reader = new PgReader(body);
                     switch (reader.Int32())
                     {
+                        case 0 when scram is not null && !serverProved:
+                            throw new PgBackendException($"the database server of '{connection.Name}' ended SCRAM without proving it knows the password");
                         case 0:
                             break;
+                        case 3 or 5 when !verified:
+                            throw new PgBackendException(
+                                $"the database server of '{connection.Name}' asks for the password in a form anyone in between could use, and its TLS identity is not verified; use SCRAM or verified TLS");
                         case 3:
                             await SendAsync(PgWire.Password(Encoding.UTF8.GetBytes(password + "\0")), cancellationToken);
                             break;
@@ -194,6 +202,7 @@ public sealed class PgBackend : IAsyncDisposable
                                 throw new PgBackendException($"the database server of '{connection.Name}' failed to prove it knows the password (SCRAM server signature)");
                             }
 
+                            serverProved = true;
                             break;
                         case var other:
                             throw new PgBackendException($"the database server of '{connection.Name}' asks for an authentication method Hoop does not speak ({other})");
@@ -234,9 +243,11 @@ public sealed class PgBackend : IAsyncDisposable
     {
         try
         {
-            await Writer.WriteAsync(PgWire.Terminate);
+            // Briefly: a database blocked on a full socket must not hold this session open forever.
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+            await Writer.WriteAsync(PgWire.Terminate, timeout.Token);
         }
-        catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException)
+        catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException or OperationCanceledException)
         {
             // Already gone.
         }

@@ -9,11 +9,12 @@ using Hoop.Proxy.Identity;
 using Hoop.Proxy.Masking;
 using Hoop.Proxy.Policy;
 using Hoop.Proxy.Recording;
+using Microsoft.Extensions.Logging;
 
 namespace Hoop.Proxy.Postgres;
 
 /// <summary>What every relay shares.</summary>
-public sealed record PgRelayServices(SqlGuardrailCheck Guardrails, Recorder Recorder, RecordingOptions Recording, TimeProvider Time);
+public sealed record PgRelayServices(SqlGuardrailCheck Guardrails, Recorder Recorder, RecordingOptions Recording, TimeProvider Time, ILogger<PgRelay> Logger);
 
 /// <summary>
 /// One agent's Postgres session after start-up: two pumps, agent to database and back. Frames Hoop does not need
@@ -21,13 +22,17 @@ public sealed record PgRelayServices(SqlGuardrailCheck Guardrails, Recorder Reco
 /// before they are sent; results are masked row by row on their way back; each query and its result is recorded.
 /// </summary>
 /// <remarks>
-/// Order is what keeps this simple: the database answers messages in the order they were sent, so the pumps share
-/// one queue of what was sent (queries, Describes, Syncs) and the database's answers are matched to its head. A
-/// refused query is still sent, rewritten into one the database rejects with a marker Hoop recognises (a syntax
-/// error, or a Bind of a statement that does not exist), and that error is replaced by Hoop's: the agent sees the
-/// refusal in the right place in a pipeline, and a transaction block fails exactly as on any other error.
+/// Order is what keeps this simple and safe: the database answers messages in the order they were sent, so the
+/// pumps share one queue of every message that gets an answer (Parse, Bind, Close, Describe, Execute, Sync, simple
+/// Query) and each answer is matched to its head. A prepared statement is known by its text only once the database
+/// confirms its Parse; until then a Bind is checked against every text the name may have. After an error the
+/// database skips everything up to the next Sync, and so does the queue. Should an answer not match the queue,
+/// the session is closed: Hoop never guesses what a result belongs to. A refused query is still sent, rewritten into
+/// one the database rejects with a marker Hoop recognises (a syntax error, or a Bind of a statement that does not
+/// exist), and that error is replaced by Hoop's: the agent sees the refusal in its place in a pipeline, and a
+/// transaction block fails exactly as on any other error.
 /// </remarks>
-public sealed class PgRelay(
+public sealed partial class PgRelay(
     PgRelayServices services,
     Caller caller,
     ConnectionPolicy connection,
@@ -42,12 +47,17 @@ public sealed class PgRelay(
     private readonly Masker _recording = snapshot.MaskersFor(caller, connection).Recording;
     private readonly Masker _request = snapshot.MaskersFor(caller, connection).Request;
     private readonly string _marker = "hoop_refused_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6));
-    private readonly Queue<Sent> _sent = new();
 
-    // Agent pump only: prepared statements by name, the query of each bound portal, the portal the agent described last.
+    // Shared by both pumps, under the lock of _sent.
+    private readonly Queue<Sent> _sent = new();
     private readonly Dictionary<string, Prepared> _statements = new(StringComparer.Ordinal);
+    private readonly SortedDictionary<int, PgStop> _refusalsByNumber = [];
+    private long _statementChars;
+    private bool _skipping;
+    private bool _recordingLost;
+
+    // Agent pump only.
     private readonly Dictionary<string, Bound> _portals = new(StringComparer.Ordinal);
-    private string? _describedPortal;
     private int _refusals;
 
     // Backend pump only: the columns of the rows now arriving.
@@ -55,6 +65,9 @@ public sealed class PgRelay(
     private bool _maskRows;
 
     private const int MaxPreparedStatements = 10_000;
+    private const long MaxStatementChars = 32L * 1024 * 1024;
+    private const int MaxPortals = 1_000;
+    private const int MaxRecordedValueChars = 4_096;
 
     /// <summary>Relays until either side ends; returns why, for the session's record.</summary>
     public async Task<string> RunAsync(CancellationToken closed)
@@ -73,7 +86,8 @@ public sealed class PgRelay(
             // Both pumps are done, so nothing else writes to the agent now.
             try
             {
-                await agentWriter.WriteAsync(fatal);
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+                await agentWriter.WriteAsync(fatal, timeout.Token);
             }
             catch (Exception e) when (e is IOException or InvalidOperationException or OperationCanceledException)
             {
@@ -134,6 +148,11 @@ public sealed class PgRelay(
         {
             return ("The agent's connection broke.", null);
         }
+        catch (Exception e)
+        {
+            LogRelayFailed(services.Logger, e, connection.Name);
+            return ($"Hoop failed: {e.GetType().Name}.", PgWire.Error("FATAL", "XX000", "Hoop could not relay this session; it is closed"));
+        }
     }
 
     /// <summary>Handles one message from the agent; false when the agent ended the session.</summary>
@@ -145,7 +164,7 @@ public sealed class PgRelay(
             {
                 var sql = new PgReader(message.Body.ToArray()).CString();
                 var query = new Query(sql, Simple: true) { At = services.Time.GetUtcNow().UtcDateTime, Started = Stopwatch.GetTimestamp() };
-                query.Stop = await services.Guardrails.CheckAsync(caller, connection, snapshot, !_response.IsEmpty, sql, null, null, cancellationToken);
+                query.Stop = await CheckAsync(PgCheckPoint.Query, sql, null, null, cancellationToken);
                 Send(query);
                 if (query.Stop is null)
                 {
@@ -160,39 +179,17 @@ public sealed class PgRelay(
             }
 
             case 'P':
-            {
-                var reader = new PgReader(message.Body.ToArray());
-                var name = reader.CString();
-                if (name.Length > 0 && !_statements.ContainsKey(name) && _statements.Count >= MaxPreparedStatements)
-                {
-                    throw new PgProtocolException("54000", $"more than {MaxPreparedStatements} prepared statements in one session; close some first");
-                }
-
-                var sql = reader.CString();
-                var types = new int[Math.Max((short)0, reader.Int16())];
-                for (var i = 0; i < types.Length; i++)
-                {
-                    types[i] = reader.Int32();
-                }
-
-                _statements[name] = new Prepared(sql, types);
-                Write(backend.Writer, frame);
+                await ParseAsync(message, frame, cancellationToken);
                 return true;
-            }
 
             case 'B':
                 await BindAsync(message, frame, cancellationToken);
                 return true;
 
             case 'D':
-            {
-                var reader = new PgReader(message.Body.ToArray());
-                var kind = reader.Byte();
-                _describedPortal = kind == 'P' ? reader.CString() : null;
                 Send(new Describe(Inserted: false));
                 Write(backend.Writer, frame);
                 return true;
-            }
 
             case 'E':
             {
@@ -212,14 +209,10 @@ public sealed class PgRelay(
                     _portals[portal] = bound with { Counts = new MaskingCounts() };
                 }
 
-                if (_describedPortal != portal)
-                {
-                    // The rows' columns must be known to mask them: ask, and keep the answer from the agent, who did not.
-                    backend.Writer.Write(new PgBuilder().Byte((byte)'P').CString(portal).Message((byte)'D'));
-                    Send(new Describe(Inserted: true));
-                }
-
-                _describedPortal = null;
+                // The rows' columns must be known to mask and record them: always ask, and keep the answer from
+                // the agent, who did not (an agent's own Describe may be of another binding of the same portal).
+                backend.Writer.Write(new PgBuilder().Byte((byte)'P').CString(portal).Message((byte)'D'));
+                Send(new Describe(Inserted: true));
                 Send(query);
                 Write(backend.Writer, frame);
                 return true;
@@ -230,7 +223,12 @@ public sealed class PgRelay(
                 var reader = new PgReader(message.Body.ToArray());
                 var kind = reader.Byte();
                 var name = reader.CString();
-                _ = kind == 'S' ? _statements.Remove(name) : _portals.Remove(name);
+                if (kind == 'P')
+                {
+                    _portals.Remove(name);
+                }
+
+                Send(new Close(kind == 'S' ? name : null));
                 Write(backend.Writer, frame);
                 return true;
             }
@@ -254,6 +252,43 @@ public sealed class PgRelay(
             default:
                 throw new PgProtocolException("08P01", $"invalid frontend message type {message.Type}");
         }
+    }
+
+    /// <summary>
+    /// A Parse: a named statement is checked whole now (SQL's EXECUTE can run it with no Bind); the unnamed one
+    /// against deny rules, its reviews waiting for the Bind. A refused statement never reaches the database.
+    /// </summary>
+    private async Task ParseAsync(PgMessage message, ReadOnlySequence<byte> frame, CancellationToken cancellationToken)
+    {
+        var reader = new PgReader(message.Body.ToArray());
+        var name = reader.CString();
+        var sql = reader.CString();
+        var types = new int[Math.Max((short)0, reader.Int16())];
+        for (var i = 0; i < types.Length; i++)
+        {
+            types[i] = reader.Int32();
+        }
+
+        lock (_sent)
+        {
+            if (_statements.Count >= MaxPreparedStatements || _statementChars + sql.Length > MaxStatementChars)
+            {
+                throw new PgProtocolException("54000", $"too many prepared statements in one session (at most {MaxPreparedStatements}, {MaxStatementChars / 1024 / 1024} M characters); close some first");
+            }
+        }
+
+        var stop = await CheckAsync(name.Length > 0 ? PgCheckPoint.ParseNamed : PgCheckPoint.ParseUnnamed, sql, null, null, cancellationToken);
+        if (stop is null)
+        {
+            Send(new Parse(name, new Prepared(sql, types)));
+            Write(backend.Writer, frame);
+            return;
+        }
+
+        // Recorded here: no Execute will follow a statement that never exists.
+        Record(new Query(sql, Simple: false) { At = services.Time.GetUtcNow().UtcDateTime, Stop = stop, Error = $"{stop.SqlState}: {stop.Message}" });
+        Send(new Parse(name, null));
+        backend.Writer.Write(new PgBuilder().CString(name).CString(Refusal(stop)).Int16(0).Message((byte)'P'));
     }
 
     /// <summary>A Bind: the query it will run is checked now, when its parameters are known.</summary>
@@ -307,13 +342,26 @@ public sealed class PgRelay(
             }
         }
 
-        var prepared = _statements.GetValueOrDefault(statement);
-        var sql = prepared?.Sql ?? $"(prepared statement \"{statement}\", not seen by Hoop)";
-        int TypeOf(int i) => prepared is not null && i < prepared.Types.Length ? prepared.Types[i] : 0;
-        var shown = values.Select((v, i) => v is null ? null : MaskRecorded(Text(i) ? Encoding.UTF8.GetString(v) : PgRows.DisplayBinary(v, TypeOf(i)), counts)).ToList();
+        // Every text the statement's name may stand for: the confirmed one, and any whose Parse is still unanswered.
+        var candidates = Candidates(statement);
+        var first = candidates.FirstOrDefault();
+        int TypeOf(int i) => first is not null && i < first.Types.Length ? first.Types[i] : 0;
+        var shown = values.Select((v, i) => v is null ? null : Cut(MaskRecorded(Text(i) ? Encoding.UTF8.GetString(v) : PgRows.DisplayBinary(v, TypeOf(i)), counts)))
+            .ToList();
         var digest = SHA256.HashData(body.AsSpan(valuesAt));
-        var stop = await services.Guardrails.CheckAsync(caller, connection, snapshot, !_response.IsEmpty, sql, shown, digest, cancellationToken);
-        _portals[portal] = new Bound(sql, shown, stop, counts);
+        PgStop? stop = null;
+        foreach (var candidate in candidates)
+        {
+            stop ??= await CheckAsync(statement.Length > 0 ? PgCheckPoint.BindNamed : PgCheckPoint.BindUnnamed, candidate.Sql, shown, digest, cancellationToken);
+        }
+
+        if (!_portals.ContainsKey(portal) && _portals.Count >= MaxPortals)
+        {
+            throw new PgProtocolException("54000", $"more than {MaxPortals} open portals in one session; close some first");
+        }
+
+        _portals[portal] = new Bound(first?.Sql ?? $"(prepared statement \"{statement}\", not known to Hoop)", shown, stop, counts);
+        Send(new Bind());
         if (stop is not null)
         {
             backend.Writer.Write(new PgBuilder().CString(portal).CString(Refusal(stop)).Int16(0).Int16(0).Int16(0).Message((byte)'B'));
@@ -340,6 +388,25 @@ public sealed class PgRelay(
         }
     }
 
+    private List<Prepared> Candidates(string statement)
+    {
+        lock (_sent)
+        {
+            var candidates = new List<Prepared>();
+            if (_statements.TryGetValue(statement, out var confirmed))
+            {
+                candidates.Add(confirmed);
+            }
+
+            candidates.AddRange(_sent.OfType<Parse>().Where(p => p.Name == statement && p.Statement is not null).Select(p => p.Statement!));
+            // One check per distinct text: an approval "once" is used by the first check that passes.
+            return candidates.DistinctBy(c => c.Sql, StringComparer.Ordinal).ToList();
+        }
+    }
+
+    private Task<PgStop?> CheckAsync(PgCheckPoint point, string sql, IReadOnlyList<string?>? parameters, byte[]? digest, CancellationToken cancellationToken) =>
+        services.Guardrails.CheckAsync(point, caller, connection, snapshot, !_response.IsEmpty, sql, parameters, digest, cancellationToken);
+
     /// <summary>A name the database will refuse, carrying this refusal's marker and number; its error is replaced by Hoop's.</summary>
     private string Refusal(PgStop stop)
     {
@@ -355,9 +422,6 @@ public sealed class PgRelay(
 
         return $"{_marker}_{number}";
     }
-
-    /// <summary>Refusals sent and not yet answered. One skipped after an earlier error is never answered: cleared by the next answered.</summary>
-    private readonly SortedDictionary<int, PgStop> _refusalsByNumber = [];
 
     private async Task<(string? Reason, byte[]? Fatal)> PumpBackendAsync(CancellationToken cancellationToken)
     {
@@ -379,6 +443,12 @@ public sealed class PgRelay(
 
                 backend.Reader.AdvanceTo(buffer.Start, buffer.End);
                 await agentWriter.FlushAsync(cancellationToken);
+                if (Volatile.Read(ref _recordingLost))
+                {
+                    return ("Recording failed, and this gateway serves no unrecorded access.",
+                        PgWire.Error("FATAL", "57P03", "Hoop cannot record this session any more, and this gateway serves no unrecorded access; reconnect shortly"));
+                }
+
                 if (result.IsCompleted)
                 {
                     return ("The database closed the connection.", null);
@@ -387,7 +457,8 @@ public sealed class PgRelay(
         }
         catch (PgProtocolException e)
         {
-            return ($"The database broke the protocol: {e.Message}.", PgWire.Error("FATAL", "08P01", "the database sent a message Hoop could not read; the session is closed"));
+            return ($"The database's answers no longer matched what was sent: {e.Message}.",
+                PgWire.Error("FATAL", "08P01", "Hoop lost track of the database's answers; the session is closed"));
         }
         catch (MaskingException e)
         {
@@ -401,6 +472,11 @@ public sealed class PgRelay(
         {
             return ("The database connection broke.", null);
         }
+        catch (Exception e)
+        {
+            LogRelayFailed(services.Logger, e, connection.Name);
+            return ($"Hoop failed: {e.GetType().Name}.", PgWire.Error("FATAL", "XX000", "Hoop could not relay this session; it is closed"));
+        }
     }
 
     /// <summary>Handles one message from the database; non-null ends the session (with the fatal error to send).</summary>
@@ -408,16 +484,59 @@ public sealed class PgRelay(
     {
         switch ((char)message.Type)
         {
+            case '1':
+            {
+                var parse = Take<Parse>("ParseComplete");
+                lock (_sent)
+                {
+                    if (parse.Statement is { } prepared)
+                    {
+                        _statementChars += prepared.Sql.Length - (_statements.GetValueOrDefault(parse.Name)?.Sql.Length ?? 0);
+                        _statements[parse.Name] = prepared;
+                    }
+                }
+
+                Write(agentWriter, frame);
+                return null;
+            }
+
+            case '2':
+                Take<Bind>("BindComplete");
+                Write(agentWriter, frame);
+                return null;
+
+            case '3':
+            {
+                var close = Take<Close>("CloseComplete");
+                lock (_sent)
+                {
+                    if (close.Statement is { } name && _statements.Remove(name, out var closed))
+                    {
+                        _statementChars -= closed.Sql.Length;
+                    }
+                }
+
+                Write(agentWriter, frame);
+                return null;
+            }
+
+            case 't':
+                Peek<Describe>("ParameterDescription");
+                Write(agentWriter, frame);
+                return null;
+
             case 'T':
             {
                 var inserted = false;
-                lock (_sent)
+                var head = Peek<Sent>("RowDescription");
+                if (head is Describe describe)
                 {
-                    if (_sent.TryPeek(out var head) && head is Describe describe)
-                    {
-                        _sent.Dequeue();
-                        inserted = describe.Inserted;
-                    }
+                    Take<Describe>("RowDescription");
+                    inserted = describe.Inserted;
+                }
+                else if (head is not Query { Simple: true })
+                {
+                    throw new PgProtocolException("08P01", $"a RowDescription answered {head.GetType().Name}");
                 }
 
                 _columns = PgRows.Describe(message.Body.ToArray(), _response, _recording);
@@ -437,18 +556,10 @@ public sealed class PgRelay(
 
             case 'n':
             {
-                var inserted = false;
-                lock (_sent)
-                {
-                    if (_sent.TryPeek(out var head) && head is Describe describe)
-                    {
-                        _sent.Dequeue();
-                        inserted = describe.Inserted;
-                    }
-                }
-
+                var describe = Take<Describe>("NoData");
                 _columns = null;
-                if (!inserted)
+                _maskRows = false;
+                if (!describe.Inserted)
                 {
                     Write(agentWriter, frame);
                 }
@@ -462,14 +573,11 @@ public sealed class PgRelay(
 
             case 'C':
             {
-                var tag = new PgReader(message.Body.ToArray()).CString();
-                if (Head() is { } query)
+                var query = Peek<Query>("CommandComplete");
+                query.Tags.Add(new PgReader(message.Body.ToArray()).CString());
+                if (!query.Simple)
                 {
-                    query.Tags.Add(tag);
-                    if (!query.Simple)
-                    {
-                        Complete();
-                    }
+                    Complete();
                 }
 
                 Write(agentWriter, frame);
@@ -477,7 +585,7 @@ public sealed class PgRelay(
             }
 
             case 'I' or 's':
-                if (Head() is { Simple: false })
+                if (!Peek<Query>("EmptyQueryResponse or PortalSuspended").Simple)
                 {
                     Complete();
                 }
@@ -490,32 +598,7 @@ public sealed class PgRelay(
                 return null;
 
             case 'Z':
-                lock (_sent)
-                {
-                    // Everything sent before this Sync (or simple query) is answered; what was not run was skipped after an error.
-                    while (_sent.TryDequeue(out var sent))
-                    {
-                        if (sent is Query query)
-                        {
-                            if (!query.Simple && query.Error is null && query.Tags.Count == 0)
-                            {
-                                query.Error = "not run: an earlier message of the same pipeline failed";
-                            }
-
-                            Record(query);
-                            if (query.Simple)
-                            {
-                                break;
-                            }
-                        }
-                        else if (sent is Sync)
-                        {
-                            break;
-                        }
-                    }
-
-                }
-
+                ReadyForQuery();
                 Write(agentWriter, frame);
                 return null;
 
@@ -536,9 +619,40 @@ public sealed class PgRelay(
                         "client_encoding must stay UTF8 through Hoop (masking reads results as UTF-8); the session is closed"));
                 }
 
+                if (_response.HasPatterns && MaskText(value) is { } masked)
+                {
+                    agentWriter.Write(new PgBuilder().CString(name).CString(masked).Message((byte)'S'));
+                    return null;
+                }
+
                 Write(agentWriter, frame);
                 return null;
             }
+
+            case 'N':
+                if (_response.HasPatterns)
+                {
+                    agentWriter.Write(MaskFields(message.Body.ToArray(), (byte)'N'));
+                    return null;
+                }
+
+                Write(agentWriter, frame);
+                return null;
+
+            case 'A':
+                if (_response.HasPatterns)
+                {
+                    // A notification's payload is data like any other: pg_notify('c', email).
+                    var reader = new PgReader(message.Body.ToArray());
+                    var process = reader.Int32();
+                    var channel = reader.CString();
+                    var payload = reader.CString();
+                    agentWriter.Write(new PgBuilder().Int32(process).CString(MaskText(channel) ?? channel).CString(MaskText(payload) ?? payload).Message((byte)'A'));
+                    return null;
+                }
+
+                Write(agentWriter, frame);
+                return null;
 
             case 'K':
                 // The agent has Hoop's key; the database's stays with Hoop.
@@ -552,39 +666,31 @@ public sealed class PgRelay(
 
     private void Row(PgMessage message, ReadOnlySequence<byte> frame)
     {
-        var query = Head();
-        var record = session is not null && query is not null && query.Rows.Count < services.Recording.MaxRows;
+        var query = Peek<Query>("DataRow");
+        var record = session is not null && query.Rows.Count < services.Recording.MaxRows;
         if (!_maskRows && !record)
         {
-            if (query is not null)
-            {
-                query.RowCount++;
-            }
-
+            query.RowCount++;
             Write(agentWriter, frame);
             return;
         }
 
         var values = PgRows.Values(message.Body.ToArray());
-        var counts = query?.Counts ?? new MaskingCounts();
         var columns = _columns ?? [];
-        if (_maskRows && _columns is null)
+        if (_maskRows && values.Length != columns.Length)
         {
-            throw new MaskingException("rows arrived without a description of their columns");
+            throw new MaskingException($"a row of {values.Length} values arrived for {columns.Length} described columns");
         }
 
-        var sent = _maskRows ? PgRows.Mask(values, columns, _response, response: true, counts) : values;
-        if (query is not null)
+        var sent = _maskRows ? PgRows.Mask(values, columns, _response, response: true, query.Counts) : values;
+        query.RowCount++;
+        if (record)
         {
-            query.RowCount++;
-            if (record)
-            {
-                // Recorded as the recording's rules mask them: the agent's masked row when the rules are the same.
-                var recorded = _recording.IsEmpty ? values
-                    : _recording.SameRulesAs(_response) ? sent
-                    : PgRows.Mask(values, columns, _recording, response: false, _response.IsEmpty ? counts : new MaskingCounts());
-                query.Rows.Add(recorded.Select((v, i) => PgRows.Display(v, i < columns.Length ? columns[i] : null)).ToArray());
-            }
+            // Recorded as the recording's rules mask them: the agent's masked row when the rules are the same.
+            var recorded = _recording.IsEmpty ? values
+                : _recording.SameRulesAs(_response) ? sent
+                : PgRows.Mask(values, columns, _recording, response: false, _response.IsEmpty ? query.Counts : new MaskingCounts());
+            query.Rows.Add(recorded.Select((v, i) => Cut(PgRows.Display(v, i < columns.Length ? columns[i] : null))).ToArray());
         }
 
         if (ReferenceEquals(sent, values))
@@ -599,9 +705,11 @@ public sealed class PgRelay(
 
     private void Error(PgMessage message, ReadOnlySequence<byte> frame)
     {
-        var fields = PgWire.Fields(message.Body.ToArray());
+        var body = message.Body.ToArray();
+        var fields = PgWire.Fields(body);
         var text = fields.GetValueOrDefault('M') ?? "";
         PgStop? stop = null;
+        Query? query;
         lock (_sent)
         {
             var at = text.IndexOf(_marker + "_", StringComparison.Ordinal);
@@ -620,30 +728,98 @@ public sealed class PgRelay(
                 stop ??= new PgStop("denied", "42501", "refused by Hoop", null, null);
             }
 
-            // After an error the database skips everything up to the next Sync: Describes included.
-            while (_sent.TryPeek(out var head) && head is Describe)
+            _sent.TryPeek(out var head);
+            query = head as Query;
+            if (head is not null and not Query { Simple: true })
             {
-                _sent.Dequeue();
+                // An extended-protocol error: the database now skips every message up to the next Sync.
+                _skipping = true;
             }
         }
 
-        var query = Head();
         if (query is not null)
         {
-            query.Error = stop is null ? $"{fields.GetValueOrDefault('C')}: {text}" : $"{stop.SqlState}: {stop.Message}";
+            query.Error = stop is null ? Cut($"{fields.GetValueOrDefault('C')}: {MaskText(text) ?? text}") : $"{stop.SqlState}: {stop.Message}";
             if (!query.Simple)
             {
                 Complete();
             }
         }
 
-        if (stop is null)
+        if (stop is not null)
         {
-            Write(agentWriter, frame);
+            agentWriter.Write(PgWire.Error("ERROR", stop.SqlState, stop.Message, stop.Detail));
+        }
+        else if (_response.HasPatterns)
+        {
+            // An error can quote a value ("invalid input syntax for type integer: \"ada@example.com\"").
+            agentWriter.Write(MaskFields(body, (byte)'E'));
         }
         else
         {
-            agentWriter.Write(PgWire.Error("ERROR", stop.SqlState, stop.Message, stop.Detail));
+            Write(agentWriter, frame);
+        }
+    }
+
+    /// <summary>
+    /// ReadyForQuery answers the head Sync or simple query; after an error, everything the database skipped up to
+    /// that Sync goes too (statements never prepared, queries never run).
+    /// </summary>
+    private void ReadyForQuery()
+    {
+        lock (_sent)
+        {
+            while (_sent.TryDequeue(out var sent))
+            {
+                if (sent is Query query)
+                {
+                    if (_skipping && query.Error is null && query.Tags.Count == 0)
+                    {
+                        query.Error = query.Stop is { } stop ? $"{stop.SqlState}: {stop.Message}" : "not run: an earlier message of the same pipeline failed";
+                    }
+
+                    Record(query);
+                    if (query.Simple && !_skipping)
+                    {
+                        return;
+                    }
+                }
+                else if (sent is Sync)
+                {
+                    _skipping = false;
+                    return;
+                }
+                else if (!_skipping)
+                {
+                    throw new PgProtocolException("08P01", $"ReadyForQuery answered {sent.GetType().Name}");
+                }
+            }
+
+            throw new PgProtocolException("08P01", "ReadyForQuery answered nothing Hoop sent");
+        }
+    }
+
+    private T Take<T>(string answer) where T : Sent
+    {
+        lock (_sent)
+        {
+            if (_sent.TryPeek(out var head) && head is T expected)
+            {
+                _sent.Dequeue();
+                return expected;
+            }
+
+            throw new PgProtocolException("08P01", $"{answer} answered {head?.GetType().Name ?? "nothing"}");
+        }
+    }
+
+    private T Peek<T>(string answer) where T : Sent
+    {
+        lock (_sent)
+        {
+            return _sent.TryPeek(out var head) && head is T expected
+                ? expected
+                : throw new PgProtocolException("08P01", $"{answer} answered {head?.GetType().Name ?? "nothing"}");
         }
     }
 
@@ -656,17 +832,7 @@ public sealed class PgRelay(
         }
     }
 
-    private void Complete()
-    {
-        lock (_sent)
-        {
-            if (_sent.TryPeek(out var head) && head is Query query)
-            {
-                _sent.Dequeue();
-                Record(query);
-            }
-        }
-    }
+    private void Complete() => Record(Take<Query>("the end of a result"));
 
     private void Send(Sent sent)
     {
@@ -684,8 +850,35 @@ public sealed class PgRelay(
         }
     }
 
+    /// <summary>Text masked by the response rules' detectors, or null when nothing was found.</summary>
+    private string? MaskText(string text)
+    {
+        if (!_response.HasPatterns)
+        {
+            return null;
+        }
+
+        var masked = _response.MaskText(text, new MaskingCounts());
+        return ReferenceEquals(masked, text) ? null : masked;
+    }
+
+    /// <summary>An ErrorResponse or NoticeResponse with every field's text masked.</summary>
+    private byte[] MaskFields(byte[] body, byte type)
+    {
+        var fields = new PgBuilder();
+        foreach (var (code, value) in PgWire.Fields(body))
+        {
+            fields.Byte((byte)code).CString(MaskText(value) ?? value);
+        }
+
+        return fields.Byte(0).Message(type);
+    }
+
     /// <summary>Query text and parameters as recorded (the request rules never change query text, so these count).</summary>
     private string MaskRecorded(string text, MaskingCounts counts) => _recording.IsEmpty ? text : _recording.MaskText(text, counts);
+
+    /// <summary>A recorded value, cut to a length the recording keeps.</summary>
+    private static string? Cut(string? value) => value is { Length: > MaxRecordedValueChars } ? value[..MaxRecordedValueChars] + "…" : value;
 
     private void Record(Query query)
     {
@@ -696,6 +889,11 @@ public sealed class PgRelay(
 
         var elapsed = query.Started == 0 ? TimeSpan.Zero : Stopwatch.GetElapsedTime(query.Started);
         var sql = MaskRecorded(query.Sql, query.Counts);
+        if (sql.Length > services.Recording.MaxBodyBytes)
+        {
+            sql = sql[..services.Recording.MaxBodyBytes] + "…";
+        }
+
         session.AddMasked(query.Counts);
         var content = new
         {
@@ -714,7 +912,7 @@ public sealed class PgRelay(
             durationMs = elapsed.TotalMilliseconds,
         };
         var line = sql.ReplaceLineEndings(" ");
-        services.Recorder.Enqueue(new SessionEvent
+        var queued = services.Recorder.Enqueue(new SessionEvent
         {
             SessionId = session.Id,
             Sequence = session.NextSequence(),
@@ -724,9 +922,16 @@ public sealed class PgRelay(
             Content = JsonSerializer.Serialize(content, JsonOptions),
             DurationMicroseconds = (long)(elapsed.TotalMilliseconds * 1000),
         });
+        if (!queued && snapshot.Recording.Mode == RecordingMode.Required)
+        {
+            Volatile.Write(ref _recordingLost, true);
+        }
     }
 
     private static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web);
+
+    [LoggerMessage(5010, LogLevel.Error, "The Postgres relay for {Connection} failed")]
+    private static partial void LogRelayFailed(ILogger logger, Exception error, string connection);
 
     /// <summary>A prepared statement: its text and the parameter types the agent declared (0: left to the database).</summary>
     private sealed record Prepared(string Sql, int[] Types);
@@ -738,6 +943,14 @@ public sealed class PgRelay(
     private abstract record Sent;
 
     private sealed record Sync : Sent;
+
+    private sealed record Bind : Sent;
+
+    /// <summary>A Parse; <paramref name="Statement"/> is null for one Hoop refused (the database will reject it).</summary>
+    private sealed record Parse(string Name, Prepared? Statement) : Sent;
+
+    /// <summary>A Close; <paramref name="Statement"/> names the prepared statement it closes (null for a portal).</summary>
+    private sealed record Close(string? Statement) : Sent;
 
     /// <summary>A Describe; <paramref name="Inserted"/> when Hoop added it, so its answer is not the agent's.</summary>
     private sealed record Describe(bool Inserted) : Sent;

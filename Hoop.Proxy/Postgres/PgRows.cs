@@ -34,7 +34,11 @@ public static class PgRows
 {
     // Types whose text form is a number, a time, a boolean, a uuid or hex bytes: nothing a detector is for, and a
     // masked value would no longer parse as its type.
-    private static readonly HashSet<int> Opaque = [16, 17, 20, 21, 23, 26, 700, 701, 790, 1082, 1083, 1114, 1184, 1186, 1266, 1700, 2950];
+    private static readonly HashSet<int> Opaque =
+    [
+        16, 17, 20, 21, 22, 23, 24, 26, 27, 28, 29, 30, 600, 601, 602, 603, 604, 628, 650, 700, 701, 718, 790, 829, 869, 1082, 1083, 1114, 1184,
+        1186, 1266, 1560, 1562, 1700, 2205, 2206, 2950, 3220, 5069,
+    ];
     private static readonly HashSet<int> TextTypes = [18, 19, 25, 142, 705, 1042, 1043];
     private const int JsonOid = 114, JsonbOid = 3802;
 
@@ -71,9 +75,42 @@ public static class PgRows
         return columns;
     }
 
-    /// <summary>Whether a masker may change any value of these columns (else rows pass untouched).</summary>
-    public static bool Masks(Masker masker, PgColumn[] columns, bool response) =>
-        !masker.IsEmpty && columns.Any(c => (response ? c.ResponseRule : c.RecordingRule) is not null || (masker.HasPatterns && c.Kind != PgValueKind.Opaque));
+    /// <summary>
+    /// Whether a masker may change any value of these columns (else rows pass untouched). Throws
+    /// <see cref="MaskingException"/> for a binary column of a type that may hold text Hoop cannot read (an array,
+    /// a record, an extension's type) while detectors apply: it fails closed rather than pass such values unsearched.
+    /// </summary>
+    public static bool Masks(Masker masker, PgColumn[] columns, bool response)
+    {
+        if (masker.IsEmpty)
+        {
+            return false;
+        }
+
+        var masks = false;
+        foreach (var c in columns)
+        {
+            if ((response ? c.ResponseRule : c.RecordingRule) is not null)
+            {
+                masks = true;
+            }
+            else if (c.Kind is PgValueKind.Json or PgValueKind.JsonbBinary && (masker.HasPatterns || masker.HasFieldRules))
+            {
+                masks = true;
+            }
+            else if (c.Kind == PgValueKind.Text && masker.HasPatterns)
+            {
+                masks = true;
+            }
+            else if (c.Kind == PgValueKind.Opaque && c.Format != 0 && !Opaque.Contains(c.TypeOid) && masker.HasPatterns)
+            {
+                throw new MaskingException(
+                    $"column \"{c.Name}\" has type {c.TypeOid} in binary format, which Hoop cannot search for masking; ask for text format, or mask the column by name");
+            }
+        }
+
+        return masks;
+    }
 
     /// <summary>The values of a DataRow (null for SQL NULL).</summary>
     public static byte[]?[] Values(ReadOnlySpan<byte> body)
@@ -154,9 +191,9 @@ public static class PgRows
                 var original = Encoding.UTF8.GetString(value);
                 var masked = masker.MaskText(original, counts);
                 return ReferenceEquals(masked, original) ? value : Encoding.UTF8.GetBytes(masked);
-            case PgValueKind.Json:
+            case PgValueKind.Json when masker.HasPatterns || masker.HasFieldRules:
                 return masker.MaskJson(value, counts);
-            case PgValueKind.JsonbBinary when value.Length > 0:
+            case PgValueKind.JsonbBinary when value.Length > 0 && (masker.HasPatterns || masker.HasFieldRules):
                 return [value[0], .. masker.MaskJson(value.AsSpan(1), counts)];
             default:
                 return value;

@@ -28,6 +28,9 @@ public static class PgWire
     public const int GssEncRequestCode = 80877104;
     public const int CancelRequestCode = 80877102;
 
+    /// <summary>PostgreSQL's own limit for authentication messages (a password, a SASL step).</summary>
+    public const int MaxAuthenticationBytes = 65_535;
+
     /// <summary>PostgreSQL's own limit for a startup packet.</summary>
     public const int MaxStartupBytes = 10_000;
 
@@ -65,7 +68,11 @@ public static class PgWire
     }
 
     /// <summary>Takes one typed message off <paramref name="buffer"/>; false when it has not all arrived yet.</summary>
-    public static bool TryReadMessage(ref ReadOnlySequence<byte> buffer, out PgMessage message, out ReadOnlySequence<byte> frame)
+    public static bool TryReadMessage(ref ReadOnlySequence<byte> buffer, out PgMessage message, out ReadOnlySequence<byte> frame) =>
+        TryReadMessage(ref buffer, out message, out frame, MaxMessageBytes);
+
+    /// <summary>As above, with a lower limit for messages that have no business being large (authentication).</summary>
+    public static bool TryReadMessage(ref ReadOnlySequence<byte> buffer, out PgMessage message, out ReadOnlySequence<byte> frame, int maxBytes)
     {
         message = default;
         frame = default;
@@ -81,9 +88,9 @@ public static class PgWire
             throw new PgProtocolException("08P01", $"invalid message length {length} for message type '{Printable(type)}'");
         }
 
-        if (length > MaxMessageBytes)
+        if (length > maxBytes)
         {
-            throw new PgProtocolException("08P01", $"message of type '{Printable(type)}' is {length} bytes, over the {MaxMessageBytes / 1024 / 1024} MiB limit");
+            throw new PgProtocolException("08P01", $"message of type '{Printable(type)}' is {length} bytes, over the limit of {maxBytes} bytes");
         }
 
         if (buffer.Length < 1L + length)
@@ -159,13 +166,13 @@ public static class PgWire
     }
 
     /// <summary>Reads one typed message, waiting for it, as a copy; null at a clean end of stream between messages.</summary>
-    public static async Task<(byte Type, byte[] Body)?> ReadMessageAsync(PipeReader reader, CancellationToken cancellationToken)
+    public static async Task<(byte Type, byte[] Body)?> ReadMessageAsync(PipeReader reader, CancellationToken cancellationToken, int maxBytes = MaxMessageBytes)
     {
         while (true)
         {
             var result = await reader.ReadAsync(cancellationToken);
             var buffer = result.Buffer;
-            if (TryReadMessage(ref buffer, out var message, out _))
+            if (TryReadMessage(ref buffer, out var message, out _, maxBytes))
             {
                 var copy = message.Body.ToArray();
                 reader.AdvanceTo(buffer.Start);

@@ -287,6 +287,11 @@ public sealed partial class PostgresListener(
             throw new PgProtocolException("08P01", "replication connections are not served through Hoop");
         }
 
+        if (parameters.ContainsKey("standard_conforming_strings"))
+        {
+            throw new PgProtocolException("0A000", "standard_conforming_strings cannot be set through Hoop: its guardrails read SQL strings with the setting on");
+        }
+
         if (parameters.ContainsKey("options"))
         {
             throw new PgProtocolException("08P01", "startup 'options' (command-line settings for the server) are not passed through Hoop; use SET after connecting");
@@ -307,7 +312,7 @@ public sealed partial class PostgresListener(
 
         // The agent's credential, asked for in cleartext: it travels inside TLS, and it is a token, not a password.
         await writer.WriteAsync(PgWire.Authentication(3), token);
-        var password = await PgWire.ReadMessageAsync(reader, token) ?? throw new OperationCanceledException();
+        var password = await PgWire.ReadMessageAsync(reader, token, PgWire.MaxAuthenticationBytes) ?? throw new OperationCanceledException();
         if (password.Type != (byte)'p')
         {
             throw new PgProtocolException("08P01", $"expected a password message, got message type '{(char)password.Type}'");
@@ -373,6 +378,14 @@ public sealed partial class PostgresListener(
 
             await using (backend)
             {
+                if (backend.Parameters.GetValueOrDefault("standard_conforming_strings") != "on")
+                {
+                    // A role or database default turned it off: Hoop's reading of SQL strings would not be the database's.
+                    endReason = "The database's standard_conforming_strings is off.";
+                    throw new PgProtocolException("0A000",
+                        $"the database of '{connection.Name}' has standard_conforming_strings off, which Hoop does not serve (its guardrails read SQL strings with it on)");
+                }
+
                 var (processId, secret) = cancels.Register(connection, backend.ProcessId, backend.Secret);
                 try
                 {

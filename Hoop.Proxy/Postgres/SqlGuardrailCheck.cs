@@ -10,6 +10,28 @@ using Hoop.Proxy.Reviews;
 
 namespace Hoop.Proxy.Postgres;
 
+/// <summary>Where a query is checked: each decides which rules apply there.</summary>
+public enum PgCheckPoint
+{
+    /// <summary>A simple query: every rule.</summary>
+    Query,
+
+    /// <summary>
+    /// Parse of a named statement: every rule, since SQL's EXECUTE can run it with no Bind. Its review approves
+    /// the statement for as long as it stays prepared.
+    /// </summary>
+    ParseNamed,
+
+    /// <summary>Parse of the unnamed statement: deny rules only; reviews wait for the Bind and its parameters.</summary>
+    ParseUnnamed,
+
+    /// <summary>Bind of the unnamed statement: every rule, with the parameters.</summary>
+    BindUnnamed,
+
+    /// <summary>Bind of a named statement (checked whole at its Parse): deny rules again, no second review.</summary>
+    BindNamed,
+}
+
 /// <summary>Why a query was not run: the ErrorResponse the agent gets, and what the recording says.</summary>
 public sealed record PgStop(string Verdict, string SqlState, string Message, string? Detail, string? Rule);
 
@@ -25,8 +47,8 @@ public sealed partial class SqlGuardrailCheck(ReviewGate reviews, Recorder recor
     /// Null to run the query, else why not. <paramref name="parameters"/> are the bind values of an extended-protocol
     /// query (for the approval's fingerprint and the reviewer), already masked as recordings are.
     /// </summary>
-    public async Task<PgStop?> CheckAsync(Caller caller, ConnectionPolicy connection, PolicySnapshot snapshot, bool responseMasked, string sql,
-        IReadOnlyList<string?>? parameters, byte[]? parameterDigest, CancellationToken cancellationToken)
+    public async Task<PgStop?> CheckAsync(PgCheckPoint point, Caller caller, ConnectionPolicy connection, PolicySnapshot snapshot, bool responseMasked,
+        string sql, IReadOnlyList<string?>? parameters, byte[]? parameterDigest, CancellationToken cancellationToken)
     {
         // The lexer reads strings as standard_conforming_strings = on; a session may not change it (SET, RESET,
         // set_config, ALTER ... SET). Should it change anyway, the database reports it and the relay ends the session.
@@ -36,9 +58,11 @@ public sealed partial class SqlGuardrailCheck(ReviewGate reviews, Recorder recor
                 "standard_conforming_strings cannot be changed through Hoop: its guardrails read SQL strings with the setting on", null, null);
         }
 
-        var rules = snapshot.Guardrails.Count == 0 ? [] : snapshot.Guardrails.Where(r => r.AppliesTo(connection.Id, GuardrailProtocol.Sql)).ToList();
-        var copyOut = responseMasked && sql.Contains("copy", StringComparison.OrdinalIgnoreCase);
-        if (rules.Count == 0 && !copyOut)
+        var reviewHere = point is PgCheckPoint.Query or PgCheckPoint.ParseNamed or PgCheckPoint.BindUnnamed;
+        var rules = snapshot.Guardrails.Count == 0 ? [] : snapshot.Guardrails
+            .Where(r => r.AppliesTo(connection.Id, GuardrailProtocol.Sql) && (reviewHere || r.Action == GuardrailAction.Deny)).ToList();
+        var copy = (responseMasked || point != PgCheckPoint.Query) && sql.Contains("copy", StringComparison.OrdinalIgnoreCase);
+        if (rules.Count == 0 && !copy)
         {
             return null; // The usual case: the query is not even split.
         }
@@ -54,7 +78,13 @@ public sealed partial class SqlGuardrailCheck(ReviewGate reviews, Recorder recor
             return Stop(caller, connection, "denied", "42601", $"Hoop could not read this query ({e.Message}), so its guardrails cannot check it", null, null);
         }
 
-        if (copyOut && statements.Any(s => s.Kinds.Contains("COPY") && s.Code.Contains(" TO ", StringComparison.Ordinal)))
+        if (point != PgCheckPoint.Query && statements.Any(s => s.Kinds.Contains("COPY") && s.Code.Contains(" FROM STDIN", StringComparison.Ordinal)))
+        {
+            // Extended-protocol copy-in makes the database ignore Syncs, which Hoop's message tracking cannot follow.
+            return Stop(caller, connection, "denied", "0A000", "COPY ... FROM STDIN is served through Hoop as a simple query only", null, null);
+        }
+
+        if (responseMasked && statements.Any(s => s.Kinds.Contains("COPY") && s.Code.Contains(" TO ", StringComparison.Ordinal)))
         {
             return Stop(caller, connection, "denied", "42501",
                 "COPY ... TO is refused on this connection: masking rules apply to your results, and COPY output has no columns to mask by", null, "masking");

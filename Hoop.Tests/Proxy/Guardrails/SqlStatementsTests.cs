@@ -73,4 +73,39 @@ public sealed class SqlStatementsTests
     {
         Assert.Contains(what, Assert.Throws<SqlSyntaxException>(() => SqlStatements.Split(sql)).Message);
     }
+
+    [Theory]
+    [InlineData("SELECT 1 AS \u20ac$$; DROP TABLE accounts; SELECT 1 AS \u20ac$$")] // a non-ASCII identifier may hold '$'
+    [InlineData("SELECT 1 AS \u00a0$$; DROP TABLE accounts; SELECT 1 AS \u00a0$$")] // a no-break space is no whitespace to PostgreSQL
+    [InlineData("SELECT $\u00e9$ x $\u00e9$; DROP TABLE accounts")] // a non-ASCII dollar-quote tag
+    public void NonAsciiIdentifiers_AreReadAsPostgreSqlReadsThem(string sql)
+    {
+        Assert.Contains(SqlStatements.Split(sql), s => s.Kinds.Contains("DROP"));
+    }
+
+    [Theory]
+    [InlineData("SELECT 1e--'\n; DELETE FROM accounts; SELECT '--'")]
+    [InlineData("SELECT 0x1F")]
+    [InlineData("SELECT 1_000")]
+    public void NumbersRunIntoLetters_AreRefused(string sql)
+    {
+        Assert.Throws<SqlSyntaxException>(() => SqlStatements.Split(sql));
+    }
+
+    [Fact]
+    public void ABackslashThatChangesTheStatements_IsRefused_OneThatDoesNot_Passes()
+    {
+        Assert.Throws<SqlSyntaxException>(() => SqlStatements.Split("SELECT '\\', '; DROP TABLE accounts; --'"));
+        Assert.Single(SqlStatements.Split("SELECT 'C:\\temp' LIKE 'a\\_b'"));
+        Assert.Single(SqlStatements.Split("SELECT E'it\\'s'"));
+    }
+
+    [Fact]
+    public void CopyOfAQuery_HasTheQuerysKinds()
+    {
+        var statement = Assert.Single(SqlStatements.Split("COPY (DELETE FROM accounts RETURNING id) TO STDOUT"));
+
+        Assert.Contains("DELETE", statement.Kinds);
+        Assert.Contains(SqlStatements.DeleteWithoutWhere, statement.Kinds);
+    }
 }

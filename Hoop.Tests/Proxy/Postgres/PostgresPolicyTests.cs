@@ -2,6 +2,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using Hoop.Tests.Support;
 using Microsoft.EntityFrameworkCore;
+using Hoop.Proxy.Postgres;
 using Npgsql;
 
 namespace Hoop.Tests.Proxy.Postgres;
@@ -69,15 +70,23 @@ public sealed class PostgresPolicyTests(PostgresFixture fixture) : IClassFixture
         Assert.Contains("\"email\":3", bot.MaskedValues); // email column, jsonb as text, jsonb
     }
 
+    private async Task NoDropRuleAsync()
+    {
+        using var admin = fixture.Hoop.CreateAdminClient();
+        if (!(await admin.GetAsync("/api/v1/guardrail-rules/no-drop")).IsSuccessStatusCode)
+        {
+            await AdminApiAssert.CreatedAsync(admin, "/api/v1/guardrail-rules", new
+            {
+                name = "no-drop", protocol = "sql", sqlKinds = new[] { "drop", "truncate" }, action = "deny",
+                message = "Dropping or truncating tables is not allowed for agents.", connection = "ledger",
+            });
+        }
+    }
+
     [Fact]
     public async Task DenyRule_RefusesDropTable_ButNotTheWordsInACommentOrString()
     {
-        using var admin = fixture.Hoop.CreateAdminClient();
-        await AdminApiAssert.CreatedAsync(admin, "/api/v1/guardrail-rules", new
-        {
-            name = "no-drop", protocol = "sql", sqlKinds = new[] { "drop", "truncate" }, action = "deny",
-            message = "Dropping or truncating tables is not allowed for agents.", connection = "ledger",
-        });
+        await NoDropRuleAsync();
 
         await using var agent = await fixture.OpenAgentAsync(fixture.Token("dropper"));
         await using (var drop = new NpgsqlCommand("DROP TABLE orders", agent))
@@ -163,6 +172,67 @@ public sealed class PostgresPolicyTests(PostgresFixture fixture) : IClassFixture
         Assert.NotNull(await RunAsync(7)); // once.
         Assert.Equal(0L, await fixture.Postgres.ScalarAsync<long>("SELECT count(*) FROM orders WHERE id = 7", "ledger"));
         Assert.Equal(1L, await fixture.Postgres.ScalarAsync<long>("SELECT count(*) FROM orders WHERE id = 8", "ledger"));
+    }
+
+    [Fact]
+    public async Task NamedPreparedStatement_IsCheckedAtParse_SoSqlExecuteCannotRunARefusedOne()
+    {
+        await NoDropRuleAsync();
+        await using var agent = await fixture.OpenAgentAsync(fixture.Token("preparer"));
+        await using var prepared = new NpgsqlCommand("TRUNCATE orders", agent);
+
+        var error = await Assert.ThrowsAsync<PostgresException>(() => prepared.PrepareAsync());
+
+        Assert.Equal("42501", error.SqlState);
+        await using var count = new NpgsqlCommand("SELECT count(*) FROM orders", agent);
+        Assert.True((long)(await count.ExecuteScalarAsync())! > 0);
+    }
+
+    /// <summary>
+    /// The agent describes one binding of the unnamed portal and executes another: the rows are masked by the
+    /// columns of the one that runs, since Hoop asks the database itself.
+    /// </summary>
+    [Fact]
+    public async Task RowsOfARebindingAfterAnAgentsDescribe_AreMaskedByTheirOwnColumns()
+    {
+        await MaskedGroupAsync();
+        await using var client = await RawPgClient.ConnectAsync(fixture.PgPort);
+        await client.StartTlsAsync(fixture.Hoop.Certificate);
+        await client.LoginAsync(fixture.Issuer.Token(subject: "rebinder", groups: [Masked]));
+        static byte[] Parse(string sql) => new PgBuilder().CString("").CString(sql).Int16(0).Message((byte)'P');
+        var bind = new PgBuilder().CString("").CString("").Int16(0).Int16(0).Int16(0).Message((byte)'B');
+        await client.SendAsync([
+            .. Parse("SELECT 1 AS n"), .. bind, .. new PgBuilder().Byte((byte)'P').CString("").Message((byte)'D'),
+            .. Parse("SELECT email FROM customers WHERE id = 1"), .. bind, .. new PgBuilder().CString("").Int32(0).Message((byte)'E'),
+            .. new PgBuilder().Message((byte)'S'),
+        ]);
+
+        var rows = new List<string>();
+        while (await client.ReadAsync() is var (type, body) && type != 'Z')
+        {
+            Assert.NotEqual('\0', type);
+            if (type == 'D')
+            {
+                rows.Add(System.Text.Encoding.UTF8.GetString(body));
+            }
+        }
+
+        Assert.Contains(rows, r => r.Contains("[EMAIL]", StringComparison.Ordinal));
+        Assert.DoesNotContain(rows, r => r.Contains("ada@example.com", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task AnErrorQuotingAMaskedValue_IsMaskedToo()
+    {
+        await MaskedGroupAsync();
+        await using var agent = await fixture.OpenAgentAsync(fixture.Issuer.Token(subject: "error-quoter", groups: [Masked]));
+        await using var command = new NpgsqlCommand("SELECT email::int FROM customers WHERE id = 1", agent);
+
+        var error = await Assert.ThrowsAsync<PostgresException>(() => command.ExecuteScalarAsync());
+
+        Assert.Equal("22P02", error.SqlState);
+        Assert.DoesNotContain("ada@example.com", error.MessageText);
+        Assert.Contains("[EMAIL]", error.MessageText);
     }
 
     [Fact]
