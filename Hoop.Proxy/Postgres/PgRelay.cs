@@ -667,7 +667,8 @@ public sealed partial class PgRelay(
     private void Row(PgMessage message, ReadOnlySequence<byte> frame)
     {
         var query = Peek<Query>("DataRow");
-        var record = session is not null && query.Rows.Count < services.Recording.MaxRows;
+        // Rows are kept up to a count and a size: a row of wide values must not make one event huge.
+        var record = session is not null && query.Rows.Count < services.Recording.MaxRows && query.RecordedChars < services.Recording.MaxBodyBytes;
         if (!_maskRows && !record)
         {
             query.RowCount++;
@@ -690,7 +691,9 @@ public sealed partial class PgRelay(
             var recorded = _recording.IsEmpty ? values
                 : _recording.SameRulesAs(_response) ? sent
                 : PgRows.Mask(values, columns, _recording, response: false, _response.IsEmpty ? query.Counts : new MaskingCounts());
-            query.Rows.Add(recorded.Select((v, i) => Cut(PgRows.Display(v, i < columns.Length ? columns[i] : null))).ToArray());
+            var row = recorded.Select((v, i) => Cut(PgRows.Display(v, i < columns.Length ? columns[i] : null))).ToArray();
+            query.RecordedChars += row.Sum(v => v?.Length ?? 0);
+            query.Rows.Add(row);
         }
 
         if (ReferenceEquals(sent, values))
@@ -966,6 +969,7 @@ public sealed partial class PgRelay(
         public PgColumn[]? Columns { get; set; }
         public List<string?[]> Rows { get; } = [];
         public long RowCount { get; set; }
+        public long RecordedChars { get; set; }
         public List<string> Tags { get; } = [];
         public string? Error { get; set; }
     }
