@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Hoop.Admin.Hosting;
 using Hoop.Data.Entities;
 using Hoop.Data.Secrets;
@@ -75,23 +74,9 @@ public sealed class PostgresFixture : DataPathFixture
     }
 
     /// <summary>Runs a PostgreSQL client tool (psql, pgbench) against Hoop's port; returns exit code and output.</summary>
-    public async Task<(int ExitCode, string Output, string Error)> RunClientAsync(string tool, string password, params string[] arguments)
-    {
-        var start = new ProcessStartInfo(Path.Combine(PostgresServer.Bin, tool)) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        start.Environment["PGPASSWORD"] = password;
-        start.Environment["PGCONNECT_TIMEOUT"] = "15";
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        await process.WaitForExitAsync(timeout.Token);
-        return (process.ExitCode, await output, await error);
-    }
+    public Task<(int ExitCode, string Output, string Error)> RunClientAsync(string tool, string password, params string[] arguments) =>
+        Processes.RunAsync(Path.Combine(PostgresServer.Bin, tool), arguments,
+            new Dictionary<string, string> { ["PGPASSWORD"] = password, ["PGCONNECT_TIMEOUT"] = "15" });
 
     /// <summary>The libpq connection string an agent's psql uses.</summary>
     public string Libpq(string database = "ledger", string sslMode = "verify-full") =>

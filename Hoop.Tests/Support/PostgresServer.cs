@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
@@ -94,19 +93,10 @@ public sealed class PostgresServer : IAsyncDisposable
 
     private static async Task RunProcessAsync(string file, params string[] arguments)
     {
-        var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var argument in arguments)
+        var (exitCode, output, error) = await Processes.RunAsync(file, arguments);
+        if (exitCode != 0)
         {
-            start.ArgumentList.Add(argument);
-        }
-
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"{file} {string.Join(' ', arguments)} failed ({process.ExitCode}): {await error}{await output}");
+            throw new InvalidOperationException($"{file} {string.Join(' ', arguments)} failed ({exitCode}): {error}{output}");
         }
     }
 

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 using Hoop.Tests.Support;
 
@@ -34,20 +33,8 @@ public sealed class CurlAgentTests(DataPathFixture fixture) : IClassFixture<Data
         Assert.DoesNotContain("HTTP", output);
     }
 
-    internal static async Task<(int ExitCode, string Output, string Error)> RunAsync(string file, params string[] arguments)
-    {
-        var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        return (process.ExitCode, await output, await error);
-    }
+    private static Task<(int ExitCode, string Output, string Error)> RunAsync(string file, params string[] arguments) =>
+        Processes.RunAsync(file, arguments);
 
     public void Dispose() => _folder.Dispose();
 }
