@@ -56,6 +56,9 @@ public static class DataServiceCollectionExtensions
         }));
         services.AddSingleton<SecretProtector>();
         services.AddSingleton<AuditLog>();
+        services.AddSingleton<RecordSeal>();
+        services.AddSingleton<AuditChain>();
+        services.AddHostedService(sp => sp.GetRequiredService<AuditChain>());
         services.AddHealthChecks().AddCheck<StoreHealthCheck>("store", tags: ["ready"]);
         return services;
     }

@@ -29,6 +29,7 @@ public static class AdminApi
         services.AddSingleton<ConnectionTester>();
         services.AddSingleton<ActivityQueries>();
         services.AddSingleton<RecordingSettingsService>();
+        services.AddSingleton<IntegrityService>();
         services.AddSingleton<CertificateSettingsService>();
         services.AddSingleton<MaskingRuleService>();
         services.AddSingleton<GuardrailRuleService>();
@@ -75,6 +76,18 @@ public static class AdminApi
                 : NotFound("session", id.ToString()));
         read.MapGet("/audit", (ActivityQueries q, string? search, AuditOutcome? outcome, int? limit, CancellationToken ct) =>
             q.AuditAsync(search, outcome, limit ?? 100, ct));
+        read.MapPost("/sessions/{id:guid}/verify", async (Guid id, IntegrityService integrity, HttpContext http, CancellationToken ct) =>
+            await integrity.VerifySessionAsync(id, Actor(http), ct) is { } report ? Results.Ok(report) : NotFound("session", id.ToString()));
+        read.MapGet("/sessions/{id:guid}/export", async (Guid id, string? format, IntegrityService integrity, HttpContext http, CancellationToken ct) =>
+            format is not (null or "jsonl" or "csv")
+                ? Results.Problem(statusCode: 400, title: "Unknown format", detail: "Use format=jsonl (the default) or format=csv.")
+                : await integrity.ExportAsync(id, format ?? "jsonl", Actor(http), ct) is { } text
+                    ? Results.Text(text, format == "csv" ? "text/csv; charset=utf-8" : "application/jsonl; charset=utf-8")
+                    : NotFound("session", id.ToString()));
+        read.MapPost("/audit/verify", async (IntegrityService integrity, HttpContext http, CancellationToken ct) =>
+            Results.Ok(await integrity.VerifyAuditAsync(Actor(http), ct)));
+        read.MapGet("/recording/public-key", async (IntegrityService integrity, CancellationToken ct) =>
+            Results.Text(await integrity.PublicKeyPemAsync(ct), "application/x-pem-file"));
 
         // Reviews: listed for reviewers and admins; decided by reviewers only (the service checks role, group and self).
         var reviews = endpoints.MapGroup("/api/v1/reviews").RequireAuthorization(ReviewerPolicy).DisableAntiforgery().WithTags("reviews");

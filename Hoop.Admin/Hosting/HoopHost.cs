@@ -32,6 +32,11 @@ public static class HoopHost
                 return await HealthProbe.RunAsync(configuration, error);
             }
 
+            if (args is ["verify-export", ..])
+            {
+                return await VerifyExportAsync(args[1..], output, error);
+            }
+
             await using var app = Build(args, output);
             await app.RunAsync();
             return 0;
@@ -40,6 +45,34 @@ public static class HoopHost
         {
             await error.WriteLineAsync($"hoop: cannot start: {problem.Message}");
             return 2;
+        }
+    }
+
+    /// <summary>
+    /// <c>hoop verify-export &lt;session.jsonl&gt; &lt;public-key.pem&gt;</c>: checks an exported session offline, with Hoop's
+    /// public key (<c>GET /api/v1/recording/public-key</c>) and nothing else. Exit code 0 when intact, 1 when not.
+    /// </summary>
+    private static async Task<int> VerifyExportAsync(string[] args, TextWriter output, TextWriter error)
+    {
+        if (args is not [var file, var key])
+        {
+            await error.WriteLineAsync("usage: hoop verify-export <session.jsonl> <public-key.pem>");
+            return 2;
+        }
+
+        try
+        {
+            var report = Management.IntegrityService.VerifyExport(await File.ReadAllLinesAsync(file), await File.ReadAllTextAsync(key));
+            await output.WriteLineAsync(report.Intact
+                ? $"intact: {report.Events} events{(report.Problem is null ? ", sealed and signed" : $"; {report.Problem}")}"
+                : $"BROKEN after {report.Events} good events: {report.Problem}");
+            return report.Intact ? 0 : 1;
+        }
+        catch (Exception e) when (e is IOException or System.Text.Json.JsonException or InvalidDataException or KeyNotFoundException
+            or ArgumentException or System.Security.Cryptography.CryptographicException)
+        {
+            await error.WriteLineAsync($"hoop verify-export: cannot read the export or key: {e.Message}");
+            return 1;
         }
     }
 

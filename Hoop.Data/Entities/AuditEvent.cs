@@ -20,6 +20,12 @@ public sealed class AuditEvent
 
     /// <summary>JSON with before/after or the reason. Never a secret.</summary>
     public string? Details { get; set; }
+
+    /// <summary>SHA-256 (hex) of the previous event's hash and this event: the audit log's chain, added within a second of the write.</summary>
+    public string? Hash { get; set; }
+
+    /// <summary>HMAC-SHA256 (hex) of <see cref="Hash"/> under a key derived from the master key.</summary>
+    public string? Mac { get; set; }
 }
 
 public enum AuditOutcome

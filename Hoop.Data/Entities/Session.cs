@@ -27,6 +27,12 @@ public sealed class Session
     public string? MaskedValues { get; set; }
 
     public bool LegalHold { get; set; }
+
+    /// <summary>The hash of the last event when the session was sealed (see <see cref="Audit.RecordChain"/>).</summary>
+    public string? FinalHash { get; set; }
+
+    /// <summary>Hoop's ECDSA signature (base64) over the session's manifest: id, event count, final hash.</summary>
+    public string? Signature { get; set; }
 }
 
 public enum SessionStatus
@@ -53,6 +59,12 @@ public sealed class SessionEvent
     public required string Content { get; set; }
 
     public long DurationMicroseconds { get; set; }
+
+    /// <summary>SHA-256 (hex) of the previous event's hash and this event's content: the session's chain.</summary>
+    public string? Hash { get; set; }
+
+    /// <summary>HMAC-SHA256 (hex) of <see cref="Hash"/> under a key derived from the master key, which the store does not hold.</summary>
+    public string? Mac { get; set; }
 }
 
 internal sealed class SessionConfiguration : IEntityTypeConfiguration<Session>, IEntityTypeConfiguration<SessionEvent>

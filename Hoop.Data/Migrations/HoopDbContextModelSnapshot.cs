@@ -122,6 +122,12 @@ namespace Hoop.Data.Migrations
                     b.Property<string>("Details")
                         .HasColumnType("TEXT");
 
+                    b.Property<string>("Hash")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Mac")
+                        .HasColumnType("TEXT");
+
                     b.Property<string>("Outcome")
                         .IsRequired()
                         .HasMaxLength(32)
@@ -751,6 +757,9 @@ namespace Hoop.Data.Migrations
                     b.Property<int>("EventCount")
                         .HasColumnType("INTEGER");
 
+                    b.Property<string>("FinalHash")
+                        .HasColumnType("TEXT");
+
                     b.PrimitiveCollection<string>("Groups")
                         .IsRequired()
                         .HasColumnType("TEXT");
@@ -764,6 +773,9 @@ namespace Hoop.Data.Migrations
                     b.Property<string>("Protocol")
                         .IsRequired()
                         .HasMaxLength(32)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Signature")
                         .HasColumnType("TEXT");
 
                     b.Property<DateTime>("StartedAt")
@@ -806,9 +818,15 @@ namespace Hoop.Data.Migrations
                     b.Property<long>("DurationMicroseconds")
                         .HasColumnType("INTEGER");
 
+                    b.Property<string>("Hash")
+                        .HasColumnType("TEXT");
+
                     b.Property<string>("Kind")
                         .IsRequired()
                         .HasMaxLength(32)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Mac")
                         .HasColumnType("TEXT");
 
                     b.Property<int>("Sequence")

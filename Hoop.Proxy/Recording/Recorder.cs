@@ -17,6 +17,7 @@ public sealed partial class Recorder(
     IDbContextFactory<HoopDbContext> contexts,
     RecordingOptions options,
     AuditLog audit,
+    RecordSeal seal,
     TimeProvider time,
     ILogger<Recorder> logger) : BackgroundService
 {
@@ -74,6 +75,8 @@ public sealed partial class Recorder(
 
     public override async Task StartAsync(CancellationToken cancellationToken)
     {
+        // The signing key is loaded (or made) now: sealing happens inside the writer's transaction, where storing it would wait on itself.
+        await seal.PublicKeyPemAsync(cancellationToken);
         await MarkInterruptedAsync(cancellationToken);
         await base.StartAsync(cancellationToken);
     }
@@ -164,6 +167,12 @@ public sealed partial class Recorder(
     private static bool IsConstraintViolation(Exception e) =>
         e.GetBaseException() is Microsoft.Data.Sqlite.SqliteException { SqliteErrorCode: 19 };
 
+    // Each session's chain so far (events written, last hash): kept by the one writer, advanced only once a batch commits.
+    private readonly Dictionary<Guid, (int Count, byte[] Last)> _chains = [];
+
+    private (int Count, byte[] Last) ChainOf(Guid session, Dictionary<Guid, (int Count, byte[] Last)> pending) =>
+        pending.TryGetValue(session, out var p) ? p : _chains.TryGetValue(session, out var c) ? c : (0, RecordChain.Genesis(session));
+
     private async Task WriteAsync(List<object> batch)
     {
         await using var db = await contexts.CreateDbContextAsync();
@@ -183,6 +192,17 @@ public sealed partial class Recorder(
             }
         }
 
+        // Each event is linked to the one before it in its session (see RecordChain).
+        var chains = new Dictionary<Guid, (int Count, byte[] Last)>();
+        foreach (var e in events)
+        {
+            var (count, last) = ChainOf(e.SessionId, chains);
+            var hash = RecordChain.Link(last, e);
+            e.Hash = RecordChain.Hex(hash);
+            e.Mac = seal.Mac(hash);
+            chains[e.SessionId] = (count + 1, hash);
+        }
+
         // Sessions first: events refer to them.
         await db.SaveChangesAsync();
         await SessionEventWriter.InsertAsync(db, events);
@@ -192,12 +212,19 @@ public sealed partial class Recorder(
             switch (item)
             {
                 case SessionEnd end:
+                    // Sealed: the manifest (id, events chained, last hash) signed, so no event can be added or taken later.
+                    var (count, last) = ChainOf(end.SessionId, chains);
+                    var finalHash = RecordChain.Hex(last);
+                    var signature = await seal.SignAsync(RecordChain.Manifest(end.SessionId, count, finalHash), CancellationToken.None);
                     await db.Sessions.Where(s => s.Id == end.SessionId).ExecuteUpdateAsync(u => u
                         .SetProperty(s => s.Status, SessionStatus.Closed)
                         .SetProperty(s => s.EndedAt, end.At)
                         .SetProperty(s => s.EndReason, end.Reason)
-                        .SetProperty(s => s.EventCount, end.EventCount)
-                        .SetProperty(s => s.MaskedValues, end.MaskedValues));
+                        .SetProperty(s => s.EventCount, count)
+                        .SetProperty(s => s.MaskedValues, end.MaskedValues)
+                        .SetProperty(s => s.FinalHash, finalHash)
+                        .SetProperty(s => s.Signature, signature));
+                    chains[end.SessionId] = (-1, last);
                     written++;
                     break;
                 case ApiKeyUse use:
@@ -208,6 +235,18 @@ public sealed partial class Recorder(
         }
 
         await transaction.CommitAsync();
+        foreach (var (session, chain) in chains)
+        {
+            if (chain.Count < 0)
+            {
+                _chains.Remove(session); // Sealed: nothing more comes.
+            }
+            else
+            {
+                _chains[session] = chain;
+            }
+        }
+
         Interlocked.Add(ref _written, written);
         flushed.ForEach(t => t.TrySetResult());
     }
@@ -224,7 +263,12 @@ public sealed partial class Recorder(
             session.EndedAt = now;
             session.EndReason = "Hoop stopped without closing the session (crash or kill).";
             session.EventCount = await db.SessionEvents.CountAsync(e => e.SessionId == session.Id, cancellationToken);
-            db.AuditEvents.Add(audit.Create(AuditLog.System, "session.interrupted", session.Id.ToString(), AuditOutcome.Failed));
+            // Sealed as found: what the crash left is what the seal vouches for from now on.
+            session.FinalHash = await db.SessionEvents.Where(e => e.SessionId == session.Id).OrderByDescending(e => e.Id).Select(e => e.Hash)
+                .FirstOrDefaultAsync(cancellationToken) ?? RecordChain.Hex(RecordChain.Genesis(session.Id));
+            session.Signature = await seal.SignAsync(RecordChain.Manifest(session.Id, session.EventCount, session.FinalHash), cancellationToken);
+            db.AuditEvents.Add(audit.Create(AuditLog.System, "session.interrupted", session.Id.ToString(), AuditOutcome.Failed,
+                new { events = session.EventCount }));
         }
 
         await db.SaveChangesAsync(cancellationToken);

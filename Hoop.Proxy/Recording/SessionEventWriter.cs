@@ -26,6 +26,7 @@ internal static class SessionEventWriter
         [
             nameof(SessionEvent.SessionId), nameof(SessionEvent.Sequence), nameof(SessionEvent.At), nameof(SessionEvent.Kind),
             nameof(SessionEvent.Summary), nameof(SessionEvent.Content), nameof(SessionEvent.DurationMicroseconds),
+            nameof(SessionEvent.Hash), nameof(SessionEvent.Mac),
         ];
         var columns = properties.Select(p => entity.FindProperty(p)!).ToArray();
 
@@ -52,10 +53,12 @@ internal static class SessionEventWriter
             Set(4, e.Summary);
             Set(5, e.Content);
             Set(6, e.DurationMicroseconds);
+            Set(7, (object?)e.Hash ?? DBNull.Value);
+            Set(8, (object?)e.Mac ?? DBNull.Value);
             await command.ExecuteNonQueryAsync();
         }
 
         void Set(int index, object value) =>
-            parameters[index].Value = mappings[index].Converter?.ConvertToProvider(value) ?? value;
+            parameters[index].Value = value is DBNull ? value : mappings[index].Converter?.ConvertToProvider(value) ?? value;
     }
 }

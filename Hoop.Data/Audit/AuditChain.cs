@@ -1,0 +1,127 @@
+using Hoop.Data.Entities;
+using Hoop.Data.Store;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Hosting;
+
+namespace Hoop.Data.Audit;
+
+/// <summary>
+/// Chains the audit log: audit events are written from many places, each in its own transaction, so their hashes
+/// are added here, in the order of their ids, within a second of the write. The head (last id and hash, with
+/// its MAC) is kept apart, so removing the newest events is seen too.
+/// </summary>
+public sealed class AuditChain(IDbContextFactory<HoopDbContext> contexts, RecordSeal seal, TimeProvider time) : BackgroundService
+{
+    public const string HeadSetting = "audit.chain-head";
+    private readonly SemaphoreSlim _running = new(1, 1);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1), time);
+        try
+        {
+            do
+            {
+                try
+                {
+                    await ChainAsync(stoppingToken);
+                }
+                catch (Exception e) when (e is DbUpdateException or Microsoft.Data.Sqlite.SqliteException or InvalidOperationException or InvalidDataException)
+                {
+                    // The store is busy or failing, or its chain head was tampered with (Verify says so): the next
+                    // tick tries again, and nothing is chained out of order.
+                }
+            }
+            while (await timer.WaitForNextTickAsync(stoppingToken));
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopping.
+        }
+    }
+
+    /// <summary>Chains every audit event written so far.</summary>
+    public async Task ChainAsync(CancellationToken cancellationToken)
+    {
+        await _running.WaitAsync(cancellationToken);
+        try
+        {
+            while (await ChainBatchAsync(cancellationToken))
+            {
+            }
+        }
+        finally
+        {
+            _running.Release();
+        }
+    }
+
+    private async Task<bool> ChainBatchAsync(CancellationToken cancellationToken)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        // New events chain onto the recorded head, not onto whatever is last in the table now: if the newest
+        // events were removed, the first new one then breaks the chain where they were.
+        var head = await HeadAsync(db, cancellationToken);
+        var after = head?.Id ?? 0;
+        var batch = await db.AuditEvents.Where(a => a.Id > after).OrderBy(a => a.Id).Take(500).ToListAsync(cancellationToken);
+        if (batch.Count == 0)
+        {
+            return false;
+        }
+
+        var previous = head is { } h ? Convert.FromHexString(h.Hash) : RecordChain.AuditGenesis;
+        foreach (var a in batch)
+        {
+            var hash = RecordChain.Link(previous, a);
+            a.Hash = RecordChain.Hex(hash);
+            a.Mac = seal.Mac(hash);
+            previous = hash;
+        }
+
+        var newHead = $"{batch[^1].Id}:{batch[^1].Hash}";
+        await db.PutSettingAsync(HeadSetting, $"{newHead}:{seal.Mac(newHead)}", time.GetUtcNow().UtcDateTime, cancellationToken);
+        await db.SaveChangesAsync(cancellationToken);
+        return batch.Count == 500;
+    }
+
+    /// <summary>Where the chain ends, as last recorded (its MAC checked), or null before the first event.</summary>
+    private async Task<(long Id, string Hash)?> HeadAsync(HoopDbContext db, CancellationToken cancellationToken)
+    {
+        var stored = await db.Settings.AsNoTracking().Where(s => s.Key == HeadSetting).Select(s => s.Value).FirstOrDefaultAsync(cancellationToken);
+        if (stored is null)
+        {
+            return null;
+        }
+
+        if (stored.Split(':') is not [var id, var hash, var mac] || seal.Mac($"{id}:{hash}") != mac)
+        {
+            throw new InvalidDataException("the record of where the audit chain ends was changed outside Hoop");
+        }
+
+        return (long.Parse(id, System.Globalization.CultureInfo.InvariantCulture), hash);
+    }
+
+    /// <summary>Recomputes the whole audit chain.</summary>
+    public async Task<ChainReport> VerifyAsync(CancellationToken cancellationToken)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        (long Id, string Hash)? head;
+        try
+        {
+            head = await HeadAsync(db, cancellationToken);
+        }
+        catch (InvalidDataException e)
+        {
+            return ChainReport.Broken(0, e.Message);
+        }
+
+        var events = db.AuditEvents.AsNoTracking().Where(a => a.Hash != null).OrderBy(a => a.Id).AsAsyncEnumerable();
+        var list = new List<AuditEvent>();
+        await foreach (var a in events.WithCancellation(cancellationToken))
+        {
+            list.Add(a);
+        }
+
+        return ChainVerifier.Audit(list, h => seal.Mac(h), head);
+    }
+}

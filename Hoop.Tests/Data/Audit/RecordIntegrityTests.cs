@@ -1,0 +1,195 @@
+using System.Net.Http.Json;
+using System.Text.Json;
+using Hoop.Admin.Hosting;
+using Hoop.Data.Audit;
+using Hoop.Data.Entities;
+using Hoop.Proxy.Recording;
+using Hoop.Tests.Support;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Hoop.Tests.Data.Audit;
+
+/// <summary>
+/// Tamper evidence on a real host: sessions recorded through the proxy, then rows edited, deleted and reordered
+/// directly in SQLite, as someone with the database file (and not the master key) could.
+/// </summary>
+public sealed class RecordIntegrityTests(DataPathFixture fixture) : IClassFixture<DataPathFixture>
+{
+    /// <summary>Records a closed session of <paramref name="requests"/> requests by <paramref name="subject"/>; returns its id.</summary>
+    private async Task<Guid> RecordedSessionAsync(string subject, int requests = 4)
+    {
+        using var agent = fixture.Agent(fixture.Issuer.Token(subject: subject));
+        for (var i = 0; i < requests; i++)
+        {
+            (await agent.GetAsync($"/billing/echo?step={i}")).EnsureSuccessStatusCode();
+        }
+
+        fixture.Hoop.Services.GetRequiredService<SessionTracker>().EndIdle(DateTimeOffset.MaxValue);
+        await fixture.FlushRecordingAsync();
+        await using var db = await fixture.Contexts.CreateDbContextAsync();
+        return await db.Sessions.Where(s => s.Subject == subject).Select(s => s.Id).SingleAsync();
+    }
+
+    private async Task<JsonElement> VerifyAsync(Guid session)
+    {
+        using var auditor = fixture.Hoop.CreateAdminClient();
+        var response = await auditor.PostAsync($"/api/v1/sessions/{session}/verify", null);
+        response.EnsureSuccessStatusCode();
+        return await response.Content.ReadFromJsonAsync<JsonElement>();
+    }
+
+    private async Task SqlAsync(string sql, params object[] parameters)
+    {
+        await using var db = await fixture.Contexts.CreateDbContextAsync();
+        await db.Database.ExecuteSqlRawAsync(sql, parameters);
+    }
+
+    [Fact]
+    public async Task AnUntouchedSession_IsIntactAndSealed()
+    {
+        var id = await RecordedSessionAsync("intact-agent");
+
+        var report = await VerifyAsync(id);
+
+        Assert.True(report.GetProperty("intact").GetBoolean());
+        Assert.Equal(4, report.GetProperty("events").GetInt32());
+        await using var db = await fixture.Contexts.CreateDbContextAsync();
+        var session = await db.Sessions.SingleAsync(s => s.Id == id);
+        Assert.NotNull(session.Signature);
+        Assert.Equal(4, session.EventCount);
+    }
+
+    [Theory]
+    [InlineData("edit")]
+    [InlineData("delete")]
+    [InlineData("reorder")]
+    [InlineData("recompute")]
+    [InlineData("delete-last")]
+    public async Task TamperingInTheStore_IsFound_AndNamed(string how)
+    {
+        var id = await RecordedSessionAsync($"tampered-{how}");
+        var table = "SessionEvents";
+        switch (how)
+        {
+            case "edit":
+                await SqlAsync($"UPDATE {table} SET Content = replace(Content, 'step=2', 'step=9') WHERE SessionId = {{0}} AND Sequence = 3", id.ToString().ToUpperInvariant());
+                break;
+            case "delete":
+                await SqlAsync($"DELETE FROM {table} WHERE SessionId = {{0}} AND Sequence = 2", id.ToString().ToUpperInvariant());
+                break;
+            case "reorder":
+                // The contents of events 2 and 3 swapped, hashes left where they were.
+                await SqlAsync($$"""
+                    UPDATE {{table}} SET Content = CASE Sequence WHEN 2 THEN (SELECT Content FROM {{table}} WHERE SessionId = {0} AND Sequence = 3)
+                                                            ELSE (SELECT Content FROM {{table}} WHERE SessionId = {0} AND Sequence = 2) END
+                    WHERE SessionId = {0} AND Sequence IN (2, 3)
+                    """, id.ToString().ToUpperInvariant());
+                break;
+            case "recompute":
+                // Whoever edits event 3 can recompute its SHA-256 link, but not its MAC: that needs the master key.
+                await using (var db = await fixture.Contexts.CreateDbContextAsync())
+                {
+                    var events = await db.SessionEvents.Where(e => e.SessionId == id).OrderBy(e => e.Id).ToListAsync();
+                    var previous = RecordChain.Genesis(id);
+                    foreach (var e in events)
+                    {
+                        if (e.Sequence == 3)
+                        {
+                            e.Content = e.Content.Replace("step=2", "step=9", StringComparison.Ordinal);
+                        }
+
+                        var hash = RecordChain.Link(previous, e);
+                        e.Hash = RecordChain.Hex(hash);
+                        previous = hash;
+                    }
+
+                    await db.SaveChangesAsync();
+                }
+
+                break;
+            default:
+                await SqlAsync($"DELETE FROM {table} WHERE SessionId = {{0}} AND Sequence = 4", id.ToString().ToUpperInvariant());
+                break;
+        }
+
+        var report = await VerifyAsync(id);
+
+        Assert.False(report.GetProperty("intact").GetBoolean());
+        var problem = report.GetProperty("problem").GetString();
+        Assert.Contains(how switch
+        {
+            "edit" => "event 3 does not match its hash",
+            "delete" => "event 3 does not match its hash",
+            "reorder" => "event 2 does not match its hash",
+            "recompute" => "event 3 has a hash that Hoop's key did not sign",
+            _ => "sealed with a different last event",
+        }, problem);
+    }
+
+    [Fact]
+    public async Task AuditLog_IsChained_AndAnEditOrTheNewestEventsRemoved_AreFound()
+    {
+        var chain = fixture.Hoop.Services.GetRequiredService<AuditChain>();
+        using var admin = fixture.Hoop.CreateAdminClient();
+        async Task<JsonElement> VerifyAuditAsync() =>
+            await (await admin.PostAsync("/api/v1/audit/verify", null)).Content.ReadFromJsonAsync<JsonElement>();
+
+        await fixture.Hoop.Services.GetRequiredService<AuditLog>().WriteAsync("tester", "test.marker", "one", AuditOutcome.Success);
+        await chain.ChainAsync(CancellationToken.None);
+        Assert.True((await VerifyAuditAsync()).GetProperty("intact").GetBoolean());
+
+        await SqlAsync("UPDATE AuditEvents SET Target = 'two' WHERE Action = 'test.marker'");
+        var edited = await VerifyAuditAsync();
+        Assert.False(edited.GetProperty("intact").GetBoolean());
+
+        Assert.Contains("does not match its hash", edited.GetProperty("problem").GetString());
+        await SqlAsync("UPDATE AuditEvents SET Target = 'one' WHERE Action = 'test.marker'");
+        Assert.True((await VerifyAuditAsync()).GetProperty("intact").GetBoolean());
+
+        // The newest chained event removed (an event younger than a second may not be chained yet).
+        await chain.ChainAsync(CancellationToken.None);
+        await SqlAsync("DELETE FROM AuditEvents WHERE Id = (SELECT max(Id) FROM AuditEvents)");
+        var removed = await VerifyAuditAsync();
+        Assert.False(removed.GetProperty("intact").GetBoolean());
+        Assert.Contains("does not match its hash", removed.GetProperty("problem").GetString()); // The next event chained onto the removed one.
+    }
+
+    [Fact]
+    public async Task Export_RoundTripsThroughTheOfflineVerifier_AndATamperedExportFails()
+    {
+        var id = await RecordedSessionAsync("exported-agent", requests: 3);
+        using var auditor = fixture.Hoop.CreateAdminClient();
+        var export = await auditor.GetStringAsync($"/api/v1/sessions/{id}/export");
+        var key = await auditor.GetStringAsync("/api/v1/recording/public-key");
+        var csv = await auditor.GetStringAsync($"/api/v1/sessions/{id}/export?format=csv");
+        using var folder = new TempFolder();
+        await File.WriteAllTextAsync(folder["session.jsonl"], export);
+        await File.WriteAllTextAsync(folder["hoop.pem"], key);
+        await File.WriteAllTextAsync(folder["tampered.jsonl"], export.Replace("step=1", "step=7", StringComparison.Ordinal));
+        await File.WriteAllTextAsync(folder["other-key.pem"], System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256).ExportSubjectPublicKeyInfoPem());
+
+        // The command an auditor runs: hoop verify-export <file> <key>.
+        async Task<(int Code, string Output)> RunAsync(string file, string pem)
+        {
+            var output = new StringWriter();
+            var code = await HoopHost.RunAsync(["verify-export", folder[file], folder[pem]], output, output);
+            return (code, output.ToString());
+        }
+
+        var good = await RunAsync("session.jsonl", "hoop.pem");
+        var tampered = await RunAsync("tampered.jsonl", "hoop.pem");
+        var wrongKey = await RunAsync("session.jsonl", "other-key.pem");
+
+        Assert.Equal(4, export.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+        Assert.StartsWith("sequence,at,kind,summary", csv);
+        Assert.True(good.Code == 0, good.Output);
+        Assert.Contains("intact: 3 events, sealed and signed", good.Output);
+        Assert.Equal(1, tampered.Code);
+        Assert.Contains("event 2 does not match its hash", tampered.Output);
+        Assert.Equal(1, wrongKey.Code);
+        Assert.Contains("does not verify", wrongKey.Output);
+        await using var db = await fixture.Contexts.CreateDbContextAsync();
+        Assert.True(await db.AuditEvents.AnyAsync(a => a.Action == "session.export" && a.Target == id.ToString()));
+    }
+}
