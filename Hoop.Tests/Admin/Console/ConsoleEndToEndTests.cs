@@ -95,6 +95,8 @@ public sealed class ConsoleEndToEndTests(ConsoleFixture fixture) : IClassFixture
         await row.First.ClickAsync();
         await Expect(page.Locator("[data-test=session-events]")).ToContainTextAsync("GET /ledger/echo");
         await Expect(page.Locator("[data-test=session-events]")).ToContainTextAsync("\"path\":\"/ledger/echo\",\"query\":\"?from=console-test\"");
+        await page.ClickAsync("[data-test=session-verify]");
+        await Expect(page.Locator("[data-test=session-verified]")).ToContainTextAsync("Intact");
         await page.ScreenshotAsync(new() { Path = Shot("sessions"), FullPage = true });
 
         await page.GotoAsync("audit");
