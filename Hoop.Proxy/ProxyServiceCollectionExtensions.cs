@@ -57,6 +57,8 @@ public static class ProxyServiceCollectionExtensions
         services.AddHostedService(sp => sp.GetRequiredService<Recorder>());
         services.AddSingleton<SessionTracker>();
         services.AddHostedService(sp => sp.GetRequiredService<SessionTracker>());
+        services.AddSingleton<RetentionJob>();
+        services.AddHostedService(sp => sp.GetRequiredService<RetentionJob>());
 
         services.AddSingleton(identity);
         services.AddHttpClient("oidc", c => c.Timeout = TimeSpan.FromSeconds(10));

@@ -99,6 +99,9 @@ public static class AdminApi
 
         var api = endpoints.MapGroup("/api/v1").RequireAuthorization(AdminPolicy).DisableAntiforgery().WithTags("admin");
 
+        api.MapPut("/sessions/{id:guid}/legal-hold", async (Guid id, LegalHoldInput input, IntegrityService integrity, HttpContext http, CancellationToken ct) =>
+            await integrity.SetLegalHoldAsync(id, input.Hold, Actor(http), ct) ? Results.NoContent() : NotFound("session", id.ToString()));
+
         var connections = api.MapGroup("/connections");
         connections.MapGet("/", (ConnectionService s, CancellationToken ct) => s.ListAsync(ct));
         connections.MapGet("/{name}", async (string name, ConnectionService s, HttpContext http, CancellationToken ct) =>
@@ -246,3 +249,6 @@ public static class AdminApi
     private static string Actor(HttpContext http) =>
         http.User.FindFirstValue(ClaimTypes.NameIdentifier) ?? http.User.Identity?.Name ?? "unknown";
 }
+
+/// <summary>Body of PUT /api/v1/sessions/{id}/legal-hold.</summary>
+public sealed record LegalHoldInput(bool Hold);

@@ -38,6 +38,22 @@ public sealed class IntegrityService(IDbContextFactory<HoopDbContext> contexts, 
 
     public Task<string> PublicKeyPemAsync(CancellationToken cancellationToken) => seal.PublicKeyPemAsync(cancellationToken);
 
+    /// <summary>Puts a session under legal hold (retention never purges it) or releases it; false when there is no such session.</summary>
+    public async Task<bool> SetLegalHoldAsync(Guid id, bool hold, string actor, CancellationToken cancellationToken)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var session = await db.Sessions.FirstOrDefaultAsync(s => s.Id == id, cancellationToken);
+        if (session is null)
+        {
+            return false;
+        }
+
+        session.LegalHold = hold;
+        db.AuditEvents.Add(audit.Create(actor, hold ? "session.legal-hold" : "session.legal-hold-released", id.ToString(), AuditOutcome.Success));
+        await db.SaveChangesAsync(cancellationToken);
+        return true;
+    }
+
     /// <summary>
     /// One session as JSON Lines (a header with its seal, then one event per line with its hash, for
     /// <c>hoop verify-export</c>) or CSV; null when there is no such session.

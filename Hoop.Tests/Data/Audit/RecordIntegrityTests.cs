@@ -128,34 +128,6 @@ public sealed class RecordIntegrityTests(DataPathFixture fixture) : IClassFixtur
     }
 
     [Fact]
-    public async Task AuditLog_IsChained_AndAnEditOrTheNewestEventsRemoved_AreFound()
-    {
-        var chain = fixture.Hoop.Services.GetRequiredService<AuditChain>();
-        using var admin = fixture.Hoop.CreateAdminClient();
-        async Task<JsonElement> VerifyAuditAsync() =>
-            await (await admin.PostAsync("/api/v1/audit/verify", null)).Content.ReadFromJsonAsync<JsonElement>();
-
-        await fixture.Hoop.Services.GetRequiredService<AuditLog>().WriteAsync("tester", "test.marker", "one", AuditOutcome.Success);
-        await chain.ChainAsync(CancellationToken.None);
-        Assert.True((await VerifyAuditAsync()).GetProperty("intact").GetBoolean());
-
-        await SqlAsync("UPDATE AuditEvents SET Target = 'two' WHERE Action = 'test.marker'");
-        var edited = await VerifyAuditAsync();
-        Assert.False(edited.GetProperty("intact").GetBoolean());
-
-        Assert.Contains("does not match its hash", edited.GetProperty("problem").GetString());
-        await SqlAsync("UPDATE AuditEvents SET Target = 'one' WHERE Action = 'test.marker'");
-        Assert.True((await VerifyAuditAsync()).GetProperty("intact").GetBoolean());
-
-        // The newest chained event removed (an event younger than a second may not be chained yet).
-        await chain.ChainAsync(CancellationToken.None);
-        await SqlAsync("DELETE FROM AuditEvents WHERE Id = (SELECT max(Id) FROM AuditEvents)");
-        var removed = await VerifyAuditAsync();
-        Assert.False(removed.GetProperty("intact").GetBoolean());
-        Assert.Contains("does not match its hash", removed.GetProperty("problem").GetString()); // The next event chained onto the removed one.
-    }
-
-    [Fact]
     public async Task Export_RoundTripsThroughTheOfflineVerifier_AndATamperedExportFails()
     {
         var id = await RecordedSessionAsync("exported-agent", requests: 3);
@@ -191,5 +163,73 @@ public sealed class RecordIntegrityTests(DataPathFixture fixture) : IClassFixtur
         Assert.Contains("does not verify", wrongKey.Output);
         await using var db = await fixture.Contexts.CreateDbContextAsync();
         Assert.True(await db.AuditEvents.AnyAsync(a => a.Action == "session.export" && a.Target == id.ToString()));
+    }
+
+    [Fact]
+    public async Task Retention_PurgesExpiredSessions_ButNotOnesUnderLegalHold_AndAuditsIt()
+    {
+        var expired = await RecordedSessionAsync("retention-expired", requests: 2);
+        var held = await RecordedSessionAsync("retention-held", requests: 2);
+        var recent = await RecordedSessionAsync("retention-recent", requests: 1);
+        using var admin = fixture.Hoop.CreateAdminClient();
+        (await admin.PutAsJsonAsync($"/api/v1/sessions/{held}/legal-hold", new { hold = true })).EnsureSuccessStatusCode();
+        await fixture.AddConnectionAsync("short-lived", fixture.Backend.Address); // a connection without retention keeps everything
+        await using (var db = await fixture.Contexts.CreateDbContextAsync())
+        {
+            await db.Connections.Where(c => c.Name == "billing").ExecuteUpdateAsync(u => u.SetProperty(c => c.RetentionDays, 7));
+            await db.Sessions.Where(s => s.Id == expired || s.Id == held).ExecuteUpdateAsync(u => u.SetProperty(s => s.EndedAt, DateTime.UtcNow.AddDays(-30)));
+        }
+
+        var purged = await fixture.Hoop.Services.GetRequiredService<RetentionJob>().PurgeAsync(CancellationToken.None);
+
+        await using var check = await fixture.Contexts.CreateDbContextAsync();
+        Assert.Equal(1, purged);
+        Assert.False(await check.Sessions.AnyAsync(s => s.Id == expired));
+        Assert.False(await check.SessionEvents.AnyAsync(e => e.SessionId == expired));
+        Assert.True(await check.Sessions.AnyAsync(s => s.Id == held));
+        Assert.True(await check.Sessions.AnyAsync(s => s.Id == recent));
+        var audit = await check.AuditEvents.SingleAsync(a => a.Action == "session.purged");
+        Assert.Contains(expired.ToString(), audit.Details);
+        Assert.Contains("\"events\":2", audit.Details);
+        Assert.True((await (await admin.PostAsync("/api/v1/audit/verify", null)).Content.ReadFromJsonAsync<JsonElement>()).GetProperty("intact").GetBoolean());
+        await check.Connections.Where(c => c.Name == "billing").ExecuteUpdateAsync(u => u.SetProperty(c => c.RetentionDays, (int?)null));
+    }
+}
+
+/// <summary>The audit log's chain, on a host of its own: these tests break it on purpose.</summary>
+public sealed class AuditChainTests(DataPathFixture fixture) : IClassFixture<DataPathFixture>
+{
+    private async Task SqlAsync(string sql)
+    {
+        await using var db = await fixture.Contexts.CreateDbContextAsync();
+        await db.Database.ExecuteSqlRawAsync(sql);
+    }
+
+    [Fact]
+    public async Task AuditLog_IsChained_AndAnEditOrTheNewestEventsRemoved_AreFound()
+    {
+        var chain = fixture.Hoop.Services.GetRequiredService<AuditChain>();
+        using var admin = fixture.Hoop.CreateAdminClient();
+        async Task<JsonElement> VerifyAuditAsync() =>
+            await (await admin.PostAsync("/api/v1/audit/verify", null)).Content.ReadFromJsonAsync<JsonElement>();
+
+        await fixture.Hoop.Services.GetRequiredService<AuditLog>().WriteAsync("tester", "test.marker", "one", AuditOutcome.Success);
+        await chain.ChainAsync(CancellationToken.None);
+        Assert.True((await VerifyAuditAsync()).GetProperty("intact").GetBoolean());
+
+        await SqlAsync("UPDATE AuditEvents SET Target = 'two' WHERE Action = 'test.marker'");
+        var edited = await VerifyAuditAsync();
+        Assert.False(edited.GetProperty("intact").GetBoolean());
+
+        Assert.Contains("does not match its hash", edited.GetProperty("problem").GetString());
+        await SqlAsync("UPDATE AuditEvents SET Target = 'one' WHERE Action = 'test.marker'");
+        Assert.True((await VerifyAuditAsync()).GetProperty("intact").GetBoolean());
+
+        // The newest chained event removed (an event younger than a second may not be chained yet).
+        await chain.ChainAsync(CancellationToken.None);
+        await SqlAsync("DELETE FROM AuditEvents WHERE Id = (SELECT max(Id) FROM AuditEvents)");
+        var removed = await VerifyAuditAsync();
+        Assert.False(removed.GetProperty("intact").GetBoolean());
+        Assert.Contains("does not match its hash", removed.GetProperty("problem").GetString()); // The next event chained onto the removed one.
     }
 }
