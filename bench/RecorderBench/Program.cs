@@ -1,0 +1,68 @@
+// The recorder as the data path uses it: one session, EVENTS events of about 1 KB each (an HTTP exchange as
+// recorded) enqueued as fast as the queue takes them, timed until the writer has committed the last one, each
+// chained (SHA-256 link and MAC). Then the first page (100 events) of that session, read as the console would.
+//   RecorderBench <data folder> [events]
+using System.Diagnostics;
+using Hoop.Admin.Hosting;
+using Hoop.Data.Entities;
+using Hoop.Data.Store;
+using Hoop.Proxy.Recording;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+
+var events = args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 100_000;
+var settings = new Dictionary<string, string?>
+{
+    ["Hoop:DataFolder"] = args[0],
+    ["Hoop:ConsoleUrl"] = "https://localhost:0",
+    ["Hoop:ProxyPort"] = "0",
+    ["Hoop:PostgresPort"] = "0",
+    ["Hoop:AcmeHttpPort"] = "0",
+    ["Hoop:Recording:QueueCapacity"] = "20000",
+    ["HOOP_ADMIN_PASSWORD"] = "bench-admin-password",
+    ["Serilog:MinimumLevel:Default"] = "Warning",
+};
+await using var app = HoopHost.Build([], TextWriter.Null, c => c.AddInMemoryCollection(settings));
+await app.StartAsync();
+var recorder = app.Services.GetRequiredService<Recorder>();
+
+var session = new Session
+{
+    ConnectionId = Guid.NewGuid(),
+    ConnectionName = "bench",
+    Subject = "recorder-bench",
+    StartedAt = DateTime.UtcNow,
+    Status = SessionStatus.Open,
+};
+recorder.Enqueue(session);
+var content = System.Text.Json.JsonSerializer.Serialize(new
+{
+    request = new { method = "GET", path = "/v1/customers/42", headers = new { accept = "application/json", authorization = "[removed]" } },
+    response = new { status = 200, body = new { text = new string('x', 700) } },
+});
+
+var watch = Stopwatch.StartNew();
+for (var i = 1; i <= events; i++)
+{
+    var e = new SessionEvent { SessionId = session.Id, Sequence = i, At = DateTime.UtcNow, Kind = "http", Summary = $"GET /v1/customers/{i} 200", Content = content };
+    while (!recorder.Enqueue(e))
+    {
+        await Task.Delay(1); // Queue full: the writer is the limit, which is what is measured.
+    }
+}
+
+await recorder.FlushAsync(CancellationToken.None);
+watch.Stop();
+Console.WriteLine($"recorder-bench events {events} seconds {watch.Elapsed.TotalSeconds:0.00} per-second {events / watch.Elapsed.TotalSeconds:0}");
+
+var contexts = app.Services.GetRequiredService<IDbContextFactory<HoopDbContext>>();
+var page = Stopwatch.StartNew();
+await using (var db = await contexts.CreateDbContextAsync())
+{
+    var first = await db.SessionEvents.AsNoTracking().Where(x => x.SessionId == session.Id).OrderBy(x => x.Sequence).Take(100).ToListAsync();
+    page.Stop();
+    Console.WriteLine($"recorder-bench first-page {first.Count} events in {page.Elapsed.TotalMilliseconds:0.0} ms (of a {events}-event session)");
+}
+
+await app.StopAsync();

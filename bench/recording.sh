@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Recording benchmark: events per second through the batched, chained writer (bench/RecorderBench: the product's
+# recorder in its own host, 1 KB events), and the time to read the first page of the 100,000-event session.
+#   bench/recording.sh       Environment: EVENTS (default 100000)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work=$(mktemp -d /tmp/hoop-recording.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+dotnet run -c Release --project bench/RecorderBench -v q -- "$work" "${EVENTS:-100000}" 2>/dev/null | grep '^recorder-bench'
