@@ -68,8 +68,18 @@ public static class AdminApi
         endpoints.MapOpenApi("/api/{documentName}/openapi.json").AllowAnonymous();
         // What happened is for auditors too; everything that changes something is for admins only.
         var read = endpoints.MapGroup("/api/v1").RequireAuthorization(AuditorPolicy).DisableAntiforgery().WithTags("activity");
-        read.MapGet("/sessions", (ActivityQueries q, string? search, int? limit, CancellationToken ct) =>
-            q.SessionsAsync(search, limit ?? 100, ct));
+        read.MapGet("/sessions", async (ActivityQueries q, string? search, string? agent, string? group, string? connection, ConnectionKind? protocol,
+            DateTime? from, DateTime? to, string? outcome, string? contains, int? limit, CancellationToken ct) =>
+        {
+            try
+            {
+                return Results.Ok(await q.SessionsAsync(new SessionFilter(search, agent, group, connection, protocol, from, to, outcome, contains), limit ?? 100, ct));
+            }
+            catch (ArgumentException e)
+            {
+                return Results.Problem(statusCode: 400, title: "Unknown filter value", detail: e.Message);
+            }
+        });
         read.MapGet("/sessions/{id:guid}", async (Guid id, ActivityQueries q, CancellationToken ct) =>
             await q.SessionAsync(id, ct) is { } found
                 ? Results.Ok(new { found.Session, found.Events })

@@ -4,24 +4,85 @@ using Microsoft.EntityFrameworkCore;
 
 namespace Hoop.Admin.Management;
 
+/// <summary>
+/// Which sessions to list; every filter given must hold. <see cref="Search"/> matches part of the connection, the
+/// agent's subject or name; <see cref="Contains"/> searches the recorded content of the session's events;
+/// <see cref="Outcome"/>: allowed (nothing stopped), denied, held (for review), error.
+/// </summary>
+public sealed record SessionFilter(string? Search = null, string? Agent = null, string? Group = null, string? Connection = null,
+    ConnectionKind? Protocol = null, DateTime? From = null, DateTime? To = null, string? Outcome = null, string? Contains = null);
+
 /// <summary>What happened: sessions with their recorded events, and the audit log. Read-only, for admins and auditors.</summary>
 public sealed class ActivityQueries(IDbContextFactory<HoopDbContext> contexts)
 {
     public const int MaxRows = 500;
 
     /// <summary>Newest first; <paramref name="text"/> matches part of the connection name, the agent's subject or its display name.</summary>
-    public async Task<List<Session>> SessionsAsync(string? text, int limit, CancellationToken cancellationToken)
+    public Task<List<Session>> SessionsAsync(string? text, int limit, CancellationToken cancellationToken) =>
+        SessionsAsync(new SessionFilter(Search: text), limit, cancellationToken);
+
+    /// <summary>The sessions that match every filter given, newest first.</summary>
+    public async Task<List<Session>> SessionsAsync(SessionFilter filter, int limit, CancellationToken cancellationToken)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var query = db.Sessions.AsNoTracking();
-        if (!string.IsNullOrWhiteSpace(text))
+        if (Given(filter.Search) is { } text)
         {
-            var t = text.Trim();
-            query = query.Where(s => s.ConnectionName.Contains(t) || s.Subject.Contains(t) || (s.DisplayName != null && s.DisplayName.Contains(t)));
+            query = query.Where(s => s.ConnectionName.Contains(text) || s.Subject.Contains(text) || (s.DisplayName != null && s.DisplayName.Contains(text)));
+        }
+
+        if (Given(filter.Agent) is { } agent)
+        {
+            query = query.Where(s => s.Subject == agent || s.DisplayName == agent);
+        }
+
+        if (Given(filter.Group) is { } group)
+        {
+            query = query.Where(s => s.Groups.Contains(group));
+        }
+
+        if (Given(filter.Connection) is { } connection)
+        {
+            query = query.Where(s => s.ConnectionName == connection);
+        }
+
+        if (filter.Protocol is { } protocol)
+        {
+            query = query.Where(s => s.Protocol == protocol);
+        }
+
+        if (filter.From is { } from)
+        {
+            query = query.Where(s => s.StartedAt >= from.ToUniversalTime());
+        }
+
+        if (filter.To is { } to)
+        {
+            query = query.Where(s => s.StartedAt < to.ToUniversalTime());
+        }
+
+        var events = db.SessionEvents;
+        query = Given(filter.Outcome)?.ToLowerInvariant() switch
+        {
+            null => query,
+            "denied" => query.Where(s => events.Any(e => e.SessionId == s.Id && e.Kind.EndsWith("-denied"))),
+            "held" => query.Where(s => events.Any(e => e.SessionId == s.Id && e.Kind.EndsWith("-held"))),
+            "error" => query.Where(s => s.Status == SessionStatus.Interrupted
+                || events.Any(e => e.SessionId == s.Id && EF.Functions.Like(e.Content, "%\"error\":\"%"))),
+            "allowed" => query.Where(s => !events.Any(e => e.SessionId == s.Id && (e.Kind.EndsWith("-denied") || e.Kind.EndsWith("-held")))),
+            var other => throw new ArgumentException($"'{other}' is not an outcome; use allowed, denied, held or error."),
+        };
+
+        if (Given(filter.Contains) is { } content)
+        {
+            // Recorded content is masked as stored, so a search finds only what anyone may see.
+            query = query.Where(s => events.Any(e => e.SessionId == s.Id && (e.Content.Contains(content) || e.Summary.Contains(content))));
         }
 
         return await query.OrderByDescending(s => s.StartedAt).Take(Math.Clamp(limit, 1, MaxRows)).ToListAsync(cancellationToken);
     }
+
+    private static string? Given(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
 
     public async Task<(Session Session, List<SessionEvent> Events)?> SessionAsync(Guid id, CancellationToken cancellationToken)
     {

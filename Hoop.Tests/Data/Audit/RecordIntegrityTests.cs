@@ -194,6 +194,25 @@ public sealed class RecordIntegrityTests(DataPathFixture fixture) : IClassFixtur
         Assert.True((await (await admin.PostAsync("/api/v1/audit/verify", null)).Content.ReadFromJsonAsync<JsonElement>()).GetProperty("intact").GetBoolean());
         await check.Connections.Where(c => c.Name == "billing").ExecuteUpdateAsync(u => u.SetProperty(c => c.RetentionDays, (int?)null));
     }
+
+    [Fact]
+    public async Task SessionsList_FiltersByAgentGroupProtocolOutcomeTimeAndContent()
+    {
+        var id = await RecordedSessionAsync("filtered-agent", requests: 2);
+        using var auditor = fixture.Hoop.CreateAdminClient();
+        async Task<List<Guid>> FindAsync(string query) =>
+            (await auditor.GetFromJsonAsync<JsonElement>($"/api/v1/sessions?{query}")).EnumerateArray().Select(s => s.GetProperty("id").GetGuid()).ToList();
+
+        Assert.Contains(id, await FindAsync("agent=filtered-agent"));
+        Assert.Contains(id, await FindAsync($"group={DataPathFixture.Group}&protocol=Http&outcome=allowed"));
+        Assert.Contains(id, await FindAsync("contains=step%3D1&connection=billing"));
+        Assert.Contains(id, await FindAsync($"from={DateTime.UtcNow.AddHours(-1):O}"));
+        Assert.DoesNotContain(id, await FindAsync("agent=filtered-agent&protocol=Postgres"));
+        Assert.DoesNotContain(id, await FindAsync("agent=filtered-agent&outcome=denied"));
+        Assert.DoesNotContain(id, await FindAsync("agent=filtered-agent&contains=never-recorded-text"));
+        Assert.DoesNotContain(id, await FindAsync($"agent=filtered-agent&to={DateTime.UtcNow.AddDays(-1):O}"));
+        Assert.Equal(System.Net.HttpStatusCode.BadRequest, (await auditor.GetAsync("/api/v1/sessions?outcome=sideways")).StatusCode);
+    }
 }
 
 /// <summary>The audit log's chain, on a host of its own: these tests break it on purpose.</summary>
