@@ -94,6 +94,11 @@ public static class AdminApi
                 : await integrity.ExportAsync(id, format ?? "jsonl", Actor(http), ct) is { } text
                     ? Results.Text(text, format == "csv" ? "text/csv; charset=utf-8" : "application/jsonl; charset=utf-8")
                     : NotFound("session", id.ToString()));
+        read.MapGet("/audit/export", async (string? format, DateTime? from, IntegrityService integrity, HttpContext http, CancellationToken ct) =>
+            format is not (null or "jsonl" or "csv")
+                ? Results.Problem(statusCode: 400, title: "Unknown format", detail: "Use format=jsonl (the default) or format=csv.")
+                : Results.Text(await integrity.ExportAuditAsync(format ?? "jsonl", from, Actor(http), ct),
+                    format == "csv" ? "text/csv; charset=utf-8" : "application/jsonl; charset=utf-8"));
         read.MapPost("/audit/verify", async (IntegrityService integrity, HttpContext http, CancellationToken ct) =>
             Results.Ok(await integrity.VerifyAuditAsync(Actor(http), ct)));
         read.MapGet("/recording/public-key", async (IntegrityService integrity, CancellationToken ct) =>

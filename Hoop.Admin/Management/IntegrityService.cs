@@ -94,14 +94,66 @@ public sealed class IntegrityService(IDbContextFactory<HoopDbContext> contexts, 
     }
 
     /// <summary>
+    /// The chained audit log (from <paramref name="from"/>, up to 100,000 events) as JSON Lines: a header with the
+    /// hash before the first event and Hoop's signature over the range, then one event per line; or CSV.
+    /// </summary>
+    public async Task<string> ExportAuditAsync(string format, DateTime? from, string actor, CancellationToken cancellationToken)
+    {
+        await auditChain.ChainAsync(cancellationToken);
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var query = db.AuditEvents.AsNoTracking().Where(a => a.Hash != null);
+        if (from is { } start)
+        {
+            query = query.Where(a => a.At >= start.ToUniversalTime());
+        }
+
+        var events = await query.OrderBy(a => a.Id).Take(100_000).ToListAsync(cancellationToken);
+        var text = new StringBuilder();
+        if (format == "csv")
+        {
+            text.Append("id,at,actor,action,target,outcome,details,hash\r\n");
+            foreach (var a in events)
+            {
+                text.AppendJoin(',', a.Id.ToString(CultureInfo.InvariantCulture), a.At.ToString("O", CultureInfo.InvariantCulture), Csv(a.Actor), Csv(a.Action),
+                    Csv(a.Target ?? ""), a.Outcome.ToString(), Csv(a.Details ?? ""), a.Hash).Append("\r\n");
+            }
+        }
+        else
+        {
+            var first = events.FirstOrDefault();
+            var previous = first is null ? null : await db.AuditEvents.AsNoTracking().Where(a => a.Id < first.Id && a.Hash != null).OrderByDescending(a => a.Id)
+                .Select(a => a.Hash).FirstOrDefaultAsync(cancellationToken);
+            var previousHash = previous ?? RecordChain.Hex(RecordChain.AuditGenesis);
+            var last = events.LastOrDefault();
+            var signature = await seal.SignAsync(RecordChain.AuditManifest(previousHash, first?.Id ?? 0, last?.Id ?? 0, events.Count, last?.Hash ?? previousHash),
+                cancellationToken);
+            text.Append(JsonSerializer.Serialize(new AuditHeader("audit", previousHash, events.Count, signature), JsonOptions)).Append('\n');
+            foreach (var a in events)
+            {
+                text.Append(JsonSerializer.Serialize(new AuditLine("event", a.Id, a.At, a.At.Ticks, a.Actor, a.Action, a.Target, a.Outcome, a.Details, a.Hash, a.Mac),
+                    JsonOptions)).Append('\n');
+            }
+        }
+
+        await audit.WriteAsync(actor, "audit.export", null, AuditOutcome.Success, new { format, events = events.Count, from }, cancellationToken);
+        return text.ToString();
+    }
+
+    /// <summary>
     /// Checks an export offline: the chain of its events and, for a sealed session, the seal against the given
     /// public key. Used by <c>hoop verify-export</c>.
     /// </summary>
     public static ChainReport VerifyExport(IEnumerable<string> lines, string publicKeyPem)
     {
+        var all = lines.Where(l => l.Length > 0).ToList();
+        if (all.Count > 0 && all[0].Contains("\"type\":\"audit\"", StringComparison.Ordinal))
+        {
+            return VerifyAuditExport(all, publicKeyPem);
+        }
+
         ExportHeader? header = null;
         var events = new List<SessionEvent>();
-        foreach (var line in lines.Where(l => l.Length > 0))
+        foreach (var line in all)
         {
             using var document = JsonDocument.Parse(line);
             if (document.RootElement.GetProperty("type").GetString() == "session")
@@ -135,6 +187,39 @@ public sealed class IntegrityService(IDbContextFactory<HoopDbContext> contexts, 
             ? report with { Problem = "the session is not sealed (still open, or cut off by a crash): its chain was checked, not its end" }
             : report;
     }
+
+    private static ChainReport VerifyAuditExport(List<string> lines, string publicKeyPem)
+    {
+        var header = JsonSerializer.Deserialize<AuditHeader>(lines[0], JsonOptions) ?? throw new InvalidDataException("the audit export has no header");
+        var events = lines.Skip(1).Select(l => JsonSerializer.Deserialize<AuditLine>(l, JsonOptions)!).Select(e => new AuditEvent
+        {
+            Id = e.Id,
+            At = new DateTime(e.AtTicks, DateTimeKind.Utc),
+            Actor = e.Actor,
+            Action = e.Action,
+            Target = e.Target,
+            Outcome = e.Outcome,
+            Details = e.Details,
+            Hash = e.Hash,
+            Mac = e.Mac,
+        }).ToList();
+        var report = ChainVerifier.Audit(events, mac: null, head: null, Convert.FromHexString(header.PreviousHash));
+        if (!report.Intact)
+        {
+            return report;
+        }
+
+        var manifest = RecordChain.AuditManifest(header.PreviousHash, events.FirstOrDefault()?.Id ?? 0, events.LastOrDefault()?.Id ?? 0, events.Count,
+            events.LastOrDefault()?.Hash ?? header.PreviousHash);
+        return events.Count != header.Count || !RecordSeal.Verify(publicKeyPem, manifest, header.Signature)
+            ? ChainReport.Broken(events.Count, "the export's signature does not verify with Hoop's public key: events were added, removed or changed at its ends")
+            : report;
+    }
+
+    private sealed record AuditHeader(string Type, string PreviousHash, int Count, string Signature);
+
+    private sealed record AuditLine(string Type, long Id, DateTime At, long AtTicks, string Actor, string Action, string? Target, AuditOutcome Outcome,
+        string? Details, string? Hash, string? Mac);
 
     private static string Csv(string value) => $"\"{value.Replace("\"", "\"\"", StringComparison.Ordinal)}\"";
 

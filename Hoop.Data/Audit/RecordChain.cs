@@ -43,5 +43,9 @@ public static class RecordChain
     public static byte[] Manifest(Guid sessionId, int eventCount, string finalHash) =>
         Encoding.UTF8.GetBytes($"hoop session manifest v1\n{sessionId:D}\n{eventCount}\n{finalHash}");
 
+    /// <summary>What an audit export's signature covers: the hash before its first event, its ids, its last hash.</summary>
+    public static byte[] AuditManifest(string previousHash, long firstId, long lastId, int count, string lastHash) =>
+        Encoding.UTF8.GetBytes($"hoop audit export v1\n{previousHash}\n{firstId}\n{lastId}\n{count}\n{lastHash}");
+
     public static string Hex(ReadOnlySpan<byte> hash) => Convert.ToHexStringLower(hash);
 }

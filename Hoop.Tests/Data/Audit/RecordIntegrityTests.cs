@@ -196,6 +196,27 @@ public sealed class RecordIntegrityTests(DataPathFixture fixture) : IClassFixtur
     }
 
     [Fact]
+    public async Task AuditExport_VerifiesOffline_AndATamperedOneFails()
+    {
+        await fixture.Hoop.Services.GetRequiredService<AuditLog>().WriteAsync("tester", "test.exported", "x", AuditOutcome.Success, new { note = "kept" });
+        using var auditor = fixture.Hoop.CreateAdminClient();
+        var export = await auditor.GetStringAsync("/api/v1/audit/export");
+        var csv = await auditor.GetStringAsync("/api/v1/audit/export?format=csv");
+        using var folder = new TempFolder();
+        await File.WriteAllTextAsync(folder["audit.jsonl"], export);
+        await File.WriteAllTextAsync(folder["tampered.jsonl"], export.Replace("kept", "gone", StringComparison.Ordinal));
+        await File.WriteAllTextAsync(folder["cut.jsonl"], string.Join('\n', export.Split('\n', StringSplitOptions.RemoveEmptyEntries).SkipLast(1)));
+        await File.WriteAllTextAsync(folder["hoop.pem"], await auditor.GetStringAsync("/api/v1/recording/public-key"));
+        async Task<int> RunAsync(string file) => await HoopHost.RunAsync(["verify-export", folder[file], folder["hoop.pem"]], TextWriter.Null, TextWriter.Null);
+
+        Assert.Contains("test.exported", export);
+        Assert.StartsWith("id,at,actor,action", csv);
+        Assert.Equal(0, await RunAsync("audit.jsonl"));
+        Assert.Equal(1, await RunAsync("tampered.jsonl"));
+        Assert.Equal(1, await RunAsync("cut.jsonl")); // The newest event left out: the signature covers the range.
+    }
+
+    [Fact]
     public async Task SessionsList_FiltersByAgentGroupProtocolOutcomeTimeAndContent()
     {
         var id = await RecordedSessionAsync("filtered-agent", requests: 2);
