@@ -57,6 +57,8 @@ public static class ProxyServiceCollectionExtensions
         services.AddHostedService(sp => sp.GetRequiredService<Recorder>());
         services.AddSingleton<SessionTracker>();
         services.AddHostedService(sp => sp.GetRequiredService<SessionTracker>());
+        services.AddSingleton<SearchIndex>();
+        services.AddHostedService(sp => sp.GetRequiredService<SearchIndex>());
         services.AddSingleton<RetentionJob>();
         services.AddHostedService(sp => sp.GetRequiredService<RetentionJob>());
 

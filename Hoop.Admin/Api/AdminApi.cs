@@ -99,6 +99,16 @@ public static class AdminApi
                 ? Results.Problem(statusCode: 400, title: "Unknown format", detail: "Use format=jsonl (the default) or format=csv.")
                 : Results.Text(await integrity.ExportAuditAsync(format ?? "jsonl", from, Actor(http), ct),
                     format == "csv" ? "text/csv; charset=utf-8" : "application/jsonl; charset=utf-8"));
+        read.MapGet("/search", async (string? q, int? limit, Hoop.Proxy.Recording.SearchIndex index, CancellationToken ct) =>
+        {
+            if (string.IsNullOrWhiteSpace(q))
+            {
+                return Results.Problem(statusCode: 400, title: "Nothing to search for", detail: "Give the words to find: /api/v1/search?q=...");
+            }
+
+            var hits = await index.SearchAsync(q, limit ?? 100, ct);
+            return Results.Ok(new { sessions = hits.Select(h => h.SessionId).Distinct(), events = hits });
+        });
         read.MapPost("/audit/verify", async (IntegrityService integrity, HttpContext http, CancellationToken ct) =>
             Results.Ok(await integrity.VerifyAuditAsync(Actor(http), ct)));
         read.MapGet("/recording/public-key", async (IntegrityService integrity, CancellationToken ct) =>

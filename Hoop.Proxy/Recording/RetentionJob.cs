@@ -79,6 +79,14 @@ public sealed partial class RetentionJob(IDbContextFactory<HoopDbContext> contex
         }
 
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+        foreach (var id in ids)
+        {
+            // The search index goes with the events (by their ids, the index's row ids; ids stored as EF stores them).
+            await db.Database.ExecuteSqlAsync(
+                $"DELETE FROM SessionEventSearch WHERE rowid IN (SELECT Id FROM SessionEvents WHERE SessionId = {id.ToString().ToUpperInvariant()})",
+                cancellationToken);
+        }
+
         var events = await db.SessionEvents.Where(e => ids.Contains(e.SessionId)).ExecuteDeleteAsync(cancellationToken);
         await db.Sessions.Where(s => ids.Contains(s.Id)).ExecuteDeleteAsync(cancellationToken);
         db.AuditEvents.Add(audit.Create(AuditLog.System, "session.purged", connection, AuditOutcome.Success,

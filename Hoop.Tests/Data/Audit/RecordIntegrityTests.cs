@@ -217,6 +217,30 @@ public sealed class RecordIntegrityTests(DataPathFixture fixture) : IClassFixtur
     }
 
     [Fact]
+    public async Task FullTextSearch_FindsTheSessionAndEvent_AndTakesWordsLiterally()
+    {
+        using (var agent = fixture.Agent(fixture.Issuer.Token(subject: "searched-agent")))
+        {
+            (await agent.GetAsync("/billing/echo?note=zebracorn42")).EnsureSuccessStatusCode();
+        }
+
+        await fixture.FlushRecordingAsync();
+        await fixture.Hoop.Services.GetRequiredService<SearchIndex>().IndexAsync(CancellationToken.None);
+        using var auditor = fixture.Hoop.CreateAdminClient();
+
+        var found = await auditor.GetFromJsonAsync<JsonElement>("/api/v1/search?q=zebracorn42");
+        var odd = await auditor.GetAsync("/api/v1/search?q=" + Uri.EscapeDataString("zebracorn42 OR \" NEAR("));
+
+        var hit = Assert.Single(found.GetProperty("events").EnumerateArray());
+        Assert.Contains("[zebracorn42]", hit.GetProperty("snippet").GetString());
+        await using var db = await fixture.Contexts.CreateDbContextAsync();
+        var session = await db.Sessions.Where(s => s.Subject == "searched-agent").Select(s => s.Id).SingleAsync();
+        Assert.Equal(session, Assert.Single(found.GetProperty("sessions").EnumerateArray()).GetGuid());
+        Assert.Equal(System.Net.HttpStatusCode.OK, odd.StatusCode); // FTS5 syntax in a query is searched for as words, not run.
+        Assert.Equal(System.Net.HttpStatusCode.BadRequest, (await auditor.GetAsync("/api/v1/search?q=%20")).StatusCode);
+    }
+
+    [Fact]
     public async Task SessionsList_FiltersByAgentGroupProtocolOutcomeTimeAndContent()
     {
         var id = await RecordedSessionAsync("filtered-agent", requests: 2);

@@ -1,0 +1,141 @@
+using System.Data.Common;
+using Hoop.Data.Store;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Hoop.Proxy.Recording;
+
+/// <summary>One search hit: the event, its session, and the matching text with the match in [brackets].</summary>
+public sealed record SearchHit(long EventId, Guid SessionId, int Sequence, string Kind, string Summary, DateTime At, string Snippet);
+
+/// <summary>
+/// Full-text search over recorded content: an SQLite FTS5 table (SessionEventSearch, made by a migration) that
+/// this indexer fills in the order events were written, within about a second (later during a burst: it waits
+/// while the recorder has a backlog), so the recorder's writes stay as cheap as they are. Content is indexed as stored, that is masked: a search finds only what anyone may see.
+/// </summary>
+public sealed partial class SearchIndex(IDbContextFactory<HoopDbContext> contexts, Recorder recorder, TimeProvider time, ILogger<SearchIndex> logger)
+    : BackgroundService
+{
+    public const string IndexedThroughSetting = "search.indexed-through";
+    private readonly SemaphoreSlim _running = new(1, 1);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1), time);
+        try
+        {
+            do
+            {
+                // The recorder comes first: while it has a backlog, indexing waits (and catches up once it has none).
+                if (recorder.Pending > 0)
+                {
+                    continue;
+                }
+
+                try
+                {
+                    await IndexAsync(stoppingToken);
+                }
+                catch (Exception e) when (e is DbUpdateException or Microsoft.Data.Sqlite.SqliteException or InvalidOperationException)
+                {
+                    LogIndexFailed(e);
+                }
+            }
+            while (await timer.WaitForNextTickAsync(stoppingToken));
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopping.
+        }
+    }
+
+    /// <summary>Indexes every event written so far.</summary>
+    public async Task IndexAsync(CancellationToken cancellationToken)
+    {
+        await _running.WaitAsync(cancellationToken);
+        try
+        {
+            while (await IndexBatchAsync(cancellationToken) && recorder.Pending == 0)
+            {
+            }
+        }
+        finally
+        {
+            _running.Release();
+        }
+    }
+
+    private async Task<bool> IndexBatchAsync(CancellationToken cancellationToken)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var through = long.TryParse(await db.Settings.AsNoTracking().Where(s => s.Key == IndexedThroughSetting).Select(s => s.Value)
+            .FirstOrDefaultAsync(cancellationToken), out var last) ? last : 0;
+        var batch = await db.SessionEvents.AsNoTracking().Where(e => e.Id > through).OrderBy(e => e.Id).Take(200)
+            .Select(e => new { e.Id, e.Summary, e.Content }).ToListAsync(cancellationToken);
+        if (batch.Count == 0)
+        {
+            return false;
+        }
+
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+        foreach (var e in batch)
+        {
+            await db.Database.ExecuteSqlAsync(
+                $"INSERT INTO SessionEventSearch (rowid, Summary, Content) VALUES ({e.Id}, {e.Summary}, {e.Content})",
+                cancellationToken);
+        }
+
+        await db.PutSettingAsync(IndexedThroughSetting, batch[^1].Id.ToString(System.Globalization.CultureInfo.InvariantCulture), time.GetUtcNow().UtcDateTime,
+            cancellationToken);
+        await db.SaveChangesAsync(cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        return batch.Count == 200;
+    }
+
+    /// <summary>
+    /// The events whose recorded content or summary holds every word of <paramref name="text"/> (each word taken
+    /// literally, not as FTS5 syntax), best matches first.
+    /// </summary>
+    public async Task<List<SearchHit>> SearchAsync(string text, int limit, CancellationToken cancellationToken)
+    {
+        var words = text.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+        if (words.Length == 0)
+        {
+            return [];
+        }
+
+        var match = string.Join(' ', words.Select(w => $"\"{w.Replace("\"", "\"\"", StringComparison.Ordinal)}\""));
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var connection = db.Database.GetDbConnection();
+        await db.Database.OpenConnectionAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = """
+            SELECT s.rowid, e.SessionId, e.Sequence, e.Kind, e.Summary, e.At, snippet(SessionEventSearch, 1, '[', ']', '…', 16)
+            FROM SessionEventSearch s JOIN SessionEvents e ON e.Id = s.rowid
+            WHERE SessionEventSearch MATCH $match ORDER BY rank LIMIT $limit
+            """;
+        Add(command, "$match", match);
+        Add(command, "$limit", Math.Clamp(limit, 1, 500));
+        var hits = new List<SearchHit>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            hits.Add(new SearchHit(reader.GetInt64(0), Guid.Parse(reader.GetString(1)), reader.GetInt32(2), reader.GetString(3), reader.GetString(4),
+                DateTime.SpecifyKind(reader.GetDateTime(5), DateTimeKind.Utc), reader.GetString(6)));
+        }
+
+        return hits;
+    }
+
+    private static void Add(DbCommand command, string name, object value)
+    {
+        var parameter = command.CreateParameter();
+        parameter.ParameterName = name;
+        parameter.Value = value;
+        command.Parameters.Add(parameter);
+    }
+
+    [LoggerMessage(7020, LogLevel.Warning, "Indexing recorded content for search failed; retrying")]
+    private partial void LogIndexFailed(Exception error);
+}
