@@ -97,6 +97,34 @@ public sealed class ActivityQueries(IDbContextFactory<HoopDbContext> contexts)
         return (session, events);
     }
 
+    public async Task<Session?> FindSessionAsync(Guid id, CancellationToken cancellationToken)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        return await db.Sessions.AsNoTracking().FirstOrDefaultAsync(s => s.Id == id, cancellationToken);
+    }
+
+    /// <summary>One page of a session's events from a sequence number on, for replay: long sessions load as they play.</summary>
+    public async Task<List<SessionEvent>> EventsPageAsync(Guid id, int fromSequence, int count, CancellationToken cancellationToken)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        return await db.SessionEvents.AsNoTracking().Where(e => e.SessionId == id && e.Sequence >= fromSequence).OrderBy(e => e.Sequence)
+            .Take(Math.Clamp(count, 1, MaxRows)).ToListAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// What a replay's timeline needs of every event without loading its content: the sequence numbers in order,
+    /// and the kind of those that stopped something (denials, review holds).
+    /// </summary>
+    public async Task<(List<int> Sequences, List<(int Sequence, string Kind)> Marks)> TimelineAsync(Guid id, CancellationToken cancellationToken)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var rows = await db.SessionEvents.AsNoTracking().Where(e => e.SessionId == id).OrderBy(e => e.Sequence)
+            .Select(e => new { e.Sequence, e.Kind }).ToListAsync(cancellationToken);
+        return (rows.Select(r => r.Sequence).ToList(),
+            rows.Where(r => r.Kind.EndsWith("-denied", StringComparison.Ordinal) || r.Kind.EndsWith("-held", StringComparison.Ordinal))
+                .Select(r => (r.Sequence, r.Kind)).ToList());
+    }
+
     /// <summary>Newest first; <paramref name="text"/> matches part of the actor, the action or the target.</summary>
     public async Task<List<AuditEvent>> AuditAsync(string? text, AuditOutcome? outcome, int limit, CancellationToken cancellationToken)
     {

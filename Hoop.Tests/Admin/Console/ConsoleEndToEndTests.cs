@@ -122,6 +122,63 @@ public sealed class ConsoleEndToEndTests(ConsoleFixture fixture) : IClassFixture
     }
 
     [Fact]
+    public async Task Auditor_ReplaysASession_PlaysAndSeeks_AndRecordedMarkupStaysText()
+    {
+        await EnsureProviderRegisteredAsync();
+        // A recorded session whose content carries markup, script, an ANSI escape and a direction override.
+        var recorder = fixture.Hoop.Services.GetRequiredService<Hoop.Proxy.Recording.Recorder>();
+        var session = new Hoop.Data.Entities.Session
+        {
+            ConnectionName = "replayed", Subject = "replayed-agent", StartedAt = DateTime.UtcNow, Status = Hoop.Data.Entities.SessionStatus.Closed,
+        };
+        recorder.Enqueue(session);
+        string[] payloads =
+        [
+            "<img src=x onerror=\"window.__pwned=1\"><script>window.__pwned=2</script>",
+            "\u001b[31mred\u001b]8;;https://evil.example\u0007link",
+            "invoice \u202Egpj.exe",
+        ];
+        for (var i = 0; i < 3; i++)
+        {
+            recorder.Enqueue(new Hoop.Data.Entities.SessionEvent
+            {
+                SessionId = session.Id, Sequence = i + 1, At = session.StartedAt.AddMilliseconds(300 * i), Kind = i == 1 ? "http-denied" : "http",
+                Summary = $"GET /replayed/{i}", Content = System.Text.Json.JsonSerializer.Serialize(new { body = payloads[i] }),
+            });
+        }
+
+        await recorder.FlushAsync(default);
+        var page = await fixture.NewPageAsync();
+        await page.GotoAsync($"auth/oidc?issuer={Uri.EscapeDataString(fixture.Provider.Authority)}");
+        await CompleteProviderFormAsync(page, "carol");
+
+        await page.GotoAsync($"sessions/{session.Id}/replay");
+        await Expect(page.Locator("[data-test=replay-position]")).ToHaveTextAsync("Event 1 of 3");
+        await Expect(page.Locator("[data-test=replay-content]")).ToContainTextAsync("<script>window.__pwned=2</script>");
+        Assert.Equal("undefined", await page.EvaluateAsync<string>("typeof window.__pwned"));
+        Assert.Equal(0, await page.Locator("[data-test=replay-content] img").CountAsync());
+
+        await page.ClickAsync("[data-test=replay-mark]"); // The denial's marker.
+        await Expect(page.Locator("[data-test=replay-position]")).ToHaveTextAsync("Event 2 of 3");
+        await Expect(page.Locator("[data-test=replay-event]")).ToContainTextAsync("denied");
+        // Control characters show as escapes (whether JSON wrote them so or the viewer did), never as the raw character.
+        await Expect(page.Locator("[data-test=replay-content]")).ToContainTextAsync("31mred");
+        Assert.Contains("\\u001b[31mred", (await page.Locator("[data-test=replay-content]").InnerTextAsync()).ToLowerInvariant());
+
+        await page.Locator("[data-test=replay-seek]").FillAsync("0");
+        await Expect(page.Locator("[data-test=replay-position]")).ToHaveTextAsync("Event 1 of 3");
+        await page.ClickAsync("[data-test=replay-play]");
+        await Expect(page.Locator("[data-test=replay-position]")).ToHaveTextAsync("Event 3 of 3", new() { Timeout = 10_000 });
+        await Expect(page.Locator("[data-test=replay-content]")).ToContainTextAsync("gpj.exe");
+        Assert.Contains("\\u202egpj.exe", (await page.Locator("[data-test=replay-content]").InnerTextAsync()).ToLowerInvariant());
+        Assert.DoesNotContain("\u202e", await page.Locator("[data-test=replay-content]").InnerTextAsync());
+        await page.ScreenshotAsync(new() { Path = Shot("replay"), FullPage = true });
+
+        await using var db = await fixture.Hoop.Services.GetRequiredService<Microsoft.EntityFrameworkCore.IDbContextFactory<Hoop.Data.Store.HoopDbContext>>().CreateDbContextAsync();
+        Assert.True(db.AuditEvents.Any(a => a.Action == "session.replay" && a.Target == session.Id.ToString()));
+    }
+
+    [Fact]
     public async Task Auditor_ReadsButCannotChange_InTheConsoleOrTheApi_AndAForeignReturnUrlIsIgnored()
     {
         await EnsureProviderRegisteredAsync();
