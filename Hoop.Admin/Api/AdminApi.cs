@@ -88,6 +88,25 @@ public static class AdminApi
             q.AuditAsync(search, outcome, limit ?? 100, ct));
         read.MapPost("/sessions/{id:guid}/verify", async (Guid id, IntegrityService integrity, HttpContext http, CancellationToken ct) =>
             await integrity.VerifySessionAsync(id, Actor(http), ct) is { } report ? Results.Ok(report) : NotFound("session", id.ToString()));
+        read.MapGet("/sessions/export", async (string? format, string? search, string? agent, string? group, string? connection, ConnectionKind? protocol,
+            DateTime? from, DateTime? to, string? outcome, string? contains, IntegrityService integrity, HttpContext http, CancellationToken ct) =>
+        {
+            if (format is not (null or "jsonl" or "csv"))
+            {
+                return Results.Problem(statusCode: 400, title: "Unknown format", detail: "Use format=jsonl (the default) or format=csv.");
+            }
+
+            try
+            {
+                var text = await integrity.ExportManyAsync(new SessionFilter(search, agent, group, connection, protocol, from, to, outcome, contains),
+                    format ?? "jsonl", Actor(http), ct);
+                return Results.Text(text, format == "csv" ? "text/csv; charset=utf-8" : "application/jsonl; charset=utf-8");
+            }
+            catch (ArgumentException e)
+            {
+                return Results.Problem(statusCode: 400, title: "Unknown filter value", detail: e.Message);
+            }
+        });
         read.MapGet("/sessions/{id:guid}/export", async (Guid id, string? format, IntegrityService integrity, HttpContext http, CancellationToken ct) =>
             format is not (null or "jsonl" or "csv")
                 ? Results.Problem(statusCode: 400, title: "Unknown format", detail: "Use format=jsonl (the default) or format=csv.")

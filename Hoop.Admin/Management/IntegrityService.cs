@@ -9,8 +9,24 @@ using Microsoft.EntityFrameworkCore;
 namespace Hoop.Admin.Management;
 
 /// <summary>Verifying chains and exporting sessions for auditors; every export is itself audited.</summary>
-public sealed class IntegrityService(IDbContextFactory<HoopDbContext> contexts, RecordSeal seal, AuditChain auditChain, AuditLog audit)
+public sealed class IntegrityService(IDbContextFactory<HoopDbContext> contexts, RecordSeal seal, AuditChain auditChain, AuditLog audit, ActivityQueries activity)
 {
+    /// <summary>The sessions a filter finds (at most <see cref="ActivityQueries.MaxRows"/>), one after another in one export; audited once.</summary>
+    public async Task<string> ExportManyAsync(SessionFilter filter, string format, string actor, CancellationToken cancellationToken)
+    {
+        var sessions = await activity.SessionsAsync(filter, ActivityQueries.MaxRows, cancellationToken);
+        var text = new StringBuilder();
+        foreach (var session in sessions)
+        {
+            text.Append(await ExportAsync(session.Id, format, actor: null, cancellationToken, withHeader: text.Length == 0));
+        }
+
+        await audit.WriteAsync(actor, "session.export", null, AuditOutcome.Success, new { format, filter, sessions = sessions.Select(s => s.Id) }, cancellationToken);
+        return text.Length == 0 && format == "csv" ? CsvHeader : text.ToString();
+    }
+
+    private const string CsvHeader = "session,sequence,at,kind,summary,durationMicroseconds,hash,content\r\n";
+
     public async Task<ChainReport?> VerifySessionAsync(Guid id, string actor, CancellationToken cancellationToken)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
@@ -58,7 +74,7 @@ public sealed class IntegrityService(IDbContextFactory<HoopDbContext> contexts, 
     /// One session as JSON Lines (a header with its seal, then one event per line with its hash, for
     /// <c>hoop verify-export</c>) or CSV; null when there is no such session.
     /// </summary>
-    public async Task<string?> ExportAsync(Guid id, string format, string actor, CancellationToken cancellationToken)
+    public async Task<string?> ExportAsync(Guid id, string format, string? actor, CancellationToken cancellationToken, bool withHeader = true)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var session = await db.Sessions.AsNoTracking().FirstOrDefaultAsync(s => s.Id == id, cancellationToken);
@@ -68,14 +84,22 @@ public sealed class IntegrityService(IDbContextFactory<HoopDbContext> contexts, 
         }
 
         var events = await db.SessionEvents.AsNoTracking().Where(e => e.SessionId == id).OrderBy(e => e.Id).ToListAsync(cancellationToken);
-        await audit.WriteAsync(actor, "session.export", id.ToString(), AuditOutcome.Success, new { format, events = events.Count }, cancellationToken);
+        if (actor is not null)
+        {
+            await audit.WriteAsync(actor, "session.export", id.ToString(), AuditOutcome.Success, new { format, events = events.Count }, cancellationToken);
+        }
+
         var text = new StringBuilder();
         if (format == "csv")
         {
-            text.Append("sequence,at,kind,summary,durationMicroseconds,hash,content\r\n");
+            if (withHeader)
+            {
+                text.Append(CsvHeader);
+            }
+
             foreach (var e in events)
             {
-                text.AppendJoin(',', e.Sequence.ToString(CultureInfo.InvariantCulture), e.At.ToString("O", CultureInfo.InvariantCulture), Csv(e.Kind),
+                text.AppendJoin(',', id.ToString(), e.Sequence.ToString(CultureInfo.InvariantCulture), e.At.ToString("O", CultureInfo.InvariantCulture), Csv(e.Kind),
                     Csv(e.Summary), e.DurationMicroseconds.ToString(CultureInfo.InvariantCulture), e.Hash ?? "", Csv(e.Content)).Append("\r\n");
             }
 
@@ -151,9 +175,37 @@ public sealed class IntegrityService(IDbContextFactory<HoopDbContext> contexts, 
             return VerifyAuditExport(all, publicKeyPem);
         }
 
+        // An export of several sessions holds each after its own session line: each is checked on its own.
+        var total = 0;
+        var unsealed = false;
+        var start = 0;
+        while (start < all.Count)
+        {
+            var end = start + 1;
+            while (end < all.Count && !all[end].Contains("\"type\":\"session\"", StringComparison.Ordinal))
+            {
+                end++;
+            }
+
+            var report = VerifySessionExport(all[start..end], publicKeyPem);
+            if (!report.Intact)
+            {
+                return report with { Events = total + report.Events };
+            }
+
+            total += report.Events;
+            unsealed |= report.Problem is not null;
+            start = end;
+        }
+
+        return new ChainReport(true, total, unsealed ? "a session is not sealed (still open, or cut off by a crash): its chain was checked, not its end" : null);
+    }
+
+    private static ChainReport VerifySessionExport(List<string> lines, string publicKeyPem)
+    {
         ExportHeader? header = null;
         var events = new List<SessionEvent>();
-        foreach (var line in all)
+        foreach (var line in lines)
         {
             using var document = JsonDocument.Parse(line);
             if (document.RootElement.GetProperty("type").GetString() == "session")

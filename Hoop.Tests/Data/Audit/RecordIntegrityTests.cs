@@ -149,12 +149,19 @@ public sealed class RecordIntegrityTests(DataPathFixture fixture) : IClassFixtur
             return (code, output.ToString());
         }
 
+        // A filtered set: every session the filter finds, each checked on its own.
+        await RecordedSessionAsync("exported-agent-2", requests: 2);
+        await File.WriteAllTextAsync(folder["set.jsonl"], await auditor.GetStringAsync("/api/v1/sessions/export?search=exported-agent"));
+        var set = await RunAsync("set.jsonl", "hoop.pem");
+        Assert.True(set.Code == 0, set.Output);
+        Assert.Contains("intact: 5 events", set.Output);
+
         var good = await RunAsync("session.jsonl", "hoop.pem");
         var tampered = await RunAsync("tampered.jsonl", "hoop.pem");
         var wrongKey = await RunAsync("session.jsonl", "other-key.pem");
 
         Assert.Equal(4, export.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
-        Assert.StartsWith("sequence,at,kind,summary", csv);
+        Assert.StartsWith("session,sequence,at,kind,summary", csv);
         Assert.True(good.Code == 0, good.Output);
         Assert.Contains("intact: 3 events, sealed and signed", good.Output);
         Assert.Equal(1, tampered.Code);
