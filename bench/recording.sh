@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Recording benchmark: events per second through the batched, chained writer (bench/RecorderBench: the product's
-# recorder in its own host, 1 KB events), and the time to read the first page of the 100,000-event session.
+# recorder in its own host, 1 KB events), the time to read the first page of the 100,000-event session, and to
+# open its replay (timeline and first page) and seek to its middle.
 #   bench/recording.sh       Environment: EVENTS (default 100000)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -65,4 +65,16 @@ await using (var db = await contexts.CreateDbContextAsync())
     Console.WriteLine($"recorder-bench first-page {first.Count} events in {page.Elapsed.TotalMilliseconds:0.0} ms (of a {events}-event session)");
 }
 
+// What the replay page loads to open: the timeline (every event's sequence and kind), then the first page.
+var activity = app.Services.GetRequiredService<Hoop.Admin.Management.ActivityQueries>();
+var open = Stopwatch.StartNew();
+var (sequences, _) = await activity.TimelineAsync(session.Id, CancellationToken.None);
+var firstPage = await activity.EventsPageAsync(session.Id, sequences[0], 200, CancellationToken.None);
+open.Stop();
+Console.WriteLine($"recorder-bench replay-open timeline of {sequences.Count} and a page of {firstPage.Count} in {open.Elapsed.TotalMilliseconds:0} ms");
+var seek = Stopwatch.StartNew();
+var middle = await activity.EventsPageAsync(session.Id, sequences[sequences.Count / 2], 200, CancellationToken.None);
+seek.Stop();
+Console.WriteLine($"recorder-bench replay-seek to event {sequences.Count / 2} ({middle.Count} events) in {seek.Elapsed.TotalMilliseconds:0.0} ms");
+
 await app.StopAsync();
