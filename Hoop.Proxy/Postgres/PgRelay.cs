@@ -59,6 +59,7 @@ public sealed partial class PgRelay(
     // Agent pump only.
     private readonly Dictionary<string, Bound> _portals = new(StringComparer.Ordinal);
     private int _refusals;
+    private bool _agentTerminated;
 
     // Backend pump only: the columns of the rows now arriving.
     private PgColumn[]? _columns;
@@ -81,6 +82,11 @@ public sealed partial class PgRelay(
         var other = await (first == agent ? database : agent);
         reason ??= other.Reason;
         fatal ??= other.Fatal;
+        if (Volatile.Read(ref _agentTerminated))
+        {
+            // The database closing after the agent's Terminate is its answer to it, whichever pump noticed first.
+            reason = "The agent ended the session.";
+        }
         if (fatal is not null)
         {
             // Both pumps are done, so nothing else writes to the agent now.
@@ -243,6 +249,7 @@ public sealed partial class PgRelay(
                 return true;
 
             case 'X':
+                Volatile.Write(ref _agentTerminated, true);
                 Write(backend.Writer, frame);
                 return false;
 
