@@ -118,7 +118,8 @@ public static class AdminApi
                 ? Results.Problem(statusCode: 400, title: "Unknown format", detail: "Use format=jsonl (the default) or format=csv.")
                 : Results.Text(await integrity.ExportAuditAsync(format ?? "jsonl", from, Actor(http), ct),
                     format == "csv" ? "text/csv; charset=utf-8" : "application/jsonl; charset=utf-8"));
-        read.MapGet("/search", async (string? q, int? limit, Hoop.Proxy.Recording.SearchIndex index, CancellationToken ct) =>
+        read.MapGet("/search", async (string? q, int? limit, Hoop.Proxy.Recording.SearchIndex index, Hoop.Data.Audit.AuditLog audit, HttpContext http,
+            CancellationToken ct) =>
         {
             if (string.IsNullOrWhiteSpace(q))
             {
@@ -126,6 +127,8 @@ public static class AdminApi
             }
 
             var hits = await index.SearchAsync(q, limit ?? 100, ct);
+            // Snippets of recorded content from any session: who searched for what is kept, like exports and replays.
+            await audit.WriteAsync(Actor(http), "session.search", null, AuditOutcome.Success, new { q, hits = hits.Count }, ct);
             return Results.Ok(new { sessions = hits.Select(h => h.SessionId).Distinct(), events = hits });
         });
         read.MapPost("/audit/verify", async (IntegrityService integrity, HttpContext http, CancellationToken ct) =>

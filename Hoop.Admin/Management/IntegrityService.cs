@@ -37,7 +37,20 @@ public sealed class IntegrityService(IDbContextFactory<HoopDbContext> contexts, 
         }
 
         var events = await db.SessionEvents.AsNoTracking().Where(e => e.SessionId == id).OrderBy(e => e.Id).ToListAsync(cancellationToken);
-        var report = ChainVerifier.Session(id, events, session.FinalHash, session.Signature, h => seal.Mac(h), await seal.PublicKeyPemAsync(cancellationToken));
+        var report = ChainVerifier.Session(SessionSeal.Of(session), events, h => seal.Mac(h), await seal.PublicKeyPemAsync(cancellationToken));
+        var target = id.ToString();
+        var sealedDetails = await db.AuditEvents.AsNoTracking().Where(a => a.Action == "session.sealed" && a.Target == target).OrderByDescending(a => a.Id)
+            .Select(a => a.Details).FirstOrDefaultAsync(cancellationToken);
+        if (report.Intact && sealedDetails is not null)
+        {
+            // The audit chain remembers the seal: a session row whose seal was replaced or removed does not match it.
+            using var recorded = JsonDocument.Parse(sealedDetails);
+            if (recorded.RootElement.GetProperty("finalHash").GetString() != session.FinalHash || recorded.RootElement.GetProperty("events").GetInt32() != report.Events)
+            {
+                report = ChainReport.Broken(report.Events, "the session's seal differs from the one recorded in the audit log: events were removed or the seal replaced");
+            }
+        }
+
         await audit.WriteAsync(actor, "session.verify", id.ToString(), report.Intact ? AuditOutcome.Success : AuditOutcome.Failed,
             new { report.Intact, report.Events, report.Problem }, cancellationToken);
         return report;
@@ -45,7 +58,7 @@ public sealed class IntegrityService(IDbContextFactory<HoopDbContext> contexts, 
 
     public async Task<ChainReport> VerifyAuditAsync(string actor, CancellationToken cancellationToken)
     {
-        await auditChain.ChainAsync(cancellationToken);
+        await ChainWhatCanBeAsync(cancellationToken);
         var report = await auditChain.VerifyAsync(cancellationToken);
         await audit.WriteAsync(actor, "audit.verify", null, report.Intact ? AuditOutcome.Success : AuditOutcome.Failed,
             new { report.Intact, report.Events, report.Problem }, cancellationToken);
@@ -53,6 +66,19 @@ public sealed class IntegrityService(IDbContextFactory<HoopDbContext> contexts, 
     }
 
     public Task<string> PublicKeyPemAsync(CancellationToken cancellationToken) => seal.PublicKeyPemAsync(cancellationToken);
+
+    /// <summary>Chains what is not chained yet, unless the chain was tampered with (then verification says how).</summary>
+    private async Task ChainWhatCanBeAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await auditChain.ChainAsync(cancellationToken);
+        }
+        catch (InvalidDataException)
+        {
+            // The chainer refuses to sign what it did not hash itself; VerifyAsync reports the same problem.
+        }
+    }
 
     /// <summary>Puts a session under legal hold (retention never purges it) or releases it; false when there is no such session.</summary>
     public async Task<bool> SetLegalHoldAsync(Guid id, bool hold, string actor, CancellationToken cancellationToken)
@@ -123,12 +149,15 @@ public sealed class IntegrityService(IDbContextFactory<HoopDbContext> contexts, 
     /// </summary>
     public async Task<string> ExportAuditAsync(string format, DateTime? from, string actor, CancellationToken cancellationToken)
     {
-        await auditChain.ChainAsync(cancellationToken);
+        await ChainWhatCanBeAsync(cancellationToken);
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var query = db.AuditEvents.AsNoTracking().Where(a => a.Hash != null);
         if (from is { } start)
         {
-            query = query.Where(a => a.At >= start.ToUniversalTime());
+            // The chain follows ids, which times do not strictly follow: from the first event at or after the time, every id on.
+            var firstId = await db.AuditEvents.AsNoTracking().Where(a => a.At >= start.ToUniversalTime()).OrderBy(a => a.Id).Select(a => (long?)a.Id)
+                .FirstOrDefaultAsync(cancellationToken) ?? long.MaxValue;
+            query = query.Where(a => a.Id >= firstId);
         }
 
         var events = await query.OrderBy(a => a.Id).Take(100_000).ToListAsync(cancellationToken);
@@ -170,6 +199,10 @@ public sealed class IntegrityService(IDbContextFactory<HoopDbContext> contexts, 
     public static ChainReport VerifyExport(IEnumerable<string> lines, string publicKeyPem)
     {
         var all = lines.Where(l => l.Length > 0).ToList();
+        if (all.Count == 0)
+        {
+            throw new InvalidDataException("the export is empty");
+        }
         if (all.Count > 0 && all[0].Contains("\"type\":\"audit\"", StringComparison.Ordinal))
         {
             return VerifyAuditExport(all, publicKeyPem);
@@ -234,7 +267,8 @@ public sealed class IntegrityService(IDbContextFactory<HoopDbContext> contexts, 
             throw new InvalidDataException("the export has no session line");
         }
 
-        var report = ChainVerifier.Session(header.Id, events, header.FinalHash, header.Signature, mac: null, publicKeyPem);
+        var report = ChainVerifier.Session(new SessionSeal(header.Id, header.Subject, header.Connection, header.StartedAt, header.Status != "Open",
+            header.FinalHash, header.Signature), events, mac: null, publicKeyPem);
         return report.Intact && header.Signature is null
             ? report with { Problem = "the session is not sealed (still open, or cut off by a crash): its chain was checked, not its end" }
             : report;

@@ -63,6 +63,15 @@ public sealed class AuditChain(IDbContextFactory<HoopDbContext> contexts, Record
         // events were removed, the first new one then breaks the chain where they were.
         var head = await HeadAsync(db, cancellationToken);
         var after = head?.Id ?? 0;
+        // Hoop never hashes again what it hashed once: rows past the head that carry hashes, or hashes with no head,
+        // were written outside Hoop, and signing them now would launder them.
+        if (await db.AuditEvents.AnyAsync(a => a.Id > after && a.Hash != null, cancellationToken))
+        {
+            throw new InvalidDataException(head is null
+                ? "the record of where the audit chain ends was removed"
+                : "audit events past the chain's end carry hashes Hoop did not give them");
+        }
+
         var batch = await db.AuditEvents.Where(a => a.Id > after).OrderBy(a => a.Id).Take(500).ToListAsync(cancellationToken);
         if (batch.Count == 0)
         {
@@ -101,8 +110,21 @@ public sealed class AuditChain(IDbContextFactory<HoopDbContext> contexts, Record
         return (long.Parse(id, System.Globalization.CultureInfo.InvariantCulture), hash);
     }
 
-    /// <summary>Recomputes the whole audit chain.</summary>
+    /// <summary>Recomputes the whole audit chain (while the chainer waits, so it does not move the end meanwhile).</summary>
     public async Task<ChainReport> VerifyAsync(CancellationToken cancellationToken)
+    {
+        await _running.WaitAsync(cancellationToken);
+        try
+        {
+            return await VerifyChainAsync(cancellationToken);
+        }
+        finally
+        {
+            _running.Release();
+        }
+    }
+
+    private async Task<ChainReport> VerifyChainAsync(CancellationToken cancellationToken)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         (long Id, string Hash)? head;
@@ -113,6 +135,11 @@ public sealed class AuditChain(IDbContextFactory<HoopDbContext> contexts, Record
         catch (InvalidDataException e)
         {
             return ChainReport.Broken(0, e.Message);
+        }
+
+        if (head is null && await db.AuditEvents.AnyAsync(a => a.Hash != null, cancellationToken))
+        {
+            return ChainReport.Broken(0, "the record of where the audit chain ends was removed");
         }
 
         var events = db.AuditEvents.AsNoTracking().Where(a => a.Hash != null).OrderBy(a => a.Id).AsAsyncEnumerable();

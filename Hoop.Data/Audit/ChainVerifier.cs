@@ -2,6 +2,12 @@ using Hoop.Data.Entities;
 
 namespace Hoop.Data.Audit;
 
+/// <summary>A session as its seal covers it. <paramref name="Closed"/>: ended or interrupted, so it must be sealed.</summary>
+public sealed record SessionSeal(Guid Id, string Subject, string Connection, DateTime StartedAt, bool Closed, string? FinalHash, string? Signature)
+{
+    public static SessionSeal Of(Session s) => new(s.Id, s.Subject, s.ConnectionName, s.StartedAt, s.Status != SessionStatus.Open, s.FinalHash, s.Signature);
+}
+
 /// <summary>What a verification found: intact, or the first event that breaks the chain and why.</summary>
 public sealed record ChainReport(bool Intact, int Events, string? Problem = null, long? EventId = null, int? Sequence = null)
 {
@@ -18,9 +24,9 @@ public static class ChainVerifier
     /// A session's events in the order they were written (by id). <paramref name="mac"/> checks each hash's MAC
     /// (null offline); <paramref name="publicKeyPem"/> checks the seal of a closed session.
     /// </summary>
-    public static ChainReport Session(Guid sessionId, IEnumerable<SessionEvent> events, string? finalHash, string? signature,
-        Func<byte[], string>? mac, string? publicKeyPem)
+    public static ChainReport Session(SessionSeal session, IEnumerable<SessionEvent> events, Func<byte[], string>? mac, string? publicKeyPem)
     {
+        var (sessionId, subject, connection, startedAt, closed, finalHash, signature) = session;
         var previous = RecordChain.Genesis(sessionId);
         var count = 0;
         foreach (var e in events)
@@ -48,6 +54,11 @@ public static class ChainVerifier
             count++;
         }
 
+        if (closed && signature is null)
+        {
+            return ChainReport.Broken(count, "the session is closed but carries no seal: its seal was removed");
+        }
+
         if (signature is not null)
         {
             if (finalHash != RecordChain.Hex(previous))
@@ -55,9 +66,9 @@ public static class ChainVerifier
                 return ChainReport.Broken(count, $"the session was sealed with a different last event: events after event {count} were removed, or added after sealing");
             }
 
-            if (publicKeyPem is not null && !RecordSeal.Verify(publicKeyPem, RecordChain.Manifest(sessionId, count, finalHash), signature))
+            if (publicKeyPem is not null && !RecordSeal.Verify(publicKeyPem, RecordChain.Manifest(sessionId, subject, connection, startedAt, count, finalHash), signature))
             {
-                return ChainReport.Broken(count, "the session's seal does not verify with Hoop's public key: its event count or final hash was changed");
+                return ChainReport.Broken(count, "the session's seal does not verify with Hoop's public key: its agent, connection, start, event count or final hash was changed");
             }
         }
 

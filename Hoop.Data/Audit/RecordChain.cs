@@ -39,9 +39,9 @@ public static class RecordChain
     public static byte[] Canonical(AuditEvent a) => JsonSerializer.SerializeToUtf8Bytes<object?[]>(
         [a.Id, a.At.Ticks, a.Actor, a.Action, a.Target, (int)a.Outcome, a.Details]);
 
-    /// <summary>What a session's signature covers.</summary>
-    public static byte[] Manifest(Guid sessionId, int eventCount, string finalHash) =>
-        Encoding.UTF8.GetBytes($"hoop session manifest v1\n{sessionId:D}\n{eventCount}\n{finalHash}");
+    /// <summary>What a session's signature covers: who, where and since when, how many events, and the last hash.</summary>
+    public static byte[] Manifest(Guid sessionId, string subject, string connection, DateTime startedAt, int eventCount, string finalHash) =>
+        JsonSerializer.SerializeToUtf8Bytes<object[]>(["hoop session manifest v2", sessionId.ToString("D"), subject, connection, startedAt.Ticks, eventCount, finalHash]);
 
     /// <summary>What an audit export's signature covers: the hash before its first event, its ids, its last hash.</summary>
     public static byte[] AuditManifest(string previousHash, long firstId, long lastId, int count, string lastHash) =>

@@ -185,6 +185,12 @@ public sealed partial class Recorder(
         {
             switch (item)
             {
+                case AuditEvent retried when retried.Id != 0:
+                    // A failed attempt gave it an id; a retry must let the store give it a new one.
+                    retried.Id = 0;
+                    db.AuditEvents.Add(retried);
+                    written++;
+                    break;
                 case Session s: db.Sessions.Add(s); written++; break;
                 case SessionEvent e: events.Add(e); break;
                 case AuditEvent a: db.AuditEvents.Add(a); written++; break;
@@ -215,7 +221,18 @@ public sealed partial class Recorder(
                     // Sealed: the manifest (id, events chained, last hash) signed, so no event can be added or taken later.
                     var (count, last) = ChainOf(end.SessionId, chains);
                     var finalHash = RecordChain.Hex(last);
-                    var signature = await seal.SignAsync(RecordChain.Manifest(end.SessionId, count, finalHash), CancellationToken.None);
+                    var who = await db.Sessions.AsNoTracking().Where(s => s.Id == end.SessionId)
+                        .Select(s => new { s.Subject, s.ConnectionName, s.StartedAt }).FirstOrDefaultAsync();
+                    if (who is null)
+                    {
+                        break; // Its record was never written (queue full at its start): nothing to seal.
+                    }
+
+                    var signature = await seal.SignAsync(RecordChain.Manifest(end.SessionId, who.Subject, who.ConnectionName, who.StartedAt, count, finalHash),
+                        CancellationToken.None);
+                    // The seal is in the audit chain too, so a seal removed from the session row (to hide its last events) is found.
+                    db.AuditEvents.Add(audit.Create(AuditLog.System, "session.sealed", end.SessionId.ToString(), AuditOutcome.Success, new { events = count, finalHash }));
+                    await db.SaveChangesAsync();
                     await db.Sessions.Where(s => s.Id == end.SessionId).ExecuteUpdateAsync(u => u
                         .SetProperty(s => s.Status, SessionStatus.Closed)
                         .SetProperty(s => s.EndedAt, end.At)
@@ -259,6 +276,16 @@ public sealed partial class Recorder(
         var open = await db.Sessions.Where(s => s.Status == SessionStatus.Open).ToListAsync(cancellationToken);
         foreach (var session in open)
         {
+            var id = session.Id.ToString();
+            if (session.Signature is not null || await db.AuditEvents.AnyAsync(a => a.Action == "session.sealed" && a.Target == id, cancellationToken))
+            {
+                // Sealed once already: an "open" session with a seal on record was changed in the store; it is not sealed again.
+                session.Status = SessionStatus.Interrupted;
+                db.AuditEvents.Add(audit.Create(AuditLog.System, "session.seal-refused", id, AuditOutcome.Failed,
+                    new { reason = "the session was sealed before; it was reopened in the store" }));
+                continue;
+            }
+
             session.Status = SessionStatus.Interrupted;
             session.EndedAt = now;
             session.EndReason = "Hoop stopped without closing the session (crash or kill).";
@@ -266,7 +293,9 @@ public sealed partial class Recorder(
             // Sealed as found: what the crash left is what the seal vouches for from now on.
             session.FinalHash = await db.SessionEvents.Where(e => e.SessionId == session.Id).OrderByDescending(e => e.Id).Select(e => e.Hash)
                 .FirstOrDefaultAsync(cancellationToken) ?? RecordChain.Hex(RecordChain.Genesis(session.Id));
-            session.Signature = await seal.SignAsync(RecordChain.Manifest(session.Id, session.EventCount, session.FinalHash), cancellationToken);
+            session.Signature = await seal.SignAsync(
+                RecordChain.Manifest(session.Id, session.Subject, session.ConnectionName, session.StartedAt, session.EventCount, session.FinalHash), cancellationToken);
+            db.AuditEvents.Add(audit.Create(AuditLog.System, "session.sealed", id, AuditOutcome.Success, new { events = session.EventCount, session.FinalHash }));
             db.AuditEvents.Add(audit.Create(AuditLog.System, "session.interrupted", session.Id.ToString(), AuditOutcome.Failed,
                 new { events = session.EventCount }));
         }

@@ -66,6 +66,8 @@ public sealed class RecordIntegrityTests(DataPathFixture fixture) : IClassFixtur
     [InlineData("reorder")]
     [InlineData("recompute")]
     [InlineData("delete-last")]
+    [InlineData("strip-seal")]
+    [InlineData("change-agent")]
     public async Task TamperingInTheStore_IsFound_AndNamed(string how)
     {
         var id = await RecordedSessionAsync($"tampered-{how}");
@@ -108,6 +110,14 @@ public sealed class RecordIntegrityTests(DataPathFixture fixture) : IClassFixtur
                 }
 
                 break;
+            case "strip-seal":
+                // The last event removed and the seal with it, to pass the session off as never sealed.
+                await SqlAsync($"DELETE FROM {table} WHERE SessionId = {{0}} AND Sequence = 4", id.ToString().ToUpperInvariant());
+                await SqlAsync("UPDATE Sessions SET Signature = NULL, FinalHash = NULL WHERE Id = {0}", id.ToString().ToUpperInvariant());
+                break;
+            case "change-agent":
+                await SqlAsync("UPDATE Sessions SET Subject = 'someone-else' WHERE Id = {0}", id.ToString().ToUpperInvariant());
+                break;
             default:
                 await SqlAsync($"DELETE FROM {table} WHERE SessionId = {{0}} AND Sequence = 4", id.ToString().ToUpperInvariant());
                 break;
@@ -123,6 +133,8 @@ public sealed class RecordIntegrityTests(DataPathFixture fixture) : IClassFixtur
             "delete" => "event 3 does not match its hash",
             "reorder" => "event 2 does not match its hash",
             "recompute" => "event 3 has a hash that Hoop's key did not sign",
+            "strip-seal" => "closed but carries no seal",
+            "change-agent" => "seal does not verify",
             _ => "sealed with a different last event",
         }, problem);
     }
@@ -302,5 +314,11 @@ public sealed class AuditChainTests(DataPathFixture fixture) : IClassFixture<Dat
         var removed = await VerifyAuditAsync();
         Assert.False(removed.GetProperty("intact").GetBoolean());
         Assert.Contains("does not match its hash", removed.GetProperty("problem").GetString()); // The next event chained onto the removed one.
+
+        // Removing the record of where the chain ends does not make Hoop hash the log again from the start.
+        await SqlAsync("DELETE FROM Settings WHERE Key = 'audit.chain-head'");
+        var headless = await VerifyAuditAsync();
+        Assert.False(headless.GetProperty("intact").GetBoolean());
+        Assert.Contains("was removed", headless.GetProperty("problem").GetString());
     }
 }
