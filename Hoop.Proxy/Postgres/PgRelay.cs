@@ -43,9 +43,8 @@ public sealed partial class PgRelay(
     PgBackend backend,
     string inboundTls)
 {
-    private readonly Masker _response = snapshot.MaskersFor(caller, connection).Response;
-    private readonly Masker _recording = snapshot.MaskersFor(caller, connection).Recording;
-    private readonly Masker _request = snapshot.MaskersFor(caller, connection).Request;
+    // The rules that apply to this caller on this connection, per direction: worked out once for the session.
+    private readonly (Masker Request, Masker Response, Masker Recording) _maskers = snapshot.MaskersFor(caller, connection);
     private readonly string _marker = "hoop_refused_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6));
 
     // Shared by both pumps, under the lock of _sent.
@@ -331,7 +330,7 @@ public sealed partial class PgRelay(
 
         var counts = new MaskingCounts();
         var masked = false;
-        if (_request.HasPatterns)
+        if (_maskers.Request.HasPatterns)
         {
             // Request-direction rules mask what the agent sends in text parameters before the database stores it.
             for (var i = 0; i < count; i++)
@@ -339,7 +338,7 @@ public sealed partial class PgRelay(
                 if (values[i] is { } value && Text(i))
                 {
                     var original = Encoding.UTF8.GetString(value);
-                    var replaced = _request.MaskText(original, counts);
+                    var replaced = _maskers.Request.MaskText(original, counts);
                     if (!ReferenceEquals(replaced, original))
                     {
                         values[i] = Encoding.UTF8.GetBytes(replaced);
@@ -412,7 +411,7 @@ public sealed partial class PgRelay(
     }
 
     private Task<PgStop?> CheckAsync(PgCheckPoint point, string sql, IReadOnlyList<string?>? parameters, byte[]? digest, CancellationToken cancellationToken) =>
-        services.Guardrails.CheckAsync(point, caller, connection, snapshot, !_response.IsEmpty, sql, parameters, digest, cancellationToken);
+        services.Guardrails.CheckAsync(point, caller, connection, snapshot, !_maskers.Response.IsEmpty, sql, parameters, digest, cancellationToken);
 
     /// <summary>A name the database will refuse, carrying this refusal's marker and number; its error is replaced by Hoop's.</summary>
     private string Refusal(PgStop stop)
@@ -546,8 +545,8 @@ public sealed partial class PgRelay(
                     throw new PgProtocolException("08P01", $"a RowDescription answered {head.GetType().Name}");
                 }
 
-                _columns = PgRows.Describe(message.Body.ToArray(), _response, _recording);
-                _maskRows = PgRows.Masks(_response, _columns, response: true);
+                _columns = PgRows.Describe(message.Body.ToArray(), _maskers.Response, _maskers.Recording);
+                _maskRows = PgRows.Masks(_maskers.Response, _columns, response: true);
                 if (Head() is { } query)
                 {
                     query.Columns ??= _columns;
@@ -626,7 +625,7 @@ public sealed partial class PgRelay(
                         "client_encoding must stay UTF8 through Hoop (masking reads results as UTF-8); the session is closed"));
                 }
 
-                if (_response.HasPatterns && MaskText(value) is { } masked)
+                if (_maskers.Response.HasPatterns && MaskText(value) is { } masked)
                 {
                     agentWriter.Write(new PgBuilder().CString(name).CString(masked).Message((byte)'S'));
                     return null;
@@ -637,7 +636,7 @@ public sealed partial class PgRelay(
             }
 
             case 'N':
-                if (_response.HasPatterns)
+                if (_maskers.Response.HasPatterns)
                 {
                     agentWriter.Write(MaskFields(message.Body.ToArray(), (byte)'N'));
                     return null;
@@ -647,7 +646,7 @@ public sealed partial class PgRelay(
                 return null;
 
             case 'A':
-                if (_response.HasPatterns)
+                if (_maskers.Response.HasPatterns)
                 {
                     // A notification's payload is data like any other: pg_notify('c', email).
                     var reader = new PgReader(message.Body.ToArray());
@@ -690,14 +689,14 @@ public sealed partial class PgRelay(
             throw new MaskingException($"a row of {values.Length} values arrived for {columns.Length} described columns");
         }
 
-        var sent = _maskRows ? PgRows.Mask(values, columns, _response, response: true, query.Counts) : values;
+        var sent = _maskRows ? PgRows.Mask(values, columns, _maskers.Response, response: true, query.Counts) : values;
         query.RowCount++;
         if (record)
         {
             // Recorded as the recording's rules mask them: the agent's masked row when the rules are the same.
-            var recorded = _recording.IsEmpty ? values
-                : _recording.SameRulesAs(_response) ? sent
-                : PgRows.Mask(values, columns, _recording, response: false, _response.IsEmpty ? query.Counts : new MaskingCounts());
+            var recorded = _maskers.Recording.IsEmpty ? values
+                : _maskers.Recording.SameRulesAs(_maskers.Response) ? sent
+                : PgRows.Mask(values, columns, _maskers.Recording, response: false, _maskers.Response.IsEmpty ? query.Counts : new MaskingCounts());
             var row = recorded.Select((v, i) => Cut(PgRows.Display(v, i < columns.Length ? columns[i] : null))).ToArray();
             query.RecordedChars += row.Sum(v => v?.Length ?? 0);
             query.Rows.Add(row);
@@ -760,7 +759,7 @@ public sealed partial class PgRelay(
         {
             agentWriter.Write(PgWire.Error("ERROR", stop.SqlState, stop.Message, stop.Detail));
         }
-        else if (_response.HasPatterns)
+        else if (_maskers.Response.HasPatterns)
         {
             // An error can quote a value ("invalid input syntax for type integer: \"ada@example.com\"").
             agentWriter.Write(MaskFields(body, (byte)'E'));
@@ -863,12 +862,12 @@ public sealed partial class PgRelay(
     /// <summary>Text masked by the response rules' detectors, or null when nothing was found.</summary>
     private string? MaskText(string text)
     {
-        if (!_response.HasPatterns)
+        if (!_maskers.Response.HasPatterns)
         {
             return null;
         }
 
-        var masked = _response.MaskText(text, new MaskingCounts());
+        var masked = _maskers.Response.MaskText(text, new MaskingCounts());
         return ReferenceEquals(masked, text) ? null : masked;
     }
 
@@ -885,7 +884,7 @@ public sealed partial class PgRelay(
     }
 
     /// <summary>Query text and parameters as recorded (the request rules never change query text, so these count).</summary>
-    private string MaskRecorded(string text, MaskingCounts counts) => _recording.IsEmpty ? text : _recording.MaskText(text, counts);
+    private string MaskRecorded(string text, MaskingCounts counts) => _maskers.Recording.IsEmpty ? text : _maskers.Recording.MaskText(text, counts);
 
     /// <summary>A recorded value, cut to a length the recording keeps.</summary>
     private static string? Cut(string? value) => value is { Length: > MaxRecordedValueChars } ? value[..MaxRecordedValueChars] + "…" : value;
