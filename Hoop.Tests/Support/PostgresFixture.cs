@@ -43,19 +43,25 @@ public sealed class PostgresFixture : DataPathFixture
 
     protected override async Task AfterStartAsync()
     {
+        Ledger = await AddPostgresConnectionAsync("ledger", "ledger");
+        await AddGroupAsync(PgGroup, Ledger.Id);
+        await File.WriteAllTextAsync(HoopRootFile, Hoop.Certificate.ExportCertificatePem());
+    }
+
+    /// <summary>A Postgres connection to <paramref name="database"/> on the test cluster, as 'app' with the canary password, TLS verified.</summary>
+    public Task<Connection> AddPostgresConnectionAsync(string name, string database)
+    {
         var secrets = Hoop.Services.GetRequiredService<SecretProtector>();
-        Ledger = await AddConnectionAsync("ledger", new Uri("https://unused"), c =>
+        return AddConnectionAsync(name, new Uri("https://unused"), c =>
         {
             c.Kind = ConnectionKind.Postgres;
-            c.Address = $"127.0.0.1:{Postgres.Port}/ledger";
+            c.Address = $"127.0.0.1:{Postgres.Port}/{database}";
             c.TlsVerification = TlsVerification.CaBundle;
             c.CaBundlePem = Ca.Pem;
             c.CredentialKind = CredentialKind.DatabasePassword;
             c.CredentialName = "app";
             c.ProtectedCredential = secrets.Protect(DatabaseCanary);
         });
-        await AddGroupAsync(PgGroup, Ledger.Id);
-        await File.WriteAllTextAsync(HoopRootFile, Hoop.Certificate.ExportCertificatePem());
     }
 
     /// <summary>An agent's token for the ledger group.</summary>

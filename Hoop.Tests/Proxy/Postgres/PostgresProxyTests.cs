@@ -187,16 +187,7 @@ public sealed class PostgresProxyTests(PostgresFixture fixture) : IClassFixture<
         var (initExit, _, initError) = await fixture.RunClientAsync("pgbench", PostgresFixture.DatabaseCanary,
             "-i", "-s", "1", "-q", $"host=127.0.0.1 port={fixture.Postgres.Port} dbname=bench user=app sslmode=require");
         Assert.True(initExit == 0, initError);
-        var bench = await fixture.AddConnectionAsync("bench", new Uri("https://unused"), c =>
-        {
-            c.Kind = ConnectionKind.Postgres;
-            c.Address = $"127.0.0.1:{fixture.Postgres.Port}/bench";
-            c.TlsVerification = TlsVerification.CaBundle;
-            c.CaBundlePem = fixture.Ca.Pem;
-            c.CredentialKind = CredentialKind.DatabasePassword;
-            c.CredentialName = "app";
-            c.ProtectedCredential = fixture.Hoop.Services.GetRequiredService<Hoop.Data.Secrets.SecretProtector>().Protect(PostgresFixture.DatabaseCanary);
-        });
+        var bench = await fixture.AddPostgresConnectionAsync("bench", "bench");
         await fixture.GrantAsync(PostgresFixture.PgGroup, bench.Id);
 
         var (exit, output, error) = await fixture.RunClientAsync("pgbench", fixture.Token("pgbench-agent"),
