@@ -15,30 +15,9 @@ public sealed class AuditChain(IDbContextFactory<HoopDbContext> contexts, Record
     public const string HeadSetting = "audit.chain-head";
     private readonly SemaphoreSlim _running = new(1, 1);
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1), time);
-        try
-        {
-            do
-            {
-                try
-                {
-                    await ChainAsync(stoppingToken);
-                }
-                catch (Exception e) when (e is DbUpdateException or Microsoft.Data.Sqlite.SqliteException or InvalidOperationException or InvalidDataException)
-                {
-                    // The store is busy or failing, or its chain head was tampered with (Verify says so): the next
-                    // tick tries again, and nothing is chained out of order.
-                }
-            }
-            while (await timer.WaitForNextTickAsync(stoppingToken));
-        }
-        catch (OperationCanceledException)
-        {
-            // Stopping.
-        }
-    }
+    // A failure waits for the next tick, so nothing is chained out of order; tampering found here is what Verify reports.
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        Periodic.RunAsync(TimeSpan.FromSeconds(1), time, ChainAsync, _ => { }, stoppingToken);
 
     /// <summary>Chains every audit event written so far.</summary>
     public async Task ChainAsync(CancellationToken cancellationToken)

@@ -18,29 +18,8 @@ public sealed partial class RetentionJob(IDbContextFactory<HoopDbContext> contex
     private static readonly TimeSpan Interval = TimeSpan.FromHours(1);
     private const int BatchSize = 100;
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        using var timer = new PeriodicTimer(Interval, time);
-        try
-        {
-            do
-            {
-                try
-                {
-                    await PurgeAsync(stoppingToken);
-                }
-                catch (Exception e) when (e is DbUpdateException or Microsoft.Data.Sqlite.SqliteException or InvalidOperationException)
-                {
-                    LogPurgeFailed(e);
-                }
-            }
-            while (await timer.WaitForNextTickAsync(stoppingToken));
-        }
-        catch (OperationCanceledException)
-        {
-            // Stopping.
-        }
-    }
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        Periodic.RunAsync(Interval, time, PurgeAsync, LogPurgeFailed, stoppingToken);
 
     /// <summary>Purges every expired session now; returns how many sessions went.</summary>
     public async Task<int> PurgeAsync(CancellationToken cancellationToken)

@@ -20,35 +20,9 @@ public sealed partial class SearchIndex(IDbContextFactory<HoopDbContext> context
     public const string IndexedThroughSetting = "search.indexed-through";
     private readonly SemaphoreSlim _running = new(1, 1);
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1), time);
-        try
-        {
-            do
-            {
-                // The recorder comes first: while it has a backlog, indexing waits (and catches up once it has none).
-                if (recorder.Pending > 0)
-                {
-                    continue;
-                }
-
-                try
-                {
-                    await IndexAsync(stoppingToken);
-                }
-                catch (Exception e) when (e is DbUpdateException or Microsoft.Data.Sqlite.SqliteException or InvalidOperationException)
-                {
-                    LogIndexFailed(e);
-                }
-            }
-            while (await timer.WaitForNextTickAsync(stoppingToken));
-        }
-        catch (OperationCanceledException)
-        {
-            // Stopping.
-        }
-    }
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => Periodic.RunAsync(TimeSpan.FromSeconds(1), time,
+        // The recorder comes first: while it has a backlog, indexing waits (and catches up once it has none).
+        token => recorder.Pending > 0 ? Task.CompletedTask : IndexAsync(token), LogIndexFailed, stoppingToken);
 
     /// <summary>Indexes every event written so far.</summary>
     public async Task IndexAsync(CancellationToken cancellationToken)
