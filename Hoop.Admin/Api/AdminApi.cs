@@ -19,6 +19,7 @@ public static class AdminApi
     public const string AdminPolicy = "hoop-admin";
     public const string AuditorPolicy = "hoop-auditor";
     public const string ReviewerPolicy = "hoop-reviewer";
+    public const string SignedInPolicy = "hoop-signed-in";
 
     public static IServiceCollection AddHoopAdminApi(this IServiceCollection services)
     {
@@ -44,6 +45,9 @@ public static class AdminApi
             .AddAuthenticationSchemes(ApiAuthenticationHandler.SchemeName)
             .RequireAuthenticatedUser()
             .RequireRole(nameof(Roles.Admin), nameof(Roles.Auditor)))
+            .AddPolicy(SignedInPolicy, p => p
+            .AddAuthenticationSchemes(ApiAuthenticationHandler.SchemeName)
+            .RequireAuthenticatedUser())
             .AddPolicy(ReviewerPolicy, p => p
             .AddAuthenticationSchemes(ApiAuthenticationHandler.SchemeName)
             .RequireAuthenticatedUser()
@@ -67,23 +71,42 @@ public static class AdminApi
         // The API's description is public: it holds no data, and automation reads it before it has a key.
         endpoints.MapOpenApi("/api/{documentName}/openapi.json").AllowAnonymous();
         // What happened is for auditors too; everything that changes something is for admins only.
-        var read = endpoints.MapGroup("/api/v1").RequireAuthorization(AuditorPolicy).DisableAntiforgery().WithTags("activity");
-        read.MapGet("/sessions", async (ActivityQueries q, string? search, string? agent, string? group, string? connection, ConnectionKind? protocol,
-            DateTime? from, DateTime? to, string? outcome, string? contains, int? limit, CancellationToken ct) =>
+        // Sessions are listed for auditors and admins, and for anyone else their own when an admin allows it.
+        var sessions = endpoints.MapGroup("/api/v1/sessions").RequireAuthorization(SignedInPolicy).DisableAntiforgery().WithTags("activity");
+        sessions.MapGet("/", async (ActivityQueries q, PolicyStore policy, HttpContext http, string? search, string? agent, string? group, string? connection,
+            ConnectionKind? protocol, DateTime? from, DateTime? to, string? outcome, string? contains, int? limit, CancellationToken ct) =>
         {
+            var scope = SessionScope.Of(http.User, policy.Current);
+            if (scope.Nothing)
+            {
+                return NoSessions();
+            }
+
             try
             {
-                return Results.Ok(await q.SessionsAsync(new SessionFilter(search, agent, group, connection, protocol, from, to, outcome, contains), limit ?? 100, ct));
+                return Results.Ok(await q.SessionsAsync(scope.Narrow(new SessionFilter(search, agent, group, connection, protocol, from, to, outcome, contains)),
+                    limit ?? 100, ct));
             }
             catch (ArgumentException e)
             {
                 return Results.Problem(statusCode: 400, title: "Unknown filter value", detail: e.Message);
             }
         });
-        read.MapGet("/sessions/{id:guid}", async (Guid id, ActivityQueries q, CancellationToken ct) =>
-            await q.SessionAsync(id, ct) is { } found
+        sessions.MapGet("/{id:guid}", async (Guid id, ActivityQueries q, PolicyStore policy, HttpContext http, CancellationToken ct) =>
+        {
+            var scope = SessionScope.Of(http.User, policy.Current);
+            if (scope.Nothing)
+            {
+                return NoSessions();
+            }
+
+            // Someone else's session is not found: whether it exists is not theirs to know either.
+            return await q.SessionAsync(id, ct) is { } found && scope.Allows(found.Session)
                 ? Results.Ok(new { found.Session, found.Events })
-                : NotFound("session", id.ToString()));
+                : NotFound("session", id.ToString());
+        });
+
+        var read = endpoints.MapGroup("/api/v1").RequireAuthorization(AuditorPolicy).DisableAntiforgery().WithTags("activity");
         read.MapGet("/audit", (ActivityQueries q, string? search, AuditOutcome? outcome, int? limit, CancellationToken ct) =>
             q.AuditAsync(search, outcome, limit ?? 100, ct));
         read.MapPost("/sessions/{id:guid}/verify", async (Guid id, IntegrityService integrity, HttpContext http, CancellationToken ct) =>
@@ -266,6 +289,10 @@ public static class AdminApi
 
     private static ProblemHttpResult NotFound(string kind, string name) =>
         TypedResults.Problem($"There is no {kind} named '{name}'.", statusCode: StatusCodes.Status404NotFound, title: "Not found");
+
+    private static ProblemHttpResult NoSessions() =>
+        TypedResults.Problem("Sessions are for auditors and admins; an admin has not let users see their own sessions.",
+            statusCode: StatusCodes.Status403Forbidden, title: "Not allowed");
 
     private static IResult WithETag(HttpContext http, string? version, IResult result)
     {

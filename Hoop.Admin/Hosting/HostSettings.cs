@@ -195,7 +195,15 @@ public sealed record HostSettings
             MaxRows = Number(section, "MaxRows", 20, 0, 1000, prefix: "Recording:"),
             QueueCapacity = Number(section, "QueueCapacity", 10_000, 100, 10_000_000, prefix: "Recording:"),
             SessionIdleTimeout = TimeSpan.FromSeconds(Number(section, "SessionIdleSeconds", 300, 1, 86_400, prefix: "Recording:")),
+            UsersSeeOwnSessions = Flag(section, "UsersSeeOwnSessions", "Recording:"),
         };
+    }
+
+    private static bool Flag(IConfiguration section, string key, string prefix)
+    {
+        var value = section[key];
+        return string.IsNullOrWhiteSpace(value) ? false : bool.TryParse(value, out var flag) ? flag
+            : throw new StartupException($"{Section}:{prefix}{key}: '{value}' is neither true nor false.");
     }
 
     private static ReviewOptions ReadReviews(IConfigurationSection section, Uri consoleUrl)

@@ -10,7 +10,14 @@ namespace Hoop.Admin.Management;
 /// <see cref="Outcome"/>: allowed (nothing stopped), denied, held (for review), error.
 /// </summary>
 public sealed record SessionFilter(string? Search = null, string? Agent = null, string? Group = null, string? Connection = null,
-    ConnectionKind? Protocol = null, DateTime? From = null, DateTime? To = null, string? Outcome = null, string? Contains = null);
+    ConnectionKind? Protocol = null, DateTime? From = null, DateTime? To = null, string? Outcome = null, string? Contains = null)
+{
+    /// <summary>Only the sessions of this caller (<see cref="Session.CallerKey"/>): set by <see cref="SessionScope"/>, never by a query string.</summary>
+    public string? OwnedBy { get; init; }
+}
+
+/// <summary>A marker on a replay's timeline: the event it is at, its kind (denied, held, decision, approved, error, masked) and what it says.</summary>
+public sealed record TimelineMark(int Sequence, string Kind, string Label);
 
 /// <summary>What happened: sessions with their recorded events, and the audit log. Read-only, for admins and auditors.</summary>
 public sealed class ActivityQueries(IDbContextFactory<HoopDbContext> contexts)
@@ -26,6 +33,11 @@ public sealed class ActivityQueries(IDbContextFactory<HoopDbContext> contexts)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var query = db.Sessions.AsNoTracking();
+        if (filter.OwnedBy is { } owner)
+        {
+            query = query.Where(s => s.CallerKey == owner);
+        }
+
         if (Given(filter.Search) is { } text)
         {
             query = query.Where(s => s.ConnectionName.Contains(text) || s.Subject.Contains(text) || (s.DisplayName != null && s.DisplayName.Contains(text)));
@@ -68,7 +80,7 @@ public sealed class ActivityQueries(IDbContextFactory<HoopDbContext> contexts)
             "denied" => query.Where(s => events.Any(e => e.SessionId == s.Id && e.Kind.EndsWith("-denied"))),
             "held" => query.Where(s => events.Any(e => e.SessionId == s.Id && e.Kind.EndsWith("-held"))),
             "error" => query.Where(s => s.Status == SessionStatus.Interrupted
-                || events.Any(e => e.SessionId == s.Id && EF.Functions.Like(e.Content, "%\"error\":\"%"))),
+                || events.Any(e => e.SessionId == s.Id && (e.Marks & EventMarks.Error) != 0)),
             "allowed" => query.Where(s => !events.Any(e => e.SessionId == s.Id && (e.Kind.EndsWith("-denied") || e.Kind.EndsWith("-held")))),
             var other => throw new ArgumentException($"'{other}' is not an outcome; use allowed, denied, held or error."),
         };
@@ -113,16 +125,69 @@ public sealed class ActivityQueries(IDbContextFactory<HoopDbContext> contexts)
 
     /// <summary>
     /// What a replay's timeline needs of every event without loading its content: the sequence numbers in order,
-    /// and the kind of those that stopped something (denials, review holds).
+    /// and its markers: denials, review holds, reviewers' decisions (at the first event after them), events that ran
+    /// on an approval, masking hits and errors. A kind of marker repeats at most once per quarter percent of the
+    /// timeline, so a session masked throughout does not draw 100,000 markers.
     /// </summary>
-    public async Task<(List<int> Sequences, List<(int Sequence, string Kind)> Marks)> TimelineAsync(Guid id, CancellationToken cancellationToken)
+    public async Task<(List<int> Sequences, List<TimelineMark> Marks)> TimelineAsync(Guid id, CancellationToken cancellationToken)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var rows = await db.SessionEvents.AsNoTracking().Where(e => e.SessionId == id).OrderBy(e => e.Sequence)
-            .Select(e => new { e.Sequence, e.Kind }).ToListAsync(cancellationToken);
-        return (rows.Select(r => r.Sequence).ToList(),
-            rows.Where(r => r.Kind.EndsWith("-denied", StringComparison.Ordinal) || r.Kind.EndsWith("-held", StringComparison.Ordinal))
-                .Select(r => (r.Sequence, r.Kind)).ToList());
+            .Select(e => new { e.Sequence, e.Kind, e.Marks, e.At }).ToListAsync(cancellationToken);
+        var decided = await db.Reviews.AsNoTracking().Include(r => r.Decisions).Where(r => r.SessionId == id && r.DecidedAt != null)
+            .ToListAsync(cancellationToken);
+
+        var marks = new List<TimelineMark>();
+        var drawn = new HashSet<(string, int)>();
+        void Mark(int index, string kind, string label)
+        {
+            if (drawn.Add((kind, (int)(400L * index / Math.Max(1, rows.Count)))))
+            {
+                marks.Add(new(rows[index].Sequence, kind, label));
+            }
+        }
+
+        for (var i = 0; i < rows.Count; i++)
+        {
+            var row = rows[i];
+            if (row.Kind.EndsWith("-denied", StringComparison.Ordinal))
+            {
+                Mark(i, "denied", "denied by a guardrail");
+            }
+            else if (row.Kind.EndsWith("-held", StringComparison.Ordinal))
+            {
+                Mark(i, "held", "held for review");
+            }
+
+            if (row.Marks.HasFlag(EventMarks.Approved))
+            {
+                Mark(i, "approved", "ran on a reviewer's approval");
+            }
+
+            if (row.Marks.HasFlag(EventMarks.Error))
+            {
+                Mark(i, "error", "error");
+            }
+
+            if (row.Marks.HasFlag(EventMarks.Masked))
+            {
+                Mark(i, "masked", "values masked");
+            }
+        }
+
+        foreach (var review in decided.OrderBy(r => r.DecidedAt))
+        {
+            var after = rows.FindIndex(r => r.At >= review.DecidedAt);
+            var by = review.Decisions.OrderBy(d => d.At).LastOrDefault()?.Reviewer ?? "a reviewer";
+            if (rows.Count > 0)
+            {
+                // Every decision is shown: they are few, and each is what an auditor looks for.
+                marks.Add(new(rows[after < 0 ? rows.Count - 1 : after].Sequence, "decision",
+                    $"review {review.Id.ToString()[..8]} ({review.RuleName}) {review.Status.ToString().ToLowerInvariant()} by {by} at {review.DecidedAt:u}"));
+            }
+        }
+
+        return (rows.Select(r => r.Sequence).ToList(), marks);
     }
 
     /// <summary>Newest first; <paramref name="text"/> matches part of the actor, the action or the target.</summary>

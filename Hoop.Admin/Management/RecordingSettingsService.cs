@@ -9,9 +9,10 @@ using Microsoft.EntityFrameworkCore;
 namespace Hoop.Admin.Management;
 
 /// <summary>The recording settings an admin may change while Hoop runs (the queue's size needs a restart).</summary>
-public sealed record RecordingSettingsInput(RecordingMode? Mode, int? MaxBodyKilobytes, int? SessionIdleMinutes);
+public sealed record RecordingSettingsInput(RecordingMode? Mode, int? MaxBodyKilobytes, int? SessionIdleMinutes, bool? UsersSeeOwnSessions = null);
 
-public sealed record RecordingSettingsView(RecordingMode Mode, int MaxBodyKilobytes, int SessionIdleMinutes, int QueueCapacity, bool Saved);
+public sealed record RecordingSettingsView(RecordingMode Mode, int MaxBodyKilobytes, int SessionIdleMinutes, int QueueCapacity, bool Saved,
+    bool UsersSeeOwnSessions);
 
 /// <summary>Reads and changes the recording settings in force: appsettings.json's, until an admin saves others.</summary>
 public sealed class RecordingSettingsService(
@@ -50,7 +51,8 @@ public sealed class RecordingSettingsService(
         var next = new RecordingSettings(
             input.Mode ?? current.Mode,
             input.MaxBodyKilobytes is { } kb ? kb * 1024 : current.MaxBodyBytes,
-            input.SessionIdleMinutes is { } minutes ? TimeSpan.FromMinutes(minutes) : current.SessionIdleTimeout);
+            input.SessionIdleMinutes is { } minutes ? TimeSpan.FromMinutes(minutes) : current.SessionIdleTimeout,
+            input.UsersSeeOwnSessions ?? current.UsersSeeOwnSessions);
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var json = JsonSerializer.Serialize(next, PolicyStore.RecordingSettingsJson);
         await db.PutSettingAsync(HoopDbContext.RecordingSettingKey, json, time.GetUtcNow().UtcDateTime, cancellationToken);
@@ -63,5 +65,5 @@ public sealed class RecordingSettingsService(
     }
 
     private RecordingSettingsView View(RecordingSettings s, bool saved) =>
-        new(s.Mode, s.MaxBodyBytes / 1024, (int)s.SessionIdleTimeout.TotalMinutes, configured.QueueCapacity, saved);
+        new(s.Mode, s.MaxBodyBytes / 1024, (int)s.SessionIdleTimeout.TotalMinutes, configured.QueueCapacity, saved, s.UsersSeeOwnSessions);
 }

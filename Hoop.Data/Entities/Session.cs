@@ -14,6 +14,13 @@ public sealed class Session
 
     public ConnectionKind Protocol { get; set; }
     public required string Subject { get; set; }
+
+    /// <summary>
+    /// Who the caller is across identity providers (<c>issuer#subject</c>, or <c>api-key:id</c>): what a person
+    /// signed in to the console is matched by when an admin lets users see their own sessions.
+    /// </summary>
+    public string? CallerKey { get; set; }
+
     public string? DisplayName { get; set; }
     public List<string> Groups { get; set; } = [];
     public string? ClientAddress { get; set; }
@@ -60,11 +67,30 @@ public sealed class SessionEvent
 
     public long DurationMicroseconds { get; set; }
 
+    /// <summary>
+    /// What the replay's timeline marks and the outcome filter finds, set from the content when the event is
+    /// recorded so neither has to read every event's content. The content, which the chain covers, is the record.
+    /// </summary>
+    public EventMarks Marks { get; set; }
+
     /// <summary>SHA-256 (hex) of the previous event's hash and this event's content: the session's chain.</summary>
     public string? Hash { get; set; }
 
     /// <summary>HMAC-SHA256 (hex) of <see cref="Hash"/> under a key derived from the master key, which the store does not hold.</summary>
     public string? Mac { get; set; }
+}
+
+/// <summary>What an event holds besides its kind (denials and holds are kinds: "http-denied", "sql-held").</summary>
+[Flags]
+public enum EventMarks
+{
+    None = 0,
+    /// <summary>Values were masked in it.</summary>
+    Masked = 1,
+    /// <summary>It failed: Hoop or the backend reported an error.</summary>
+    Error = 2,
+    /// <summary>It ran on a reviewer's approval (the content names the reviews).</summary>
+    Approved = 4,
 }
 
 internal sealed class SessionConfiguration : IEntityTypeConfiguration<Session>, IEntityTypeConfiguration<SessionEvent>
@@ -76,6 +102,8 @@ internal sealed class SessionConfiguration : IEntityTypeConfiguration<Session>, 
         b.HasIndex(s => new { s.ConnectionId, s.StartedAt });
         b.Property(s => s.ConnectionName).HasMaxLength(63);
         b.Property(s => s.Subject).HasMaxLength(256);
+        b.Property(s => s.CallerKey).HasMaxLength(600);
+        b.HasIndex(s => new { s.CallerKey, s.StartedAt });
     }
 
     public void Configure(EntityTypeBuilder<SessionEvent> b)

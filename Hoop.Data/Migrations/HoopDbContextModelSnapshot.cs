@@ -734,6 +734,10 @@ namespace Hoop.Data.Migrations
                         .ValueGeneratedOnAdd()
                         .HasColumnType("TEXT");
 
+                    b.Property<string>("CallerKey")
+                        .HasMaxLength(600)
+                        .HasColumnType("TEXT");
+
                     b.Property<string>("ClientAddress")
                         .HasColumnType("TEXT");
 
@@ -795,6 +799,8 @@ namespace Hoop.Data.Migrations
 
                     b.HasIndex("StartedAt");
 
+                    b.HasIndex("CallerKey", "StartedAt");
+
                     b.HasIndex("ConnectionId", "StartedAt");
 
                     b.HasIndex("Status", "StartedAt");
@@ -828,6 +834,9 @@ namespace Hoop.Data.Migrations
 
                     b.Property<string>("Mac")
                         .HasColumnType("TEXT");
+
+                    b.Property<int>("Marks")
+                        .HasColumnType("INTEGER");
 
                     b.Property<int>("Sequence")
                         .HasColumnType("INTEGER");

@@ -74,7 +74,7 @@ public sealed class GuardrailCheck(PolicyStore policy, ReviewGate reviews, Maski
                 // The same request under every review rule that holds it: fingerprinted and described once.
                 fingerprint ??= Fingerprint(connection, request, path, body);
                 description ??= Describe(request, path, body, call.Masking);
-                outcome = await reviews.CheckAsync(caller, connection, rule, fingerprint, description, Justification(request), PreferredWait(request),
+                outcome = await reviews.CheckAsync(caller, connection, call.Session?.Id, rule, fingerprint, description, Justification(request), PreferredWait(request),
                     context.RequestAborted);
             }
             catch (TooManyReviewsException e)
@@ -85,6 +85,7 @@ public sealed class GuardrailCheck(PolicyStore policy, ReviewGate reviews, Maski
 
             if (outcome.Allowed)
             {
+                call.ApprovedBy.Add(outcome.Review.Id);
                 if (outcome.UsesApprovalOnce)
                 {
                     approvals.Add(outcome.Review);
@@ -123,6 +124,7 @@ public sealed class GuardrailCheck(PolicyStore policy, ReviewGate reviews, Maski
         string rule, Dictionary<string, object?>? extra = null)
     {
         call.Verdict = verdict;
+        call.ApprovedBy.Clear();
         extra ??= [];
         extra["rule"] = rule;
         recorder.Enqueue(audit.Create(call.Caller.Subject, action, call.Connection.Name, AuditOutcome.Denied, new { rule, detail, extra }));

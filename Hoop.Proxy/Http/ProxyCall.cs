@@ -13,6 +13,9 @@ public sealed record ProxyCall(Caller Caller, ConnectionPolicy Connection, LiveS
     /// <summary>Set when a guardrail stopped the request: "denied" or "held" (for the recording).</summary>
     public string? Verdict { get; set; }
 
+    /// <summary>The reviews whose approval let this request through (for the recording).</summary>
+    public List<Guid> ApprovedBy { get; } = [];
+
     /// <summary>The masking rules of this caller and connection, per direction.</summary>
     public required HttpMasking Masking { get; init; }
 }

@@ -283,6 +283,7 @@ public sealed partial class ProxyGate(
             },
             upgrade,
             error,
+            approvedBy = call.ApprovedBy.Count == 0 ? null : call.ApprovedBy,
             masked = masking.Counts.Total == 0 ? null : masking.Counts.ByDetector,
             maskingSkipped = masking.Skipped,
             tls = new
@@ -303,6 +304,9 @@ public sealed partial class ProxyGate(
             Summary = $"{request.Method} {request.Path}{(request.QueryString.HasValue ? "?…" : "")} {response.StatusCode}",
             Content = JsonSerializer.Serialize(content, JsonOptions),
             DurationMicroseconds = (long)(elapsed.TotalMilliseconds * 1000),
+            Marks = (masking.Counts.Total == 0 ? EventMarks.None : EventMarks.Masked)
+                | (error is not null || (call.Verdict is null && response.StatusCode >= 500) ? EventMarks.Error : EventMarks.None)
+                | (call.ApprovedBy.Count == 0 ? EventMarks.None : EventMarks.Approved),
         });
     }
 

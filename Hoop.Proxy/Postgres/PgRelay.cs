@@ -169,7 +169,7 @@ public sealed partial class PgRelay(
             {
                 var sql = new PgReader(message.Body.ToArray()).CString();
                 var query = new Query(sql, Simple: true) { At = services.Time.GetUtcNow().UtcDateTime, Started = Stopwatch.GetTimestamp() };
-                query.Stop = await CheckAsync(PgCheckPoint.Query, sql, null, null, cancellationToken);
+                query.Stop = await CheckAsync(PgCheckPoint.Query, sql, null, null, query.ApprovedBy, cancellationToken);
                 Send(query);
                 if (query.Stop is null)
                 {
@@ -207,6 +207,7 @@ public sealed partial class PgRelay(
                     Parameters = bound?.Parameters,
                     Stop = bound?.Stop,
                 };
+                query.ApprovedBy.AddRange(bound?.ApprovedBy ?? []);
                 if (bound is not null)
                 {
                     // Masked parameters count once, with the portal's first run.
@@ -283,10 +284,11 @@ public sealed partial class PgRelay(
             }
         }
 
-        var stop = await CheckAsync(name.Length > 0 ? PgCheckPoint.ParseNamed : PgCheckPoint.ParseUnnamed, sql, null, null, cancellationToken);
+        var approvedBy = new List<Guid>();
+        var stop = await CheckAsync(name.Length > 0 ? PgCheckPoint.ParseNamed : PgCheckPoint.ParseUnnamed, sql, null, null, approvedBy, cancellationToken);
         if (stop is null)
         {
-            Send(new Parse(name, new Prepared(sql, types)));
+            Send(new Parse(name, new Prepared(sql, types, approvedBy)));
             Write(backend.Writer, frame);
             return;
         }
@@ -356,9 +358,11 @@ public sealed partial class PgRelay(
             .ToList();
         var digest = SHA256.HashData(body.AsSpan(valuesAt));
         PgStop? stop = null;
+        var approvedBy = new List<Guid>(first?.ApprovedBy ?? []); // A named statement's review approved it at its Parse.
         foreach (var candidate in candidates)
         {
-            stop ??= await CheckAsync(statement.Length > 0 ? PgCheckPoint.BindNamed : PgCheckPoint.BindUnnamed, candidate.Sql, shown, digest, cancellationToken);
+            stop ??= await CheckAsync(statement.Length > 0 ? PgCheckPoint.BindNamed : PgCheckPoint.BindUnnamed, candidate.Sql, shown, digest, approvedBy,
+                cancellationToken);
         }
 
         if (!_portals.ContainsKey(portal) && _portals.Count >= MaxPortals)
@@ -366,7 +370,8 @@ public sealed partial class PgRelay(
             throw new PgProtocolException("54000", $"more than {MaxPortals} open portals in one session; close some first");
         }
 
-        _portals[portal] = new Bound(first?.Sql ?? $"(prepared statement \"{statement}\", not known to Hoop)", shown, stop, counts);
+        _portals[portal] = new Bound(first?.Sql ?? $"(prepared statement \"{statement}\", not known to Hoop)", shown, stop, counts,
+            stop is null ? approvedBy : []);
         Send(new Bind());
         if (stop is not null)
         {
@@ -410,8 +415,9 @@ public sealed partial class PgRelay(
         }
     }
 
-    private Task<PgStop?> CheckAsync(PgCheckPoint point, string sql, IReadOnlyList<string?>? parameters, byte[]? digest, CancellationToken cancellationToken) =>
-        services.Guardrails.CheckAsync(point, caller, connection, snapshot, !_maskers.Response.IsEmpty, sql, parameters, digest, cancellationToken);
+    private Task<PgStop?> CheckAsync(PgCheckPoint point, string sql, IReadOnlyList<string?>? parameters, byte[]? digest, List<Guid> approvedBy,
+        CancellationToken cancellationToken) =>
+        services.Guardrails.CheckAsync(point, caller, connection, session?.Id, snapshot, !_maskers.Response.IsEmpty, sql, parameters, digest, approvedBy, cancellationToken);
 
     /// <summary>A name the database will refuse, carrying this refusal's marker and number; its error is replaced by Hoop's.</summary>
     private string Refusal(PgStop stop)
@@ -916,6 +922,7 @@ public sealed partial class PgRelay(
             commands = query.Tags,
             error = query.Error,
             rule = query.Stop?.Rule,
+            approvedBy = query.Stop is null && query.ApprovedBy.Count > 0 ? query.ApprovedBy : null,
             masked = query.Counts.Total == 0 ? null : query.Counts.ByDetector,
             tls = new { inbound = inboundTls, upstream = backend.Tls, verification = connection.TlsVerification.ToString() },
             durationMs = elapsed.TotalMilliseconds,
@@ -930,6 +937,9 @@ public sealed partial class PgRelay(
             Summary = $"{(line.Length > 120 ? line[..120] + "…" : line)} ({(query.Error is null ? $"{query.RowCount} rows" : "error")})",
             Content = JsonSerializer.Serialize(content, JsonOptions),
             DurationMicroseconds = (long)(elapsed.TotalMilliseconds * 1000),
+            Marks = (query.Counts.Total == 0 ? EventMarks.None : EventMarks.Masked)
+                | (query.Stop is null && query.Error is not null ? EventMarks.Error : EventMarks.None)
+                | (query.Stop is null && query.ApprovedBy.Count > 0 ? EventMarks.Approved : EventMarks.None),
         });
         if (!queued && snapshot.Recording.Mode == RecordingMode.Required)
         {
@@ -943,10 +953,10 @@ public sealed partial class PgRelay(
     private static partial void LogRelayFailed(ILogger logger, Exception error, string connection);
 
     /// <summary>A prepared statement: its text and the parameter types the agent declared (0: left to the database).</summary>
-    private sealed record Prepared(string Sql, int[] Types);
+    private sealed record Prepared(string Sql, int[] Types, IReadOnlyList<Guid> ApprovedBy);
 
     /// <summary>A bound portal: the query its Executes run, with parameters as recorded, and Hoop's refusal if refused.</summary>
-    private sealed record Bound(string Sql, IReadOnlyList<string?> Parameters, PgStop? Stop, MaskingCounts Counts);
+    private sealed record Bound(string Sql, IReadOnlyList<string?> Parameters, PgStop? Stop, MaskingCounts Counts, IReadOnlyList<Guid> ApprovedBy);
 
     /// <summary>What was sent to the database and awaits its answer, in order.</summary>
     private abstract record Sent;
@@ -971,6 +981,7 @@ public sealed partial class PgRelay(
         public long Started { get; init; }
         public IReadOnlyList<string?>? Parameters { get; init; }
         public PgStop? Stop { get; set; }
+        public List<Guid> ApprovedBy { get; } = [];
         public MaskingCounts Counts { get; init; } = new();
         public PgColumn[]? Columns { get; set; }
         public List<string?[]> Rows { get; } = [];

@@ -45,10 +45,11 @@ public sealed partial class SqlGuardrailCheck(ReviewGate reviews, Recorder recor
 {
     /// <summary>
     /// Null to run the query, else why not. <paramref name="parameters"/> are the bind values of an extended-protocol
-    /// query (for the approval's fingerprint and the reviewer), already masked as recordings are.
+    /// query (for the approval's fingerprint and the reviewer), already masked as recordings are. The reviews whose
+    /// approval lets the query run are added to <paramref name="approvedBy"/>.
     /// </summary>
-    public async Task<PgStop?> CheckAsync(PgCheckPoint point, Caller caller, ConnectionPolicy connection, PolicySnapshot snapshot, bool responseMasked,
-        string sql, IReadOnlyList<string?>? parameters, byte[]? parameterDigest, CancellationToken cancellationToken)
+    public async Task<PgStop?> CheckAsync(PgCheckPoint point, Caller caller, ConnectionPolicy connection, Guid? sessionId, PolicySnapshot snapshot, bool responseMasked,
+        string sql, IReadOnlyList<string?>? parameters, byte[]? parameterDigest, List<Guid> approvedBy, CancellationToken cancellationToken)
     {
         // The lexer reads strings as standard_conforming_strings = on; a session may not change it (SET, RESET,
         // set_config, ALTER ... SET). Should it change anyway, the database reports it and the relay ends the session.
@@ -91,6 +92,7 @@ public sealed partial class SqlGuardrailCheck(ReviewGate reviews, Recorder recor
         }
 
         var approvals = new List<Review>();
+        var allowedBy = new List<Guid>();
         string? fingerprint = null;
         foreach (var statement in statements)
         {
@@ -111,7 +113,7 @@ public sealed partial class SqlGuardrailCheck(ReviewGate reviews, Recorder recor
                 try
                 {
                     var description = JsonSerializer.Serialize(new { sql, parameters }, JsonOptions);
-                    outcome = await reviews.CheckAsync(caller, connection, rule, fingerprint, description, SqlStatements.Justification(sql), TimeSpan.Zero,
+                    outcome = await reviews.CheckAsync(caller, connection, sessionId, rule, fingerprint, description, SqlStatements.Justification(sql), TimeSpan.Zero,
                         cancellationToken);
                 }
                 catch (TooManyReviewsException e)
@@ -121,6 +123,7 @@ public sealed partial class SqlGuardrailCheck(ReviewGate reviews, Recorder recor
 
                 if (outcome.Allowed)
                 {
+                    allowedBy.Add(outcome.Review.Id);
                     if (outcome.UsesApprovalOnce)
                     {
                         approvals.Add(outcome.Review);
@@ -149,6 +152,7 @@ public sealed partial class SqlGuardrailCheck(ReviewGate reviews, Recorder recor
                 "the approval for this query was used by an identical query a moment ago; run it again to ask anew", null, approvals[0].RuleName);
         }
 
+        approvedBy.AddRange(allowedBy);
         return null;
     }
 

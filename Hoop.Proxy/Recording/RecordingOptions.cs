@@ -17,12 +17,16 @@ public sealed class RecordingOptions
 
     /// <summary>A session ends after this long without a request from the same caller to the same connection.</summary>
     public TimeSpan SessionIdleTimeout { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Whether people without the auditor or admin role may see their own sessions (in the console and the API).</summary>
+    public bool UsersSeeOwnSessions { get; init; }
 }
 
 /// <summary>The recording settings in force: Hoop:Recording, overridden by what an admin saved in the console.</summary>
-public sealed record RecordingSettings(RecordingMode Mode, int MaxBodyBytes, TimeSpan SessionIdleTimeout)
+public sealed record RecordingSettings(RecordingMode Mode, int MaxBodyBytes, TimeSpan SessionIdleTimeout, bool UsersSeeOwnSessions = false)
 {
-    public static RecordingSettings From(RecordingOptions options) => new(options.Mode, options.MaxBodyBytes, options.SessionIdleTimeout);
+    public static RecordingSettings From(RecordingOptions options) =>
+        new(options.Mode, options.MaxBodyBytes, options.SessionIdleTimeout, options.UsersSeeOwnSessions);
 }
 
 public enum RecordingMode

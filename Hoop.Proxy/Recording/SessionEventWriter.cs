@@ -26,7 +26,7 @@ internal static class SessionEventWriter
         [
             nameof(SessionEvent.SessionId), nameof(SessionEvent.Sequence), nameof(SessionEvent.At), nameof(SessionEvent.Kind),
             nameof(SessionEvent.Summary), nameof(SessionEvent.Content), nameof(SessionEvent.DurationMicroseconds),
-            nameof(SessionEvent.Hash), nameof(SessionEvent.Mac),
+            nameof(SessionEvent.Hash), nameof(SessionEvent.Mac), nameof(SessionEvent.Marks),
         ];
         var columns = properties.Select(p => entity.FindProperty(p)!).ToArray();
 
@@ -55,6 +55,7 @@ internal static class SessionEventWriter
             Set(6, e.DurationMicroseconds);
             Set(7, (object?)e.Hash ?? DBNull.Value);
             Set(8, (object?)e.Mac ?? DBNull.Value);
+            Set(9, e.Marks);
             await command.ExecuteNonQueryAsync();
         }
 

@@ -67,7 +67,7 @@ public sealed partial class ReviewGate(
     public Uri LinkTo(Guid id) => new(options.ConsoleUrl, $"reviews/{id}");
 
     /// <summary>Lets the request through on a standing approval, or finds or opens its pending review, and waits if asked.</summary>
-    public async Task<ReviewOutcome> CheckAsync(Caller caller, ConnectionPolicy connection, Guardrail rule, string fingerprint,
+    public async Task<ReviewOutcome> CheckAsync(Caller caller, ConnectionPolicy connection, Guid? sessionId, Guardrail rule, string fingerprint,
         string request, string? justification, TimeSpan wait, CancellationToken cancellationToken)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
@@ -116,6 +116,7 @@ public sealed partial class ReviewGate(
                 RuleId = rule.Id,
                 RuleName = rule.Name,
                 ReviewerGroup = rule.ReviewerGroup,
+                SessionId = sessionId,
                 RequestedBy = requester,
                 RequestedByName = caller.DisplayName,
                 Request = request,

@@ -41,7 +41,7 @@ public sealed class ConsoleFixture : IAsyncLifetime
         Hoop = await HoopTestHost.StartAsync(_folder.Path);
         var console = Hoop.ConsoleUrl.ToString().TrimEnd('/');
         Provider = await OidcProvider.StartAsync(
-            new Dictionary<string, string[]> { ["alice"] = ["hoop-admins"], ["carol"] = ["hoop-auditors"], ["rita"] = ["hoop-reviewers"] },
+            new Dictionary<string, string[]> { ["alice"] = ["hoop-admins"], ["carol"] = ["hoop-auditors"], ["rita"] = ["hoop-reviewers"], ["dave"] = ["developers"] },
             new OidcProvider.Client(ConsoleClient, ConsoleSecret, [], [$"{console}/auth/oidc/callback"], [$"{console}/login?signedOut=1"]),
             LedgerAgent,
             AuditorBot,

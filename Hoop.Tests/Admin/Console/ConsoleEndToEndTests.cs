@@ -179,6 +179,82 @@ public sealed class ConsoleEndToEndTests(ConsoleFixture fixture) : IClassFixture
     }
 
     [Fact]
+    public async Task User_SeesTheirOwnSessionsOnly_AndOnlyOnceAnAdminAllowsIt()
+    {
+        await EnsureProviderRegisteredAsync();
+        var services = fixture.Hoop.Services;
+        var token = await fixture.Provider.ClientCredentialsTokenAsync(ConsoleFixture.RefundAgent);
+        var botSubject = new Microsoft.IdentityModel.JsonWebTokens.JsonWebToken(token).Subject;
+        var authority = fixture.Provider.Authority;
+        Hoop.Data.Entities.Session Recorded(string connection, string subject) => new()
+        {
+            ConnectionName = connection, Subject = subject, CallerKey = Hoop.Proxy.Identity.Caller.KeyOf(subject, authority, null),
+            StartedAt = DateTime.UtcNow, Status = Hoop.Data.Entities.SessionStatus.Closed,
+        };
+        var daves = Recorded("daves-ledger", "dave");
+        var eves = Recorded("eves-ledger", "eve");
+        var bots = Recorded("bots-ledger", botSubject);
+        // Same subject, other provider: someone else.
+        var lookalike = Recorded("lookalike-ledger", "dave");
+        lookalike.CallerKey = Hoop.Proxy.Identity.Caller.KeyOf("dave", "https://other-idp.example", null);
+        var recorder = services.GetRequiredService<Hoop.Proxy.Recording.Recorder>();
+        foreach (var session in new[] { daves, eves, bots, lookalike })
+        {
+            recorder.Enqueue(session);
+            recorder.Enqueue(new Hoop.Data.Entities.SessionEvent
+            {
+                SessionId = session.Id, Sequence = 1, At = session.StartedAt, Kind = "http", Summary = $"GET /{session.ConnectionName}", Content = "{}",
+            });
+        }
+
+        await recorder.FlushAsync(default);
+        var settings = services.GetRequiredService<RecordingSettingsService>();
+        using var api = fixture.Hoop.CreateClient(fixture.Hoop.ConsoleUrl);
+        api.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+
+        // Off (the default): dave, who holds no role, sees no session; the agent's API call is refused.
+        var page = await fixture.NewPageAsync();
+        await page.GotoAsync($"auth/oidc?issuer={Uri.EscapeDataString(authority)}");
+        await CompleteProviderFormAsync(page, "dave");
+        await page.GotoAsync("sessions");
+        await Expect(page.Locator("[data-test=not-allowed]")).ToBeVisibleAsync();
+        await page.GotoAsync($"sessions/{daves.Id}/replay");
+        await Expect(page.Locator("text=No such session.")).ToBeVisibleAsync();
+        Assert.Equal(HttpStatusCode.Forbidden, (await api.GetAsync("/api/v1/sessions")).StatusCode);
+
+        try
+        {
+            Assert.Equal(ChangeStatus.Ok, (await settings.SaveAsync(new RecordingSettingsInput(null, null, null, UsersSeeOwnSessions: true), "test", default)).Status);
+
+            await page.GotoAsync("sessions");
+            await Expect(page.Locator("[data-test=sessions]")).ToContainTextAsync("daves-ledger");
+            await Expect(page.Locator("[data-test=sessions]")).Not.ToContainTextAsync("eves-ledger");
+            await Expect(page.Locator("[data-test=sessions]")).Not.ToContainTextAsync("lookalike-ledger");
+            await Expect(page.Locator("[data-test=session-verify]")).ToHaveCountAsync(0);
+            await page.GotoAsync($"sessions/{daves.Id}/replay");
+            await Expect(page.Locator("[data-test=replay-position]")).ToHaveTextAsync("Event 1 of 1");
+            await page.GotoAsync($"sessions/{eves.Id}/replay");
+            await Expect(page.Locator("text=No such session.")).ToBeVisibleAsync();
+
+            // The API answers an agent the same way: its own sessions, nobody else's, and no auditor's export.
+            var listed = await api.GetFromJsonAsync<System.Text.Json.JsonElement[]>("/api/v1/sessions?limit=500");
+            Assert.Contains(listed!, s => s.GetProperty("id").GetGuid() == bots.Id);
+            Assert.All(listed!, s => Assert.Equal(bots.CallerKey, s.GetProperty("callerKey").GetString()));
+            Assert.Equal(HttpStatusCode.OK, (await api.GetAsync($"/api/v1/sessions/{bots.Id}")).StatusCode);
+            Assert.Equal(HttpStatusCode.NotFound, (await api.GetAsync($"/api/v1/sessions/{eves.Id}")).StatusCode);
+            Assert.Equal(HttpStatusCode.Forbidden, (await api.GetAsync($"/api/v1/sessions/{bots.Id}/export")).StatusCode);
+        }
+        finally
+        {
+            await settings.SaveAsync(new RecordingSettingsInput(null, null, null, UsersSeeOwnSessions: false), "test", default);
+        }
+
+        // Switched off again, it counts at the next page.
+        await page.GotoAsync("sessions");
+        await Expect(page.Locator("[data-test=not-allowed]")).ToBeVisibleAsync();
+    }
+
+    [Fact]
     public async Task Auditor_ReadsButCannotChange_InTheConsoleOrTheApi_AndAForeignReturnUrlIsIgnored()
     {
         await EnsureProviderRegisteredAsync();
@@ -272,6 +348,15 @@ public sealed class ConsoleEndToEndTests(ConsoleFixture fixture) : IClassFixture
         await admin.GotoAsync("sessions");
         await admin.Locator("[data-test=sessions] tr", new() { HasText = "refund-agent" }).First.ClickAsync();
         await Expect(admin.Locator("[data-test=session-events]")).ToContainTextAsync("held for review");
+
+        // Its replay marks the holds, the reviewer's decision and the request that ran on the approval.
+        await admin.ClickAsync("[data-test=session-replay]");
+        await Expect(admin.Locator("[data-test=replay-mark][data-kind=held]")).ToHaveCountAsync(2); // Before the approval, and after its one use.
+        await Expect(admin.Locator("[data-test=replay-mark][data-kind=approved]")).ToHaveCountAsync(1);
+        await admin.ClickAsync("[data-test=replay-mark][data-kind=decision]");
+        await Expect(admin.Locator("[data-test=replay-decision]")).ToContainTextAsync("approved by rita");
+        await Expect(admin.Locator("[data-test=replay-flags]")).ToContainTextAsync("ran on a reviewer's approval");
+        await Expect(admin.Locator("[data-test=replay-content]")).ToContainTextAsync("approvedBy");
     }
 
     [Fact]

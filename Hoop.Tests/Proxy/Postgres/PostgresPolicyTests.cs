@@ -172,6 +172,15 @@ public sealed class PostgresPolicyTests(PostgresFixture fixture) : IClassFixture
         Assert.NotNull(await RunAsync(7)); // once.
         Assert.Equal(0L, await fixture.Postgres.ScalarAsync<long>("SELECT count(*) FROM orders WHERE id = 7", "ledger"));
         Assert.Equal(1L, await fixture.Postgres.ScalarAsync<long>("SELECT count(*) FROM orders WHERE id = 8", "ledger"));
+
+        // The recording names the review the delete ran on, and the review the session it was held in.
+        await fixture.FlushRecordingAsync();
+        await using var db = await fixture.Contexts.CreateDbContextAsync();
+        var stored = await db.Reviews.AsNoTracking().SingleAsync(r => r.Id == Guid.Parse(reviewId));
+        var ran = await db.SessionEvents.AsNoTracking().Where(e => e.SessionId == stored.SessionId && e.Kind == "sql" && e.Summary.Contains("DELETE FROM orders"))
+            .ToListAsync();
+        var approved = Assert.Single(ran, e => e.Marks.HasFlag(Hoop.Data.Entities.EventMarks.Approved));
+        Assert.Contains(reviewId, approved.Content);
     }
 
     [Fact]
