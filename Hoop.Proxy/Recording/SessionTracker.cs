@@ -25,17 +25,25 @@ public sealed class SessionTracker(Recorder recorder, RecordingOptions options, 
     {
         // By issuer and subject: two providers may issue the same sub, and they are not one caller.
         var key = (caller.Key, connection.Id);
-        var lazy = _live.GetOrAdd(key, _ => new Lazy<LiveSession?>(() => Start(caller, connection, clientAddress)));
-        var session = lazy.Value;
-        if (session is null)
+        while (true)
         {
-            // Its record was not queued (queue full): forget it, so a later request starts a proper one.
-            _live.TryRemove(new KeyValuePair<(string, Guid), Lazy<LiveSession?>>(key, lazy));
-            return null;
-        }
+            var lazy = _live.GetOrAdd(key, _ => new Lazy<LiveSession?>(() => Start(caller, connection, clientAddress)));
+            var session = lazy.Value;
+            if (session is null)
+            {
+                // Its record was not queued (queue full): forget it, so a later request starts a proper one.
+                _live.TryRemove(new KeyValuePair<(string, Guid), Lazy<LiveSession?>>(key, lazy));
+                return null;
+            }
 
-        session.Enter(time.GetUtcNow());
-        return session;
+            if (session.TryEnter(time.GetUtcNow()))
+            {
+                return session;
+            }
+
+            // Ended as idle between the lookup and now: its seal is on the way, so this request starts a new session.
+            _live.TryRemove(new KeyValuePair<(string, Guid), Lazy<LiveSession?>>(key, lazy));
+        }
     }
 
     // Sessions that last as long as one client connection (Postgres): ended by their connection, or when Hoop stops.
@@ -61,7 +69,27 @@ public sealed class SessionTracker(Recorder recorder, RecordingOptions options, 
     {
         if (_owned.TryRemove(session.Id, out _))
         {
-            recorder.EnqueueSessionEnd(session.Id, reason, session.EventCount, session.MaskedJson());
+            session.Close();
+            Seal(session, reason);
+        }
+    }
+
+    // Ends whose record found the queue full: tried again at each tick, so every session is sealed while Hoop runs.
+    private readonly ConcurrentQueue<(LiveSession Session, string Reason)> _unsealed = new();
+
+    private void Seal(LiveSession session, string reason)
+    {
+        if (!recorder.EnqueueSessionEnd(session.Id, reason, session.EventCount, session.MaskedJson()))
+        {
+            _unsealed.Enqueue((session, reason));
+        }
+    }
+
+    private void SealLeftOver()
+    {
+        for (var n = _unsealed.Count; n > 0 && _unsealed.TryDequeue(out var end); n--)
+        {
+            Seal(end.Session, end.Reason);
         }
     }
 
@@ -95,6 +123,7 @@ public sealed class SessionTracker(Recorder recorder, RecordingOptions options, 
         {
             while (await timer.WaitForNextTickAsync(stoppingToken))
             {
+                SealLeftOver();
                 EndIdle(time.GetUtcNow() - policy.Current.Recording.SessionIdleTimeout);
             }
         }
@@ -111,7 +140,8 @@ public sealed class SessionTracker(Recorder recorder, RecordingOptions options, 
         {
             if (_live.TryRemove(key, out _) && lazy.IsValueCreated && lazy.Value is { } session)
             {
-                recorder.EnqueueSessionEnd(session.Id, "Hoop stopped.", session.EventCount, session.MaskedJson());
+                session.Close();
+                Seal(session, "Hoop stopped.");
             }
         }
 
@@ -119,6 +149,8 @@ public sealed class SessionTracker(Recorder recorder, RecordingOptions options, 
         {
             End(session, "Hoop stopped.");
         }
+
+        SealLeftOver(); // Whatever still finds the queue full is marked interrupted at the next start.
     }
 
     /// <summary>Ends the sessions with nothing in flight and no request since before <paramref name="cutoff"/>.</summary>
@@ -126,9 +158,11 @@ public sealed class SessionTracker(Recorder recorder, RecordingOptions options, 
     {
         foreach (var pair in _live)
         {
-            if (pair.Value.IsValueCreated && pair.Value.Value is { InFlight: 0 } session && session.LastSeen < cutoff && _live.TryRemove(pair))
+            // Closed first, atomically with "nothing in flight": a request that found the session a moment ago cannot enter it now.
+            if (pair.Value.IsValueCreated && pair.Value.Value is { } session && session.LastSeen < cutoff && session.TryCloseIdle())
             {
-                recorder.EnqueueSessionEnd(session.Id, "Idle.", session.EventCount, session.MaskedJson());
+                _live.TryRemove(pair);
+                Seal(session, "Idle.");
             }
         }
     }
@@ -137,6 +171,8 @@ public sealed class SessionTracker(Recorder recorder, RecordingOptions options, 
 /// <summary>A session in progress: hands out event sequence numbers and knows whether a request is in flight.</summary>
 public sealed class LiveSession(Guid id, DateTimeOffset startedAt, TimeProvider time)
 {
+    // Requests in flight, or Closed once the session ended: an ended session is never entered again.
+    private const int Closed = int.MinValue;
     private int _sequence;
     private int _inFlight;
     private long _lastSeenTicks = startedAt.UtcTicks;
@@ -146,7 +182,7 @@ public sealed class LiveSession(Guid id, DateTimeOffset startedAt, TimeProvider 
     public DateTimeOffset LastSeen => new(Interlocked.Read(ref _lastSeenTicks), TimeSpan.Zero);
 
     /// <summary>Requests (or streams, or WebSockets) still running: a busy session is never idle.</summary>
-    public int InFlight => Volatile.Read(ref _inFlight);
+    public int InFlight => Math.Max(0, Volatile.Read(ref _inFlight));
 
     public int EventCount => Volatile.Read(ref _sequence);
 
@@ -177,16 +213,37 @@ public sealed class LiveSession(Guid id, DateTimeOffset startedAt, TimeProvider 
         }
     }
 
-    internal void Enter(DateTimeOffset now)
+    /// <summary>A request enters; false when the session has ended.</summary>
+    internal bool TryEnter(DateTimeOffset now)
     {
-        Interlocked.Increment(ref _inFlight);
-        Interlocked.Exchange(ref _lastSeenTicks, now.UtcTicks);
+        for (var count = Volatile.Read(ref _inFlight); count != Closed; count = Volatile.Read(ref _inFlight))
+        {
+            if (Interlocked.CompareExchange(ref _inFlight, count + 1, count) == count)
+            {
+                Interlocked.Exchange(ref _lastSeenTicks, now.UtcTicks);
+                return true;
+            }
+        }
+
+        return false;
     }
+
+    /// <summary>Ends the session if nothing is in flight.</summary>
+    internal bool TryCloseIdle() => Interlocked.CompareExchange(ref _inFlight, Closed, 0) == 0;
+
+    /// <summary>Ends the session whatever is in flight (Hoop stops, or its connection ended).</summary>
+    internal void Close() => Interlocked.Exchange(ref _inFlight, Closed);
 
     /// <summary>The request that entered is over; it counts as the session's latest activity.</summary>
     public void Done()
     {
         Interlocked.Exchange(ref _lastSeenTicks, time.GetUtcNow().UtcTicks);
-        Interlocked.Decrement(ref _inFlight);
+        for (var count = Volatile.Read(ref _inFlight); count > 0; count = Volatile.Read(ref _inFlight))
+        {
+            if (Interlocked.CompareExchange(ref _inFlight, count - 1, count) == count)
+            {
+                return;
+            }
+        }
     }
 }
