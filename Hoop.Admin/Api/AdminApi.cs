@@ -114,33 +114,31 @@ public static class AdminApi
         read.MapGet("/sessions/export", async (string? format, string? search, string? agent, string? group, string? connection, ConnectionKind? protocol,
             DateTime? from, DateTime? to, string? outcome, string? contains, IntegrityService integrity, HttpContext http, CancellationToken ct) =>
         {
-            if (format is not (null or "jsonl" or "csv"))
+            if (!KnownFormat(format))
             {
-                return Results.Problem(statusCode: 400, title: "Unknown format", detail: "Use format=jsonl (the default) or format=csv.");
+                return UnknownFormat();
             }
 
+            var filter = new SessionFilter(search, agent, group, connection, protocol, from, to, outcome, contains);
+            List<Session> sessions;
             try
             {
-                var text = await integrity.ExportManyAsync(new SessionFilter(search, agent, group, connection, protocol, from, to, outcome, contains),
-                    format ?? "jsonl", Actor(http), ct);
-                return Results.Text(text, format == "csv" ? "text/csv; charset=utf-8" : "application/jsonl; charset=utf-8");
+                sessions = await integrity.ToExportAsync(filter, ct);
             }
             catch (ArgumentException e)
             {
                 return Results.Problem(statusCode: 400, title: "Unknown filter value", detail: e.Message);
             }
+
+            return Export(http, format, (writer, token) => integrity.ExportManyAsync(sessions, filter, format ?? "jsonl", Actor(http), writer, token));
         });
         read.MapGet("/sessions/{id:guid}/export", async (Guid id, string? format, IntegrityService integrity, HttpContext http, CancellationToken ct) =>
-            format is not (null or "jsonl" or "csv")
-                ? Results.Problem(statusCode: 400, title: "Unknown format", detail: "Use format=jsonl (the default) or format=csv.")
-                : await integrity.ExportAsync(id, format ?? "jsonl", Actor(http), ct) is { } text
-                    ? Results.Text(text, format == "csv" ? "text/csv; charset=utf-8" : "application/jsonl; charset=utf-8")
-                    : NotFound("session", id.ToString()));
-        read.MapGet("/audit/export", async (string? format, DateTime? from, IntegrityService integrity, HttpContext http, CancellationToken ct) =>
-            format is not (null or "jsonl" or "csv")
-                ? Results.Problem(statusCode: 400, title: "Unknown format", detail: "Use format=jsonl (the default) or format=csv.")
-                : Results.Text(await integrity.ExportAuditAsync(format ?? "jsonl", from, Actor(http), ct),
-                    format == "csv" ? "text/csv; charset=utf-8" : "application/jsonl; charset=utf-8"));
+            !KnownFormat(format) ? UnknownFormat()
+            : await integrity.FindAsync(id, ct) is { } session
+                ? Export(http, format, (writer, token) => integrity.ExportAsync(session, format ?? "jsonl", Actor(http), writer, token))
+                : NotFound("session", id.ToString()));
+        read.MapGet("/audit/export", (string? format, DateTime? from, IntegrityService integrity, HttpContext http) =>
+            !KnownFormat(format) ? UnknownFormat() : Export(http, format, (writer, token) => integrity.ExportAuditAsync(format ?? "jsonl", from, Actor(http), writer, token)));
         read.MapGet("/search", async (string? q, int? limit, Hoop.Proxy.Recording.SearchIndex index, Hoop.Data.Audit.AuditLog audit, HttpContext http,
             CancellationToken ct) =>
         {
@@ -289,6 +287,18 @@ public static class AdminApi
 
     private static ProblemHttpResult NotFound(string kind, string name) =>
         TypedResults.Problem($"There is no {kind} named '{name}'.", statusCode: StatusCodes.Status404NotFound, title: "Not found");
+
+    private static bool KnownFormat(string? format) => format is null or "jsonl" or "csv";
+
+    private static IResult UnknownFormat() => Results.Problem(statusCode: 400, title: "Unknown format", detail: "Use format=jsonl (the default) or format=csv.");
+
+    /// <summary>An export written to the response as it is read from the store: a large one is never held in memory whole.</summary>
+    private static IResult Export(HttpContext http, string? format, Func<TextWriter, CancellationToken, Task> write) =>
+        Results.Stream(async stream =>
+        {
+            await using var writer = new StreamWriter(stream, new System.Text.UTF8Encoding(false), 64 * 1024);
+            await write(writer, http.RequestAborted);
+        }, format == "csv" ? "text/csv; charset=utf-8" : "application/jsonl; charset=utf-8");
 
     private static ProblemHttpResult NoSessions() =>
         TypedResults.Problem("Sessions are for auditors and admins; an admin has not let users see their own sessions.",

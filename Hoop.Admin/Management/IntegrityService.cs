@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text;
 using System.Text.Json;
 using Hoop.Data.Audit;
 using Hoop.Data.Entities;
@@ -11,18 +10,38 @@ namespace Hoop.Admin.Management;
 /// <summary>Verifying chains and exporting sessions for auditors; every export is itself audited.</summary>
 public sealed class IntegrityService(IDbContextFactory<HoopDbContext> contexts, RecordSeal seal, AuditChain auditChain, AuditLog audit, ActivityQueries activity)
 {
-    /// <summary>The sessions a filter finds (at most <see cref="ActivityQueries.MaxRows"/>), one after another in one export; audited once.</summary>
-    public async Task<string> ExportManyAsync(SessionFilter filter, string format, string actor, CancellationToken cancellationToken)
+    /// <summary>
+    /// The sessions a filter finds (at most <see cref="ActivityQueries.MaxRows"/>), for <see cref="ExportManyAsync"/>;
+    /// found before the export starts, so a bad filter is an error and not a broken download.
+    /// </summary>
+    public Task<List<Session>> ToExportAsync(SessionFilter filter, CancellationToken cancellationToken) =>
+        activity.SessionsAsync(filter, ActivityQueries.MaxRows, cancellationToken);
+
+    /// <summary>
+    /// Writes <paramref name="sessions"/> one after another, audited once. As JSON Lines the export ends with a line
+    /// that lists every session in it (id, events, last hash) under Hoop's signature, so a session taken out of
+    /// the file, or one added, is found offline.
+    /// </summary>
+    public async Task ExportManyAsync(IReadOnlyList<Session> sessions, SessionFilter filter, string format, string actor, TextWriter writer,
+        CancellationToken cancellationToken)
     {
-        var sessions = await activity.SessionsAsync(filter, ActivityQueries.MaxRows, cancellationToken);
-        var text = new StringBuilder();
-        foreach (var session in sessions)
+        await audit.WriteAsync(actor, "session.export", null, AuditOutcome.Success, new { format, filter, sessions = sessions.Select(s => s.Id) }, cancellationToken);
+        if (format == "csv")
         {
-            text.Append(await ExportAsync(session.Id, format, actor: null, cancellationToken, withHeader: text.Length == 0));
+            await writer.WriteAsync(CsvHeader);
         }
 
-        await audit.WriteAsync(actor, "session.export", null, AuditOutcome.Success, new { format, filter, sessions = sessions.Select(s => s.Id) }, cancellationToken);
-        return text.Length == 0 && format == "csv" ? CsvHeader : text.ToString();
+        var listed = new List<ExportedSession>(sessions.Count);
+        foreach (var session in sessions)
+        {
+            listed.Add(await WriteSessionAsync(session, format, writer, withCsvHeader: false, cancellationToken));
+        }
+
+        if (format != "csv")
+        {
+            var manifest = RecordChain.SetManifest(listed.Select(l => (l.Id, l.Events, l.LastHash)));
+            await WriteLineAsync(writer, new ExportSet("set", listed, await seal.SignAsync(manifest, cancellationToken)));
+        }
     }
 
     private const string CsvHeader = "session,sequence,at,kind,summary,durationMicroseconds,hash,content\r\n";
@@ -96,105 +115,115 @@ public sealed class IntegrityService(IDbContextFactory<HoopDbContext> contexts, 
         return true;
     }
 
+    public async Task<Session?> FindAsync(Guid id, CancellationToken cancellationToken) => await activity.FindSessionAsync(id, cancellationToken);
+
     /// <summary>
     /// One session as JSON Lines (a header with its seal, then one event per line with its hash, for
-    /// <c>hoop verify-export</c>) or CSV; null when there is no such session.
+    /// <c>hoop verify-export</c>) or CSV, written as it is read; audited.
     /// </summary>
-    public async Task<string?> ExportAsync(Guid id, string format, string? actor, CancellationToken cancellationToken, bool withHeader = true)
+    public async Task ExportAsync(Session session, string format, string actor, TextWriter writer, CancellationToken cancellationToken)
+    {
+        await audit.WriteAsync(actor, "session.export", session.Id.ToString(), AuditOutcome.Success, new { format, events = session.EventCount }, cancellationToken);
+        await WriteSessionAsync(session, format, writer, withCsvHeader: true, cancellationToken);
+    }
+
+    private async Task<ExportedSession> WriteSessionAsync(Session session, string format, TextWriter writer, bool withCsvHeader, CancellationToken cancellationToken)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
-        var session = await db.Sessions.AsNoTracking().FirstOrDefaultAsync(s => s.Id == id, cancellationToken);
-        if (session is null)
+        var id = session.Id;
+        if (format == "csv" && withCsvHeader)
         {
-            return null;
+            await writer.WriteAsync(CsvHeader);
+        }
+        else if (format != "csv")
+        {
+            await WriteLineAsync(writer, new ExportHeader("session", session.Id, session.ConnectionName, session.Protocol.ToString(), session.Subject,
+                session.StartedAt, session.EndedAt, session.Status.ToString(), session.EventCount, session.FinalHash, session.Signature));
         }
 
-        var events = await db.SessionEvents.AsNoTracking().Where(e => e.SessionId == id).OrderBy(e => e.Id).ToListAsync(cancellationToken);
-        if (actor is not null)
+        var count = 0;
+        var last = RecordChain.Hex(RecordChain.Genesis(id));
+        await foreach (var e in db.SessionEvents.AsNoTracking().Where(e => e.SessionId == id).OrderBy(e => e.Id).AsAsyncEnumerable().WithCancellation(cancellationToken))
         {
-            await audit.WriteAsync(actor, "session.export", id.ToString(), AuditOutcome.Success, new { format, events = events.Count }, cancellationToken);
-        }
-
-        var text = new StringBuilder();
-        if (format == "csv")
-        {
-            if (withHeader)
+            if (format == "csv")
             {
-                text.Append(CsvHeader);
+                await writer.WriteAsync(string.Join(',', id.ToString(), e.Sequence.ToString(CultureInfo.InvariantCulture), e.At.ToString("O", CultureInfo.InvariantCulture),
+                    Csv(e.Kind), Csv(e.Summary), e.DurationMicroseconds.ToString(CultureInfo.InvariantCulture), e.Hash ?? "", Csv(e.Content)) + "\r\n");
+            }
+            else
+            {
+                await WriteLineAsync(writer, new ExportEvent("event", e.Sequence, e.At, e.At.Ticks, e.Kind, e.Summary, e.Content, e.DurationMicroseconds, e.Hash, e.Mac));
             }
 
-            foreach (var e in events)
-            {
-                text.AppendJoin(',', id.ToString(), e.Sequence.ToString(CultureInfo.InvariantCulture), e.At.ToString("O", CultureInfo.InvariantCulture), Csv(e.Kind),
-                    Csv(e.Summary), e.DurationMicroseconds.ToString(CultureInfo.InvariantCulture), e.Hash ?? "", Csv(e.Content)).Append("\r\n");
-            }
-
-            return text.ToString();
+            count++;
+            last = e.Hash ?? last;
         }
 
-        text.Append(JsonSerializer.Serialize(new ExportHeader("session", session.Id, session.ConnectionName, session.Protocol.ToString(), session.Subject,
-            session.StartedAt, session.EndedAt, session.Status.ToString(), events.Count, session.FinalHash, session.Signature), JsonOptions)).Append('\n');
-        foreach (var e in events)
-        {
-            text.Append(JsonSerializer.Serialize(new ExportEvent("event", e.Sequence, e.At, e.At.Ticks, e.Kind, e.Summary, e.Content,
-                e.DurationMicroseconds, e.Hash, e.Mac), JsonOptions)).Append('\n');
-        }
-
-        return text.ToString();
+        return new ExportedSession(id, count, last);
     }
+
+    private static Task WriteLineAsync<T>(TextWriter writer, T line) => writer.WriteAsync(JsonSerializer.Serialize(line, JsonOptions) + "\n");
 
     /// <summary>
     /// The chained audit log (from <paramref name="from"/>, up to 100,000 events) as JSON Lines: a header with the
-    /// hash before the first event and Hoop's signature over the range, then one event per line; or CSV.
+    /// hash before the first event and Hoop's signature over the range, then one event per line; or CSV. The range
+    /// is fixed first (chained events never change), then its events are written as they are read.
     /// </summary>
-    public async Task<string> ExportAuditAsync(string format, DateTime? from, string actor, CancellationToken cancellationToken)
+    public async Task ExportAuditAsync(string format, DateTime? from, string actor, TextWriter writer, CancellationToken cancellationToken)
     {
         await ChainWhatCanBeAsync(cancellationToken);
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
-        var query = db.AuditEvents.AsNoTracking().Where(a => a.Hash != null);
+        var chained = db.AuditEvents.AsNoTracking().Where(a => a.Hash != null);
+        var firstId = 0L;
         if (from is { } start)
         {
             // The chain follows ids, which times do not strictly follow: from the first event at or after the time, every id on.
-            var firstId = await db.AuditEvents.AsNoTracking().Where(a => a.At >= start.ToUniversalTime()).OrderBy(a => a.Id).Select(a => (long?)a.Id)
+            firstId = await db.AuditEvents.AsNoTracking().Where(a => a.At >= start.ToUniversalTime()).OrderBy(a => a.Id).Select(a => (long?)a.Id)
                 .FirstOrDefaultAsync(cancellationToken) ?? long.MaxValue;
-            query = query.Where(a => a.Id >= firstId);
         }
 
-        var events = await query.OrderBy(a => a.Id).Take(100_000).ToListAsync(cancellationToken);
-        var text = new StringBuilder();
+        var range = chained.Where(a => a.Id >= firstId);
+        var lastId = await range.OrderBy(a => a.Id).Skip(MaxAuditExport - 1).Select(a => (long?)a.Id).FirstOrDefaultAsync(cancellationToken)
+            ?? await range.MaxAsync(a => (long?)a.Id, cancellationToken) ?? 0;
+        range = range.Where(a => a.Id <= lastId);
+        var count = await range.CountAsync(cancellationToken);
+        await audit.WriteAsync(actor, "audit.export", null, AuditOutcome.Success, new { format, events = count, from }, cancellationToken);
+
         if (format == "csv")
         {
-            text.Append("id,at,actor,action,target,outcome,details,hash\r\n");
-            foreach (var a in events)
-            {
-                text.AppendJoin(',', a.Id.ToString(CultureInfo.InvariantCulture), a.At.ToString("O", CultureInfo.InvariantCulture), Csv(a.Actor), Csv(a.Action),
-                    Csv(a.Target ?? ""), a.Outcome.ToString(), Csv(a.Details ?? ""), a.Hash).Append("\r\n");
-            }
+            await writer.WriteAsync("id,at,actor,action,target,outcome,details,hash\r\n");
         }
         else
         {
-            var first = events.FirstOrDefault();
-            var previous = first is null ? null : await db.AuditEvents.AsNoTracking().Where(a => a.Id < first.Id && a.Hash != null).OrderByDescending(a => a.Id)
-                .Select(a => a.Hash).FirstOrDefaultAsync(cancellationToken);
+            var first = await range.OrderBy(a => a.Id).Select(a => new { a.Id }).FirstOrDefaultAsync(cancellationToken);
+            var previous = first is null ? null : await chained.Where(a => a.Id < first.Id).OrderByDescending(a => a.Id).Select(a => a.Hash)
+                .FirstOrDefaultAsync(cancellationToken);
             var previousHash = previous ?? RecordChain.Hex(RecordChain.AuditGenesis);
-            var last = events.LastOrDefault();
-            var signature = await seal.SignAsync(RecordChain.AuditManifest(previousHash, first?.Id ?? 0, last?.Id ?? 0, events.Count, last?.Hash ?? previousHash),
-                cancellationToken);
-            text.Append(JsonSerializer.Serialize(new AuditHeader("audit", previousHash, events.Count, signature), JsonOptions)).Append('\n');
-            foreach (var a in events)
-            {
-                text.Append(JsonSerializer.Serialize(new AuditLine("event", a.Id, a.At, a.At.Ticks, a.Actor, a.Action, a.Target, a.Outcome, a.Details, a.Hash, a.Mac),
-                    JsonOptions)).Append('\n');
-            }
+            var lastHash = await range.OrderByDescending(a => a.Id).Select(a => a.Hash).FirstOrDefaultAsync(cancellationToken) ?? previousHash;
+            var signature = await seal.SignAsync(RecordChain.AuditManifest(previousHash, first?.Id ?? 0, count == 0 ? 0 : lastId, count, lastHash), cancellationToken);
+            await WriteLineAsync(writer, new AuditHeader("audit", previousHash, count, signature));
         }
 
-        await audit.WriteAsync(actor, "audit.export", null, AuditOutcome.Success, new { format, events = events.Count, from }, cancellationToken);
-        return text.ToString();
+        await foreach (var a in range.OrderBy(a => a.Id).AsAsyncEnumerable().WithCancellation(cancellationToken))
+        {
+            if (format == "csv")
+            {
+                await writer.WriteAsync(string.Join(',', a.Id.ToString(CultureInfo.InvariantCulture), a.At.ToString("O", CultureInfo.InvariantCulture), Csv(a.Actor),
+                    Csv(a.Action), Csv(a.Target ?? ""), a.Outcome.ToString(), Csv(a.Details ?? ""), a.Hash) + "\r\n");
+            }
+            else
+            {
+                await WriteLineAsync(writer, new AuditLine("event", a.Id, a.At, a.At.Ticks, a.Actor, a.Action, a.Target, a.Outcome, a.Details, a.Hash, a.Mac));
+            }
+        }
     }
+
+    private const int MaxAuditExport = 100_000;
 
     /// <summary>
     /// Checks an export offline: the chain of its events and, for a sealed session, the seal against the given
-    /// public key. Used by <c>hoop verify-export</c>.
+    /// public key; for several sessions, Hoop's signed list of them. Every line must be exactly as Hoop writes it.
+    /// Used by <c>hoop verify-export</c>.
     /// </summary>
     public static ChainReport VerifyExport(IEnumerable<string> lines, string publicKeyPem)
     {
@@ -203,54 +232,85 @@ public sealed class IntegrityService(IDbContextFactory<HoopDbContext> contexts, 
         {
             throw new InvalidDataException("the export is empty");
         }
-        if (all.Count > 0 && all[0].Contains("\"type\":\"audit\"", StringComparison.Ordinal))
+
+        try
         {
-            return VerifyAuditExport(all, publicKeyPem);
+            return TypeOf(all[0]) == "audit" ? VerifyAuditExport(all, publicKeyPem) : VerifySessionsExport(all, publicKeyPem);
+        }
+        catch (AlteredLineException e)
+        {
+            return ChainReport.Broken(0, e.Message);
+        }
+    }
+
+    private static ChainReport VerifySessionsExport(List<string> all, string publicKeyPem)
+    {
+        ExportSet? set = null;
+        if (TypeOf(all[^1]) == "set")
+        {
+            set = Strict<ExportSet>(all[^1], all.Count);
+            all = all[..^1];
         }
 
-        // An export of several sessions holds each after its own session line: each is checked on its own.
+        // Each session after its own session line is checked on its own.
+        var found = new List<ExportedSession>();
         var total = 0;
         var unsealed = false;
         var start = 0;
         while (start < all.Count)
         {
             var end = start + 1;
-            while (end < all.Count && !all[end].Contains("\"type\":\"session\"", StringComparison.Ordinal))
+            while (end < all.Count && TypeOf(all[end]) != "session")
             {
                 end++;
             }
 
-            var report = VerifySessionExport(all[start..end], publicKeyPem);
+            var (report, session) = VerifySessionExport(all, start, end, publicKeyPem);
             if (!report.Intact)
             {
                 return report with { Events = total + report.Events };
             }
 
+            found.Add(session);
             total += report.Events;
             unsealed |= report.Problem is not null;
             start = end;
         }
 
+        if (set is null && found.Count > 1)
+        {
+            return ChainReport.Broken(total, "an export of several sessions must end with Hoop's signed list of them; this one has none, so sessions may have been taken out");
+        }
+
+        if (set is not null && (!set.Sessions.SequenceEqual(found)
+            || !RecordSeal.Verify(publicKeyPem, RecordChain.SetManifest(set.Sessions.Select(s => (s.Id, s.Events, s.LastHash))), set.Signature)))
+        {
+            return ChainReport.Broken(total, "the sessions in the export are not the ones Hoop signed as exported: a session was taken out, added or cut short");
+        }
+
         return new ChainReport(true, total, unsealed ? "a session is not sealed (still open, or cut off by a crash): its chain was checked, not its end" : null);
     }
 
-    private static ChainReport VerifySessionExport(List<string> lines, string publicKeyPem)
+    private static (ChainReport Report, ExportedSession Session) VerifySessionExport(List<string> lines, int start, int end, string publicKeyPem)
     {
-        ExportHeader? header = null;
-        var events = new List<SessionEvent>();
-        foreach (var line in lines)
+        if (TypeOf(lines[start]) != "session")
         {
-            using var document = JsonDocument.Parse(line);
-            if (document.RootElement.GetProperty("type").GetString() == "session")
+            throw new InvalidDataException("the export does not start with its session line");
+        }
+
+        var header = Strict<ExportHeader>(lines[start], start + 1);
+        var events = new List<SessionEvent>();
+        for (var i = start + 1; i < end; i++)
+        {
+            var e = Strict<ExportEvent>(lines[i], i + 1);
+            if (e.Type != "event" || e.At.Ticks != e.AtTicks)
             {
-                header = document.RootElement.Deserialize<ExportHeader>(JsonOptions);
-                continue;
+                throw new AlteredLineException(i + 1);
             }
 
-            var e = document.RootElement.Deserialize<ExportEvent>(JsonOptions)!;
             events.Add(new SessionEvent
             {
-                SessionId = header?.Id ?? throw new InvalidDataException("the export does not start with its session line"),
+                SessionId = header.Id,
                 Sequence = e.Sequence,
                 At = new DateTime(e.AtTicks, DateTimeKind.Utc),
                 Kind = e.Kind,
@@ -262,33 +322,30 @@ public sealed class IntegrityService(IDbContextFactory<HoopDbContext> contexts, 
             });
         }
 
-        if (header is null)
-        {
-            throw new InvalidDataException("the export has no session line");
-        }
-
         var report = ChainVerifier.Session(new SessionSeal(header.Id, header.Subject, header.Connection, header.StartedAt, header.Status != "Open",
             header.FinalHash, header.Signature), events, mac: null, publicKeyPem);
-        return report.Intact && header.Signature is null
+        var session = new ExportedSession(header.Id, events.Count, events.LastOrDefault()?.Hash ?? RecordChain.Hex(RecordChain.Genesis(header.Id)));
+        return (report.Intact && header.Signature is null
             ? report with { Problem = "the session is not sealed (still open, or cut off by a crash): its chain was checked, not its end" }
-            : report;
+            : report, session);
     }
 
     private static ChainReport VerifyAuditExport(List<string> lines, string publicKeyPem)
     {
-        var header = JsonSerializer.Deserialize<AuditHeader>(lines[0], JsonOptions) ?? throw new InvalidDataException("the audit export has no header");
-        var events = lines.Skip(1).Select(l => JsonSerializer.Deserialize<AuditLine>(l, JsonOptions)!).Select(e => new AuditEvent
-        {
-            Id = e.Id,
-            At = new DateTime(e.AtTicks, DateTimeKind.Utc),
-            Actor = e.Actor,
-            Action = e.Action,
-            Target = e.Target,
-            Outcome = e.Outcome,
-            Details = e.Details,
-            Hash = e.Hash,
-            Mac = e.Mac,
-        }).ToList();
+        var header = Strict<AuditHeader>(lines[0], 1);
+        var events = lines.Skip(1).Select((l, i) => Strict<AuditLine>(l, i + 2) is var e && e.Type == "event" && e.At.Ticks == e.AtTicks ? e : throw new AlteredLineException(i + 2))
+            .Select(e => new AuditEvent
+            {
+                Id = e.Id,
+                At = new DateTime(e.AtTicks, DateTimeKind.Utc),
+                Actor = e.Actor,
+                Action = e.Action,
+                Target = e.Target,
+                Outcome = e.Outcome,
+                Details = e.Details,
+                Hash = e.Hash,
+                Mac = e.Mac,
+            }).ToList();
         var report = ChainVerifier.Audit(events, mac: null, head: null, Convert.FromHexString(header.PreviousHash));
         if (!report.Intact)
         {
@@ -301,6 +358,28 @@ public sealed class IntegrityService(IDbContextFactory<HoopDbContext> contexts, 
             ? ChainReport.Broken(events.Count, "the export's signature does not verify with Hoop's public key: events were added, removed or changed at its ends")
             : report;
     }
+
+    private static string? TypeOf(string line)
+    {
+        using var document = JsonDocument.Parse(line);
+        return document.RootElement.ValueKind == JsonValueKind.Object && document.RootElement.TryGetProperty("type", out var type) ? type.GetString() : null;
+    }
+
+    /// <summary>
+    /// One line read strictly: it must be exactly what Hoop writes for what it holds, so that no field can be read
+    /// two ways (a duplicate key, another letter case, an unknown field, different spacing).
+    /// </summary>
+    private static T Strict<T>(string line, int number)
+    {
+        var value = JsonSerializer.Deserialize<T>(line, JsonOptions) ?? throw new AlteredLineException(number);
+        return JsonSerializer.Serialize(value, JsonOptions) == line ? value : throw new AlteredLineException(number);
+    }
+
+    private sealed class AlteredLineException(int line) : Exception($"line {line} is not as Hoop wrote it (a field changed outside the chain, repeated or renamed)");
+
+    private sealed record ExportedSession(Guid Id, int Events, string LastHash);
+
+    private sealed record ExportSet(string Type, List<ExportedSession> Sessions, string Signature);
 
     private sealed record AuditHeader(string Type, string PreviousHash, int Count, string Signature);
 

@@ -168,6 +168,29 @@ public sealed class RecordIntegrityTests(DataPathFixture fixture) : IClassFixtur
         Assert.True(set.Code == 0, set.Output);
         Assert.Contains("intact: 5 events", set.Output);
 
+        // The set ends with Hoop's signed list of its sessions: one taken out, or the list itself dropped, is found.
+        var setLines = (await File.ReadAllLinesAsync(folder["set.jsonl"])).Where(l => l.Length > 0).ToList();
+        Assert.Contains("\"type\":\"set\"", setLines[^1]);
+        var secondStart = setLines.FindIndex(1, l => l.Contains("\"type\":\"session\"", StringComparison.Ordinal));
+        await File.WriteAllLinesAsync(folder["set-without-one.jsonl"], setLines.Take(secondStart).Append(setLines[^1]));
+        await File.WriteAllLinesAsync(folder["set-without-list.jsonl"], setLines.SkipLast(1));
+        var withoutOne = await RunAsync("set-without-one.jsonl", "hoop.pem");
+        Assert.Equal(1, withoutOne.Code);
+        Assert.Contains("not the ones Hoop signed", withoutOne.Output);
+        Assert.Equal(1, (await RunAsync("set-without-list.jsonl", "hoop.pem")).Code);
+
+        // Every line must be as Hoop wrote it: a second, differently cased "content" or an "at" that disagrees with
+        // "atTicks" would let a reader see other than what the chain vouches for.
+        var lines = export.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var first = lines[1];
+        await File.WriteAllLinesAsync(folder["cased.jsonl"], [lines[0], first.Replace("\"content\":", "\"Content\":\"shown instead\",\"content\":", StringComparison.Ordinal), .. lines[2..]]);
+        var at = System.Text.RegularExpressions.Regex.Match(first, "\"at\":\"([^\"]+)\"").Groups[1].Value;
+        await File.WriteAllLinesAsync(folder["at.jsonl"], [lines[0], first.Replace(at, "2001-01-01T00:00:00Z", StringComparison.Ordinal), .. lines[2..]]);
+        var cased = await RunAsync("cased.jsonl", "hoop.pem");
+        Assert.Equal(1, cased.Code);
+        Assert.Contains("line 2 is not as Hoop wrote it", cased.Output);
+        Assert.Equal(1, (await RunAsync("at.jsonl", "hoop.pem")).Code);
+
         var good = await RunAsync("session.jsonl", "hoop.pem");
         var tampered = await RunAsync("tampered.jsonl", "hoop.pem");
         var wrongKey = await RunAsync("session.jsonl", "other-key.pem");
