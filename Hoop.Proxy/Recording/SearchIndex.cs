@@ -11,8 +11,10 @@ public sealed record SearchHit(long EventId, Guid SessionId, int Sequence, strin
 
 /// <summary>
 /// Full-text search over recorded content: an SQLite FTS5 table (SessionEventSearch, made by a migration) that
-/// this indexer fills in the order events were written, within about a second (later during a burst: it waits
-/// while the recorder has a backlog), so the recorder's writes stay as cheap as they are. Content is indexed as stored, that is masked: a search finds only what anyone may see.
+/// this indexer fills in the order events were written, within about a second, so the recorder's writes stay as
+/// cheap as they are. While the recorder has a backlog it indexes one batch a second and no more, so it neither
+/// competes with the recorder nor falls behind for good. Content is indexed as stored, that is masked: a search
+/// finds only what anyone may see.
 /// </summary>
 public sealed partial class SearchIndex(IDbContextFactory<HoopDbContext> contexts, Recorder recorder, TimeProvider time, ILogger<SearchIndex> logger)
     : BackgroundService
@@ -21,10 +23,9 @@ public sealed partial class SearchIndex(IDbContextFactory<HoopDbContext> context
     private readonly SemaphoreSlim _running = new(1, 1);
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken) => Periodic.RunAsync(TimeSpan.FromSeconds(1), time,
-        // The recorder comes first: while it has a backlog, indexing waits (and catches up once it has none).
-        token => recorder.Pending > 0 ? Task.CompletedTask : IndexAsync(token), LogIndexFailed, stoppingToken);
+        IndexAsync, LogIndexFailed, stoppingToken);
 
-    /// <summary>Indexes every event written so far.</summary>
+    /// <summary>Indexes every event written so far; one batch only while the recorder has a backlog (it comes first).</summary>
     public async Task IndexAsync(CancellationToken cancellationToken)
     {
         await _running.WaitAsync(cancellationToken);
@@ -43,6 +44,8 @@ public sealed partial class SearchIndex(IDbContextFactory<HoopDbContext> context
     private async Task<bool> IndexBatchAsync(CancellationToken cancellationToken)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        // Read and indexed in one write transaction: retention cannot purge an event between the two and leave it indexed.
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
         var through = long.TryParse(await db.Settings.AsNoTracking().Where(s => s.Key == IndexedThroughSetting).Select(s => s.Value)
             .FirstOrDefaultAsync(cancellationToken), out var last) ? last : 0;
         var batch = await db.SessionEvents.AsNoTracking().Where(e => e.Id > through).OrderBy(e => e.Id).Take(200)
@@ -52,7 +55,6 @@ public sealed partial class SearchIndex(IDbContextFactory<HoopDbContext> context
             return false;
         }
 
-        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
         foreach (var e in batch)
         {
             await db.Database.ExecuteSqlAsync(
