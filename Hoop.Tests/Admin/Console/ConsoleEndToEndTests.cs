@@ -143,7 +143,8 @@ public sealed class ConsoleEndToEndTests(ConsoleFixture fixture) : IClassFixture
             recorder.Enqueue(new Hoop.Data.Entities.SessionEvent
             {
                 SessionId = session.Id, Sequence = i + 1, At = session.StartedAt.AddMilliseconds(300 * i), Kind = i == 1 ? "http-denied" : "http",
-                Summary = $"GET /replayed/{i}", Content = System.Text.Json.JsonSerializer.Serialize(new { body = payloads[i] }),
+                Summary = $"GET /replayed/{i}",
+                Content = System.Text.Json.JsonSerializer.Serialize(new { body = payloads[i], columns = new[] { "id", "note" }, rows = new[] { new[] { $"{i}", payloads[i] } } }),
             });
         }
 
@@ -157,6 +158,8 @@ public sealed class ConsoleEndToEndTests(ConsoleFixture fixture) : IClassFixture
         await Expect(page.Locator("[data-test=replay-content]")).ToContainTextAsync("<script>window.__pwned=2</script>");
         Assert.Equal("undefined", await page.EvaluateAsync<string>("typeof window.__pwned"));
         Assert.Equal(0, await page.Locator("[data-test=replay-content] img").CountAsync());
+        await Expect(page.Locator("[data-test=replay-rows]")).ToContainTextAsync("<script>window.__pwned=2</script>"); // The result table, as text too.
+        Assert.Equal(0, await page.Locator("[data-test=replay-rows] img").CountAsync());
 
         await page.ClickAsync("[data-test=replay-mark]"); // The denial's marker.
         await Expect(page.Locator("[data-test=replay-position]")).ToHaveTextAsync("Event 2 of 3");
@@ -357,6 +360,7 @@ public sealed class ConsoleEndToEndTests(ConsoleFixture fixture) : IClassFixture
         await Expect(admin.Locator("[data-test=replay-decision]")).ToContainTextAsync("approved by rita");
         await Expect(admin.Locator("[data-test=replay-flags]")).ToContainTextAsync("ran on a reviewer's approval");
         await Expect(admin.Locator("[data-test=replay-content]")).ToContainTextAsync("approvedBy");
+        await Expect(admin.Locator("[data-test=replay-body]").First).ToContainTextAsync("\"order\": 991"); // The JSON body, pretty-printed.
     }
 
     [Fact]
