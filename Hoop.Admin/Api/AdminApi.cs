@@ -101,7 +101,7 @@ public static class AdminApi
             }
 
             // Someone else's session is not found: whether it exists is not theirs to know either.
-            return await q.SessionAsync(id, ct) is { } found && scope.Allows(found.Session)
+            return await q.FindSessionAsync(id, ct) is { } session && scope.Allows(session) && await q.SessionAsync(id, ct) is { } found
                 ? Results.Ok(new { found.Session, found.Events })
                 : NotFound("session", id.ToString());
         });

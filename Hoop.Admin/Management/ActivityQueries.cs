@@ -16,7 +16,7 @@ public sealed record SessionFilter(string? Search = null, string? Agent = null, 
     public string? OwnedBy { get; init; }
 }
 
-/// <summary>A marker on a replay's timeline: the event it is at, its kind (denied, held, decision, approved, error, masked) and what it says.</summary>
+/// <summary>A marker on a replay's timeline: the event it is at, its kind (denied, held, decision, decision-refused, approved, error, masked) and what it says.</summary>
 public sealed record TimelineMark(int Sequence, string Kind, string Label);
 
 /// <summary>What happened: sessions with their recorded events, and the audit log. Read-only, for admins and auditors.</summary>
@@ -129,7 +129,8 @@ public sealed class ActivityQueries(IDbContextFactory<HoopDbContext> contexts)
     /// on an approval, masking hits and errors. A kind of marker repeats at most once per quarter percent of the
     /// timeline, so a session masked throughout does not draw 100,000 markers.
     /// </summary>
-    public async Task<(List<int> Sequences, List<TimelineMark> Marks)> TimelineAsync(Guid id, CancellationToken cancellationToken)
+    /// <remarks><paramref name="withReviewers"/>: name who decided (for auditors and admins; a user replaying their own session is not told).</remarks>
+    public async Task<(List<int> Sequences, List<TimelineMark> Marks)> TimelineAsync(Guid id, bool withReviewers, CancellationToken cancellationToken)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var rows = await db.SessionEvents.AsNoTracking().Where(e => e.SessionId == id).OrderBy(e => e.Sequence)
@@ -178,12 +179,13 @@ public sealed class ActivityQueries(IDbContextFactory<HoopDbContext> contexts)
         foreach (var review in decided.OrderBy(r => r.DecidedAt))
         {
             var after = rows.FindIndex(r => r.At >= review.DecidedAt);
-            var by = review.Decisions.OrderBy(d => d.At).LastOrDefault()?.Reviewer ?? "a reviewer";
+            var by = review.Status == ReviewStatus.Expired ? " without a decision"
+                : withReviewers ? $" by {review.Decisions.OrderBy(d => d.At).LastOrDefault()?.Reviewer ?? "a reviewer"}" : "";
             if (rows.Count > 0)
             {
                 // Every decision is shown: they are few, and each is what an auditor looks for.
-                marks.Add(new(rows[after < 0 ? rows.Count - 1 : after].Sequence, "decision",
-                    $"review {review.Id.ToString()[..8]} ({review.RuleName}) {review.Status.ToString().ToLowerInvariant()} by {by} at {review.DecidedAt:u}"));
+                marks.Add(new(rows[after < 0 ? rows.Count - 1 : after].Sequence, review.Status == ReviewStatus.Approved ? "decision" : "decision-refused",
+                    $"review {review.Id.ToString()[..8]} ({review.RuleName}) {review.Status.ToString().ToLowerInvariant()}{by} at {review.DecidedAt:u}"));
             }
         }
 

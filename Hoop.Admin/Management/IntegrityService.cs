@@ -17,15 +17,21 @@ public sealed class IntegrityService(IDbContextFactory<HoopDbContext> contexts, 
     public Task<List<Session>> ToExportAsync(SessionFilter filter, CancellationToken cancellationToken) =>
         activity.SessionsAsync(filter, ActivityQueries.MaxRows, cancellationToken);
 
-    /// <summary>
-    /// Writes <paramref name="sessions"/> one after another, audited once. As JSON Lines the export ends with a line
-    /// that lists every session in it (id, events, last hash) under Hoop's signature, so a session taken out of
-    /// the file, or one added, is found offline.
-    /// </summary>
+    /// <summary>Writes the sessions a filter found (<see cref="ToExportAsync"/>) one after another; audited once.</summary>
     public async Task ExportManyAsync(IReadOnlyList<Session> sessions, SessionFilter filter, string format, string actor, TextWriter writer,
         CancellationToken cancellationToken)
     {
         await audit.WriteAsync(actor, "session.export", null, AuditOutcome.Success, new { format, filter, sessions = sessions.Select(s => s.Id) }, cancellationToken);
+        await WriteSessionsAsync(sessions, format, writer, cancellationToken);
+    }
+
+    /// <summary>
+    /// Sessions as CSV, or as JSON Lines: each session's line (with its seal) and its events (with their hashes),
+    /// then a <c>set</c> line that lists every session written (who, where, when, status, events, last hash)
+    /// under Hoop's signature, so a session taken out of the file, added to it or cut short is found offline.
+    /// </summary>
+    private async Task WriteSessionsAsync(IReadOnlyList<Session> sessions, string format, TextWriter writer, CancellationToken cancellationToken)
+    {
         if (format == "csv")
         {
             await writer.WriteAsync(CsvHeader);
@@ -34,15 +40,16 @@ public sealed class IntegrityService(IDbContextFactory<HoopDbContext> contexts, 
         var listed = new List<ExportedSession>(sessions.Count);
         foreach (var session in sessions)
         {
-            listed.Add(await WriteSessionAsync(session, format, writer, withCsvHeader: false, cancellationToken));
+            listed.Add(await WriteSessionAsync(session, format, writer, cancellationToken));
         }
 
         if (format != "csv")
         {
-            var manifest = RecordChain.SetManifest(listed.Select(l => (l.Id, l.Events, l.LastHash)));
-            await WriteLineAsync(writer, new ExportSet("set", listed, await seal.SignAsync(manifest, cancellationToken)));
+            await WriteLineAsync(writer, new ExportSet("set", listed, await seal.SignAsync(SetManifest(listed), cancellationToken)));
         }
     }
+
+    private static byte[] SetManifest(List<ExportedSession> listed) => RecordChain.SetManifest(JsonSerializer.Serialize(listed, JsonOptions));
 
     private const string CsvHeader = "session,sequence,at,kind,summary,durationMicroseconds,hash,content\r\n";
 
@@ -124,18 +131,14 @@ public sealed class IntegrityService(IDbContextFactory<HoopDbContext> contexts, 
     public async Task ExportAsync(Session session, string format, string actor, TextWriter writer, CancellationToken cancellationToken)
     {
         await audit.WriteAsync(actor, "session.export", session.Id.ToString(), AuditOutcome.Success, new { format, events = session.EventCount }, cancellationToken);
-        await WriteSessionAsync(session, format, writer, withCsvHeader: true, cancellationToken);
+        await WriteSessionsAsync([session], format, writer, cancellationToken);
     }
 
-    private async Task<ExportedSession> WriteSessionAsync(Session session, string format, TextWriter writer, bool withCsvHeader, CancellationToken cancellationToken)
+    private async Task<ExportedSession> WriteSessionAsync(Session session, string format, TextWriter writer, CancellationToken cancellationToken)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var id = session.Id;
-        if (format == "csv" && withCsvHeader)
-        {
-            await writer.WriteAsync(CsvHeader);
-        }
-        else if (format != "csv")
+        if (format != "csv")
         {
             await WriteLineAsync(writer, new ExportHeader("session", session.Id, session.ConnectionName, session.Protocol.ToString(), session.Subject,
                 session.StartedAt, session.EndedAt, session.Status.ToString(), session.EventCount, session.FinalHash, session.Signature));
@@ -159,7 +162,7 @@ public sealed class IntegrityService(IDbContextFactory<HoopDbContext> contexts, 
             last = e.Hash ?? last;
         }
 
-        return new ExportedSession(id, count, last);
+        return new ExportedSession(id, session.Subject, session.ConnectionName, session.StartedAt, session.Status.ToString(), count, last);
     }
 
     private static Task WriteLineAsync<T>(TextWriter writer, T line) => writer.WriteAsync(JsonSerializer.Serialize(line, JsonOptions) + "\n");
@@ -277,13 +280,12 @@ public sealed class IntegrityService(IDbContextFactory<HoopDbContext> contexts, 
             start = end;
         }
 
-        if (set is null && found.Count > 1)
+        if (set is null)
         {
-            return ChainReport.Broken(total, "an export of several sessions must end with Hoop's signed list of them; this one has none, so sessions may have been taken out");
+            return ChainReport.Broken(total, "the export does not end with Hoop's signed list of its sessions, so sessions may have been taken out or the file cut");
         }
 
-        if (set is not null && (!set.Sessions.SequenceEqual(found)
-            || !RecordSeal.Verify(publicKeyPem, RecordChain.SetManifest(set.Sessions.Select(s => (s.Id, s.Events, s.LastHash))), set.Signature)))
+        if (!set.Sessions.SequenceEqual(found) || !RecordSeal.Verify(publicKeyPem, SetManifest(set.Sessions), set.Signature))
         {
             return ChainReport.Broken(total, "the sessions in the export are not the ones Hoop signed as exported: a session was taken out, added or cut short");
         }
@@ -324,7 +326,13 @@ public sealed class IntegrityService(IDbContextFactory<HoopDbContext> contexts, 
 
         var report = ChainVerifier.Session(new SessionSeal(header.Id, header.Subject, header.Connection, header.StartedAt, header.Status != "Open",
             header.FinalHash, header.Signature), events, mac: null, publicKeyPem);
-        var session = new ExportedSession(header.Id, events.Count, events.LastOrDefault()?.Hash ?? RecordChain.Hex(RecordChain.Genesis(header.Id)));
+        var session = new ExportedSession(header.Id, header.Subject, header.Connection, header.StartedAt, header.Status, events.Count,
+            events.LastOrDefault()?.Hash ?? RecordChain.Hex(RecordChain.Genesis(header.Id)));
+        if (report.Intact && header.Signature is not null && header.EventCount != events.Count)
+        {
+            return (ChainReport.Broken(events.Count, $"the session line says {header.EventCount} events; the export holds {events.Count}"), session);
+        }
+
         return (report.Intact && header.Signature is null
             ? report with { Problem = "the session is not sealed (still open, or cut off by a crash): its chain was checked, not its end" }
             : report, session);
@@ -362,7 +370,8 @@ public sealed class IntegrityService(IDbContextFactory<HoopDbContext> contexts, 
     private static string? TypeOf(string line)
     {
         using var document = JsonDocument.Parse(line);
-        return document.RootElement.ValueKind == JsonValueKind.Object && document.RootElement.TryGetProperty("type", out var type) ? type.GetString() : null;
+        return document.RootElement.ValueKind == JsonValueKind.Object && document.RootElement.TryGetProperty("type", out var type)
+            && type.ValueKind == JsonValueKind.String ? type.GetString() : null;
     }
 
     /// <summary>
@@ -377,7 +386,8 @@ public sealed class IntegrityService(IDbContextFactory<HoopDbContext> contexts, 
 
     private sealed class AlteredLineException(int line) : Exception($"line {line} is not as Hoop wrote it (a field changed outside the chain, repeated or renamed)");
 
-    private sealed record ExportedSession(Guid Id, int Events, string LastHash);
+    /// <summary>A session as the closing <c>set</c> line lists it.</summary>
+    private sealed record ExportedSession(Guid Id, string Subject, string Connection, DateTime StartedAt, string Status, int Events, string LastHash);
 
     private sealed record ExportSet(string Type, List<ExportedSession> Sessions, string Signature);
 

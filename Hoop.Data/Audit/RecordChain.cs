@@ -47,9 +47,8 @@ public static class RecordChain
     public static byte[] AuditManifest(string previousHash, long firstId, long lastId, int count, string lastHash) =>
         Encoding.UTF8.GetBytes($"hoop audit export v1\n{previousHash}\n{firstId}\n{lastId}\n{count}\n{lastHash}");
 
-    /// <summary>What the closing signature of an export of several sessions covers: each session in it, in order, with its events and last hash.</summary>
-    public static byte[] SetManifest(IEnumerable<(Guid Id, int Events, string LastHash)> sessions) =>
-        JsonSerializer.SerializeToUtf8Bytes<object[]>(["hoop export set v1", sessions.Select(s => new object[] { s.Id.ToString("D"), s.Events, s.LastHash }).ToArray()]);
+    /// <summary>What the closing signature of a session export covers: its list of sessions (id, agent, connection, start, status, events, last hash) as written.</summary>
+    public static byte[] SetManifest(string sessionsJson) => Encoding.UTF8.GetBytes($"hoop export set v1\n{sessionsJson}");
 
     public static string Hex(ReadOnlySpan<byte> hash) => Convert.ToHexStringLower(hash);
 }

@@ -27,8 +27,9 @@ namespace Hoop.Data.Migrations
             // Events recorded before marks existed get them from their content, as the recorder sets them now.
             migrationBuilder.Sql("""
                 UPDATE SessionEvents SET Marks =
-                    (CASE WHEN Content LIKE '%"masked":{%' THEN 1 ELSE 0 END)
-                    | (CASE WHEN Content LIKE '%"error":"%' AND Kind NOT LIKE '%-denied' AND Kind NOT LIKE '%-held' THEN 2 ELSE 0 END)
+                    (CASE WHEN instr(Content, '"masked":{') > 0 THEN 1 ELSE 0 END)
+                    | (CASE WHEN instr(Content, '"error":"') > 0 AND Kind NOT LIKE '%-denied' AND Kind NOT LIKE '%-held' THEN 2 ELSE 0 END)
+                WHERE instr(Content, '"masked":{') > 0 OR instr(Content, '"error":"') > 0
                 """);
 
             migrationBuilder.CreateIndex(

@@ -305,7 +305,7 @@ public sealed partial class ProxyGate(
             Content = JsonSerializer.Serialize(content, JsonOptions),
             DurationMicroseconds = (long)(elapsed.TotalMilliseconds * 1000),
             Marks = (masking.Counts.Total == 0 ? EventMarks.None : EventMarks.Masked)
-                | (error is not null || (call.Verdict is null && response.StatusCode >= 500) ? EventMarks.Error : EventMarks.None)
+                | (call.Verdict is null && (error is not null || response.StatusCode >= 500) ? EventMarks.Error : EventMarks.None)
                 | (call.ApprovedBy.Count == 0 ? EventMarks.None : EventMarks.Approved),
         });
     }

@@ -117,7 +117,12 @@ public sealed partial class TokenValidator
         }
 
         var identity = result.ClaimsIdentity;
-        var subject = identity.FindFirst("sub")?.Value ?? identity.FindFirst("client_id")?.Value ?? "unknown";
+        // Who is calling decides whose sessions and approvals are whose: a token that names no one is refused.
+        if ((identity.FindFirst("sub") ?? identity.FindFirst("client_id") ?? identity.FindFirst("azp"))?.Value is not { Length: > 0 } subject)
+        {
+            return Fail("The token names no subject (sub, client_id or azp), so Hoop cannot tell who is calling.");
+        }
+
         var name = identity.FindFirst("preferred_username")?.Value ?? identity.FindFirst("name")?.Value
             ?? identity.FindFirst("client_id")?.Value ?? identity.FindFirst("azp")?.Value ?? subject;
         return (new Caller(subject, name, GroupsOf(jwt, issuer.GroupsClaim), CallerKind.Token) { Issuer = issuer.Authority }, null, jwt.ValidTo, issuer.Authority);

@@ -194,7 +194,13 @@ public sealed partial class PolicyStore(
         var defaults = RecordingSettings.From(recording);
         try
         {
-            return json is null ? defaults : System.Text.Json.JsonSerializer.Deserialize<RecordingSettings>(json, RecordingSettingsJson) ?? defaults;
+            if (json is null || System.Text.Json.JsonSerializer.Deserialize<RecordingSettings>(json, RecordingSettingsJson) is not { } saved)
+            {
+                return defaults;
+            }
+
+            // Saved before the setting existed: appsettings.json's value stands, not a silent "false".
+            return json.Contains("\"usersSeeOwnSessions\"", StringComparison.Ordinal) ? saved : saved with { UsersSeeOwnSessions = defaults.UsersSeeOwnSessions };
         }
         catch (System.Text.Json.JsonException e)
         {

@@ -922,7 +922,7 @@ public sealed partial class PgRelay(
             commands = query.Tags,
             error = query.Error,
             rule = query.Stop?.Rule,
-            approvedBy = query.Stop is null && query.ApprovedBy.Count > 0 ? query.ApprovedBy : null,
+            approvedBy = query.Stop is null && query.ApprovedBy.Count > 0 ? query.ApprovedBy.Distinct() : null,
             masked = query.Counts.Total == 0 ? null : query.Counts.ByDetector,
             tls = new { inbound = inboundTls, upstream = backend.Tls, verification = connection.TlsVerification.ToString() },
             durationMs = elapsed.TotalMilliseconds,

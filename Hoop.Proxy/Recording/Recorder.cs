@@ -46,8 +46,10 @@ public sealed partial class Recorder(
     public bool Enqueue(Session session) => TryWrite(session);
     public bool Enqueue(SessionEvent sessionEvent) => TryWrite(sessionEvent);
     public bool Enqueue(AuditEvent auditEvent) => TryWrite(auditEvent);
-    public bool EnqueueSessionEnd(Guid sessionId, string reason, int eventCount, string? maskedValues) =>
-        TryWrite(new SessionEnd(sessionId, time.GetUtcNow().UtcDateTime, reason, eventCount, maskedValues));
+    /// <summary>Queues a session's end (<paramref name="at"/>: when it ended, now if not given); a retried end is not counted as lost again.</summary>
+    public bool EnqueueSessionEnd(Guid sessionId, string reason, int eventCount, string? maskedValues, DateTime? at = null, bool retry = false) =>
+        retry ? _queue.Writer.TryWrite(new SessionEnd(sessionId, at ?? time.GetUtcNow().UtcDateTime, reason, eventCount, maskedValues))
+            : TryWrite(new SessionEnd(sessionId, at ?? time.GetUtcNow().UtcDateTime, reason, eventCount, maskedValues));
     public bool EnqueueApiKeyUse(Guid keyId) => TryWrite(new ApiKeyUse(keyId, time.GetUtcNow().UtcDateTime));
 
     private bool TryWrite(object item)

@@ -75,13 +75,14 @@ public sealed class SessionTracker(Recorder recorder, RecordingOptions options, 
     }
 
     // Ends whose record found the queue full: tried again at each tick, so every session is sealed while Hoop runs.
-    private readonly ConcurrentQueue<(LiveSession Session, string Reason)> _unsealed = new();
+    private readonly ConcurrentQueue<(LiveSession Session, string Reason, DateTime At)> _unsealed = new();
 
     private void Seal(LiveSession session, string reason)
     {
-        if (!recorder.EnqueueSessionEnd(session.Id, reason, session.EventCount, session.MaskedJson()))
+        var at = time.GetUtcNow().UtcDateTime;
+        if (!recorder.EnqueueSessionEnd(session.Id, reason, session.EventCount, session.MaskedJson(), at))
         {
-            _unsealed.Enqueue((session, reason));
+            _unsealed.Enqueue((session, reason, at));
         }
     }
 
@@ -89,7 +90,10 @@ public sealed class SessionTracker(Recorder recorder, RecordingOptions options, 
     {
         for (var n = _unsealed.Count; n > 0 && _unsealed.TryDequeue(out var end); n--)
         {
-            Seal(end.Session, end.Reason);
+            if (!recorder.EnqueueSessionEnd(end.Session.Id, end.Reason, end.Session.EventCount, end.Session.MaskedJson(), end.At, retry: true))
+            {
+                _unsealed.Enqueue(end);
+            }
         }
     }
 

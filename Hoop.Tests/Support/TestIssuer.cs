@@ -77,12 +77,13 @@ public sealed class TestIssuer : IAsyncDisposable
     public string Token(string subject = "agent-1", IEnumerable<string>? groups = null, string? audience = Audience, string? issuer = null,
         DateTime? expires = null, string kid = "k1", object? groupsClaimValue = null)
     {
-        var claims = new Dictionary<string, object>
+        var claims = new Dictionary<string, object> { ["groups"] = groupsClaimValue ?? (groups ?? ["billing-agents"]).ToArray() };
+        if (subject.Length > 0)
         {
-            ["sub"] = subject,
-            ["client_id"] = subject,
-            ["groups"] = groupsClaimValue ?? (groups ?? ["billing-agents"]).ToArray(),
-        };
+            // An empty subject makes a token that names no one.
+            claims["sub"] = subject;
+            claims["client_id"] = subject;
+        }
         var key = KeyOf(kid) ?? RSA.Create(2048); // an unpublished kid gets a key nobody knows
         var now = DateTime.UtcNow;
         // Valid from ten minutes before it expires, or from a minute ago for a long-lived one.

@@ -191,11 +191,22 @@ public sealed class RecordIntegrityTests(DataPathFixture fixture) : IClassFixtur
         Assert.Contains("line 2 is not as Hoop wrote it", cased.Output);
         Assert.Equal(1, (await RunAsync("at.jsonl", "hoop.pem")).Code);
 
+        // One session's export ends with the signed list too: a set cut down to one session with the list dropped
+        // is not passed off as a whole export, and a session line's event count must agree with the events.
+        await File.WriteAllLinesAsync(folder["single-without-list.jsonl"], lines[..^1]);
+        Assert.Equal(1, (await RunAsync("single-without-list.jsonl", "hoop.pem")).Code);
+        await File.WriteAllLinesAsync(folder["count.jsonl"], [lines[0].Replace("\"eventCount\":3", "\"eventCount\":30", StringComparison.Ordinal), .. lines[1..]]);
+        var count = await RunAsync("count.jsonl", "hoop.pem");
+        Assert.Equal(1, count.Code);
+        Assert.Contains("says 30 events", count.Output);
+        await File.WriteAllTextAsync(folder["typed.jsonl"], "{\"type\":1}\n");
+        Assert.Equal(1, (await RunAsync("typed.jsonl", "hoop.pem")).Code); // Nonsense is refused with a message, never a crash.
+
         var good = await RunAsync("session.jsonl", "hoop.pem");
         var tampered = await RunAsync("tampered.jsonl", "hoop.pem");
         var wrongKey = await RunAsync("session.jsonl", "other-key.pem");
 
-        Assert.Equal(4, export.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+        Assert.Equal(5, export.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length); // The session, 3 events, the signed list.
         Assert.StartsWith("session,sequence,at,kind,summary", csv);
         Assert.True(good.Code == 0, good.Output);
         Assert.Contains("intact: 3 events, sealed and signed", good.Output);

@@ -59,6 +59,7 @@ public sealed class HttpDataPathTests(DataPathFixture fixture) : IClassFixture<D
         { "hs256-public-key", "are not accepted; use an asymmetric algorithm" },
         { "unknown-api-key", "API key is unknown, revoked or expired" },
         { "basic", "Only Bearer credentials" },
+        { "no-subject", "names no subject" },
     };
 
     [Theory]
@@ -80,6 +81,7 @@ public sealed class HttpDataPathTests(DataPathFixture fixture) : IClassFixture<D
             "hs256-public-key" => "Bearer " + issuer.HmacWithPublicKeyToken(),
             "unknown-api-key" => "Bearer hoop_" + new string('x', 43),
             "basic" => "Basic YWdlbnQ6c2VjcmV0",
+            "no-subject" => "Bearer " + issuer.Token(subject: ""),
             _ => throw new ArgumentOutOfRangeException(nameof(kind)),
         };
         if (credential is not null)

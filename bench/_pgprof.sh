@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Postgres proxy benchmark: pgbench against the same PostgreSQL 15 directly, through PgBouncer (the reference
+# proxy), through Hoop (token login, recording on, no masking), and through Hoop with a column masking rule,
+# side by side in one run on this machine. Every hop is TLS. Rounds are interleaved; the median is reported.
+#   bench/postgres.sh        (needs ./test.sh to have run once, for tools/oidc)
+# Environment: DURATION (s per run, default 10), ROUNDS (default 3), CLIENTS (default 8), SCALE (default 10).
+PG=18450 BOUNCER=18451 HOOPPG=18447
+export HOOP_BENCH_PG_ADDRESS="127.0.0.1:$PG/bench" HOOP_BENCH_PG_PASSWORD="bench-db-password" Hoop__PostgresPort=$HOOPPG
+source "$(dirname "$0")/common.sh"
+CLIENTS=${CLIENTS:-8}
+SCALE=${SCALE:-10}
+bin=/usr/lib/postgresql/15/bin
+command -v pgbouncer >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null; }
+
+# PostgreSQL and PgBouncer refuse to run as root: both run as 'postgres', with the bench CA's certificate.
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+mkdir -p "$work/pg"
+echo "$HOOP_BENCH_PG_PASSWORD" > "$work/pg/pw"
+cp "$work/server.pem" "$work/server.key" "$work/ca.pem" "$work/pg/"
+chmod 600 "$work/pg/server.key"
+[ "$(id -u)" = 0 ] && chown -R postgres:postgres "$work/pg" && chmod 755 "$work"
+as_pg "$bin/initdb" -D "$work/pg/data" -U app --pwfile="$work/pg/pw" -A scram-sha-256 -E UTF8 --no-locale -N >/dev/null
+cat >> "$work/pg/data/postgresql.conf" <<CONF
+port = $PG
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$work/pg'
+ssl = on
+ssl_cert_file = '$work/pg/server.pem'
+ssl_key_file = '$work/pg/server.key'
+max_connections = 100
+shared_buffers = 256MB
+CONF
+as_pg "$bin/pg_ctl" -D "$work/pg/data" -l "$work/pg/log" -w start >/dev/null
+stop_pg() { as_pg "$bin/pg_ctl" -D "$work/pg/data" -m fast -w stop >/dev/null 2>&1 || true; }
+trap 'stop_pg; cleanup' EXIT
+export PGPASSWORD="$HOOP_BENCH_PG_PASSWORD"
+"$bin/createdb" -h 127.0.0.1 -p $PG -U app bench
+echo "bench: pgbench -i -s $SCALE"
+"$bin/pgbench" -i -q -s "$SCALE" "host=127.0.0.1 port=$PG dbname=bench user=app sslmode=require" 2>/dev/null
+
+cat > "$work/pg/pgbouncer.ini" <<CONF
+[databases]
+bench = host=127.0.0.1 port=$PG dbname=bench
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $BOUNCER
+unix_socket_dir =
+auth_type = scram-sha-256
+auth_file = $work/pg/userlist.txt
+pool_mode = session
+max_client_conn = 200
+default_pool_size = 20
+client_tls_sslmode = require
+client_tls_cert_file = $work/pg/server.pem
+client_tls_key_file = $work/pg/server.key
+server_tls_sslmode = verify-full
+server_tls_ca_file = $work/pg/ca.pem
+logfile = $work/pg/pgbouncer.log
+pidfile = $work/pg/pgbouncer.pid
+CONF
+echo "\"app\" \"$HOOP_BENCH_PG_PASSWORD\"" > "$work/pg/userlist.txt"
+[ "$(id -u)" = 0 ] && chown postgres:postgres "$work/pg/pgbouncer.ini" "$work/pg/userlist.txt"
+as_pg pgbouncer -d "$work/pg/pgbouncer.ini"
+for _ in $(seq 50); do [ -f "$work/pg/pgbouncer.pid" ] && break; sleep 0.1; done
+pids+=("$(cat "$work/pg/pgbouncer.pid")")
+
+TOKEN=$(token)
+target() { # target <name> -> "password|connection string"
+    case $1 in
+        direct) echo "$HOOP_BENCH_PG_PASSWORD|host=127.0.0.1 port=$PG dbname=bench user=app sslmode=verify-full sslrootcert=$work/ca.pem" ;;
+        pgbouncer) echo "$HOOP_BENCH_PG_PASSWORD|host=localhost port=$BOUNCER dbname=bench user=app sslmode=verify-full sslrootcert=$work/ca.pem" ;;
+        hoop) echo "$TOKEN|host=localhost port=$HOOPPG dbname=pgbench user=agent sslmode=verify-full sslrootcert=$work/hoop-root.pem" ;;
+        hoop-masked) echo "$TOKEN|host=localhost port=$HOOPPG dbname=pgmasked user=agent sslmode=verify-full sslrootcert=$work/hoop-root.pem" ;;
+    esac
+}
+curl -sk "https://localhost:$CONSOLE/certificate.pem" -o "$work/hoop-root.pem"
+
+# pgb <name> <mode> [seconds]: one pgbench run, appends "name mode tps latency_ms" to the raw file.
+pgb() {
+    local spec password conn args out tps lat
+    spec=$(target "$1"); password=${spec%%|*}; conn=${spec#*|}
+    [ "$2" = select ] && args=(-S) || args=()
+    out=$(PGPASSWORD="$password" "$bin/pgbench" -n "${args[@]}" -c "$CLIENTS" -j 2 -T "${3:-$DURATION}" "$conn" 2>&1) ||
+        { echo "$out"; echo "bench: pgbench against $1 failed"; tail -20 "$work/hoop.log"; exit 1; }
+    tps=$(awk -F'= ' '/^tps/ {split($2, a, " "); print a[1]}' <<<"$out" | head -1)
+    lat=$(awk -F'= ' '/^latency average/ {split($2, a, " "); print a[1]}' <<<"$out")
+    [ -n "${3:-}" ] && return 0
+    echo "$1 $2 $tps $lat" >> "$work/raw"
+    printf '  %-12s %-7s %10s tps  latency %7s ms\n' "$1" "$2" "$tps" "$lat"
+}
+
+ticks() { awk '{print $14+$15+$16+$17}' /proc/$1/stat; }
+pm=$(head -1 "$work/pg/data/postmaster.pid")
+bpid=$(cat "$work/pg/pgbouncer.pid")
+prof() { # prof <name>
+    local spec password conn out
+    spec=$(target "$1"); password=${spec%%|*}; conn=${spec#*|}
+    h0=$(ticks $hoop_pid); p0=$(ticks $pm); b0=$(ticks $bpid)
+    s0=$(date +%s.%N)
+    out=$( { TIMEFORMAT='%U %S'; time PGPASSWORD="$password" "$bin/pgbench" -n -S -c "$CLIENTS" -j 2 -T "${DURATION}" "$conn" 2>&1; } 2>&1 )
+    h1=$(ticks $hoop_pid); p1=$(ticks $pm); b1=$(ticks $bpid)
+    tps=$(awk -F'= ' '/^tps/ {split($2, a, " "); print a[1]}' <<<"$out" | head -1)
+    cl=$(tail -1 <<<"$out")
+    n=$(awk '/number of transactions actually processed/ {print $NF}' <<<"$out" | cut -d/ -f1)
+    n=$(awk '/number of transactions actually processed/ {split($0,a,": "); split(a[2],b,"/"); print b[1]}' <<<"$out")
+    awk -v name=$1 -v tps=$tps -v n=$n -v h=$((h1-h0)) -v p=$((p1-p0)) -v b=$((b1-b0)) -v cl="$cl" 'BEGIN { split(cl,c," "); hz=100;
+        printf "%-12s tps %8.0f  us/txn: hoop %6.1f  bouncer %6.1f  postgres %6.1f  pgbench %6.1f\n", name, tps, h/hz/n*1e6, b/hz/n*1e6, p/hz/n*1e6, (c[1]+c[2])/n*1e6 }'
+}
+for name in direct hoop pgbouncer hoop; do prof $name; done
