@@ -3,7 +3,8 @@
 # proxy), through Hoop (token login, recording on, no masking), and through Hoop with a column masking rule,
 # side by side in one run on this machine. Every hop is TLS. Rounds are interleaved; the median is reported.
 #   bench/postgres.sh        (needs ./test.sh to have run once, for tools/oidc)
-# Environment: DURATION (s per run, default 10), ROUNDS (default 3), CLIENTS (default 8), SCALE (default 10).
+# Environment: DURATION (s per run, default 10), ROUNDS (default 3), CLIENTS (default 8), SCALE (default 10),
+# CPU_PROFILE=1 (also CPU per transaction of each process).
 PG=18450 BOUNCER=18451 HOOPPG=18447
 export HOOP_BENCH_PG_ADDRESS="127.0.0.1:$PG/bench" HOOP_BENCH_PG_PASSWORD="bench-db-password" Hoop__PostgresPort=$HOOPPG
 source "$(dirname "$0")/common.sh"
@@ -97,6 +98,26 @@ for round in $(seq "$ROUNDS"); do
         for name in direct pgbouncer hoop hoop-masked; do pgb "$name" $mode; done
     done
 done
+
+# CPU per transaction (CPU_PROFILE=1): Hoop's and PgBouncer's CPU time from /proc, PostgreSQL's from its postmaster
+# (which reaps the backends of closed connections), pgbench's from `time`; steadier than TPS on a shared machine.
+ticks() { awk '{print $14+$15+$16+$17}' "/proc/$1/stat"; }
+cpu_per_txn() {
+    local spec password conn out pm h0 p0 b0 n cl
+    spec=$(target "$1"); password=${spec%%|*}; conn=${spec#*|}
+    pm=$(head -1 "$work/pg/data/postmaster.pid")
+    h0=$(ticks "$hoop_pid"); p0=$(ticks "$pm"); b0=$(ticks "$(cat "$work/pg/pgbouncer.pid")")
+    out=$( { TIMEFORMAT='%U %S'; time PGPASSWORD="$password" "$bin/pgbench" -n -S -c "$CLIENTS" -j 2 -T "$DURATION" "$conn" 2>&1; } 2>&1 )
+    n=$(awk '/number of transactions actually processed/ {split($0,a,": "); split(a[2],b,"/"); print b[1]}' <<<"$out")
+    cl=$(tail -1 <<<"$out")
+    awk -v name="$1" -v n="$n" -v h=$(($(ticks "$hoop_pid") - h0)) -v p=$(($(ticks "$pm") - p0)) -v b=$(($(ticks "$(cat "$work/pg/pgbouncer.pid")") - b0)) -v cl="$cl" \
+        'BEGIN { split(cl, c, " "); printf "| %s | %.0f | %.0f | %.0f | %.0f |\n", name, h/100/n*1e6, b/100/n*1e6, p/100/n*1e6, (c[1]+c[2])/n*1e6 }'
+}
+if [ "${CPU_PROFILE:-0}" = 1 ]; then
+    echo; echo "CPU per -S transaction, microseconds (PostgreSQL's counted when PgBouncer closes its pooled connections, so 0 there)"
+    echo "| path | Hoop | PgBouncer | PostgreSQL | pgbench |"; echo "|---|---|---|---|---|"
+    for name in direct pgbouncer hoop direct pgbouncer hoop; do cpu_per_txn "$name"; done
+fi
 
 pmedian() {
     awk -v n="$1" -v m="$2" '$1==n && $2==m {print $3, $4}' "$work/raw" | sort -n |
