@@ -39,8 +39,13 @@ public sealed record SessionScope(bool All, string? Own)
     /// </summary>
     private static string? CallerKeyOf(ClaimsPrincipal user)
     {
-        return user.FindFirstValue(ApiAuthenticationHandler.CallerKeyClaim) ?? (user.FindFirstValue(OidcHandler.IssuerClaim) is { } issuer && user.FindFirstValue(ClaimTypes.NameIdentifier) is { } subject
+        if (user.FindFirstValue(ApiAuthenticationHandler.CallerKeyClaim) is { } key)
+        {
+            return key;
+        }
+
+        return user.FindFirstValue(OidcHandler.IssuerClaim) is { } issuer && user.FindFirstValue(ClaimTypes.NameIdentifier) is { } subject
             ? Caller.KeyOf(subject, issuer, null)
-            : null);
+            : null;
     }
 }
