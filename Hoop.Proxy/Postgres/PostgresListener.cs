@@ -45,6 +45,16 @@ public sealed partial class PostgresListener(
     private Socket? _socket;
     private readonly ConcurrentDictionary<Task, bool> _connections = new();
 
+    /// <summary>
+    /// Connections between accept and a caller allowed on a connection (TLS, startup, authentication) at once. Each
+    /// may take up to the start-up time; more than this are refused at once (53300), so clients that connect and
+    /// never authenticate cannot tie up the port's memory and handshakes.
+    /// </summary>
+    public const int MaxStarting = 256;
+
+    private int _starting;
+    private long _lastRefusalLogged;
+
     /// <summary>The bound port (valid once started; the configured port may be 0).</summary>
     public int Port => ((IPEndPoint)(_socket ?? throw new InvalidOperationException("The Postgres port is not bound yet.")).LocalEndPoint!).Port;
 
@@ -87,7 +97,14 @@ public sealed partial class PostgresListener(
             }
 
             client.NoDelay = true;
-            var task = ServeAsync(client, stoppingToken);
+            if (Interlocked.Increment(ref _starting) > MaxStarting)
+            {
+                Interlocked.Decrement(ref _starting);
+                _ = RefuseAsync(client);
+                continue;
+            }
+
+            var task = ServeAsync(client, new StartupSlot(this), stoppingToken);
             _connections[task] = true;
             _ = task.ContinueWith(t => _connections.TryRemove(t, out _), TaskScheduler.Default);
         }
@@ -101,18 +118,68 @@ public sealed partial class PostgresListener(
         await Task.WhenAny(Task.WhenAll(_connections.Keys), Task.Delay(TimeSpan.FromSeconds(5), cancellationToken));
     }
 
-    private async Task ServeAsync(Socket socket, CancellationToken stopping)
+    private async Task ServeAsync(Socket socket, StartupSlot slot, CancellationToken stopping)
     {
         await Task.Yield();
         await using var stream = new NetworkStream(socket, ownsSocket: true);
         try
         {
-            await OnConnectedAsync(socket, stream, stopping);
+            await OnConnectedAsync(socket, stream, slot, stopping);
         }
         catch (Exception e)
         {
             // One broken connection must never take the port down.
             LogConnectionFailed(e);
+        }
+        finally
+        {
+            slot.Release();
+        }
+    }
+
+    /// <summary>One connection's place among the <see cref="MaxStarting"/>, given back once (allowed in, or gone).</summary>
+    private sealed class StartupSlot(PostgresListener listener)
+    {
+        private int _released;
+
+        public void Release()
+        {
+            if (Interlocked.Exchange(ref _released, 1) == 0)
+            {
+                Interlocked.Decrement(ref listener._starting);
+            }
+        }
+    }
+
+    /// <summary>Too many connections starting: says so in plaintext, as PostgreSQL would, and closes.</summary>
+    private async Task RefuseAsync(Socket socket)
+    {
+        using (socket)
+        {
+            try
+            {
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+                await socket.SendAsync(PgWire.Error("FATAL", "53300", $"too many connections are starting on Hoop's Postgres port at once (at most {MaxStarting}); try again shortly"),
+                    SocketFlags.None, timeout.Token);
+                // Read what the client sent before closing, so the close is not a reset that loses the error.
+                socket.Shutdown(SocketShutdown.Send);
+                var sink = new byte[512];
+                while (await socket.ReceiveAsync(sink, SocketFlags.None, timeout.Token) > 0)
+                {
+                }
+            }
+            catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException)
+            {
+                // Gone already.
+            }
+        }
+
+        // A flood is logged once a minute, not once a connection.
+        var now = Environment.TickCount64;
+        var last = Interlocked.Read(ref _lastRefusalLogged);
+        if (now - last > 60_000 && Interlocked.CompareExchange(ref _lastRefusalLogged, now, last) == last)
+        {
+            LogTooManyStarting(MaxStarting);
         }
     }
 
@@ -121,7 +188,7 @@ public sealed partial class PostgresListener(
 
     public static readonly SslApplicationProtocol Alpn = new("postgresql");
 
-    private async Task OnConnectedAsync(Socket socket, NetworkStream network, CancellationToken closed)
+    private async Task OnConnectedAsync(Socket socket, NetworkStream network, StartupSlot slot, CancellationToken closed)
     {
         var client = (socket.RemoteEndPoint as IPEndPoint)?.Address.ToString();
         using var startup = CancellationTokenSource.CreateLinkedTokenSource(closed);
@@ -139,7 +206,7 @@ public sealed partial class PostgresListener(
             var writer = PipeWriter.Create(tls);
             try
             {
-                await StartAsync(reader, writer, tls, client, startup, closed);
+                await StartAsync(reader, writer, tls, client, slot, startup, closed);
             }
             catch (PgProtocolException e)
             {
@@ -260,7 +327,7 @@ public sealed partial class PostgresListener(
     }
 
     /// <summary>Startup, authentication, the backend session, then the relay until either side ends.</summary>
-    private async Task StartAsync(PipeReader reader, PipeWriter writer, SslStream tls, string? client, CancellationTokenSource startup,
+    private async Task StartAsync(PipeReader reader, PipeWriter writer, SslStream tls, string? client, StartupSlot slot, CancellationTokenSource startup,
         CancellationToken closed)
     {
         var token = startup.Token;
@@ -347,6 +414,8 @@ public sealed partial class PostgresListener(
             Audit(caller.Subject, "postgres.forbidden", connection.Name, AuditOutcome.Denied, new { reason, groups = caller.Groups, user });
             throw new PgProtocolException("28000", $"not allowed: {reason}");
         }
+
+        slot.Release(); // Allowed in: no longer among the connections that are starting.
 
         var required = snapshot.Recording.Mode == RecordingMode.Required;
         if (required && !recorder.CanAccept)
@@ -457,6 +526,9 @@ public sealed partial class PostgresListener(
 
     private void Audit(string actor, string action, string target, AuditOutcome outcome, object details) =>
         recorder.Enqueue(audit.Create(actor, action, target, outcome, details));
+
+    [LoggerMessage(5020, LogLevel.Warning, "Postgres connections refused: more than {Max} were starting at once")]
+    private partial void LogTooManyStarting(int max);
 
     [LoggerMessage(5004, LogLevel.Warning, "Accepting a Postgres connection failed: {Error}")]
     private partial void LogAcceptFailed(string error);

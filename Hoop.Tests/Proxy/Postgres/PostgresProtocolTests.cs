@@ -211,6 +211,56 @@ public sealed class PostgresProtocolTests(PostgresFixture fixture) : IClassFixtu
         return await db.Sessions.FirstAsync(s => s.Subject == subject && s.EndedAt != null);
     }
 
+    [Fact]
+    public async Task ConnectionsThatNeverAuthenticate_AreCapped_TheNextIsToldWhy_AndThePortRecovers()
+    {
+        var silent = new List<System.Net.Sockets.Socket>();
+        try
+        {
+            for (var i = 0; i < PostgresListener.MaxStarting; i++)
+            {
+                var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+                await socket.ConnectAsync(System.Net.IPAddress.Loopback, fixture.PgPort);
+                silent.Add(socket);
+            }
+
+            // Once the listener has taken them all in, the next connection is refused at once, with the reason.
+            await Eventually.TrueAsync(async () =>
+            {
+                await using var probe = await RawPgClient.ConnectAsync(fixture.PgPort);
+                await probe.SendAsync(PgWire.Code(PgWire.SslRequestCode));
+                if (await probe.ReadByteAsync() != (byte)'E')
+                {
+                    return false;
+                }
+
+                return true;
+            });
+            await using var next = await RawPgClient.ConnectAsync(fixture.PgPort);
+            await next.SendAsync(PgWire.Code(PgWire.SslRequestCode));
+            var (state, message) = await next.ErrorThenCloseAsync();
+            Assert.Equal("53300", state);
+            Assert.Contains("too many connections are starting", message);
+        }
+        finally
+        {
+            silent.ForEach(s => s.Dispose());
+        }
+
+        await Eventually.TrueAsync(async () =>
+        {
+            try
+            {
+                await StillServesAsync();
+                return true;
+            }
+            catch (NpgsqlException)
+            {
+                return false;
+            }
+        });
+    }
+
     private async Task StillServesAsync()
     {
         await using var agent = await fixture.OpenAgentAsync();
