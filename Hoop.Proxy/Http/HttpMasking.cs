@@ -95,7 +95,7 @@ public sealed class HttpMasking((Masker Request, Masker Response, Masker Recordi
             return WithHeadersOf(content, new StreamContent(new MaskedLinesStream(body, Response, kind, options.MaxBodyBytes, Counts)));
         }
 
-        var (buffered, complete) = await BodyBuffer.ReadAsync(body, options.MaxBodyBytes, cancellationToken);
+        var (buffered, complete) = await BodyBuffer.ReadAsync(body, options.MaxBodyBytes, cancellationToken, content.Headers.ContentLength);
         HttpContent replacement;
         if (!complete)
         {

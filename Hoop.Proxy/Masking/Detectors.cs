@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Net;
 using System.Net.Sockets;
 using System.Numerics;
@@ -43,6 +44,10 @@ public static class Detectors
 {
     private const RegexOptions Options = RegexOptions.NonBacktracking | RegexOptions.CultureInvariant;
 
+    // What every api-key pattern starts with (the shortest match is 15 characters: "xoxb-" and ten more).
+    private static readonly SearchValues<string> ApiKeyPrefixes =
+        SearchValues.Create(["sk-", "sk_", "gh", "xox", "AIza", "glpat-", "earer "], StringComparison.Ordinal);
+
     public static readonly IReadOnlyDictionary<string, Detector> BuiltIn = new Detector[]
     {
         new("email", "EMAIL", Pattern(@"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}"), mayContain: t => t.Contains('@')),
@@ -50,15 +55,16 @@ public static class Detectors
         new("card", "CARD", Pattern(@"\b([0-9]{13,19}|[0-9]{4}([ \-][0-9]{4}){3}|[0-9]{4}[ \-][0-9]{6}[ \-][0-9]{5})\b"), IsCardNumber, Digits(13)),
         new("ssn", "SSN", Pattern(@"\b[0-9]{3}-[0-9]{2}-[0-9]{4}\b"), IsSsn, Digits(9)),
         new("phone", "PHONE", Pattern(@"(\+[0-9]{1,3}[ .\-]?)?(\([0-9]{2,4}\)[ .\-]?|\b[0-9]{2,4}[ .\-])[0-9]{3,4}[ .\-][0-9]{3,4}\b|\+[1-9][0-9]{9,14}\b"), IsPhone, Digits(10)),
-        new("iban", "IBAN", Pattern(@"\b[A-Z]{2}[0-9]{2}( ?[A-Z0-9]{4}){2,7}( ?[A-Z0-9]{1,3})?\b"), IsIban, Digits(4)),
-        new("ipv4", "IPV4", Pattern(@"\b[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\b"), IsIPv4, t => t.Contains('.') && Digits(4)(t)),
+        new("iban", "IBAN", Pattern(@"\b[A-Z]{2}[0-9]{2}( ?[A-Z0-9]{4}){2,7}( ?[A-Z0-9]{1,3})?\b"), IsIban, HasCountryAndCheckDigits),
+        new("ipv4", "IPV4", Pattern(@"\b[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\b"), IsIPv4, t => t.AsSpan().Count('.') >= 3 && Digits(4)(t)),
         new("ipv6", "IPV6", Pattern(@"[0-9A-Fa-f]{0,4}(:[0-9A-Fa-f]{0,4}){2,7}"), IsIPv6, t => t.AsSpan().Count(':') >= 2),
         new("jwt", "JWT", Pattern(@"\beyJ[A-Za-z0-9_\-]+\.eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*"), mayContain: t => t.Contains("eyJ", StringComparison.Ordinal)),
         new("aws-access-key", "AWS_ACCESS_KEY", Pattern(@"\b(AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b"), mayContain: t => t.Length >= 20 && t.Contains('A')),
         new("aws-secret-key", "AWS_SECRET_KEY", Pattern(@"[A-Za-z0-9/+]{40,}"), IsAwsSecretKey, t => t.Length >= 40),
         new("api-key", "API_KEY", Pattern(
             @"\b(sk-[A-Za-z0-9_\-]{20,}|sk_(live|test)_[A-Za-z0-9]{20,}|gh[oprsu]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{40,}" +
-            @"|xox[abpr]-[A-Za-z0-9\-]{10,}|AIza[0-9A-Za-z_\-]{35}|glpat-[A-Za-z0-9_\-]{20,})|\b[Bb]earer [A-Za-z0-9._~+/\-]{20,}=*")),
+            @"|xox[abpr]-[A-Za-z0-9\-]{10,}|AIza[0-9A-Za-z_\-]{35}|glpat-[A-Za-z0-9_\-]{20,})|\b[Bb]earer [A-Za-z0-9._~+/\-]{20,}=*"),
+            mayContain: t => t.Length >= 15 && t.AsSpan().ContainsAny(ApiKeyPrefixes)),
         new("pem-private-key", "PRIVATE_KEY", Pattern(@"-----BEGIN [A-Z ]*PRIVATE KEY-----[^\-]+-----END [A-Z ]*PRIVATE KEY-----"),
             mayContain: t => t.Contains("PRIVATE KEY", StringComparison.Ordinal)),
     }.ToDictionary(d => d.Name, StringComparer.Ordinal);
@@ -105,6 +111,20 @@ public static class Detectors
         new(name.ToUpperInvariant().Select(c => char.IsAsciiLetterOrDigit(c) ? c : '_').ToArray());
 
     private static Regex Pattern(string pattern) => new(pattern, Options);
+
+    /// <summary>Two capital letters then two digits somewhere: how every IBAN starts.</summary>
+    private static bool HasCountryAndCheckDigits(string text)
+    {
+        for (var i = 0; i + 3 < text.Length; i++)
+        {
+            if (char.IsAsciiLetterUpper(text[i]) && char.IsAsciiLetterUpper(text[i + 1]) && char.IsAsciiDigit(text[i + 2]) && char.IsAsciiDigit(text[i + 3]))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 
     /// <summary>Whether the text has at least <paramref name="count"/> ASCII digits.</summary>
     private static Func<string, bool> Digits(int count) => text =>

@@ -364,6 +364,10 @@ public sealed class Masker(IReadOnlyList<CompiledMaskingRule> rules, byte[] pseu
                         }
 
                         break;
+                    case JsonTokenType.PropertyName when _fields.Length == 0 && !reader.ValueIsEscaped:
+                        // No field rules: the name is not needed as a string, only passed on.
+                        writer.WritePropertyName(reader.ValueSpan);
+                        break;
                     case JsonTokenType.PropertyName:
                         property = reader.GetString()!;
                         writer.WritePropertyName(property);
@@ -396,7 +400,11 @@ public sealed class Masker(IReadOnlyList<CompiledMaskingRule> rules, byte[] pseu
         }
 
         var masked = MaskText(text, counts);
-        if (reader.TokenType == JsonTokenType.String || !ReferenceEquals(masked, text))
+        if (reader.TokenType == JsonTokenType.String && ReferenceEquals(masked, text) && !reader.ValueIsEscaped)
+        {
+            writer.WriteStringValue(reader.ValueSpan); // Unchanged: its UTF-8 as it came, not transcoded twice.
+        }
+        else if (reader.TokenType == JsonTokenType.String || !ReferenceEquals(masked, text))
         {
             writer.WriteStringValue(masked);
         }

@@ -31,6 +31,13 @@ public sealed class MaskerTests
     [InlineData("api-key", "OPENAI_API_KEY=sk-proj-abcdefghijklmnopqrstuv123", "sk-proj-abcdefghijklmnopqrstuv123")]
     [InlineData("api-key", "GITHUB ghp_abcdefghijklmnopqrstuvwxyz0123456789", "ghp_abcdefghijklmnopqrstuvwxyz0123456789")]
     [InlineData("api-key", "Authorization: Bearer abc.def-ghi_jkl~mno+pqr/stu", "Bearer abc.def-ghi_jkl~mno+pqr/stu")]
+    [InlineData("api-key", "stripe sk_live_abcdefghijklmnopqrstu1", "sk_live_abcdefghijklmnopqrstu1")]
+    [InlineData("api-key", "slack xoxb-1234567890", "xoxb-1234567890")]
+    [InlineData("api-key", "google AIzaSyA1234567890abcdefghijklmnopqrstuv", "AIzaSyA1234567890abcdefghijklmnopqrstuv")]
+    [InlineData("api-key", "gitlab glpat-abcdefghij0123456789", "glpat-abcdefghij0123456789")]
+    [InlineData("api-key", "github_pat_abcdefghij0123456789abcdefghij0123456789", "github_pat_abcdefghij0123456789abcdefghij0123456789")]
+    [InlineData("iban", "pay to GB82 WEST 1234 5698 7654 32 now", "GB82 WEST 1234 5698 7654 32")]
+    [InlineData("ipv4", "from 10.0.0.1 ok", "10.0.0.1")]
     [InlineData("pem-private-key", "k=-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg\nkqhkiG9w0BAQEF\n-----END PRIVATE KEY-----!",
         "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg\nkqhkiG9w0BAQEF\n-----END PRIVATE KEY-----")]
     public void Detector_FindsTheValue(string detector, string text, string value)
