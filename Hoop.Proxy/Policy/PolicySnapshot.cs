@@ -59,6 +59,26 @@ public sealed class PolicySnapshot
             return (Masker.None, Masker.None, Masker.None);
         }
 
+        // Worked out once per connection, issuer and set of groups while this snapshot lasts: every request asks.
+        var key = (connection.Id, caller.Issuer, string.Join('\n', caller.Groups));
+        if (_maskers.TryGetValue(key, out var known))
+        {
+            return known;
+        }
+
+        if (_maskers.Count >= MaxCachedMaskers)
+        {
+            _maskers.Clear();
+        }
+
+        return _maskers[key] = Compile(caller, connection);
+    }
+
+    private const int MaxCachedMaskers = 10_000;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(Guid, string?, string), (Masker, Masker, Masker)> _maskers = new();
+
+    private (Masker Request, Masker Response, Masker Recording) Compile(Identity.Caller caller, ConnectionPolicy connection)
+    {
         var groups = AcceptedGroups(caller.Groups, caller.Issuer).ToList();
         Masker For(MaskDirections direction)
         {
