@@ -101,8 +101,8 @@ public static class AdminApi
             }
 
             // Someone else's session is not found: whether it exists is not theirs to know either.
-            return await q.FindSessionAsync(id, ct) is { } session && scope.Allows(session) && await q.SessionAsync(id, ct) is { } found
-                ? Results.Ok(new { found.Session, found.Events })
+            return await q.FindSessionAsync(id, ct) is { } session && scope.Allows(session)
+                ? Results.Ok(new { Session = session, Events = await q.EventsPageAsync(id, 0, ActivityQueries.MaxRows, ct) })
                 : NotFound("session", id.ToString());
         });
 
@@ -132,9 +132,10 @@ public static class AdminApi
 
             return Export(http, format, (writer, token) => integrity.ExportManyAsync(sessions, filter, format ?? "jsonl", Actor(http), writer, token));
         });
-        read.MapGet("/sessions/{id:guid}/export", async (Guid id, string? format, IntegrityService integrity, HttpContext http, CancellationToken ct) =>
+        read.MapGet("/sessions/{id:guid}/export", async (Guid id, string? format, IntegrityService integrity, ActivityQueries q, HttpContext http,
+            CancellationToken ct) =>
             !KnownFormat(format) ? UnknownFormat()
-            : await integrity.FindAsync(id, ct) is { } session
+            : await q.FindSessionAsync(id, ct) is { } session
                 ? Export(http, format, (writer, token) => integrity.ExportAsync(session, format ?? "jsonl", Actor(http), writer, token))
                 : NotFound("session", id.ToString()));
         read.MapGet("/audit/export", (string? format, DateTime? from, IntegrityService integrity, HttpContext http) =>

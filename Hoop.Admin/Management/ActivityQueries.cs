@@ -94,20 +94,11 @@ public sealed class ActivityQueries(IDbContextFactory<HoopDbContext> contexts)
         return await query.OrderByDescending(s => s.StartedAt).Take(Math.Clamp(limit, 1, MaxRows)).ToListAsync(cancellationToken);
     }
 
+    /// <summary>"denied" or "held" for an event a guardrail stopped (kinds "http-denied", "sql-held", ...); null for any other.</summary>
+    public static string? StopOf(string kind) =>
+        kind.EndsWith("-denied", StringComparison.Ordinal) ? "denied" : kind.EndsWith("-held", StringComparison.Ordinal) ? "held" : null;
+
     private static string? Given(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
-
-    public async Task<(Session Session, List<SessionEvent> Events)?> SessionAsync(Guid id, CancellationToken cancellationToken)
-    {
-        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
-        var session = await db.Sessions.AsNoTracking().FirstOrDefaultAsync(s => s.Id == id, cancellationToken);
-        if (session is null)
-        {
-            return null;
-        }
-
-        var events = await db.SessionEvents.AsNoTracking().Where(e => e.SessionId == id).OrderBy(e => e.Sequence).Take(MaxRows).ToListAsync(cancellationToken);
-        return (session, events);
-    }
 
     public async Task<Session?> FindSessionAsync(Guid id, CancellationToken cancellationToken)
     {
@@ -115,7 +106,7 @@ public sealed class ActivityQueries(IDbContextFactory<HoopDbContext> contexts)
         return await db.Sessions.AsNoTracking().FirstOrDefaultAsync(s => s.Id == id, cancellationToken);
     }
 
-    /// <summary>One page of a session's events from a sequence number on, for replay: long sessions load as they play.</summary>
+    /// <summary>One page of a session's events from a sequence number on (0: its first page): long sessions load as they are read.</summary>
     public async Task<List<SessionEvent>> EventsPageAsync(Guid id, int fromSequence, int count, CancellationToken cancellationToken)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
@@ -151,13 +142,10 @@ public sealed class ActivityQueries(IDbContextFactory<HoopDbContext> contexts)
         for (var i = 0; i < rows.Count; i++)
         {
             var row = rows[i];
-            if (row.Kind.EndsWith("-denied", StringComparison.Ordinal))
+            switch (StopOf(row.Kind))
             {
-                Mark(i, "denied", "denied by a guardrail");
-            }
-            else if (row.Kind.EndsWith("-held", StringComparison.Ordinal))
-            {
-                Mark(i, "held", "held for review");
+                case "denied": Mark(i, "denied", "denied by a guardrail"); break;
+                case "held": Mark(i, "held", "held for review"); break;
             }
 
             if (row.Marks.HasFlag(EventMarks.Approved))

@@ -122,8 +122,6 @@ public sealed class IntegrityService(IDbContextFactory<HoopDbContext> contexts, 
         return true;
     }
 
-    public async Task<Session?> FindAsync(Guid id, CancellationToken cancellationToken) => await activity.FindSessionAsync(id, cancellationToken);
-
     /// <summary>
     /// One session as JSON Lines (a header with its seal, then one event per line with its hash, for
     /// <c>hoop verify-export</c>) or CSV, written as it is read; audited.

@@ -47,9 +47,11 @@ public sealed partial class Recorder(
     public bool Enqueue(SessionEvent sessionEvent) => TryWrite(sessionEvent);
     public bool Enqueue(AuditEvent auditEvent) => TryWrite(auditEvent);
     /// <summary>Queues a session's end (<paramref name="at"/>: when it ended, now if not given); a retried end is not counted as lost again.</summary>
-    public bool EnqueueSessionEnd(Guid sessionId, string reason, int eventCount, string? maskedValues, DateTime? at = null, bool retry = false) =>
-        retry ? _queue.Writer.TryWrite(new SessionEnd(sessionId, at ?? time.GetUtcNow().UtcDateTime, reason, eventCount, maskedValues))
-            : TryWrite(new SessionEnd(sessionId, at ?? time.GetUtcNow().UtcDateTime, reason, eventCount, maskedValues));
+    public bool EnqueueSessionEnd(Guid sessionId, string reason, int eventCount, string? maskedValues, DateTime? at = null, bool retry = false)
+    {
+        var end = new SessionEnd(sessionId, at ?? time.GetUtcNow().UtcDateTime, reason, eventCount, maskedValues);
+        return retry ? _queue.Writer.TryWrite(end) : TryWrite(end);
+    }
     public bool EnqueueApiKeyUse(Guid keyId) => TryWrite(new ApiKeyUse(keyId, time.GetUtcNow().UtcDateTime));
 
     private bool TryWrite(object item)
@@ -230,10 +232,7 @@ public sealed partial class Recorder(
                         break; // Its record was never written (queue full at its start): nothing to seal.
                     }
 
-                    var signature = await seal.SignAsync(RecordChain.Manifest(end.SessionId, who.Subject, who.ConnectionName, who.StartedAt, count, finalHash),
-                        CancellationToken.None);
-                    // The seal is in the audit chain too, so a seal removed from the session row (to hide its last events) is found.
-                    db.AuditEvents.Add(audit.Create(AuditLog.System, "session.sealed", end.SessionId.ToString(), AuditOutcome.Success, new { events = count, finalHash }));
+                    var signature = await SealAsync(db, end.SessionId, who.Subject, who.ConnectionName, who.StartedAt, count, finalHash, CancellationToken.None);
                     await db.SaveChangesAsync();
                     await db.Sessions.Where(s => s.Id == end.SessionId).ExecuteUpdateAsync(u => u
                         .SetProperty(s => s.Status, SessionStatus.Closed)
@@ -270,6 +269,18 @@ public sealed partial class Recorder(
         flushed.ForEach(t => t.TrySetResult());
     }
 
+    /// <summary>
+    /// Signs a session's manifest (id, agent, connection, start, events chained, last hash) and records the seal in
+    /// the audit chain too, so a seal removed from the session row (to hide its last events) is found.
+    /// </summary>
+    private async Task<string> SealAsync(HoopDbContext db, Guid id, string subject, string connection, DateTime startedAt, int events, string finalHash,
+        CancellationToken cancellationToken)
+    {
+        var signature = await seal.SignAsync(RecordChain.Manifest(id, subject, connection, startedAt, events, finalHash), cancellationToken);
+        db.AuditEvents.Add(audit.Create(AuditLog.System, "session.sealed", id.ToString(), AuditOutcome.Success, new { events, finalHash }));
+        return signature;
+    }
+
     /// <summary>Sessions still open at start were cut off by a crash: they are marked so, not silently closed.</summary>
     private async Task MarkInterruptedAsync(CancellationToken cancellationToken)
     {
@@ -295,9 +306,8 @@ public sealed partial class Recorder(
             // Sealed as found: what the crash left is what the seal vouches for from now on.
             session.FinalHash = await db.SessionEvents.Where(e => e.SessionId == session.Id).OrderByDescending(e => e.Id).Select(e => e.Hash)
                 .FirstOrDefaultAsync(cancellationToken) ?? RecordChain.Hex(RecordChain.Genesis(session.Id));
-            session.Signature = await seal.SignAsync(
-                RecordChain.Manifest(session.Id, session.Subject, session.ConnectionName, session.StartedAt, session.EventCount, session.FinalHash), cancellationToken);
-            db.AuditEvents.Add(audit.Create(AuditLog.System, "session.sealed", id, AuditOutcome.Success, new { events = session.EventCount, session.FinalHash }));
+            session.Signature = await SealAsync(db, session.Id, session.Subject, session.ConnectionName, session.StartedAt, session.EventCount, session.FinalHash,
+                cancellationToken);
             db.AuditEvents.Add(audit.Create(AuditLog.System, "session.interrupted", session.Id.ToString(), AuditOutcome.Failed,
                 new { events = session.EventCount }));
         }
