@@ -1,4 +1,3 @@
-using Hoop.Data.Entities;
 using Hoop.Data.Store;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Hosting;
@@ -121,13 +120,7 @@ public sealed class AuditChain(IDbContextFactory<HoopDbContext> contexts, Record
             return ChainReport.Broken(0, "the record of where the audit chain ends was removed");
         }
 
-        var events = db.AuditEvents.AsNoTracking().Where(a => a.Hash != null).OrderBy(a => a.Id).AsAsyncEnumerable();
-        var list = new List<AuditEvent>();
-        await foreach (var a in events.WithCancellation(cancellationToken))
-        {
-            list.Add(a);
-        }
-
-        return ChainVerifier.Audit(list, h => seal.Mac(h), head);
+        var events = await db.AuditEvents.AsNoTracking().Where(a => a.Hash != null).OrderBy(a => a.Id).ToListAsync(cancellationToken);
+        return ChainVerifier.Audit(events, h => seal.Mac(h), head);
     }
 }
