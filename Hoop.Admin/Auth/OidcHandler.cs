@@ -301,16 +301,7 @@ public sealed partial class OidcHandler(
 public sealed partial class OidcHandler
 {
     /// <summary>One audit record a minute for refused callbacks that anyone could send (one per host).</summary>
-    public sealed class StateAuditThrottle
-    {
-        private long _last = long.MinValue / 2;
-
-        public bool TryTake(DateTimeOffset now)
-        {
-            var last = Interlocked.Read(ref _last);
-            return now.UtcTicks - last > TimeSpan.TicksPerMinute && Interlocked.CompareExchange(ref _last, now.UtcTicks, last) == last;
-        }
-    }
+    public sealed class StateAuditThrottle() : Throttle(TimeSpan.FromMinutes(1));
 }
 
 /// <summary>Why a console sign-in failed; <see cref="Code"/> picks the message the sign-in page shows.</summary>

@@ -40,6 +40,7 @@ public sealed partial class PostgresListener(
     PgRelayServices relayServices,
     InboundCertificate certificate,
     AuditLog audit,
+    TimeProvider time,
     ILogger<PostgresListener> logger) : BackgroundService
 {
     private Socket? _socket;
@@ -53,7 +54,7 @@ public sealed partial class PostgresListener(
     public const int MaxStarting = 256;
 
     private int _starting;
-    private long _lastRefusalLogged;
+    private readonly Throttle _refusalLog = new(TimeSpan.FromMinutes(1));
 
     /// <summary>The bound port (valid once started; the configured port may be 0).</summary>
     public int Port => ((IPEndPoint)(_socket ?? throw new InvalidOperationException("The Postgres port is not bound yet.")).LocalEndPoint!).Port;
@@ -175,9 +176,7 @@ public sealed partial class PostgresListener(
         }
 
         // A flood is logged once a minute, not once a connection.
-        var now = Environment.TickCount64;
-        var last = Interlocked.Read(ref _lastRefusalLogged);
-        if (now - last > 60_000 && Interlocked.CompareExchange(ref _lastRefusalLogged, now, last) == last)
+        if (_refusalLog.TryTake(time.GetUtcNow()))
         {
             LogTooManyStarting(MaxStarting);
         }
