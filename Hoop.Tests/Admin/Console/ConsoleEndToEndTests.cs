@@ -234,6 +234,13 @@ public sealed class ConsoleEndToEndTests(ConsoleFixture fixture) : IClassFixture
             await Expect(page.Locator("[data-test=sessions]")).Not.ToContainTextAsync("eves-ledger");
             await Expect(page.Locator("[data-test=sessions]")).Not.ToContainTextAsync("lookalike-ledger");
             await Expect(page.Locator("[data-test=session-verify]")).ToHaveCountAsync(0);
+
+            // Live: a session that starts now appears without a reload.
+            await page.ClickAsync("[data-test=session-live]");
+            var later = Recorded("daves-live-ledger", "dave");
+            recorder.Enqueue(later);
+            await recorder.FlushAsync(default);
+            await Expect(page.Locator("[data-test=sessions]")).ToContainTextAsync("daves-live-ledger");
             await page.GotoAsync($"sessions/{daves.Id}/replay");
             await Expect(page.Locator("[data-test=replay-position]")).ToHaveTextAsync("Event 1 of 1");
             await page.GotoAsync($"sessions/{eves.Id}/replay");
