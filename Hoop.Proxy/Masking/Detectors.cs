@@ -10,7 +10,7 @@ namespace Hoop.Proxy.Masking;
 /// Finds one kind of sensitive value in text: a pattern, and for checksummed kinds a check that look-alikes fail.
 /// Every pattern runs on .NET's non-backtracking engine, so no input can make matching take more than linear time.
 /// </summary>
-public sealed class Detector(string name, string label, Regex pattern, Func<string, bool>? check = null, Func<string, bool>? mayContain = null)
+public sealed class Detector(string name, string label, Regex pattern, Func<string, bool>? check = null, Func<TextTraits, bool>? mayContain = null)
 {
     /// <summary>What rules name it by (email, card, ...) and what counts are kept under.</summary>
     public string Name => name;
@@ -18,14 +18,18 @@ public sealed class Detector(string name, string label, Regex pattern, Func<stri
     /// <summary>What a redacted value becomes: [EMAIL].</summary>
     public string Label => label;
 
-    public IReadOnlyList<(int Start, int Length)> Find(string text)
+    public IReadOnlyList<(int Start, int Length)> Find(string text) => Find(TextTraits.Of(text));
+
+    /// <summary>Finds in a text whose traits are known (a masker works them out once for all its detectors).</summary>
+    public IReadOnlyList<(int Start, int Length)> Find(in TextTraits traits)
     {
-        // A cheap test first (an '@' for an email, a digit for a card): most text has none, and skips the regex.
-        if (mayContain is not null && !mayContain(text))
+        // A cheap test first (an '@' for an email, 13 digits for a card): most text has none, and skips the regex.
+        if (mayContain is not null && !mayContain(traits))
         {
             return [];
         }
 
+        var text = traits.Text;
         List<(int, int)>? found = null;
         foreach (var match in pattern.EnumerateMatches(text))
         {
@@ -36,6 +40,30 @@ public sealed class Detector(string name, string label, Regex pattern, Func<stri
         }
 
         return found is null ? [] : found;
+    }
+}
+
+/// <summary>
+/// What one pass over a text counts, so that each detector's cheap test reads a number instead of scanning the text
+/// again: a masker runs a dozen detectors over every JSON value, and most values are short and hold nothing.
+/// </summary>
+public readonly record struct TextTraits(string Text, int Digits, int Dots, int Colons, int Ats)
+{
+    public static TextTraits Of(string text)
+    {
+        int digits = 0, dots = 0, colons = 0, ats = 0;
+        foreach (var c in text)
+        {
+            switch (c)
+            {
+                case >= '0' and <= '9': digits++; break;
+                case '.': dots++; break;
+                case ':': colons++; break;
+                case '@': ats++; break;
+            }
+        }
+
+        return new TextTraits(text, digits, dots, colons, ats);
     }
 }
 
@@ -50,23 +78,23 @@ public static class Detectors
 
     public static readonly IReadOnlyDictionary<string, Detector> BuiltIn = new Detector[]
     {
-        new("email", "EMAIL", Pattern(@"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}"), mayContain: t => t.Contains('@')),
+        new("email", "EMAIL", Pattern(@"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}"), mayContain: t => t.Ats > 0 && t.Dots > 0),
         // Unbroken, or in the printed groups (4-4-4-4, Amex 4-6-5): a longer run around a card must not hide it.
-        new("card", "CARD", Pattern(@"\b([0-9]{13,19}|[0-9]{4}([ \-][0-9]{4}){3}|[0-9]{4}[ \-][0-9]{6}[ \-][0-9]{5})\b"), IsCardNumber, Digits(13)),
-        new("ssn", "SSN", Pattern(@"\b[0-9]{3}-[0-9]{2}-[0-9]{4}\b"), IsSsn, Digits(9)),
-        new("phone", "PHONE", Pattern(@"(\+[0-9]{1,3}[ .\-]?)?(\([0-9]{2,4}\)[ .\-]?|\b[0-9]{2,4}[ .\-])[0-9]{3,4}[ .\-][0-9]{3,4}\b|\+[1-9][0-9]{9,14}\b"), IsPhone, Digits(10)),
-        new("iban", "IBAN", Pattern(@"\b[A-Z]{2}[0-9]{2}( ?[A-Z0-9]{4}){2,7}( ?[A-Z0-9]{1,3})?\b"), IsIban, HasCountryAndCheckDigits),
-        new("ipv4", "IPV4", Pattern(@"\b[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\b"), IsIPv4, t => t.AsSpan().Count('.') >= 3 && Digits(4)(t)),
-        new("ipv6", "IPV6", Pattern(@"[0-9A-Fa-f]{0,4}(:[0-9A-Fa-f]{0,4}){2,7}"), IsIPv6, t => t.AsSpan().Count(':') >= 2),
-        new("jwt", "JWT", Pattern(@"\beyJ[A-Za-z0-9_\-]+\.eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*"), mayContain: t => t.Contains("eyJ", StringComparison.Ordinal)),
-        new("aws-access-key", "AWS_ACCESS_KEY", Pattern(@"\b(AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b"), mayContain: t => t.Length >= 20 && t.Contains('A')),
-        new("aws-secret-key", "AWS_SECRET_KEY", Pattern(@"[A-Za-z0-9/+]{40,}"), IsAwsSecretKey, t => t.Length >= 40),
+        new("card", "CARD", Pattern(@"\b([0-9]{13,19}|[0-9]{4}([ \-][0-9]{4}){3}|[0-9]{4}[ \-][0-9]{6}[ \-][0-9]{5})\b"), IsCardNumber, t => t.Digits >= 13),
+        new("ssn", "SSN", Pattern(@"\b[0-9]{3}-[0-9]{2}-[0-9]{4}\b"), IsSsn, t => t.Digits >= 9 && HasSsnShape(t.Text)),
+        new("phone", "PHONE", Pattern(@"(\+[0-9]{1,3}[ .\-]?)?(\([0-9]{2,4}\)[ .\-]?|\b[0-9]{2,4}[ .\-])[0-9]{3,4}[ .\-][0-9]{3,4}\b|\+[1-9][0-9]{9,14}\b"), IsPhone, t => t.Digits >= 10),
+        new("iban", "IBAN", Pattern(@"\b[A-Z]{2}[0-9]{2}( ?[A-Z0-9]{4}){2,7}( ?[A-Z0-9]{1,3})?\b"), IsIban, t => t.Text.Length >= 15 && t.Digits >= 2 && HasCountryAndCheckDigits(t.Text)),
+        new("ipv4", "IPV4", Pattern(@"\b[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\b"), IsIPv4, t => t.Dots >= 3 && t.Digits >= 4),
+        new("ipv6", "IPV6", Pattern(@"[0-9A-Fa-f]{0,4}(:[0-9A-Fa-f]{0,4}){2,7}"), IsIPv6, t => t.Colons >= 2),
+        new("jwt", "JWT", Pattern(@"\beyJ[A-Za-z0-9_\-]+\.eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*"), mayContain: t => t.Dots >= 2 && t.Text.Contains("eyJ", StringComparison.Ordinal)),
+        new("aws-access-key", "AWS_ACCESS_KEY", Pattern(@"\b(AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b"), mayContain: t => t.Text.Length >= 20 && t.Text.Contains('A')),
+        new("aws-secret-key", "AWS_SECRET_KEY", Pattern(@"[A-Za-z0-9/+]{40,}"), IsAwsSecretKey, t => t.Text.Length >= 40 && t.Digits > 0),
         new("api-key", "API_KEY", Pattern(
             @"\b(sk-[A-Za-z0-9_\-]{20,}|sk_(live|test)_[A-Za-z0-9]{20,}|gh[oprsu]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{40,}" +
             @"|xox[abpr]-[A-Za-z0-9\-]{10,}|AIza[0-9A-Za-z_\-]{35}|glpat-[A-Za-z0-9_\-]{20,})|\b[Bb]earer [A-Za-z0-9._~+/\-]{20,}=*"),
-            mayContain: t => t.Length >= 15 && t.AsSpan().ContainsAny(ApiKeyPrefixes)),
+            mayContain: t => t.Text.Length >= 15 && t.Text.AsSpan().ContainsAny(ApiKeyPrefixes)),
         new("pem-private-key", "PRIVATE_KEY", Pattern(@"-----BEGIN [A-Z ]*PRIVATE KEY-----[^\-]+-----END [A-Z ]*PRIVATE KEY-----"),
-            mayContain: t => t.Contains("PRIVATE KEY", StringComparison.Ordinal)),
+            mayContain: t => t.Text.Length >= 50 && t.Text.Contains("PRIVATE KEY", StringComparison.Ordinal)),
     }.ToDictionary(d => d.Name, StringComparer.Ordinal);
 
     /// <summary>A custom regex; throws <see cref="ArgumentException"/> (with the engine's reason) when it does not compile.</summary>
@@ -126,20 +154,21 @@ public static class Detectors
         return false;
     }
 
-    /// <summary>Whether the text has at least <paramref name="count"/> ASCII digits.</summary>
-    private static Func<string, bool> Digits(int count) => text =>
+    /// <summary>Three digits, a dash, two digits, a dash, four digits somewhere: the shape of every SSN.</summary>
+    private static bool HasSsnShape(string text)
     {
-        var seen = 0;
-        foreach (var c in text)
+        for (var dash = text.IndexOf('-', 3); dash >= 0 && dash + 7 < text.Length; dash = text.IndexOf('-', dash + 1))
         {
-            if (char.IsAsciiDigit(c) && ++seen >= count)
+            var s = text.AsSpan(dash - 3);
+            if (char.IsAsciiDigit(s[0]) && char.IsAsciiDigit(s[1]) && char.IsAsciiDigit(s[2]) && char.IsAsciiDigit(s[4]) && char.IsAsciiDigit(s[5])
+                && s[6] == '-' && char.IsAsciiDigit(s[7]) && char.IsAsciiDigit(s[8]) && char.IsAsciiDigit(s[9]) && char.IsAsciiDigit(s[10]))
             {
                 return true;
             }
         }
 
         return false;
-    };
+    }
 
     /// <summary>13 to 19 digits passing the Luhn check.</summary>
     public static bool IsCardNumber(string text)

@@ -218,9 +218,10 @@ public sealed class Masker(IReadOnlyList<CompiledMaskingRule> rules, byte[] pseu
         }
 
         List<(int Start, int Length, CompiledMaskingRule Rule)>? found = null;
+        var traits = TextTraits.Of(text);
         foreach (var rule in _patterns)
         {
-            foreach (var (start, length) in rule.Detector!.Find(text))
+            foreach (var (start, length) in rule.Detector!.Find(traits))
             {
                 (found ??= []).Add((start, length, rule));
             }
