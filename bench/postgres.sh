@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Postgres proxy benchmark: pgbench against the same PostgreSQL 15 directly, through PgBouncer (the reference
-# proxy), through Hoop (token login, recording on, no masking), and through Hoop with a column masking rule,
-# side by side in one run on this machine. Every hop is TLS. Rounds are interleaved; the median is reported.
+# proxy), through a bare .NET TLS relay (bench/BareRelay: what any SslStream-based proxy pays, nothing parsed),
+# through Hoop (token login, recording on, no masking), and through Hoop with a column masking rule, side by
+# side in one run on this machine. Every hop is TLS. Rounds are interleaved; the median is reported.
 #   bench/postgres.sh        (needs ./test.sh to have run once, for tools/oidc)
 # Environment: DURATION (s per run, default 10), ROUNDS (default 3), CLIENTS (default 8), SCALE (default 10),
 # CPU_PROFILE=1 (also CPU per transaction of each process).
-PG=18450 BOUNCER=18451 HOOPPG=18447
+PG=18450 BOUNCER=18451 RELAY=18452 HOOPPG=18447
 export HOOP_BENCH_PG_ADDRESS="127.0.0.1:$PG/bench" HOOP_BENCH_PG_PASSWORD="bench-db-password" Hoop__PostgresPort=$HOOPPG
 source "$(dirname "$0")/common.sh"
 CLIENTS=${CLIENTS:-8}
@@ -65,11 +66,20 @@ as_pg pgbouncer -d "$work/pg/pgbouncer.ini"
 for _ in $(seq 50); do [ -f "$work/pg/pgbouncer.pid" ] && break; sleep 0.1; done
 pids+=("$(cat "$work/pg/pgbouncer.pid")")
 
+echo "bench: publishing Release (BareRelay)"
+dotnet publish bench/BareRelay -c Release -o "$work/relay-bin" -v q -nologo >/dev/null
+"$work/relay-bin/BareRelay" $RELAY "127.0.0.1:$PG" "$work/ca.pem" "$work/server.pfx" >"$work/relay.log" 2>&1 &
+relay_pid=$!
+pids+=($relay_pid)
+for _ in $(seq 50); do grep -q "bare-relay ready" "$work/relay.log" && break; sleep 0.2; done
+
 TOKEN=$(token)
 target() { # target <name> -> "password|connection string"
     case $1 in
         direct) echo "$HOOP_BENCH_PG_PASSWORD|host=127.0.0.1 port=$PG dbname=bench user=app sslmode=verify-full sslrootcert=$work/ca.pem" ;;
         pgbouncer) echo "$HOOP_BENCH_PG_PASSWORD|host=localhost port=$BOUNCER dbname=bench user=app sslmode=verify-full sslrootcert=$work/ca.pem" ;;
+        # SCRAM passes through the relay to the database, so channel binding (which would see the relay's certificate) is off.
+        relay) echo "$HOOP_BENCH_PG_PASSWORD|host=localhost port=$RELAY dbname=bench user=app sslmode=verify-full sslrootcert=$work/ca.pem channel_binding=disable" ;;
         hoop) echo "$TOKEN|host=localhost port=$HOOPPG dbname=pgbench user=agent sslmode=verify-full sslrootcert=$work/hoop-root.pem" ;;
         hoop-masked) echo "$TOKEN|host=localhost port=$HOOPPG dbname=pgmasked user=agent sslmode=verify-full sslrootcert=$work/hoop-root.pem" ;;
     esac
@@ -91,11 +101,11 @@ pgb() {
 }
 
 echo "bench: warming up"
-for name in direct pgbouncer hoop hoop-masked; do pgb "$name" select 5; done
+for name in direct pgbouncer relay hoop hoop-masked; do pgb "$name" select 5; done
 for round in $(seq "$ROUNDS"); do
     echo "bench: round $round of $ROUNDS"
     for mode in select tpcb; do
-        for name in direct pgbouncer hoop hoop-masked; do pgb "$name" $mode; done
+        for name in direct pgbouncer relay hoop hoop-masked; do pgb "$name" $mode; done
     done
 done
 
@@ -106,17 +116,18 @@ cpu_per_txn() {
     local spec password conn out pm h0 p0 b0 n cl
     spec=$(target "$1"); password=${spec%%|*}; conn=${spec#*|}
     pm=$(head -1 "$work/pg/data/postmaster.pid")
-    h0=$(ticks "$hoop_pid"); p0=$(ticks "$pm"); b0=$(ticks "$(cat "$work/pg/pgbouncer.pid")")
+    h0=$(ticks "$hoop_pid"); p0=$(ticks "$pm"); b0=$(ticks "$(cat "$work/pg/pgbouncer.pid")"); r0=$(ticks "$relay_pid")
     out=$( { TIMEFORMAT='%U %S'; time PGPASSWORD="$password" "$bin/pgbench" -n -S -c "$CLIENTS" -j 2 -T "$DURATION" "$conn" 2>&1; } 2>&1 )
     n=$(awk '/number of transactions actually processed/ {split($0,a,": "); split(a[2],b,"/"); print b[1]}' <<<"$out")
     cl=$(tail -1 <<<"$out")
-    awk -v name="$1" -v n="$n" -v h=$(($(ticks "$hoop_pid") - h0)) -v p=$(($(ticks "$pm") - p0)) -v b=$(($(ticks "$(cat "$work/pg/pgbouncer.pid")") - b0)) -v cl="$cl" \
-        'BEGIN { split(cl, c, " "); printf "| %s | %.0f | %.0f | %.0f | %.0f |\n", name, h/100/n*1e6, b/100/n*1e6, p/100/n*1e6, (c[1]+c[2])/n*1e6 }'
+    awk -v name="$1" -v n="$n" -v h=$(($(ticks "$hoop_pid") - h0)) -v p=$(($(ticks "$pm") - p0)) -v b=$(($(ticks "$(cat "$work/pg/pgbouncer.pid")") - b0)) \
+        -v r=$(($(ticks "$relay_pid") - r0)) -v cl="$cl" \
+        'BEGIN { split(cl, c, " "); printf "| %s | %.0f | %.0f | %.0f | %.0f | %.0f |\n", name, h/100/n*1e6, b/100/n*1e6, r/100/n*1e6, p/100/n*1e6, (c[1]+c[2])/n*1e6 }'
 }
 if [ "${CPU_PROFILE:-0}" = 1 ]; then
     echo; echo "CPU per -S transaction, microseconds (PostgreSQL's counted when PgBouncer closes its pooled connections, so 0 there)"
-    echo "| path | Hoop | PgBouncer | PostgreSQL | pgbench |"; echo "|---|---|---|---|---|"
-    for name in direct pgbouncer hoop direct pgbouncer hoop; do cpu_per_txn "$name"; done
+    echo "| path | Hoop | PgBouncer | bare relay | PostgreSQL | pgbench |"; echo "|---|---|---|---|---|---|"
+    for name in direct pgbouncer relay hoop direct pgbouncer relay hoop; do cpu_per_txn "$name"; done
 fi
 
 pmedian() {
@@ -133,7 +144,7 @@ result="bench/results/postgres-$(date -u +%Y%m%d-%H%M).md"
     for mode in select tpcb; do
         read -r dt _ <<<"$(pmedian direct $mode)"
         read -r bt _ <<<"$(pmedian pgbouncer $mode)"
-        for name in direct pgbouncer hoop hoop-masked; do
+        for name in direct pgbouncer relay hoop hoop-masked; do
             read -r t l <<<"$(pmedian $name $mode)"
             label=$([ "$mode" = select ] && echo "-S (select only)" || echo "TPC-B-like")
             echo "| $name | $label | $t | $l | $(awk -v a="$t" -v b="$dt" 'BEGIN {printf "%.2fx", a/b}') | $(awk -v a="$t" -v b="$bt" 'BEGIN {printf "%.2fx", a/b}') |"
