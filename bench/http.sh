@@ -10,7 +10,8 @@ source "$(dirname "$0")/common.sh"
 echo "bench: publishing Release (BareYarp)"
 dotnet publish bench/BareYarp -c Release -o "$work/yarp-bin" -v q -nologo >/dev/null
 "$work/yarp-bin/BareYarp" $YARP "https://localhost:$BACKEND/" "$work/ca.pem" "$work/server.pfx" >"$work/yarp.log" 2>&1 &
-pids+=($!)
+yarp_pid=$!
+pids+=($yarp_pid)
 for _ in $(seq 50); do curl -sk -o /dev/null "https://127.0.0.1:$YARP/1k" && break; sleep 0.2; done
 
 # Every target must answer 200 before anything is measured.
@@ -32,8 +33,8 @@ for round in $(seq "$ROUNDS"); do
     for size in 1k 1m; do
         run backend "https://127.0.0.1:$BACKEND/$size" $size
         run nginx "https://127.0.0.1:$NGINX/$size" $size
-        run yarp "https://127.0.0.1:$YARP/$size" $size
-        run hoop "https://127.0.0.1:$HOOP/bench/$size" $size
+        measure yarp "https://127.0.0.1:$YARP/$size" $size "$yarp_pid"
+        measure hoop "https://127.0.0.1:$HOOP/bench/$size" $size "$hoop_pid"
     done
 done
 
@@ -52,12 +53,13 @@ result="bench/results/http-$(date -u +%Y%m%d-%H%M).md"
 {
     echo "HTTP data path, $(date -u +%Y-%m-%d), $(nproc) cores, wrk -t2 -c$CONNECTIONS -d${DURATION}s over TLS, median of $ROUNDS interleaved rounds"
     echo
-    echo "| path | size | requests/s | p50 ms | p99 ms |"
-    echo "|---|---|---|---|---|"
+    echo "| path | size | requests/s | p50 ms | p99 ms | proxy CPU per request |"
+    echo "|---|---|---|---|---|---|"
     for size in 1k 1m; do
         for name in backend nginx yarp hoop; do
             read -r r a b <<<"$(median $name $size)"
-            echo "| $name | $size | $r | $a | $b |"
+            cpu=$(cpu_median $name $size)
+            echo "| $name | $size | $r | $a | $b | ${cpu:+$cpu µs} |"
         done
     done
     echo

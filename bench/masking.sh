@@ -25,28 +25,14 @@ for path in bench masked; do
     wrk -t2 -c"$CONNECTIONS" -d"${WARMUP:-20}s" -H "Authorization: Bearer $TOKEN" "https://127.0.0.1:$HOOP/$path/1k.json" >/dev/null
 done
 
-# Hoop's own CPU time (user + system, from /proc) per request of each run: less noisy than requests/s on
-# 2 cores that wrk and nginx share.
-cpu() { awk '{print $14 + $15}' "/proc/$hoop_pid/stat"; }
-ticks=$(getconf CLK_TCK)
-measure() {
-    local before after requests
-    before=$(cpu)
-    run "$1" "$2" 1k
-    after=$(cpu)
-    requests=$(tail -1 "$work/raw" | awk -v d="$DURATION" '{printf "%d", $3 * d}')
-    echo "$1 $(( (after - before) * 1000000 / ticks / requests ))" >> "$work/cpu"
-}
-
 for round in $(seq "$ROUNDS"); do
     echo "bench: round $round of $ROUNDS"
     TOKEN=$(token)
-    measure off "https://127.0.0.1:$HOOP/bench/1k.json"
-    measure on "https://127.0.0.1:$HOOP/masked/1k.json"
+    measure off "https://127.0.0.1:$HOOP/bench/1k.json" 1k "$hoop_pid"
+    measure on "https://127.0.0.1:$HOOP/masked/1k.json" 1k "$hoop_pid"
 done
-cpu_median() { awk -v n="$1" '$1==n {print $2}' "$work/cpu" | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
-off_cpu=$(cpu_median off)
-on_cpu=$(cpu_median on)
+off_cpu=$(cpu_median off 1k)
+on_cpu=$(cpu_median on 1k)
 
 mkdir -p bench/results
 result="bench/results/masking-$(date -u +%Y%m%d-%H%M).md"
@@ -62,7 +48,7 @@ read -r on_rps on_p50 on_p99 <<<"$(median on 1k)"
     echo "| masking | requests/s | p50 ms | p99 ms | Hoop CPU per request | vs off |"
     echo "|---|---|---|---|---|---|"
     echo "| off | $off_rps | $off_p50 | $off_p99 | $off_cpu µs | |"
-    echo "| on (12 detectors) | $on_rps | $on_p50 | $on_p99 | $on_cpu µs | $(awk -v a="$off_cpu" -v b="$on_cpu" 'BEGIN { printf "+%.0f%%", (b/a - 1) * 100 }') CPU, $(awk -v a="$off_rps" -v b="$on_rps" 'BEGIN { printf "%.2fx", b/a }') requests/s |"
+    echo "| on (12 detectors) | $on_rps | $on_p50 | $on_p99 | $on_cpu µs | $(awk -v a="$off_cpu" -v b="$on_cpu" 'BEGIN { printf "%+.0f%%", (b/a - 1) * 100 }') CPU, $(awk -v a="$off_rps" -v b="$on_rps" 'BEGIN { printf "%.2fx", b/a }') requests/s |"
 } > "$result"
 echo
 cat "$result"
