@@ -1,6 +1,7 @@
 using System.Data.Common;
 using Hoop.Data.Store;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Storage;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
@@ -55,11 +56,21 @@ public sealed partial class SearchIndex(IDbContextFactory<HoopDbContext> context
             return false;
         }
 
-        foreach (var e in batch)
+        // One command for the batch: SQLite prepares the statement once instead of once per event.
+        await using (var insert = db.Database.GetDbConnection().CreateCommand())
         {
-            await db.Database.ExecuteSqlAsync(
-                $"INSERT INTO SessionEventSearch (rowid, Summary, Content) VALUES ({e.Id}, {e.Summary}, {e.Content})",
-                cancellationToken);
+            insert.Transaction = transaction.GetDbTransaction();
+            insert.CommandText = "INSERT INTO SessionEventSearch (rowid, Summary, Content) VALUES ($id, $summary, $content)";
+            var id = Add(insert, "$id", 0L);
+            var summary = Add(insert, "$summary", "");
+            var content = Add(insert, "$content", "");
+            foreach (var e in batch)
+            {
+                id.Value = e.Id;
+                summary.Value = e.Summary;
+                content.Value = e.Content;
+                await insert.ExecuteNonQueryAsync(cancellationToken);
+            }
         }
 
         await db.PutSettingAsync(IndexedThroughSetting, batch[^1].Id.ToString(System.Globalization.CultureInfo.InvariantCulture), time.GetUtcNow().UtcDateTime,
@@ -104,12 +115,13 @@ public sealed partial class SearchIndex(IDbContextFactory<HoopDbContext> context
         return hits;
     }
 
-    private static void Add(DbCommand command, string name, object value)
+    private static DbParameter Add(DbCommand command, string name, object value)
     {
         var parameter = command.CreateParameter();
         parameter.ParameterName = name;
         parameter.Value = value;
         command.Parameters.Add(parameter);
+        return parameter;
     }
 
     [LoggerMessage(7020, LogLevel.Warning, "Indexing recorded content for search failed; retrying")]
