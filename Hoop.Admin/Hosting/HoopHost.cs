@@ -93,6 +93,7 @@ public static class HoopHost
             ApplicationName = typeof(HoopHost).Assembly.GetName().Name,
         });
         configure?.Invoke(builder.Configuration);
+        KeepThreadsForRequests();
         // Radzen's and the console's static files, in every environment (a no-op once published).
         builder.WebHost.UseStaticWebAssets();
 
@@ -121,6 +122,18 @@ public static class HoopHost
         var app = builder.Build();
         app.MapHoop();
         return app;
+    }
+
+    /// <summary>
+    /// SQLite works synchronously beneath its async API, so the background writers (recorder, search index, log
+    /// sink) each hold a thread-pool thread while they write. The pool lets its threads go after a quiet spell and
+    /// adds them back only about twice a second, so on a small machine a burst of requests after a pause waited
+    /// behind the writers (p99 of 500-800 ms on two cores). A floor of threads above the core count avoids that.
+    /// </summary>
+    private static void KeepThreadsForRequests()
+    {
+        ThreadPool.GetMinThreads(out var workers, out var completionPorts);
+        ThreadPool.SetMinThreads(Math.Max(workers, Environment.ProcessorCount + 8), completionPorts);
     }
 
     private static Serilog.Core.Logger CreateLogger(IConfiguration configuration, SqliteLogSink logSink) =>
