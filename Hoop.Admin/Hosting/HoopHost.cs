@@ -169,16 +169,10 @@ public static class HoopHost
         // Status pages would add bodies to a backend's empty error responses: console only.
         app.UseWhen(context => !listeners.IsOn(context, ListenerKind.Proxy), console => console.UseStatusCodePages());
         app.UseRouting();
-        // Console sign-in (cookies, the OIDC callback), its rate limit and antiforgery: the proxy port's gate
-        // authenticates agents itself, so its requests skip them. Authorization stays for both ports, so that
-        // an endpoint requiring a signed-in user is refused on either.
-        app.UseWhen(context => !listeners.IsOn(context, ListenerKind.Proxy), console =>
-        {
-            console.UseRateLimiter();
-            console.UseAuthentication();
-        });
+        app.UseRateLimiter();
+        app.UseAuthentication();
         app.UseAuthorization();
-        app.UseWhen(context => !listeners.IsOn(context, ListenerKind.Proxy), console => console.UseAntiforgery());
+        app.UseAntiforgery();
 
         app.MapHealthChecks("/healthz", new() { Predicate = _ => false }).AllowAnonymous();
         app.MapHealthChecks("/readyz", new() { Predicate = check => check.Tags.Contains("ready") }).AllowAnonymous();
