@@ -74,7 +74,7 @@ public static class Detectors
 
     // What every api-key pattern starts with (the shortest match is 15 characters: "xoxb-" and ten more).
     private static readonly SearchValues<string> ApiKeyPrefixes =
-        SearchValues.Create(["sk-", "sk_", "gh", "xox", "AIza", "glpat-", "earer "], StringComparison.Ordinal);
+        SearchValues.Create(["sk-", "sk_", "gh", "github_pat_", "xox", "AIza", "glpat-", "earer "], StringComparison.Ordinal);
 
     public static readonly IReadOnlyDictionary<string, Detector> BuiltIn = new Detector[]
     {

@@ -42,6 +42,7 @@ public sealed class MaskerTests
     [InlineData("api-key", "google AIzaSyA1234567890abcdefghijklmnopqrstuv", "AIzaSyA1234567890abcdefghijklmnopqrstuv")]
     [InlineData("api-key", "gitlab glpat-abcdefghij0123456789", "glpat-abcdefghij0123456789")]
     [InlineData("api-key", "github_pat_abcdefghij0123456789abcdefghij0123456789", "github_pat_abcdefghij0123456789abcdefghij0123456789")]
+    [InlineData("api-key", "github_pat_11ABCDEFG0123456789_abcdefXYZabcdefXYZ0123456789", "github_pat_11ABCDEFG0123456789_abcdefXYZabcdefXYZ0123456789")]
     [InlineData("iban", "pay to GB82 WEST 1234 5698 7654 32 now", "GB82 WEST 1234 5698 7654 32")]
     [InlineData("ipv4", "from 10.0.0.1 ok", "10.0.0.1")]
     [InlineData("pem-private-key", "k=-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg\nkqhkiG9w0BAQEF\n-----END PRIVATE KEY-----!",
