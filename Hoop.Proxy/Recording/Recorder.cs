@@ -26,7 +26,7 @@ public sealed partial class Recorder(
 
     private readonly Channel<object> _queue = Channel.CreateBounded<object>(new BoundedChannelOptions(options.QueueCapacity)
     {
-        // Wait mode so TryWrite reports a full queue; nothing ever waits, since only TryWrite is used.
+        // Wait mode so TryWrite reports a full queue and WaitForRoomAsync can wait for the writer to make room.
         FullMode = BoundedChannelFullMode.Wait,
         SingleReader = true,
     });
@@ -37,6 +37,36 @@ public sealed partial class Recorder(
 
     /// <summary>False while the writer is failing or the queue is full: "no unrecorded access" refuses requests then.</summary>
     public bool CanAccept => _healthy && _queue.Reader.Count < options.QueueCapacity;
+
+    /// <summary>
+    /// True at once while the queue has room. When it is full but the writer is healthy, waits up to
+    /// <paramref name="limit"/> for the writer to make room: a burst slows to the recorder's pace before anything is
+    /// refused, instead of most of it being refused while the writer catches up.
+    /// </summary>
+    public async ValueTask<bool> WaitForRoomAsync(TimeSpan limit, CancellationToken cancellationToken)
+    {
+        if (CanAccept || !_healthy)
+        {
+            return _healthy;
+        }
+
+        using var timeout = new CancellationTokenSource(limit, time);
+        using var either = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, cancellationToken);
+        try
+        {
+            while (!CanAccept && _healthy && await _queue.Writer.WaitToWriteAsync(either.Token))
+            {
+                // Room appears a batch at a time; another request may have taken it first.
+                await Task.Delay(TimeSpan.FromMilliseconds(1), time, either.Token);
+            }
+        }
+        catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            // Still full: refused below.
+        }
+
+        return CanAccept;
+    }
 
     public bool Healthy => _healthy;
     public long Dropped => Interlocked.Read(ref _dropped);
