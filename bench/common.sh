@@ -96,16 +96,26 @@ token() {
 
 to_ms() { awk '{ v=$1; if (v ~ /us$/) { sub(/us$/,"",v); print v/1000 } else if (v ~ /ms$/) { sub(/ms$/,"",v); print v } else if (v ~ /s$/) { sub(/s$/,"",v); print v*1000 } else print v }'; }
 
-# run <name> <url> <size>: one wrk run, appends "name size rps p50 p99" to the raw file.
+# run <name> <url> <size>: one wrk run, appends "name size rps p50 p99 refused" to the raw file. requests/s counts
+# only answers of 2xx/3xx: a proxy that refuses (Hoop's 503 when recording cannot keep up) is not credited for them.
 run() {
     local out
     out=$(wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency -H "Authorization: Bearer $TOKEN" "$2")
-    local rps p50 p99
-    rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
+    local total seconds refused rps p50 p99
+    total=$(awk '/requests in/ {print $1}' <<<"$out")
+    seconds=$(awk '/requests in/ {sub(/s,?$/, "", $4); print $4}' <<<"$out")
+    refused=$(awk '/Non-2xx or 3xx responses/ {print $5}' <<<"$out")
+    refused=${refused:-0}
+    rps=$(awk -v t="$total" -v r="$refused" -v s="$seconds" 'BEGIN {printf "%.2f", (t - r) / s}')
     p50=$(awk '$1=="50%" {print $2}' <<<"$out" | to_ms)
     p99=$(awk '$1=="99%" {print $2}' <<<"$out" | to_ms)
-    echo "$1 $3 $rps $p50 $p99" >> "$work/raw"
-    printf '  %-8s %-3s %10s req/s  p50 %7s ms  p99 %7s ms\n' "$1" "$3" "$rps" "$p50" "$p99"
+    echo "$1 $3 $rps $p50 $p99 $refused" >> "$work/raw"
+    printf '  %-8s %-3s %10s req/s  p50 %7s ms  p99 %7s ms  refused %s\n' "$1" "$3" "$rps" "$p50" "$p99" "$refused"
+}
+
+# refusals: one line naming every run that had answers other than 2xx/3xx (empty when none had).
+refusals() {
+    awk '$6 > 0 {printf "%s%s %s: %d", (n++ ? "; " : "Runs with refused (non-2xx) answers, not counted in requests/s: "), $1, $2, $6} END {if (n) print ""}' "$work/raw"
 }
 
 # median <name> <size>: "rps p50 p99" of the median run (by requests/s) of one target.
@@ -116,14 +126,29 @@ median() {
 
 # measure <name> <url> <size> <pid>: run, plus the process's own CPU time (user + system, from /proc) per request,
 # appended as "name size µs" to the cpu file; steadier than requests/s on 2 cores that wrk and the backend share.
+# The count runs until the process is idle again, so work a run leaves behind (Hoop's search indexing catches up
+# after a burst) is charged to that run and not to the next one.
 ticks=$(getconf CLK_TCK)
 cpu_of() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+settle() {
+    local last now
+    last=$(cpu_of "$1")
+    for _ in $(seq 60); do
+        sleep 1
+        now=$(cpu_of "$1")
+        [ $((now - last)) -le 2 ] && return 0
+        last=$now
+    done
+    echo "bench: process $1 was still busy after 60 s; its CPU per request includes that minute" >&2
+}
 measure() {
     local before after requests
     before=$(cpu_of "$4")
     run "$1" "$2" "$3"
+    settle "$4"
     after=$(cpu_of "$4")
     requests=$(tail -1 "$work/raw" | awk -v d="$DURATION" '{printf "%d", $3 * d}')
+    [ "$requests" -gt 0 ] || { echo "bench: no requests completed against $2"; exit 1; }
     echo "$1 $3 $(( (after - before) * 1000000 / ticks / requests ))" >> "$work/cpu"
 }
 

@@ -46,7 +46,7 @@ wrk -t2 -c1000 -d"${DURATION}s" -H "Authorization: Bearer $TOKEN" "https://127.0
 wrk_pid=$!
 peak=$idle
 while kill -0 $wrk_pid 2>/dev/null; do r=$(rss); [ "$r" -gt "$peak" ] && peak=$r; sleep 0.5; done
-rps1000=$(awk '/^Requests\/sec/ {print $2}' "$work/wrk1000")
+rps1000=$(awk '/requests in/ {t=$1; s=$4; sub(/s,?$/, "", s)} /Non-2xx or 3xx responses/ {r=$5} END {printf "%.2f", (t - r) / s}' "$work/wrk1000")
 
 mkdir -p bench/results
 result="bench/results/http-$(date -u +%Y%m%d-%H%M).md"
@@ -63,6 +63,7 @@ result="bench/results/http-$(date -u +%Y%m%d-%H%M).md"
         done
     done
     echo
+    refusals
     echo "Hoop with 1,000 keep-alive connections: ${rps1000} requests/s; resident memory ${idle} MB idle, ${peak} MB peak."
 } > "$result"
 echo

@@ -49,6 +49,7 @@ read -r on_rps on_p50 on_p99 <<<"$(median on 1k)"
     echo "|---|---|---|---|---|---|"
     echo "| off | $off_rps | $off_p50 | $off_p99 | $off_cpu µs | |"
     echo "| on (12 detectors) | $on_rps | $on_p50 | $on_p99 | $on_cpu µs | $(awk -v a="$off_cpu" -v b="$on_cpu" 'BEGIN { printf "%+.0f%%", (b/a - 1) * 100 }') CPU, $(awk -v a="$off_rps" -v b="$on_rps" 'BEGIN { printf "%.2fx", b/a }') requests/s |"
+    refusals
 } > "$result"
 echo
 cat "$result"

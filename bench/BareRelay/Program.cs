@@ -13,9 +13,8 @@ var port = int.Parse(args[0], System.Globalization.CultureInfo.InvariantCulture)
 var database = IPEndPoint.Parse(args[1]);
 var ca = X509CertificateLoader.LoadCertificateFromFile(args[2]);
 var certificate = X509CertificateLoader.LoadPkcs12FromFile(args[3], "");
-var sslRequest = new byte[8];
-BinaryPrimitives.WriteInt32BigEndian(sslRequest, 8);
-BinaryPrimitives.WriteInt32BigEndian(sslRequest.AsSpan(4), 80877103);
+var sslRequest = Request(80877103);
+var gssEncRequest = Request(80877104);
 
 using var listener = new Socket(SocketType.Stream, ProtocolType.Tcp);
 listener.Bind(new IPEndPoint(IPAddress.Loopback, port));
@@ -35,6 +34,13 @@ async Task RelayAsync(Socket client)
         await using var agentStream = new NetworkStream(client, ownsSocket: true);
         var request = new byte[8];
         await agentStream.ReadExactlyAsync(request);
+        if (request.AsSpan().SequenceEqual(gssEncRequest))
+        {
+            // No GSSAPI encryption here; the client goes on with an SSLRequest.
+            await agentStream.WriteAsync("N"u8.ToArray());
+            await agentStream.ReadExactlyAsync(request);
+        }
+
         if (!request.AsSpan().SequenceEqual(sslRequest))
         {
             return;
@@ -44,12 +50,16 @@ async Task RelayAsync(Socket client)
         await using var agent = new SslStream(agentStream);
         await agent.AuthenticateAsServerAsync(new SslServerAuthenticationOptions { ServerCertificate = certificate });
 
-        var server = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        using var server = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         await server.ConnectAsync(database);
         await using var serverStream = new NetworkStream(server, ownsSocket: true);
         await serverStream.WriteAsync(sslRequest);
         var answer = new byte[1];
         await serverStream.ReadExactlyAsync(answer);
+        if (answer[0] != 'S')
+        {
+            return; // The database does not speak TLS: nothing to measure.
+        }
         await using var backend = new SslStream(serverStream);
         await backend.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
         {
@@ -75,4 +85,12 @@ async Task RelayAsync(Socket client)
     {
         // One connection failed; the relay serves the others.
     }
+}
+
+static byte[] Request(int code)
+{
+    var request = new byte[8];
+    BinaryPrimitives.WriteInt32BigEndian(request, 8);
+    BinaryPrimitives.WriteInt32BigEndian(request.AsSpan(4), code);
+    return request;
 }
