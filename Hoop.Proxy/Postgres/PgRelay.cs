@@ -163,6 +163,13 @@ public sealed partial class PgRelay(
     /// <summary>Handles one message from the agent; false when the agent ended the session.</summary>
     private async Task<bool> FromAgentAsync(PgMessage message, ReadOnlySequence<byte> frame, CancellationToken cancellationToken)
     {
+        if (message.Type is (byte)'Q' or (byte)'E' && snapshot.Recording.Mode == RecordingMode.Required)
+        {
+            // A query is recorded when its answer ends: while the recording queue is full, wait a moment for room
+            // rather than run it and then close the session because its record could not be queued.
+            await services.Recorder.WaitForRoomAsync(RecordingWait, cancellationToken);
+        }
+
         switch ((char)message.Type)
         {
             case 'Q':
@@ -948,6 +955,9 @@ public sealed partial class PgRelay(
     }
 
     private static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web);
+
+    // How long a query waits for room in a full recording queue (as an HTTP request does).
+    private static readonly TimeSpan RecordingWait = TimeSpan.FromSeconds(2);
 
     [LoggerMessage(5010, LogLevel.Error, "The Postgres relay for {Connection} failed")]
     private static partial void LogRelayFailed(ILogger logger, Exception error, string connection);
