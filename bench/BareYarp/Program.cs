@@ -27,19 +27,7 @@ builder.Services.AddReverseProxy()
             Destinations = new Dictionary<string, DestinationConfig> { ["backend"] = new() { Address = args[1] } },
             HttpRequest = new ForwarderRequestConfig { Version = HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionOrLower },
         }])
-    .ConfigureHttpClient((_, handler) => handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
-    {
-        if (certificate is null || (errors & System.Net.Security.SslPolicyErrors.RemoteCertificateNameMismatch) != 0)
-        {
-            return false;
-        }
-
-        using var chain = new X509Chain();
-        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        chain.ChainPolicy.CustomTrustStore.Add(ca);
-        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        return chain.Build(new X509Certificate2(certificate));
-    });
+    .ConfigureHttpClient((_, handler) => handler.SslOptions.RemoteCertificateValidationCallback = BenchCa.Trust(ca));
 
 var app = builder.Build();
 app.MapReverseProxy();
