@@ -84,7 +84,7 @@ public sealed partial class ProxyGate(
             return;
         }
 
-        if (snapshot.Recording.Mode == RecordingMode.Required && !await recorder.WaitForRoomAsync(RecordingWait, context.RequestAborted))
+        if (snapshot.Recording.Mode == RecordingMode.Required && !await recorder.WaitForRoomAsync(Recorder.RoomWait, context.RequestAborted))
         {
             LogRecordingRefused(connection.Name);
             context.Response.Headers.RetryAfter = "5";
@@ -438,8 +438,6 @@ public sealed partial class ProxyGate(
 
     private static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web);
 
-    // How long a request waits for room in a full recording queue before Required mode refuses it.
-    private static readonly TimeSpan RecordingWait = TimeSpan.FromSeconds(2);
 
     [LoggerMessage(4020, LogLevel.Warning, "Refused a request to {Connection}: recording cannot keep up")]
     private partial void LogRecordingRefused(string connection);

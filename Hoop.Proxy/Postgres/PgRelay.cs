@@ -167,7 +167,7 @@ public sealed partial class PgRelay(
         {
             // A query is recorded when its answer ends: while the recording queue is full, wait a moment for room
             // rather than run it and then close the session because its record could not be queued.
-            await services.Recorder.WaitForRoomAsync(RecordingWait, cancellationToken);
+            await services.Recorder.WaitForRoomAsync(Recorder.RoomWait, cancellationToken);
         }
 
         switch ((char)message.Type)
@@ -956,8 +956,6 @@ public sealed partial class PgRelay(
 
     private static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web);
 
-    // How long a query waits for room in a full recording queue (as an HTTP request does).
-    private static readonly TimeSpan RecordingWait = TimeSpan.FromSeconds(2);
 
     [LoggerMessage(5010, LogLevel.Error, "The Postgres relay for {Connection} failed")]
     private static partial void LogRelayFailed(ILogger logger, Exception error, string connection);

@@ -38,6 +38,9 @@ public sealed partial class Recorder(
     /// <summary>False while the writer is failing or the queue is full: "no unrecorded access" refuses requests then.</summary>
     public bool CanAccept => _healthy && _queue.Reader.Count < options.QueueCapacity;
 
+    /// <summary>How long a request or query waits for room in a full queue before "no unrecorded access" refuses it.</summary>
+    public static readonly TimeSpan RoomWait = TimeSpan.FromSeconds(2);
+
     /// <summary>
     /// True at once while the queue has room. When it is full but the writer is healthy, waits up to
     /// <paramref name="limit"/> for the writer to make room: a burst slows to the recorder's pace before anything is
