@@ -438,7 +438,6 @@ public sealed partial class ProxyGate(
 
     private static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web);
 
-
     [LoggerMessage(4020, LogLevel.Warning, "Refused a request to {Connection}: recording cannot keep up")]
     private partial void LogRecordingRefused(string connection);
 }

@@ -417,7 +417,7 @@ public sealed partial class PostgresListener(
         slot.Release(); // Allowed in: no longer among the connections that are starting.
 
         var required = snapshot.Recording.Mode == RecordingMode.Required;
-        if (required && !recorder.CanAccept)
+        if (required && !await recorder.WaitForRoomAsync(Recorder.RoomWait, token))
         {
             throw new PgProtocolException("57P03", "Hoop cannot record this session right now, and this gateway serves no unrecorded access; try again shortly");
         }

@@ -35,8 +35,8 @@ public sealed partial class Recorder(
     private long _dropped;
     private long _written;
 
-    /// <summary>False while the writer is failing or the queue is full: "no unrecorded access" refuses requests then.</summary>
-    public bool CanAccept => _healthy && _queue.Reader.Count < options.QueueCapacity;
+    /// <summary>False while the writer is failing or the queue is full.</summary>
+    private bool CanAccept => _healthy && _queue.Reader.Count < options.QueueCapacity;
 
     /// <summary>How long a request or query waits for room in a full queue before "no unrecorded access" refuses it.</summary>
     public static readonly TimeSpan RoomWait = TimeSpan.FromSeconds(2);
