@@ -4,6 +4,8 @@ using Hoop.Data.Store;
 using Hoop.Tests.Support;
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Infrastructure;
+using Microsoft.EntityFrameworkCore.Migrations;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Hoop.Tests.Data.Store;
@@ -39,6 +41,32 @@ public sealed class StoreInitializerTests : IDisposable
         var group = await again.Groups.SingleAsync();
         Assert.Equal("platform-team", group.Name);
         Assert.Equal(again.Database.GetMigrations(), await again.Database.GetAppliedMigrationsAsync());
+    }
+
+    [Fact]
+    public async Task Start_StoreFromTheFirstVersion_AppliesTheLaterMigrationsAndKeepsItsData()
+    {
+        await (await HoopTestHost.StartAsync(_folder.Path)).DisposeAsync();
+        await using (var old = HoopTestHost.Build(_folder.Path))
+        {
+            // Take the store back to the first release's schema and give it a row written by that release.
+            await using var db = await old.Services.GetRequiredService<IDbContextFactory<HoopDbContext>>().CreateDbContextAsync();
+            var first = db.Database.GetMigrations().First();
+            await db.GetService<IMigrator>().MigrateAsync(first);
+            await db.Database.ExecuteSqlRawAsync("DELETE FROM Groups");
+            await db.Database.ExecuteSqlRawAsync("""
+                INSERT INTO Groups (Id, Name, Roles, CreatedAt, UpdatedAt, Version)
+                VALUES ('0F8FAD5B-D9CB-469F-A165-70867728950E', 'platform-team', 1, '2026-01-01 00:00:00', '2026-01-01 00:00:00',
+                        '7C9E6679-7425-40DE-944B-E07FC1F90AE7')
+                """);
+            Assert.Equal([first], await db.Database.GetAppliedMigrationsAsync());
+        }
+
+        await using var host = await HoopTestHost.StartAsync(_folder.Path);
+        await using var again = await Contexts(host).CreateDbContextAsync();
+        Assert.Equal(again.Database.GetMigrations(), await again.Database.GetAppliedMigrationsAsync());
+        var group = await again.Groups.SingleAsync();
+        Assert.Equal(("platform-team", Roles.Admin), (group.Name, group.Roles));
     }
 
     [Fact]
