@@ -117,12 +117,8 @@ public static class ProxyServiceCollectionExtensions
     public static void MapHoopProxy(this IEndpointRouteBuilder endpoints)
     {
         var gate = endpoints.ServiceProvider.GetRequiredService<ProxyGate>();
-        // Anonymous to ASP.NET's authorization: the gate authenticates agents itself, with their own credentials.
-        var routes = endpoints.MapReverseProxy(pipeline => pipeline.Use((context, next) => gate.InvokeAsync(context, next)));
-        routes.Add(endpoint => endpoint.Metadata.Add(ProxyEndpointMetadata.Instance));
-        routes.AllowAnonymous();
-        endpoints.MapFallback("{**path}", ProxyProblems.UnknownConnectionAsync)
-            .WithMetadata(ProxyEndpointMetadata.Instance)
-            .AllowAnonymous();
+        // The proxy port runs no authentication or authorization middleware: the gate checks agents itself.
+        endpoints.MapReverseProxy(pipeline => pipeline.Use((context, next) => gate.InvokeAsync(context, next)));
+        endpoints.MapFallback("{**path}", ProxyProblems.UnknownConnectionAsync);
     }
 }

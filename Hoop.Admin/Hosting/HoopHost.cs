@@ -8,7 +8,6 @@ using Hoop.Data.Store;
 using Hoop.Proxy;
 using Hoop.Proxy.Certificates.Acme;
 using Hoop.Proxy.Reviews;
-using Microsoft.Extensions.DependencyInjection.Extensions;
 using Serilog;
 using Serilog.Events;
 
@@ -115,7 +114,6 @@ public static class HoopHost
         builder.Services.AddHoopAdminApi();
         builder.Services.AddProblemDetails();
         builder.Services.AddSingleton<Listeners>();
-        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<MatcherPolicy, ListenerMatcherPolicy>());
         builder.WebHost.ConfigureKestrel(k => KestrelSetup.Configure(k, settings));
         services?.Invoke(builder.Services);
 
@@ -150,8 +148,9 @@ public static class HoopHost
             .CreateLogger();
 
     /// <summary>
-    /// One pipeline for both faces; <see cref="ListenerMatcherPolicy"/> lets each port match only its own endpoints,
-    /// so no console route is reachable on the proxy port and no connection on the console port.
+    /// Each port has a pipeline of its own, so no console route is reachable on the proxy port and no connection on
+    /// the console port, and agents' requests pass none of the console's middleware (cookies, antiforgery,
+    /// status pages): the gate authenticates agents itself.
     /// </summary>
     private static void MapHoop(this WebApplication app)
     {
@@ -165,9 +164,17 @@ public static class HoopHost
         // The http-01 port answers ACME challenges and nothing else.
         var challenges = app.Services.GetRequiredService<AcmeChallenges>();
         app.MapWhen(context => listeners.IsOn(context, ListenerKind.AcmeHttp), acme => acme.Run(challenges.ServeHttp01Async));
+        app.MapWhen(context => listeners.IsOn(context, ListenerKind.Proxy), proxy =>
+        {
+            // Without this, UseRouting in a branch routes over the application's (the console's) endpoints.
+            proxy.Properties.Remove(GlobalEndpointRouteBuilderKey);
+            proxy.UseExceptionHandler();
+            proxy.UseRouting();
+            proxy.UseEndpoints(endpoints => endpoints.MapHoopProxy());
+        });
+
         app.UseExceptionHandler();
-        // Status pages would add bodies to a backend's empty error responses: console only.
-        app.UseWhen(context => !listeners.IsOn(context, ListenerKind.Proxy), console => console.UseStatusCodePages());
+        app.UseStatusCodePages();
         app.UseRouting();
         app.UseRateLimiter();
         app.UseAuthentication();
@@ -179,8 +186,10 @@ public static class HoopHost
         app.MapAuthEndpoints();
         app.MapAdminApi();
         app.MapHoopConsole();
-        app.MapHoopProxy();
     }
+
+    /// <summary>The key under which <see cref="WebApplication"/> offers itself as every pipeline's route table.</summary>
+    private const string GlobalEndpointRouteBuilderKey = "__GlobalEndpointRouteBuilder";
 
     private static StartupException? FindStartupProblem(Exception e) => e switch
     {

@@ -19,9 +19,3 @@ public sealed record ProxyCall(Caller Caller, ConnectionPolicy Connection, LiveS
     /// <summary>The masking rules of this caller and connection, per direction.</summary>
     public required HttpMasking Masking { get; init; }
 }
-
-/// <summary>Marks the endpoints served on the proxy port (and only there).</summary>
-public sealed class ProxyEndpointMetadata
-{
-    public static readonly ProxyEndpointMetadata Instance = new();
-}

@@ -47,6 +47,19 @@ public sealed class HttpDataPathTests(DataPathFixture fixture) : IClassFixture<D
         Assert.Contains("/payroll/echo", (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("detail").GetString());
     }
 
+    [Fact]
+    public async Task ConsolePort_NeverReachesAConnection()
+    {
+        using var console = fixture.Hoop.CreateClient(fixture.Hoop.ConsoleUrl);
+        var request = new HttpRequestMessage(HttpMethod.Get, "/billing/echo?via=console-port");
+        request.Headers.Authorization = new("Bearer", fixture.Issuer.Token(subject: "agent-console-port"));
+
+        var response = await console.SendAsync(request);
+
+        Assert.NotEqual(HttpStatusCode.OK, response.StatusCode);
+        Assert.DoesNotContain(fixture.Backend.Requests, r => r.Path.Contains("console-port"));
+    }
+
     public static TheoryData<string, string> BadTokens => new()
     {
         { "none", "No credential" },
