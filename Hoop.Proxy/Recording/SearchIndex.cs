@@ -1,4 +1,6 @@
 using System.Data.Common;
+using System.Text;
+using System.Text.Json;
 using Hoop.Data.Store;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Storage;
@@ -15,12 +17,15 @@ public sealed record SearchHit(long EventId, Guid SessionId, int Sequence, strin
 /// this indexer fills in the order events were written, within about a second, so the recorder's writes stay as
 /// cheap as they are. While the recorder has a backlog it indexes one batch a second and no more, so it neither
 /// competes with the recorder nor falls behind for good. Content is indexed as stored, that is masked: a search
-/// finds only what anyone may see.
+/// finds only what anyone may see; what is indexed of it is its values (<see cref="TextOf"/>).
 /// </summary>
 public sealed partial class SearchIndex(IDbContextFactory<HoopDbContext> contexts, Recorder recorder, TimeProvider time, ILogger<SearchIndex> logger)
     : BackgroundService
 {
     public const string IndexedThroughSetting = "search.indexed-through";
+
+    /// <summary>Events per transaction: each commit adds a segment that FTS5 merges later, so fewer, larger ones cost less per event.</summary>
+    public const int BatchSize = 1000;
     private readonly SemaphoreSlim _running = new(1, 1);
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken) => Periodic.RunAsync(TimeSpan.FromSeconds(1), time,
@@ -49,7 +54,7 @@ public sealed partial class SearchIndex(IDbContextFactory<HoopDbContext> context
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
         var through = long.TryParse(await db.Settings.AsNoTracking().Where(s => s.Key == IndexedThroughSetting).Select(s => s.Value)
             .FirstOrDefaultAsync(cancellationToken), out var last) ? last : 0;
-        var batch = await db.SessionEvents.AsNoTracking().Where(e => e.Id > through).OrderBy(e => e.Id).Take(200)
+        var batch = await db.SessionEvents.AsNoTracking().Where(e => e.Id > through).OrderBy(e => e.Id).Take(BatchSize)
             .Select(e => new { e.Id, e.Summary, e.Content }).ToListAsync(cancellationToken);
         if (batch.Count == 0)
         {
@@ -68,7 +73,7 @@ public sealed partial class SearchIndex(IDbContextFactory<HoopDbContext> context
             {
                 id.Value = e.Id;
                 summary.Value = e.Summary;
-                content.Value = e.Content;
+                content.Value = TextOf(e.Content);
                 await insert.ExecuteNonQueryAsync(cancellationToken);
             }
         }
@@ -77,7 +82,55 @@ public sealed partial class SearchIndex(IDbContextFactory<HoopDbContext> context
             cancellationToken);
         await db.SaveChangesAsync(cancellationToken);
         await transaction.CommitAsync(cancellationToken);
-        return batch.Count == 200;
+        return batch.Count == BatchSize;
+    }
+
+    /// <summary>
+    /// What is indexed of an event's recorded content: its values a line each, headers as "Name: value", without
+    /// the JSON's keys and punctuation that every event shares, nor its durations and byte counts. Half the words
+    /// to index, and snippets an auditor can read.
+    /// </summary>
+    internal static string TextOf(string content)
+    {
+        var text = new StringBuilder(content.Length);
+        var reader = new Utf8JsonReader(Encoding.UTF8.GetBytes(content));
+        string? property = null;
+        var headersDepth = -1;
+        try
+        {
+            while (reader.Read())
+            {
+                switch (reader.TokenType)
+                {
+                    case JsonTokenType.PropertyName:
+                        property = reader.GetString();
+                        break;
+                    case JsonTokenType.StartObject when property == "headers":
+                        headersDepth = reader.CurrentDepth;
+                        break;
+                    case JsonTokenType.EndObject when reader.CurrentDepth == headersDepth:
+                        headersDepth = -1;
+                        break;
+                    case JsonTokenType.String:
+                        if (headersDepth >= 0 && reader.CurrentDepth == headersDepth + 1)
+                        {
+                            text.Append(property).Append(": ");
+                        }
+
+                        text.Append(reader.GetString()).Append('\n');
+                        break;
+                    case JsonTokenType.Number when property is not ("durationMs" or "bytes"):
+                        text.Append(Encoding.UTF8.GetString(reader.ValueSpan)).Append('\n');
+                        break;
+                }
+            }
+        }
+        catch (JsonException)
+        {
+            return content; // Not written by Hoop (changed in the store): indexed as it is.
+        }
+
+        return text.ToString();
     }
 
     /// <summary>
