@@ -24,8 +24,14 @@ public sealed partial class SearchIndex(IDbContextFactory<HoopDbContext> context
 {
     public const string IndexedThroughSetting = "search.indexed-through";
 
-    /// <summary>Events per transaction: each commit adds a segment that FTS5 merges later, so fewer, larger ones cost less per event.</summary>
+    /// <summary>
+    /// Events per transaction once the recorder is idle: each commit adds a segment that FTS5 merges later, so
+    /// fewer, larger ones cost less per event.
+    /// </summary>
     public const int BatchSize = 1000;
+
+    /// <summary>Events per transaction while the recorder has a backlog: a core is held a few milliseconds at a time, so requests on a small machine do not queue behind it.</summary>
+    public const int BusyBatchSize = 200;
     private readonly SemaphoreSlim _running = new(1, 1);
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken) => Periodic.RunAsync(TimeSpan.FromSeconds(1), time,
@@ -37,7 +43,7 @@ public sealed partial class SearchIndex(IDbContextFactory<HoopDbContext> context
         await _running.WaitAsync(cancellationToken);
         try
         {
-            while (await IndexBatchAsync(cancellationToken) && recorder.Pending == 0)
+            while (await IndexBatchAsync(recorder.Pending == 0 ? BatchSize : BusyBatchSize, cancellationToken) && recorder.Pending == 0)
             {
             }
         }
@@ -47,14 +53,14 @@ public sealed partial class SearchIndex(IDbContextFactory<HoopDbContext> context
         }
     }
 
-    private async Task<bool> IndexBatchAsync(CancellationToken cancellationToken)
+    private async Task<bool> IndexBatchAsync(int size, CancellationToken cancellationToken)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         // Read and indexed in one write transaction: retention cannot purge an event between the two and leave it indexed.
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
         var through = long.TryParse(await db.Settings.AsNoTracking().Where(s => s.Key == IndexedThroughSetting).Select(s => s.Value)
             .FirstOrDefaultAsync(cancellationToken), out var last) ? last : 0;
-        var batch = await db.SessionEvents.AsNoTracking().Where(e => e.Id > through).OrderBy(e => e.Id).Take(BatchSize)
+        var batch = await db.SessionEvents.AsNoTracking().Where(e => e.Id > through).OrderBy(e => e.Id).Take(size)
             .Select(e => new { e.Id, e.Summary, e.Content }).ToListAsync(cancellationToken);
         if (batch.Count == 0)
         {
@@ -82,7 +88,7 @@ public sealed partial class SearchIndex(IDbContextFactory<HoopDbContext> context
             cancellationToken);
         await db.SaveChangesAsync(cancellationToken);
         await transaction.CommitAsync(cancellationToken);
-        return batch.Count == BatchSize;
+        return batch.Count == size;
     }
 
     /// <summary>
