@@ -68,7 +68,7 @@ await using (var db = await contexts.CreateDbContextAsync())
 // What the replay page loads to open: the timeline (every event's sequence and kind), then the first page.
 var activity = app.Services.GetRequiredService<Hoop.Admin.Management.ActivityQueries>();
 var open = Stopwatch.StartNew();
-var (sequences, _) = await activity.TimelineAsync(session.Id, CancellationToken.None);
+var (sequences, _) = await activity.TimelineAsync(session.Id, withReviewers: true, CancellationToken.None);
 var firstPage = await activity.EventsPageAsync(session.Id, sequences[0], 200, CancellationToken.None);
 open.Stop();
 Console.WriteLine($"recorder-bench replay-open timeline of {sequences.Count} and a page of {firstPage.Count} in {open.Elapsed.TotalMilliseconds:0} ms");
