@@ -58,8 +58,8 @@ public static class AuthSetup
         services.AddSingleton<OidcHandler.StateAuditThrottle>();
         services.AddTransient<IClaimsTransformation, RoleClaims>();
         services.AddScoped<AuthenticationStateProvider, ConsoleAuthenticationState>();
-        // Deny by default: an endpoint is anonymous only where it says so (health, sign-in, static files,
-        // the proxy port, whose gate authenticates agents itself).
+        // Deny by default: an endpoint is anonymous only where it says so (health, sign-in, static files). The
+        // proxy port does not use this: it has its own pipeline, whose gate authenticates agents itself.
         services.AddAuthorization(o => o.FallbackPolicy = new AuthorizationPolicyBuilder().RequireAuthenticatedUser().Build());
         // Each sign-in costs a deliberately slow password hash: a few at a time, the rest wait or get 429,
         // so guessing cannot starve the data path of CPU.

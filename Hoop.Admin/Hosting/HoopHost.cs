@@ -164,10 +164,9 @@ public static class HoopHost
         // The http-01 port answers ACME challenges and nothing else.
         var challenges = app.Services.GetRequiredService<AcmeChallenges>();
         app.MapWhen(context => listeners.IsOn(context, ListenerKind.AcmeHttp), acme => acme.Run(challenges.ServeHttp01Async));
+        // A branch of a WebApplication routes over its own endpoints: the proxy's routes are not the console's.
         app.MapWhen(context => listeners.IsOn(context, ListenerKind.Proxy), proxy =>
         {
-            // Without this, UseRouting in a branch routes over the application's (the console's) endpoints.
-            proxy.Properties.Remove(GlobalEndpointRouteBuilderKey);
             proxy.UseExceptionHandler();
             proxy.UseRouting();
             proxy.UseEndpoints(endpoints => endpoints.MapHoopProxy());
@@ -187,9 +186,6 @@ public static class HoopHost
         app.MapAdminApi();
         app.MapHoopConsole();
     }
-
-    /// <summary>The key under which <see cref="WebApplication"/> offers itself as every pipeline's route table.</summary>
-    private const string GlobalEndpointRouteBuilderKey = "__GlobalEndpointRouteBuilder";
 
     private static StartupException? FindStartupProblem(Exception e) => e switch
     {

@@ -32,6 +32,8 @@ public sealed partial class SearchIndex(IDbContextFactory<HoopDbContext> context
 
     /// <summary>Events per transaction while the recorder has a backlog: a core is held a few milliseconds at a time, so requests on a small machine do not queue behind it.</summary>
     public const int BusyBatchSize = 200;
+
+    private const long MaxBatchChars = 4 * 1024 * 1024;
     private readonly SemaphoreSlim _running = new(1, 1);
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken) => Periodic.RunAsync(TimeSpan.FromSeconds(1), time,
@@ -60,8 +62,21 @@ public sealed partial class SearchIndex(IDbContextFactory<HoopDbContext> context
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
         var through = long.TryParse(await db.Settings.AsNoTracking().Where(s => s.Key == IndexedThroughSetting).Select(s => s.Value)
             .FirstOrDefaultAsync(cancellationToken), out var last) ? last : 0;
-        var batch = await db.SessionEvents.AsNoTracking().Where(e => e.Id > through).OrderBy(e => e.Id).Take(size)
-            .Select(e => new { e.Id, e.Summary, e.Content }).ToListAsync(cancellationToken);
+        // Events carry bodies of up to the recording limit each: a batch also ends at about MaxBatchChars of them,
+        // so it holds the write lock briefly whatever was recorded.
+        var batch = new List<(long Id, string Summary, string Content)>();
+        var chars = 0L;
+        await foreach (var e in db.SessionEvents.AsNoTracking().Where(e => e.Id > through).OrderBy(e => e.Id).Take(size)
+            .Select(e => new { e.Id, e.Summary, e.Content }).AsAsyncEnumerable().WithCancellation(cancellationToken))
+        {
+            batch.Add((e.Id, e.Summary, e.Content));
+            chars += e.Content.Length;
+            if (chars >= MaxBatchChars)
+            {
+                break;
+            }
+        }
+
         if (batch.Count == 0)
         {
             return false;
@@ -88,20 +103,20 @@ public sealed partial class SearchIndex(IDbContextFactory<HoopDbContext> context
             cancellationToken);
         await db.SaveChangesAsync(cancellationToken);
         await transaction.CommitAsync(cancellationToken);
-        return batch.Count == size;
+        return batch.Count == size || chars >= MaxBatchChars;
     }
 
     /// <summary>
-    /// What is indexed of an event's recorded content: its values a line each, headers as "Name: value", without
-    /// the JSON's keys and punctuation that every event shares, nor its durations and byte counts. Half the words
-    /// to index, and snippets an auditor can read.
+    /// What is indexed of an event's recorded content: its values a line each, headers and masking counts as
+    /// "name: value", without the JSON's other keys and punctuation that every event shares, nor its durations,
+    /// byte counts and flags. Half the words to index, and snippets an auditor can read.
     /// </summary>
     internal static string TextOf(string content)
     {
         var text = new StringBuilder(content.Length);
         var reader = new Utf8JsonReader(Encoding.UTF8.GetBytes(content));
         string? property = null;
-        var headersDepth = -1;
+        var namedDepth = -1; // Inside "headers" or "masked", whose keys are names worth finding.
         try
         {
             while (reader.Read())
@@ -111,32 +126,32 @@ public sealed partial class SearchIndex(IDbContextFactory<HoopDbContext> context
                     case JsonTokenType.PropertyName:
                         property = reader.GetString();
                         break;
-                    case JsonTokenType.StartObject when property == "headers":
-                        headersDepth = reader.CurrentDepth;
+                    case JsonTokenType.StartObject when property is "headers" or "masked":
+                        namedDepth = reader.CurrentDepth;
                         break;
-                    case JsonTokenType.EndObject when reader.CurrentDepth == headersDepth:
-                        headersDepth = -1;
+                    case JsonTokenType.EndObject when reader.CurrentDepth == namedDepth:
+                        namedDepth = -1;
+                        break;
+                    case JsonTokenType.String or JsonTokenType.Number when namedDepth >= 0 && reader.CurrentDepth == namedDepth + 1:
+                        text.Append(property).Append(": ").Append(Value(ref reader)).Append('\n');
                         break;
                     case JsonTokenType.String:
-                        if (headersDepth >= 0 && reader.CurrentDepth == headersDepth + 1)
-                        {
-                            text.Append(property).Append(": ");
-                        }
-
-                        text.Append(reader.GetString()).Append('\n');
-                        break;
                     case JsonTokenType.Number when property is not ("durationMs" or "bytes"):
-                        text.Append(Encoding.UTF8.GetString(reader.ValueSpan)).Append('\n');
+                        text.Append(Value(ref reader)).Append('\n');
                         break;
                 }
             }
         }
-        catch (JsonException)
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
         {
-            return content; // Not written by Hoop (changed in the store): indexed as it is.
+            // Not written by Hoop (changed in the store; a lone surrogate fails GetString): indexed as it is.
+            return content;
         }
 
         return text.ToString();
+
+        static string Value(ref Utf8JsonReader reader) =>
+            reader.TokenType == JsonTokenType.String ? reader.GetString()! : Encoding.UTF8.GetString(reader.ValueSpan);
     }
 
     /// <summary>

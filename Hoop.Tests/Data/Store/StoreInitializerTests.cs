@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using Hoop.Data.Entities;
 using Hoop.Data.Store;
+using Hoop.Proxy.Recording;
 using Hoop.Tests.Support;
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
@@ -59,6 +60,17 @@ public sealed class StoreInitializerTests : IDisposable
                 VALUES ('0F8FAD5B-D9CB-469F-A165-70867728950E', 'platform-team', 1, '2026-01-01 00:00:00', '2026-01-01 00:00:00',
                         '7C9E6679-7425-40DE-944B-E07FC1F90AE7')
                 """);
+            await db.Database.ExecuteSqlRawAsync("""
+                INSERT INTO Sessions (Id, ConnectionId, ConnectionName, Protocol, Subject, Groups, StartedAt, EndedAt, Status, EventCount, LegalHold)
+                VALUES ('5B6B2D8A-3A5E-4C1D-9E5F-0A1B2C3D4E5F', '6C7D8E9F-0A1B-4C2D-8E3F-405162738495', 'billing', 'Http', 'old-agent', '[]',
+                        '2026-01-01 00:00:00', '2026-01-01 00:01:00', 'Closed', 1, 0)
+                """);
+            // Raw SQL is a format string to EF: the JSON's braces are doubled.
+            await db.Database.ExecuteSqlRawAsync("""
+                INSERT INTO SessionEvents (SessionId, Sequence, At, Kind, Summary, Content, DurationMicroseconds)
+                VALUES ('5B6B2D8A-3A5E-4C1D-9E5F-0A1B2C3D4E5F', 1, '2026-01-01 00:00:30', 'http', 'GET /invoices 200',
+                        '{{"request":{{"path":"/invoices","query":"?customer=okapi17"}},"masked":{{"email":1}}}}', 1500)
+                """);
             Assert.Equal([first], await db.Database.GetAppliedMigrationsAsync());
         }
 
@@ -67,6 +79,13 @@ public sealed class StoreInitializerTests : IDisposable
         Assert.Equal(again.Database.GetMigrations(), await again.Database.GetAppliedMigrationsAsync());
         var group = await again.Groups.SingleAsync();
         Assert.Equal(("platform-team", Roles.Admin), (group.Name, group.Roles));
+        // The first release's event: marked from its content, and found by search.
+        var recorded = await again.SessionEvents.SingleAsync();
+        Assert.Equal(EventMarks.Masked, recorded.Marks);
+        var search = host.Services.GetRequiredService<SearchIndex>();
+        await search.IndexAsync(CancellationToken.None);
+        var hit = Assert.Single(await search.SearchAsync("okapi17", 10, CancellationToken.None));
+        Assert.Equal(recorded.Id, hit.EventId);
     }
 
     [Fact]

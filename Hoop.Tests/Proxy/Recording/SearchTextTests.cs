@@ -10,14 +10,14 @@ public sealed class SearchTextTests
         const string content = """
             {"request":{"method":"GET","path":"/billing/echo","query":"?note=zebracorn42","headers":{"Host":"billing.hoop.localhost","Authorization":"[removed]"},"body":null},
              "response":{"status":404,"headers":{"Server":"Kestrel"},"body":{"bytes":1024,"truncated":false,"text":"no such \"invoice\"","note":null}},
-             "upgrade":false,"tls":{"inbound":"Tls13 TLS_AES_256_GCM_SHA384"},"durationMs":1.25}
+             "upgrade":false,"masked":{"email":2},"tls":{"inbound":"Tls13 TLS_AES_256_GCM_SHA384"},"durationMs":1.25}
             """;
 
         var text = SearchIndex.TextOf(content);
 
         Assert.Equal(
             "GET\n/billing/echo\n?note=zebracorn42\nHost: billing.hoop.localhost\nAuthorization: [removed]\n404\nServer: Kestrel\n" +
-            "no such \"invoice\"\nTls13 TLS_AES_256_GCM_SHA384\n", text);
+            "no such \"invoice\"\nemail: 2\nTls13 TLS_AES_256_GCM_SHA384\n", text);
     }
 
     [Fact]
@@ -28,9 +28,17 @@ public sealed class SearchTextTests
         Assert.Equal("SELECT * FROM t WHERE id = $1\n42\nid\nemail\n42\n***\n7\n2\n", SearchIndex.TextOf(content));
     }
 
-    [Fact]
-    public void TextOf_ContentThatIsNotJson_IsIndexedAsItIs()
+    [Theory]
+    [InlineData("changed in the store {")]
+    [InlineData("""{"query":"a lone surrogate \udc00"}""")]
+    public void TextOf_ContentHoopDidNotWrite_IsIndexedAsItIs(string content)
     {
-        Assert.Equal("changed in the store {", SearchIndex.TextOf("changed in the store {"));
+        Assert.Equal(content, SearchIndex.TextOf(content));
+    }
+
+    [Fact]
+    public void TextOf_TopLevelValue_IsItsText()
+    {
+        Assert.Equal("just text\n", SearchIndex.TextOf("\"just text\""));
     }
 }
