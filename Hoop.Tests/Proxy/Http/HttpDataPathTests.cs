@@ -51,12 +51,14 @@ public sealed class HttpDataPathTests(DataPathFixture fixture) : IClassFixture<D
     public async Task ConsolePort_NeverReachesAConnection()
     {
         // Signed in to the console, so its deny-by-default policy does not answer first: had the console port
-        // the proxy's routes, the gate would answer (a 401 problem: a console credential is not an agent's).
-        using var admin = fixture.Hoop.CreateAdminClient();
+        // the proxy's routes, the gate would answer (a 401 problem: a console session is not an agent's credential).
+        using var console = fixture.Hoop.CreateClient(fixture.Hoop.ConsoleUrl, cookies: new System.Net.CookieContainer());
+        await Hoop.Tests.Admin.Auth.BreakGlassSignInTests.SignInAsync(console, "admin", HoopTestHost.AdminPassword, "/");
+        Assert.Equal(HttpStatusCode.OK, (await console.GetAsync("/")).StatusCode);
 
-        var response = await admin.GetAsync("/billing/echo?via=console-port");
+        var response = await console.GetAsync("/billing/echo?via=console-port");
 
-        Assert.Equal("text/html", response.Content.Headers.ContentType?.MediaType); // The console's not-found page.
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
         Assert.DoesNotContain(fixture.Backend.Requests, r => r.Path.Contains("console-port"));
     }
 
