@@ -956,7 +956,6 @@ public sealed partial class PgRelay(
 
     private static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web);
 
-
     [LoggerMessage(5010, LogLevel.Error, "The Postgres relay for {Connection} failed")]
     private static partial void LogRelayFailed(ILogger logger, Exception error, string connection);
 
