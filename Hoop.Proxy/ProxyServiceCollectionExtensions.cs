@@ -113,12 +113,12 @@ public static class ProxyServiceCollectionExtensions
         return handler;
     }
 
-    /// <summary>The proxy port's endpoints: one YARP route per connection, and a 404 problem for everything else.</summary>
+    /// <summary>The proxy port's endpoints: one YARP route per connection, and for everything else a 401 or, to an authenticated caller, a 404 problem.</summary>
     public static void MapHoopProxy(this IEndpointRouteBuilder endpoints)
     {
         var gate = endpoints.ServiceProvider.GetRequiredService<ProxyGate>();
         // The proxy port runs no authentication or authorization middleware: the gate checks agents itself.
         endpoints.MapReverseProxy(pipeline => pipeline.Use((context, next) => gate.InvokeAsync(context, next)));
-        endpoints.MapFallback("{**path}", ProxyProblems.UnknownConnectionAsync);
+        endpoints.MapFallback("{**path}", gate.UnknownAsync);
     }
 }

@@ -53,7 +53,7 @@ internal static class BodyBuffer
     }
 
     /// <summary>What was already read, then the rest of the stream.</summary>
-    public sealed class PrefixedStream(byte[] prefix, Stream rest) : ReadOnlyStream(rest)
+    public sealed class PrefixedStream(byte[] prefix, Stream rest) : FilterStream(rest)
     {
         private int _offset;
 
@@ -70,41 +70,5 @@ internal static class BodyBuffer
             return await Source.ReadAsync(buffer, cancellationToken);
         }
 
-    }
-}
-
-/// <summary>
-/// A forward-only stream that reads from <c>source</c> through its async read, and owns it. Subclasses give
-/// only <see cref="ReadAsync(Memory{byte}, CancellationToken)"/>.
-/// </summary>
-internal abstract class ReadOnlyStream(Stream source) : Stream
-{
-    protected Stream Source => source;
-
-    public override abstract ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default);
-
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-    public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer, offset, count, CancellationToken.None).GetAwaiter().GetResult();
-
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-    protected override void Dispose(bool disposing)
-    {
-        if (disposing)
-        {
-            source.Dispose();
-        }
-
-        base.Dispose(disposing);
     }
 }

@@ -39,6 +39,7 @@ internal sealed class CredentialTransforms : ITransformProvider
             StripAgentHeaders(transform.HttpContext.Request, headers);
             SetForwarding(transform.HttpContext, headers);
             Inject(call, headers);
+            transform.ProxyRequest.Options.Set(ProxyCall.Key, call);
             if (call.Response is { } capture)
             {
                 transform.ProxyRequest.Options.Set(ResponseCapture.Key, capture);
@@ -60,14 +61,14 @@ internal sealed class CredentialTransforms : ITransformProvider
                 headers.SetCookie = headers.SetCookie.Where(c => c?.StartsWith(ConsoleCookie, StringComparison.Ordinal) != true).ToArray();
             }
 
-            Scrub(headers, transform.HttpContext.Features.Get<ProxyCall>()?.Connection.CredentialForms);
+            Scrub(headers, transform.HttpContext.Features.Get<ProxyCall>(), "response header");
             return ValueTask.CompletedTask;
         });
         context.AddResponseTrailersTransform(transform =>
         {
             if (transform.HttpContext.Features.Get<IHttpResponseTrailersFeature>()?.Trailers is { } trailers)
             {
-                Scrub(trailers, transform.HttpContext.Features.Get<ProxyCall>()?.Connection.CredentialForms);
+                Scrub(trailers, transform.HttpContext.Features.Get<ProxyCall>(), "response trailer");
             }
 
             return ValueTask.CompletedTask;
@@ -85,6 +86,9 @@ internal sealed class CredentialTransforms : ITransformProvider
         {
             headers.Remove(name);
         }
+
+        // Compressed WebSocket messages (permessage-deflate) could not be searched for the stored secret: offer none.
+        headers.Remove("Sec-WebSocket-Extensions");
 
         foreach (var name in headers.Select(h => h.Key).Where(k => k.StartsWith("X-Forwarded-", StringComparison.OrdinalIgnoreCase)).ToList())
         {
@@ -139,19 +143,27 @@ internal sealed class CredentialTransforms : ITransformProvider
 
     private const string ConsoleCookie = "__Host-hoop=";
 
-    private static void Scrub(IHeaderDictionary headers, IReadOnlyList<string>? forms)
+    private static void Scrub(IHeaderDictionary headers, ProxyCall? call, string where)
     {
-        if (forms is null || forms.Count == 0)
+        var secrets = call?.Connection.Secrets;
+        if (secrets is null || secrets.IsEmpty)
         {
             return;
         }
 
-        foreach (var (name, values) in headers.ToList())
+        List<string>? found = null;
+        foreach (var (name, values) in headers)
         {
-            if (values.Any(v => v is not null && forms.Any(f => v.Contains(f, StringComparison.Ordinal))))
+            if (values.Any(v => v is not null && secrets.Contains(v)))
             {
-                headers[name] = values.Select(v => forms.Aggregate(v, (text, f) => text?.Replace(f, "[removed]", StringComparison.Ordinal))).ToArray();
+                (found ??= []).Add(name);
             }
+        }
+
+        foreach (var name in found ?? [])
+        {
+            headers[name] = headers[name].Select(v => v is null ? null : secrets.Scrub(v, out _)).ToArray();
+            call!.Reflection.Found($"{where} {name}");
         }
     }
 }

@@ -92,7 +92,7 @@ public sealed class HttpMasking((Masker Request, Masker Response, Masker Recordi
         {
             // Event streams (an LLM's tokens) stay streams: each line goes out masked as soon as it is complete.
             Masker.CheckCharset(contentType);
-            return WithHeadersOf(content, new StreamContent(new MaskedLinesStream(body, Response, kind, options.MaxBodyBytes, Counts)));
+            return ContentHeaders.Onto(content, new StreamContent(new MaskedLinesStream(body, Response, kind, options.MaxBodyBytes, Counts)));
         }
 
         var (buffered, complete) = await BodyBuffer.ReadAsync(body, options.MaxBodyBytes, cancellationToken, content.Headers.ContentLength);
@@ -108,25 +108,11 @@ public sealed class HttpMasking((Masker Request, Masker Response, Masker Recordi
             replacement = new ByteArrayContent(MaskedResponse);
         }
 
-        WithHeadersOf(content, replacement);
+        ContentHeaders.Onto(content, replacement);
         if (MaskedResponse is not null)
         {
             // Read to its end and replaced: let go of it now, so the backend connection goes back to the pool.
             content.Dispose();
-        }
-
-        return replacement;
-    }
-
-    /// <summary>The backend's content headers on the replacement, all but the length (the masked body has its own).</summary>
-    private static HttpContent WithHeadersOf(HttpContent original, HttpContent replacement)
-    {
-        foreach (var (name, values) in original.Headers)
-        {
-            if (!name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase))
-            {
-                replacement.Headers.TryAddWithoutValidation(name, values);
-            }
         }
 
         return replacement;
@@ -151,7 +137,7 @@ public sealed class HttpMasking((Masker Request, Masker Response, Masker Recordi
 /// on at once; a line longer than the masking limit fails the stream closed. Lines are split at the '\n' byte,
 /// which never occurs inside a multi-byte UTF-8 character.
 /// </summary>
-internal sealed class MaskedLinesStream(Stream source, Masker masker, Masker.BodyKind kind, int maxLineBytes, MaskingCounts counts) : ReadOnlyStream(source)
+internal sealed class MaskedLinesStream(Stream source, Masker masker, Masker.BodyKind kind, int maxLineBytes, MaskingCounts counts) : FilterStream(source)
 {
     private readonly byte[] _chunk = new byte[16 * 1024];
     private readonly MemoryStream _line = new();

@@ -1,3 +1,4 @@
+using Hoop.Proxy.Credentials;
 using Hoop.Proxy.Identity;
 using Hoop.Proxy.Policy;
 using Hoop.Proxy.Recording;
@@ -7,6 +8,12 @@ namespace Hoop.Proxy.Http;
 /// <summary>What the gate decided about a request, for the transforms further down the pipeline.</summary>
 public sealed record ProxyCall(Caller Caller, ConnectionPolicy Connection, LiveSession? Session)
 {
+    /// <summary>Carries the call on the request to the backend, for the handlers that see the backend's answer.</summary>
+    public static readonly HttpRequestOptionsKey<ProxyCall> Key = new("hoop.call");
+
+    /// <summary>Where the backend sent the stored secret back (scrubbed before the agent got it).</summary>
+    public SecretReflection Reflection { get; } = new();
+
     /// <summary>Receives the first bytes of the backend's response; null when the exchange is not captured (upgrades).</summary>
     public ResponseCapture? Response { get; init; }
 

@@ -41,24 +41,15 @@ public sealed partial class ProxyGate(
     {
         var snapshot = policy.Current;
         var name = context.GetReverseProxyFeature().Route.Config.Metadata?.GetValueOrDefault(ProxyConfigProvider.Metadata.Connection);
-        if (name is null || !snapshot.Connections.TryGetValue(name, out var connection))
+        snapshot.Connections.TryGetValue(name ?? "", out var known);
+        if (await IdentifyOrRefuseAsync(context, snapshot, known?.Name ?? name) is not { } caller)
         {
-            await ProxyProblems.UnknownConnectionAsync(context);
             return;
         }
 
-        var (caller, failure) = await IdentifyAsync(context, snapshot);
-        if (caller is null)
+        if (known is not { } connection)
         {
-            // Refusals are audited while the queue has room to spare: a flood of bad tokens must not crowd out
-            // the recording of authorized work (and so, in Required mode, refuse it).
-            if (recorder.Pending < recording.QueueCapacity / 2)
-            {
-                Audit("anonymous", "proxy.unauthenticated", connection.Name, AuditOutcome.Denied, new { reason = failure!.Reason, client = Client(context) });
-            }
-
-            context.Response.Headers.WWWAuthenticate = $"Bearer realm=\"hoop\", error=\"invalid_token\", error_description=\"{HeaderSafe(failure!.Reason)}\"";
-            await ProxyProblems.WriteAsync(context, StatusCodes.Status401Unauthorized, "Not authenticated", failure.Reason, connection.Name);
+            await ProxyProblems.UnknownConnectionAsync(context);
             return;
         }
 
@@ -196,6 +187,40 @@ public sealed partial class ProxyGate(
         }
     }
 
+    /// <summary>
+    /// A request that matches no connection. The caller is identified first: without a valid credential, every
+    /// name answers 401 alike, so connection names cannot be enumerated.
+    /// </summary>
+    public async Task UnknownAsync(HttpContext context)
+    {
+        if (await IdentifyOrRefuseAsync(context, policy.Current, target: null) is not null)
+        {
+            await ProxyProblems.UnknownConnectionAsync(context);
+        }
+    }
+
+    /// <summary>The caller, or null once a 401 has been written (and audited).</summary>
+    private async Task<Caller?> IdentifyOrRefuseAsync(HttpContext context, PolicySnapshot snapshot, string? target)
+    {
+        var (caller, failure) = await IdentifyAsync(context, snapshot);
+        if (caller is not null)
+        {
+            return caller;
+        }
+
+        // Refusals are audited while the queue has room to spare: a flood of bad tokens must not crowd out
+        // the recording of authorized work (and so, in Required mode, refuse it).
+        if (recorder.Pending < recording.QueueCapacity / 2)
+        {
+            Audit("anonymous", "proxy.unauthenticated", target ?? "(no connection)", AuditOutcome.Denied, new { reason = failure!.Reason, client = Client(context) });
+        }
+
+        context.Response.Headers.WWWAuthenticate = $"Bearer realm=\"hoop\", error=\"invalid_token\", error_description=\"{HeaderSafe(failure!.Reason)}\"";
+        // The same answer whether or not the name is a connection's.
+        await ProxyProblems.WriteAsync(context, StatusCodes.Status401Unauthorized, "Not authenticated", failure.Reason);
+        return null;
+    }
+
     private static MaskingException? MaskingFailure(Exception? error)
     {
         for (var e = error; e is not null; e = e.InnerException)
@@ -260,7 +285,14 @@ public sealed partial class ProxyGate(
         var (_, connection, session) = call;
         var request = context.Request;
         var response = context.Response;
-        var secrets = connection.CredentialForms;
+        var secrets = connection.Secrets.Forms;
+        var reflected = call.Reflection.Take();
+        if (reflected.Count > 0)
+        {
+            Audit(call.Caller.Subject, "proxy.secret-reflected", connection.Name, AuditOutcome.Denied, new { where = reflected });
+            LogSecretReflected(connection.Name, string.Join(", ", reflected));
+        }
+
         var masking = call.Masking;
         var content = new
         {
@@ -283,6 +315,7 @@ public sealed partial class ProxyGate(
             },
             upgrade,
             error,
+            secretReflected = reflected.Count == 0 ? null : reflected,
             approvedBy = call.ApprovedBy.Count == 0 ? null : call.ApprovedBy,
             masked = masking.Counts.Total == 0 ? null : masking.Counts.ByDetector,
             maskingSkipped = masking.Skipped,
@@ -437,6 +470,9 @@ public sealed partial class ProxyGate(
         new(text.Select(c => c is >= ' ' and <= '~' && c is not '"' and not '\\' ? c : '?').ToArray());
 
     private static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web);
+
+    [LoggerMessage(4021, LogLevel.Warning, "The backend of {Connection} sent its stored secret back ({Where}); it was replaced before the agent got it")]
+    private partial void LogSecretReflected(string connection, string where);
 
     [LoggerMessage(4020, LogLevel.Warning, "Refused a request to {Connection}: recording cannot keep up")]
     private partial void LogRecordingRefused(string connection);

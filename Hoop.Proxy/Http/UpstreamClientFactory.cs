@@ -52,8 +52,10 @@ public sealed class UpstreamClientFactory(PolicyStore policy) : ForwarderHttpCli
         }
     }
 
+    // Outermost first: response masking, the recording's copy, then the secret scrub, which sees the backend's
+    // bytes before anything else, so the agent, masking and the recording all get what was scrubbed.
     protected override HttpMessageHandler WrapHandler(ForwarderHttpClientContext context, HttpMessageHandler handler) =>
-        new MaskingHandler(new CapturingHandler(base.WrapHandler(context, handler)));
+        new MaskingHandler(new CapturingHandler(new SecretReflectionHandler(base.WrapHandler(context, handler))));
 
     protected override bool CanReuseOldClient(ForwarderHttpClientContext context) =>
         base.CanReuseOldClient(context)

@@ -159,8 +159,8 @@ public sealed class ConnectionPolicy
     public string? CredentialName { get; init; }
     public string? CredentialSecret { get; init; }
 
-    /// <summary>Every form the credential takes on the wire (the secret, and the Basic header value), to scrub from what comes back.</summary>
-    public IReadOnlyList<string> CredentialForms { get; init; } = [];
+    /// <summary>Every form the credential takes on the wire, to scrub from whatever comes back from the backend.</summary>
+    public Credentials.SecretScrubber Secrets { get; init; } = Credentials.SecretScrubber.None;
     public X509Certificate2? ClientCertificate { get; init; }
 
     /// <summary>Changes whenever the stored connection changes, so upstream clients are rebuilt only then.</summary>

@@ -304,9 +304,7 @@ public sealed partial class PolicyStore(
             CredentialKind = c.CredentialKind,
             CredentialName = c.CredentialName,
             CredentialSecret = secret,
-            CredentialForms = secret is null ? [] : c.CredentialKind == CredentialKind.Basic
-                ? [secret, Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes($"{c.CredentialName}:{secret}"))]
-                : [secret],
+            Secrets = Credentials.SecretScrubber.For(c.CredentialKind, c.CredentialName, secret),
             ClientCertificate = clientCertificate,
             Version = c.Version.ToString("n"),
         };

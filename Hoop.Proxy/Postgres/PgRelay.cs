@@ -4,7 +4,9 @@ using System.IO.Pipelines;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using Hoop.Data.Audit;
 using Hoop.Data.Entities;
+using Hoop.Proxy.Credentials;
 using Hoop.Proxy.Identity;
 using Hoop.Proxy.Masking;
 using Hoop.Proxy.Policy;
@@ -14,7 +16,7 @@ using Microsoft.Extensions.Logging;
 namespace Hoop.Proxy.Postgres;
 
 /// <summary>What every relay shares.</summary>
-public sealed record PgRelayServices(SqlGuardrailCheck Guardrails, Recorder Recorder, RecordingOptions Recording, TimeProvider Time, ILogger<PgRelay> Logger);
+public sealed record PgRelayServices(SqlGuardrailCheck Guardrails, Recorder Recorder, RecordingOptions Recording, AuditLog Audit, TimeProvider Time, ILogger<PgRelay> Logger);
 
 /// <summary>
 /// One agent's Postgres session after start-up: two pumps, agent to database and back. Frames Hoop does not need
@@ -63,6 +65,9 @@ public sealed partial class PgRelay(
     // Backend pump only: the columns of the rows now arriving.
     private PgColumn[]? _columns;
     private bool _maskRows;
+
+    // Where the database sent the stored password back since the last recorded query.
+    private readonly SecretReflection _reflected = new();
 
     private const int MaxPreparedStatements = 10_000;
     private const long MaxStatementChars = 32L * 1024 * 1024;
@@ -452,6 +457,13 @@ public sealed partial class PgRelay(
                 var buffer = result.Buffer;
                 while (PgWire.TryReadMessage(ref buffer, out var message, out var frame))
                 {
+                    if (PgSecretScrub.Frame(message, connection.Secrets, out var place) is { } scrubbed)
+                    {
+                        _reflected.Found(place);
+                        frame = new ReadOnlySequence<byte>(scrubbed);
+                        message = new PgMessage(message.Type, frame.Slice(5));
+                    }
+
                     if (FromBackend(message, frame) is { } ended)
                     {
                         backend.Reader.AdvanceTo(buffer.Start);
@@ -917,6 +929,13 @@ public sealed partial class PgRelay(
         }
 
         session.AddMasked(query.Counts);
+        var reflected = _reflected.Take();
+        if (reflected.Count > 0)
+        {
+            services.Recorder.Enqueue(services.Audit.Create(caller.Subject, "proxy.secret-reflected", connection.Name, AuditOutcome.Denied, new { where = reflected }));
+            LogSecretReflected(services.Logger, connection.Name, string.Join(", ", reflected));
+        }
+
         var content = new
         {
             query = sql,
@@ -928,6 +947,7 @@ public sealed partial class PgRelay(
             rowsTruncated = query.RowCount > query.Rows.Count,
             commands = query.Tags,
             error = query.Error,
+            secretReflected = reflected.Count == 0 ? null : reflected,
             rule = query.Stop?.Rule,
             approvedBy = query.Stop is null && query.ApprovedBy.Count > 0 ? query.ApprovedBy.Distinct() : null,
             masked = query.Counts.Total == 0 ? null : query.Counts.ByDetector,
@@ -955,6 +975,9 @@ public sealed partial class PgRelay(
     }
 
     private static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web);
+
+    [LoggerMessage(5011, LogLevel.Warning, "The database of {Connection} sent its stored password back ({Where}); it was replaced before the agent got it")]
+    private static partial void LogSecretReflected(ILogger logger, string connection, string where);
 
     [LoggerMessage(5010, LogLevel.Error, "The Postgres relay for {Connection} failed")]
     private static partial void LogRelayFailed(ILogger logger, Exception error, string connection);

@@ -95,6 +95,79 @@ public sealed class TestBackend : IAsyncDisposable
             return Results.Ok(new { ok = true });
         });
 
+        // A careless backend that sends the credential it got back in the form ?as= names (Hoop must scrub each).
+        app.MapGet("/mirror", async (HttpContext context) =>
+        {
+            var seen = context.Request.Headers.Authorization.ToString();
+            var response = context.Response;
+            switch (context.Request.Query["as"].ToString())
+            {
+                case "json":
+                    await response.WriteAsJsonAsync(new { seen });
+                    break;
+                case "html":
+                    response.ContentType = "text/html";
+                    await response.WriteAsync($"<p>You sent {WebUtility.HtmlEncode(seen)}</p>");
+                    break;
+                case "url":
+                    response.ContentType = "application/x-www-form-urlencoded";
+                    await response.WriteAsync($"seen={Uri.EscapeDataString(seen)}");
+                    break;
+                case "sse-split":
+                    // The secret arrives in two writes, 100 ms apart.
+                    response.ContentType = "text/event-stream";
+                    await response.WriteAsync($"data: {seen[..(seen.Length / 2)]}");
+                    await response.Body.FlushAsync();
+                    await Task.Delay(100);
+                    await response.WriteAsync($"{seen[(seen.Length / 2)..]}\n\n");
+                    break;
+                case "ndjson":
+                    response.ContentType = "application/x-ndjson";
+                    await response.WriteAsync($"{JsonSerializer.Serialize(new { n = 1 })}\n{JsonSerializer.Serialize(new { seen })}\n");
+                    break;
+                case "large" or "large-length":
+                    // 100 KB of text with the secret across the 16 KB mark, chunked or with its length.
+                    var text = new string('x', 16 * 1024 - 10) + seen + new string('y', 100 * 1024);
+                    response.ContentType = "text/plain";
+                    if (context.Request.Query["as"] == "large-length")
+                    {
+                        response.ContentLength = System.Text.Encoding.UTF8.GetByteCount(text);
+                    }
+
+                    await response.WriteAsync(text[..(16 * 1024)]);
+                    await response.Body.FlushAsync();
+                    await response.WriteAsync(text[(16 * 1024)..]);
+                    break;
+                case "trailer":
+                    response.ContentType = "application/grpc";
+                    response.DeclareTrailer("x-seen");
+                    await response.Body.WriteAsync(new byte[] { 0, 0, 0, 0, 0 });
+                    response.AppendTrailer("x-seen", seen);
+                    break;
+                case "header":
+                    response.Headers.Location = $"/next?token={Uri.EscapeDataString(seen)}";
+                    response.StatusCode = StatusCodes.Status302Found;
+                    break;
+                default:
+                    response.ContentType = "text/plain; charset=utf-8";
+                    await response.WriteAsync($"You sent: {seen}");
+                    break;
+            }
+        });
+
+        // The credential sent back over a WebSocket: once as one message, once split over two fragments.
+        app.Map("/mirror-ws", async (HttpContext context) =>
+        {
+            var seen = System.Text.Encoding.UTF8.GetBytes(context.Request.Headers.Authorization.ToString());
+            using var socket = await context.WebSockets.AcceptWebSocketAsync();
+            await socket.SendAsync(seen, WebSocketMessageType.Text, true, CancellationToken.None);
+            await socket.SendAsync(seen.AsMemory(0, seen.Length / 2), WebSocketMessageType.Text, false, CancellationToken.None);
+            await socket.SendAsync(seen.AsMemory(seen.Length / 2), WebSocketMessageType.Text, true, CancellationToken.None);
+            await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "bye", CancellationToken.None);
+            await socket.ReceiveAsync(new byte[64], CancellationToken.None);
+            return Results.Empty;
+        });
+
         app.MapGet("/bytes/{count:long}", async (long count, HttpContext context) =>
         {
             context.Response.ContentType = "application/octet-stream";

@@ -201,7 +201,11 @@ public sealed class AdminApiTests(DataPathFixture fixture) : IClassFixture<DataP
         agent.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic",
             Convert.ToBase64String(Encoding.UTF8.GetBytes($"admin:{HoopTestHost.AdminPassword}")));
 
-        Assert.Equal(HttpStatusCode.NotFound, (await agent.GetAsync("/api/v1/connections")).StatusCode);
+        // The break-glass Basic credential means nothing on the proxy port.
+        Assert.Equal(HttpStatusCode.Unauthorized, (await agent.GetAsync("/api/v1/connections")).StatusCode);
+        // An agent's valid token still finds no such connection.
+        using var known = fixture.Agent(fixture.Issuer.Token(subject: "lost-agent"));
+        Assert.Equal(HttpStatusCode.NotFound, (await known.GetAsync("/api/v1/connections")).StatusCode);
     }
 
     private static async Task<HttpStatusCode> EventuallyAsync(HttpClient agent, HttpStatusCode wanted)

@@ -82,7 +82,7 @@ public sealed class ListenerTests : IDisposable
         foreach (var path in new[] { "/login", "/readyz", "/certificate.pem", "/" })
         {
             var response = await proxy.GetAsync(path);
-            Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+            Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
             Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
         }
     }

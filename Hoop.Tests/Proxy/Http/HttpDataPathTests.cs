@@ -48,6 +48,27 @@ public sealed class HttpDataPathTests(DataPathFixture fixture) : IClassFixture<D
     }
 
     [Fact]
+    public async Task Anonymous_KnownAndUnknownNames_GetTheSame401()
+    {
+        using var anonymous = fixture.Agent();
+
+        var known = await anonymous.GetAsync("/billing/echo");
+        var unknown = await anonymous.GetAsync("/payroll/echo");
+
+        Assert.Equal(HttpStatusCode.Unauthorized, known.StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, unknown.StatusCode);
+        Assert.Equal(await WithoutTraceIdAsync(known), await WithoutTraceIdAsync(unknown));
+        Assert.Equal(known.Headers.WwwAuthenticate.ToString(), unknown.Headers.WwwAuthenticate.ToString());
+    }
+
+    private static async Task<string> WithoutTraceIdAsync(HttpResponseMessage response)
+    {
+        var problem = (await response.Content.ReadFromJsonAsync<Dictionary<string, JsonElement>>())!;
+        problem.Remove("traceId");
+        return JsonSerializer.Serialize(problem);
+    }
+
+    [Fact]
     public async Task ConsolePort_NeverReachesAConnection()
     {
         // Signed in to the console, so its deny-by-default policy does not answer first: had the console port
