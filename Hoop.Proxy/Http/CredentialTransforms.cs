@@ -39,6 +39,12 @@ internal sealed class CredentialTransforms : ITransformProvider
             StripAgentHeaders(transform.HttpContext.Request, headers);
             SetForwarding(transform.HttpContext, headers);
             Inject(call, headers);
+            if (!call.Connection.Secrets.IsEmpty)
+            {
+                // A compressed answer would hide a reflected credential from the search: ask for none.
+                headers.Remove("Accept-Encoding");
+            }
+
             transform.ProxyRequest.Options.Set(ProxyCall.Key, call);
             if (call.Response is { } capture)
             {

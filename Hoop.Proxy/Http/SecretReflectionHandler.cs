@@ -1,3 +1,4 @@
+using System.IO.Compression;
 using System.Net;
 using Hoop.Proxy.Credentials;
 
@@ -35,6 +36,16 @@ internal sealed class SecretReflectionHandler(HttpMessageHandler inner) : Delega
 
         try
         {
+            if (response.Content.Headers.ContentEncoding.Count > 0)
+            {
+                // Hoop asked for no encoding; a backend that compresses anyway is decoded, so it can be searched.
+                var decoded = Decode(await response.Content.ReadAsStreamAsync(cancellationToken), response.Content.Headers.ContentEncoding);
+                var replacement = ContentHeaders.Onto(response.Content, new StreamContent(new ScrubbingStream(decoded, secrets, () => call.Reflection.Found("response body"))));
+                replacement.Headers.ContentEncoding.Clear();
+                response.Content = replacement;
+                return response;
+            }
+
             if (response.Content.Headers.ContentLength is <= BufferedBytes)
             {
                 // Read into the content's own buffer: when nothing is found, it is served from there as it is.
@@ -57,6 +68,25 @@ internal sealed class SecretReflectionHandler(HttpMessageHandler inner) : Delega
             response.Dispose();
             throw;
         }
+    }
+
+    private static Stream Decode(Stream body, ICollection<string> encodings)
+    {
+        // Encodings are listed in the order they were applied: undo them last first.
+        foreach (var encoding in encodings.Reverse())
+        {
+            body = encoding.Trim().ToLowerInvariant() switch
+            {
+                "gzip" or "x-gzip" => new GZipStream(body, CompressionMode.Decompress),
+                "deflate" => new ZLibStream(body, CompressionMode.Decompress),
+                "br" => new BrotliStream(body, CompressionMode.Decompress),
+                "identity" => body,
+                var other => throw new HttpRequestException(
+                    $"The backend answered with Content-Encoding '{other}', which Hoop cannot search for the stored credential; the answer was not passed on."),
+            };
+        }
+
+        return body;
     }
 
     /// <summary>

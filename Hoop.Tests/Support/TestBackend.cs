@@ -144,6 +144,16 @@ public sealed class TestBackend : IAsyncDisposable
                     await response.Body.WriteAsync(new byte[] { 0, 0, 0, 0, 0 });
                     response.AppendTrailer("x-seen", seen);
                     break;
+                case "gzip":
+                    // Compressed whatever the request asked for.
+                    response.ContentType = "text/plain";
+                    response.Headers.ContentEncoding = "gzip";
+                    await using (var gzip = new System.IO.Compression.GZipStream(response.Body, System.IO.Compression.CompressionLevel.Fastest, leaveOpen: true))
+                    {
+                        await gzip.WriteAsync(System.Text.Encoding.UTF8.GetBytes($"You sent: {seen}"));
+                    }
+
+                    break;
                 case "header":
                     response.Headers.Location = $"/next?token={Uri.EscapeDataString(seen)}";
                     response.StatusCode = StatusCodes.Status302Found;

@@ -47,14 +47,19 @@ public sealed class SecretReflectionTests(SecretReflectionTests.Fixture fixture)
     [InlineData("sse-split")]
     [InlineData("large")]
     [InlineData("large-length")]
+    [InlineData("gzip")]
     public async Task BackendSendsSecretBackInBody_AgentAndRecordingGetRemoved(string form)
     {
         using var agent = fixture.Agent(fixture.Issuer.Token(subject: $"mirror-{form}"));
 
-        using var response = await agent.GetAsync($"/careless/mirror?as={form}");
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"/careless/mirror?as={form}");
+        request.Headers.AcceptEncoding.ParseAdd("gzip, br");
+        using var response = await agent.SendAsync(request);
         var body = await response.Content.ReadAsStringAsync();
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Empty(response.Content.Headers.ContentEncoding);
+        Assert.False(fixture.Backend.Requests.Last(r => r.Path.StartsWith("/mirror")).Headers.ContainsKey("Accept-Encoding"));
         AssertNoForm(body);
         Assert.Contains(SecretScrubber.Removed, body);
         if (response.Content.Headers.ContentLength is { } length)
