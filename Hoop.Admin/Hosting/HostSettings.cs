@@ -170,8 +170,24 @@ public sealed record HostSettings
                 throw new StartupException($"{key}:MetadataAddress: '{metadata}' is not a URL.");
             }
 
+            var bundleFile = entry["CaBundleFile"]?.Trim();
+            string? bundle = null;
+            if (!string.IsNullOrEmpty(bundleFile))
+            {
+                try
+                {
+                    bundle = File.ReadAllText(bundleFile);
+                    _ = IssuerOptions.ReadBundle(bundle);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
+                {
+                    throw new StartupException($"{key}:CaBundleFile: '{bundleFile}' cannot be read as PEM certificates ({e.Message}).");
+                }
+            }
+
             issuers.Add(new IssuerOptions
             {
+                CaBundlePem = bundle,
                 Authority = authority!,
                 Audience = audience,
                 GroupsClaim = string.IsNullOrWhiteSpace(entry["GroupsClaim"]) ? "groups" : entry["GroupsClaim"]!.Trim(),
