@@ -21,7 +21,16 @@ public static class DataServiceCollectionExtensions
     {
         try
         {
-            Directory.CreateDirectory(options.DataFolder);
+            // A new folder is the Hoop user's alone; an existing one is checked by the store's start (StoreFiles).
+            if (OperatingSystem.IsWindows())
+            {
+                Directory.CreateDirectory(options.DataFolder);
+            }
+            else
+            {
+                Directory.CreateDirectory(options.DataFolder, StoreFiles.FolderMode);
+            }
+
             var probe = Path.Combine(options.DataFolder, $".write-test-{Environment.ProcessId}");
             File.WriteAllText(probe, "");
             File.Delete(probe);

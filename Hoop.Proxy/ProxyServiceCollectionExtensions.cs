@@ -64,6 +64,8 @@ public static class ProxyServiceCollectionExtensions
 
         services.AddSingleton(identity);
         services.AddHttpClient("oidc", c => c.Timeout = TimeSpan.FromSeconds(10));
+        services.AddSingleton<IssuerHttp>();
+        services.AddSingleton<IssuerCheck>();
         services.AddSingleton<IssuerMetadata>();
         services.AddSingleton<TokenValidator>();
         services.AddSingleton<Callers>();

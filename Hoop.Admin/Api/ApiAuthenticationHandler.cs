@@ -81,7 +81,17 @@ public sealed class ApiAuthenticationHandler(
         }
 
         var colon = decoded.IndexOf(':', StringComparison.Ordinal);
-        if (colon < 1 || !await breakGlass.VerifyAsync(decoded[..colon], decoded[(colon + 1)..], Context.Connection.RemoteIpAddress?.ToString(), Context.RequestAborted, "api"))
+        var verdict = colon < 1
+            ? new PasswordVerdict(PasswordOutcome.Refused)
+            : await breakGlass.VerifyAsync(decoded[..colon], decoded[(colon + 1)..], Context.Connection.RemoteIpAddress, Context.RequestAborted, "api");
+        if (verdict.Outcome == PasswordOutcome.Throttled)
+        {
+            // The challenge answers 429 instead of 401.
+            Context.Features.Set(new Throttled(verdict));
+            return AuthenticateResult.Fail($"Too many password checks from your address; try again in {verdict.RetryAfterSeconds} s.");
+        }
+
+        if (!verdict.Accepted)
         {
             return AuthenticateResult.Fail("The break-glass user name or password is not right.");
         }
@@ -106,10 +116,21 @@ public sealed class ApiAuthenticationHandler(
     protected override async Task HandleChallengeAsync(AuthenticationProperties properties)
     {
         var result = await HandleAuthenticateOnceSafeAsync();
+        if (Context.Features.Get<Throttled>() is { } throttled)
+        {
+            Response.Headers.RetryAfter = throttled.Verdict.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            await TypedResults.Problem(result.Failure?.Message, statusCode: StatusCodes.Status429TooManyRequests, title: "Too many password checks")
+                .ExecuteAsync(Context);
+            return;
+        }
+
         Response.Headers.WWWAuthenticate = "Bearer realm=\"hoop\", Basic realm=\"hoop\"";
         await TypedResults.Problem(result.Failure?.Message ?? "Authenticate with 'Authorization: Bearer <OIDC access token or Hoop API key>'.",
             statusCode: StatusCodes.Status401Unauthorized, title: "Not authenticated").ExecuteAsync(Context);
     }
+
+    /// <summary>Marks a request whose password was not checked, for the challenge to answer 429.</summary>
+    private sealed record Throttled(PasswordVerdict Verdict);
 
     protected override Task HandleForbiddenAsync(AuthenticationProperties properties) =>
         TypedResults.Problem("This needs the admin role; none of your groups carries it.",

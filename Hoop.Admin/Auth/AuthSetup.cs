@@ -10,7 +10,6 @@ using Microsoft.AspNetCore.Components.Authorization;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.AspNetCore.Mvc;
-using Microsoft.AspNetCore.RateLimiting;
 
 namespace Hoop.Admin.Auth;
 
@@ -19,10 +18,11 @@ public static class AuthSetup
 {
     public const string AuthMethodClaim = "hoop:auth";
     public const string PasswordStampClaim = "hoop:password-stamp";
-    public const string SignInLimit = "sign-in";
 
     public static IServiceCollection AddHoopAuth(this IServiceCollection services)
     {
+        services.AddSingleton<PasswordLimiter>();
+        services.AddHostedService(sp => sp.GetRequiredService<PasswordLimiter>());
         services.AddSingleton<BreakGlassAdmin>();
         services.AddHostedService(sp => sp.GetRequiredService<BreakGlassAdmin>());
         services.AddAuthentication(CookieAuthenticationDefaults.AuthenticationScheme)
@@ -61,24 +61,13 @@ public static class AuthSetup
         // Deny by default: an endpoint is anonymous only where it says so (health, sign-in, static files). The
         // proxy port does not use this: it has its own pipeline, whose gate authenticates agents itself.
         services.AddAuthorization(o => o.FallbackPolicy = new AuthorizationPolicyBuilder().RequireAuthenticatedUser().Build());
-        // Each sign-in costs a deliberately slow password hash: a few at a time, the rest wait or get 429,
-        // so guessing cannot starve the data path of CPU.
-        services.AddRateLimiter(o =>
-        {
-            o.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
-            o.AddConcurrencyLimiter(SignInLimit, l =>
-            {
-                l.PermitLimit = 2;
-                l.QueueLimit = 8;
-            });
-        });
         services.AddCascadingAuthenticationState();
         return services;
     }
 
     public static void MapAuthEndpoints(this IEndpointRouteBuilder endpoints)
     {
-        endpoints.MapPost("/auth/login", SignInAsync).AllowAnonymous().RequireRateLimiting(SignInLimit);
+        endpoints.MapPost("/auth/login", SignInAsync).AllowAnonymous();
         endpoints.MapGet("/auth/oidc", (string? issuer, string? returnUrl) =>
             Results.Challenge(
                 new AuthenticationProperties(new Dictionary<string, string?> { [OidcHandler.IssuerKey] = issuer })
@@ -130,15 +119,26 @@ public static class AuthSetup
     private static async Task<IResult> SignInAsync([FromForm] LoginForm form, HttpContext context, BreakGlassAdmin admin)
     {
         var returnUrl = IsLocal(form.ReturnUrl) ? form.ReturnUrl! : "/";
-        if (string.IsNullOrEmpty(form.UserName) || string.IsNullOrEmpty(form.Password)
-            || !await admin.VerifyAsync(form.UserName, form.Password, context.Connection.RemoteIpAddress?.ToString(), context.RequestAborted))
+        var verdict = string.IsNullOrEmpty(form.UserName) || string.IsNullOrEmpty(form.Password)
+            ? new PasswordVerdict(PasswordOutcome.Refused)
+            : await admin.VerifyAsync(form.UserName, form.Password, context.Connection.RemoteIpAddress, context.RequestAborted);
+        if (verdict.Outcome == PasswordOutcome.Throttled)
+        {
+            // 429 as for every password check, with a page a person can read.
+            context.Response.Headers.RetryAfter = verdict.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            return Results.Content(
+                $"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Try again shortly</title></head><body><p>Too many sign-in attempts from your address. Try again in {verdict.RetryAfterSeconds} seconds.</p><p><a href="/login">Back to sign-in</a></p></body></html>""",
+                "text/html; charset=utf-8", statusCode: StatusCodes.Status429TooManyRequests);
+        }
+
+        if (!verdict.Accepted)
         {
             return Results.LocalRedirect($"/login?error=1&returnUrl={Uri.EscapeDataString(returnUrl)}");
         }
 
         var identity = new ClaimsIdentity(
             [
-                new Claim(ClaimTypes.Name, form.UserName),
+                new Claim(ClaimTypes.Name, form.UserName!),
                 new Claim(ClaimTypes.Role, nameof(Roles.Admin)),
                 new Claim(AuthMethodClaim, BreakGlassAdmin.Actor),
                 new Claim(PasswordStampClaim, await admin.PasswordStampAsync(context.RequestAborted)),

@@ -1,9 +1,13 @@
+using System.Collections.Concurrent;
+using System.Net;
 using System.Security.Cryptography;
+using System.Text;
 using Hoop.Admin.Hosting;
 using Hoop.Data.Audit;
 using Hoop.Data.Entities;
 using Hoop.Data.Secrets;
 using Hoop.Data.Store;
+using Hoop.Proxy.Limits;
 using Microsoft.EntityFrameworkCore;
 
 namespace Hoop.Admin.Auth;
@@ -11,7 +15,7 @@ namespace Hoop.Admin.Auth;
 /// <summary>
 /// The local administrator for first setup and for when the identity provider is unreachable.
 /// Its password comes from HOOP_ADMIN_PASSWORD, or is generated at first start and printed once.
-/// Only a salted hash is stored; every use is audited.
+/// Only a salted hash is stored; every use is audited. Every check of its password goes through <see cref="PasswordLimiter"/>.
 /// </summary>
 public sealed partial class BreakGlassAdmin(
     IDbContextFactory<HoopDbContext> contexts,
@@ -19,6 +23,7 @@ public sealed partial class BreakGlassAdmin(
     IConfiguration configuration,
     Notices notices,
     AuditLog audit,
+    PasswordLimiter limiter,
     TimeProvider time,
     ILogger<BreakGlassAdmin> logger) : IHostedService
 {
@@ -81,17 +86,33 @@ public sealed partial class BreakGlassAdmin(
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    /// <summary>Checks a sign-in; on success records the time. Both outcomes are audited.</summary>
-    public async Task<bool> VerifyAsync(string userName, string password, string? clientAddress, CancellationToken cancellationToken, string via = "console")
+    /// <summary>
+    /// Checks a sign-in from <paramref name="client"/>; on success records the time. Accepted and refused checks are
+    /// audited here, throttled ones by the limiter (once a minute per source, with their count).
+    /// </summary>
+    public async Task<PasswordVerdict> VerifyAsync(string userName, string password, IPAddress? client, CancellationToken cancellationToken, string via = "console")
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var admin = await db.LocalAdmins.FirstOrDefaultAsync(a => a.UserName == userName, cancellationToken);
-        var ok = PasswordHash.Verify(password, admin?.PasswordHash ?? DecoyHash) && admin is not null;
+        var stored = admin?.PasswordHash ?? DecoyHash;
+        var proof = Proof(userName, password);
+        var verdict = await limiter.CheckAsync(SourceAddress.Of(client),
+            cached: () => admin is not null && IsKnownRight(proof, stored),
+            verify: () => PasswordHash.Verify(password, stored) && admin is not null,
+            cancellationToken);
+        if (verdict.Outcome == PasswordOutcome.Throttled)
+        {
+            return verdict;
+        }
+
+        var ok = verdict.Accepted;
         if (ok)
         {
+            RememberRight(proof, stored);
             admin!.LastLoginAt = time.GetUtcNow().UtcDateTime;
         }
 
+        var clientAddress = client?.ToString();
         db.AuditEvents.Add(audit.Create(Actor, via == "console" ? "console.login" : "api.break-glass", userName, ok ? AuditOutcome.Success : AuditOutcome.Denied,
             new { method = "break-glass", clientAddress }));
         await db.SaveChangesAsync(cancellationToken);
@@ -100,24 +121,55 @@ public sealed partial class BreakGlassAdmin(
             LogSignInRefused(clientAddress);
         }
 
-        return ok;
+        return verdict;
+    }
+
+    // A password found right is remembered for a few minutes by a keyed hash (the key never leaves this process), so
+    // a script calling the API with Basic pays the slow hash once, not per request. A new password misses: the
+    // remembered entry names the stored hash it was checked against.
+    private static readonly TimeSpan RememberFor = TimeSpan.FromMinutes(5);
+    private readonly byte[] _proofKey = RandomNumberGenerator.GetBytes(32);
+    private readonly ConcurrentDictionary<string, (string StoredHash, DateTimeOffset Until)> _knownRight = new(StringComparer.Ordinal);
+
+    private string Proof(string userName, string password) =>
+        Convert.ToBase64String(HMACSHA256.HashData(_proofKey, Encoding.UTF8.GetBytes(userName + "\0" + password)));
+
+    private bool IsKnownRight(string proof, string storedHash) =>
+        _knownRight.TryGetValue(proof, out var known) && known.StoredHash == storedHash && known.Until > time.GetUtcNow();
+
+    private void RememberRight(string proof, string storedHash)
+    {
+        if (_knownRight.Count > 16)
+        {
+            _knownRight.Clear();
+        }
+
+        _knownRight[proof] = (storedHash, time.GetUtcNow() + RememberFor);
     }
 
     /// <summary>
     /// Replaces the password when the current one is given. Every browser signed in as the break-glass admin is
-    /// signed out at its next request (the cookie carries <see cref="PasswordStampAsync"/>, which changes).
+    /// signed out at its next request (the cookie carries <see cref="PasswordStampAsync"/>, which changes). The current
+    /// password's check goes through the limiter like a sign-in, counted against the signed-in actor.
     /// </summary>
     public async Task<Management.ChangeResult<DateTime>> ChangePasswordAsync(string? current, string? next, string actor, CancellationToken cancellationToken)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var admin = await db.LocalAdmins.OrderBy(a => a.Id).FirstAsync(cancellationToken);
         var errors = new Management.FieldErrors();
+        var currentCheck = string.IsNullOrEmpty(current)
+            ? new PasswordVerdict(PasswordOutcome.Refused)
+            : await limiter.CheckAsync($"signed-in:{actor}", cached: () => false, verify: () => PasswordHash.Verify(current, admin.PasswordHash), cancellationToken);
         if (!string.IsNullOrEmpty(configuration[PasswordVariable]))
         {
             errors.Add("newPassword", $"{PasswordVariable} is set, and would put its password back at the next start. Unset it first, or change it there.");
         }
 
-        if (string.IsNullOrEmpty(current) || !PasswordHash.Verify(current, admin.PasswordHash))
+        if (currentCheck.Outcome == PasswordOutcome.Throttled)
+        {
+            errors.Add("currentPassword", $"Too many wrong passwords were given; try again in {currentCheck.RetryAfterSeconds} s.");
+        }
+        else if (!currentCheck.Accepted)
         {
             errors.Add("currentPassword", "That is not the break-glass admin's current password.");
         }

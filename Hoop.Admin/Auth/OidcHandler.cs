@@ -41,7 +41,7 @@ public sealed partial class OidcHandler(
     UrlEncoder encoder,
     PolicyStore policy,
     IssuerMetadata metadata,
-    IHttpClientFactory httpClients,
+    IssuerHttp issuerHttp,
     AuditLog audit,
     OidcHandler.StateAuditThrottle throttle,
     TimeProvider time) : RemoteAuthenticationHandler<OidcOptions>(options, loggerFactory, encoder)
@@ -206,7 +206,7 @@ public sealed partial class OidcHandler(
         }
 
         request.Content = new FormUrlEncodedContent(form);
-        using var response = await httpClients.CreateClient("oidc").SendAsync(request, Context.RequestAborted);
+        using var response = await issuerHttp.SendAsync(issuer, request, Context.RequestAborted);
         using var body = await JsonDocument.ParseAsync(await response.Content.ReadAsStreamAsync(Context.RequestAborted), cancellationToken: Context.RequestAborted);
         if (!response.IsSuccessStatusCode)
         {
@@ -241,7 +241,7 @@ public sealed partial class OidcHandler(
 
         using var request = new HttpRequestMessage(HttpMethod.Get, configuration.UserInfoEndpoint);
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", accessToken);
-        using var response = await httpClients.CreateClient("oidc").SendAsync(request, Context.RequestAborted);
+        using var response = await issuerHttp.SendAsync(issuer, request, Context.RequestAborted);
         if (!response.IsSuccessStatusCode)
         {
             return [];

@@ -105,6 +105,8 @@ public static class HoopHost
         builder.Logging.AddSerilog(CreateLogger(builder.Configuration, logSink), dispose: true);
 
         builder.Services.AddSingleton(settings);
+        builder.Services.AddSingleton(settings.ConnectionLimits);
+        builder.Services.AddSingleton(settings.PasswordLimits);
         builder.Services.AddSingleton(new Notices(notices));
         builder.Services.AddHoopData(settings.Store, masterKey, logSink);
         builder.Services.AddHoopProxy(settings.Certificates, settings.Identity, settings.Recording, settings.Masking, settings.Reviews, settings.Proxy,
@@ -175,7 +177,6 @@ public static class HoopHost
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.UseRouting();
-        app.UseRateLimiter();
         app.UseAuthentication();
         app.UseAuthorization();
         app.UseAntiforgery();

@@ -5,9 +5,11 @@ using Hoop.Proxy.Certificates;
 using Hoop.Proxy.Certificates.Acme;
 using Hoop.Proxy.Http;
 using Hoop.Proxy.Identity;
+using Hoop.Proxy.Limits;
 using Hoop.Proxy.Masking;
 using Hoop.Proxy.Recording;
 using Hoop.Proxy.Reviews;
+using Hoop.Admin.Auth;
 
 namespace Hoop.Admin.Hosting;
 
@@ -33,6 +35,8 @@ public sealed record HostSettings
     public required ReviewOptions Reviews { get; init; }
     public required ProxyOptions Proxy { get; init; }
     public required CertificateSettings Certificates { get; init; }
+    public required ConnectionLimits ConnectionLimits { get; init; }
+    public required PasswordLimits PasswordLimits { get; init; }
 
     public static HostSettings Read(IConfiguration configuration)
     {
@@ -64,6 +68,8 @@ public sealed record HostSettings
             {
                 BackendTimeout = TimeSpan.FromSeconds(Number(hoop, "Proxy:BackendTimeoutSeconds", 100, 1, 3600)),
             },
+            ConnectionLimits = ReadConnectionLimits(hoop.GetSection("Limits")),
+            PasswordLimits = ReadPasswordLimits(hoop.GetSection("Limits")),
         };
         settings.CheckPortsDistinct();
         return settings;
@@ -164,8 +170,24 @@ public sealed record HostSettings
                 throw new StartupException($"{key}:MetadataAddress: '{metadata}' is not a URL.");
             }
 
+            var bundleFile = entry["CaBundleFile"]?.Trim();
+            string? bundle = null;
+            if (!string.IsNullOrEmpty(bundleFile))
+            {
+                try
+                {
+                    bundle = File.ReadAllText(bundleFile);
+                    _ = IssuerOptions.ReadBundle(bundle);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
+                {
+                    throw new StartupException($"{key}:CaBundleFile: '{bundleFile}' cannot be read as PEM certificates ({e.Message}).");
+                }
+            }
+
             issuers.Add(new IssuerOptions
             {
+                CaBundlePem = bundle,
                 Authority = authority!,
                 Audience = audience,
                 GroupsClaim = string.IsNullOrWhiteSpace(entry["GroupsClaim"]) ? "groups" : entry["GroupsClaim"]!.Trim(),
@@ -198,6 +220,23 @@ public sealed record HostSettings
             UsersSeeOwnSessions = Flag(section, "UsersSeeOwnSessions", "Recording:"),
         };
     }
+
+    private static ConnectionLimits ReadConnectionLimits(IConfigurationSection section) => new()
+    {
+        MaxStartingPerSource = Number(section, "PostgresMaxStartingPerSource", 32, 1, 100_000, prefix: "Limits:"),
+        MaxHandshakesPerSource = Number(section, "TlsMaxHandshakesPerSource", 128, 1, 100_000, prefix: "Limits:"),
+        MaxStarting = Number(section, "PostgresMaxStarting", 256, 1, 100_000, prefix: "Limits:"),
+        FirstBytesTimeout = TimeSpan.FromSeconds(Number(section, "PostgresFirstBytesSeconds", 5, 1, 300, prefix: "Limits:")),
+        StartupTimeout = TimeSpan.FromSeconds(Number(section, "PostgresStartupSeconds", 30, 1, 600, prefix: "Limits:")),
+        HandshakeTimeout = TimeSpan.FromSeconds(Number(section, "TlsHandshakeSeconds", 10, 1, 300, prefix: "Limits:")),
+    };
+
+    private static PasswordLimits ReadPasswordLimits(IConfigurationSection section) => new()
+    {
+        MaxConcurrentChecks = Number(section, "PasswordChecks", 2, 1, 64, prefix: "Limits:"),
+        FreeFailures = Number(section, "PasswordFreeFailures", 5, 0, 1000, prefix: "Limits:"),
+        MaxBackoff = TimeSpan.FromSeconds(Number(section, "PasswordMaxBackoffSeconds", 300, 1, 86_400, prefix: "Limits:")),
+    };
 
     private static bool Flag(IConfiguration section, string key, string prefix)
     {

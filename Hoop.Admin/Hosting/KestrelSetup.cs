@@ -2,25 +2,33 @@ using System.Net.Security;
 using System.Security.Authentication;
 using Hoop.Proxy.Certificates;
 using Hoop.Proxy.Certificates.Acme;
+using Hoop.Proxy.Limits;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
 
 namespace Hoop.Admin.Hosting;
 
-/// <summary>The TLS listeners. Every one takes its certificate from <see cref="InboundCertificate"/> per handshake.</summary>
-internal static class KestrelSetup
+/// <summary>
+/// The TLS listeners. Every one takes its certificate from <see cref="InboundCertificate"/> per handshake, and on every
+/// one a source may have at most <see cref="ConnectionLimits.MaxHandshakesPerSource"/> connections still in their TLS
+/// handshake (<see cref="ConnectionLimits.HandshakeTimeout"/> each at most).
+/// </summary>
+internal static partial class KestrelSetup
 {
     public static void Configure(KestrelServerOptions kestrel, HostSettings settings)
     {
         kestrel.AddServerHeader = false;
         var certificate = kestrel.ApplicationServices.GetRequiredService<InboundCertificate>();
         var listeners = kestrel.ApplicationServices.GetRequiredService<Listeners>();
+        var limits = settings.ConnectionLimits;
+        var log = kestrel.ApplicationServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(KestrelSetup).FullName!);
+        var clock = kestrel.ApplicationServices.GetRequiredService<TimeProvider>();
 
         kestrel.Listen(settings.BindAddress, settings.ConsolePort, listen =>
         {
             listen.Protocols = HttpProtocols.Http1AndHttp2;
-            listen.UseHttps(Tls(certificate, challenges: null));
+            UseHttps(listen, Tls(certificate, challenges: null, limits), new Handshakes(limits, "console", log, clock));
             listeners.Add(ListenerKind.Console, listen);
         });
 
@@ -29,8 +37,11 @@ internal static class KestrelSetup
         kestrel.Listen(settings.BindAddress, settings.ProxyPort, listen =>
         {
             listen.Protocols = HttpProtocols.Http1AndHttp2;
+            var handshakes = new Handshakes(limits, "proxy", log, clock);
+            listen.Use(next => handshakes.Admit(next));
             listen.Use(next => PeekAlpn(next, challenges));
-            listen.UseHttps(Tls(certificate, challenges));
+            listen.UseHttps(Tls(certificate, challenges, limits));
+            listen.Use(next => Handshakes.Done(next));
             listeners.Add(ListenerKind.Proxy, listen);
         });
 
@@ -39,6 +50,60 @@ internal static class KestrelSetup
             listen.Protocols = HttpProtocols.Http1;
             listeners.Add(ListenerKind.AcmeHttp, listen);
         });
+    }
+
+    /// <summary>TLS with the per-source cap on handshakes in progress around it.</summary>
+    private static void UseHttps(ListenOptions listen, TlsHandshakeCallbackOptions tls, Handshakes handshakes)
+    {
+        listen.Use(next => handshakes.Admit(next));
+        listen.UseHttps(tls);
+        listen.Use(next => Handshakes.Done(next));
+    }
+
+    /// <summary>
+    /// One port's connections still in their TLS handshake, per source. The middleware before TLS takes a place (or
+    /// closes the connection at once: before TLS there is no way to say why); the one after TLS, which runs once the
+    /// handshake is complete, gives it back. A failed or timed-out handshake gives it back as the connection ends.
+    /// </summary>
+    private sealed partial class Handshakes(ConnectionLimits limits, string port, ILogger log, TimeProvider clock)
+    {
+        // Per source only: an overall cap would let many sources together lock everyone out.
+        private readonly StartingConnections _starting = new(limits.MaxHandshakesPerSource, int.MaxValue);
+        private readonly Hoop.Data.Audit.Throttle _refusalLog = new(TimeSpan.FromMinutes(1));
+
+        public ConnectionDelegate Admit(ConnectionDelegate next) => async connection =>
+        {
+            var source = SourceAddress.Of(connection.RemoteEndPoint);
+            if (_starting.TryEnter(source, out var place) != StartingRefusal.None)
+            {
+                if (_refusalLog.TryTake(clock.GetUtcNow()))
+                {
+                    LogTooManyHandshakes(log, port, limits.MaxHandshakesPerSource, source);
+                }
+
+                connection.Abort();
+                return;
+            }
+
+            connection.Features.Set(place!);
+            try
+            {
+                await next(connection);
+            }
+            finally
+            {
+                place!.Leave();
+            }
+        };
+
+        public static ConnectionDelegate Done(ConnectionDelegate next) => connection =>
+        {
+            connection.Features.Get<StartingConnections.Place>()?.Leave();
+            return next(connection);
+        };
+
+        [LoggerMessage(4030, LogLevel.Warning, "TLS connections refused on the {Port} port: more than {Max} were in their handshake at once from {Source}")]
+        private static partial void LogTooManyHandshakes(ILogger logger, string port, int max, string source);
     }
 
     /// <summary>
@@ -90,9 +155,9 @@ internal static class KestrelSetup
     /// TLS 1.2+ only; a plaintext client fails the handshake and gets no HTTP answer. With <paramref name="challenges"/>,
     /// a handshake <see cref="PeekAlpn"/> marked as an ACME validation gets the tls-alpn-01 certificate instead.
     /// </summary>
-    private static TlsHandshakeCallbackOptions Tls(InboundCertificate certificate, AcmeChallenges? challenges) => new()
+    private static TlsHandshakeCallbackOptions Tls(InboundCertificate certificate, AcmeChallenges? challenges, ConnectionLimits limits) => new()
     {
-        HandshakeTimeout = TimeSpan.FromSeconds(10),
+        HandshakeTimeout = limits.HandshakeTimeout,
         OnConnection = context => ValueTask.FromResult(
             context.Connection.Features.Get<AcmeTlsAlpnHandshake>() is not null && challenges?.TlsAlpn01For(context.ClientHelloInfo.ServerName) is { } challenge
                 ? new SslServerAuthenticationOptions

@@ -48,7 +48,10 @@ public sealed record ApiKeyView(Guid Id, string Name, string Prefix, IReadOnlyLi
 /// <summary>Returned once, at creation: the only time the key itself is shown.</summary>
 public sealed record ApiKeyCreated(string Key, ApiKeyView ApiKey);
 
-/// <summary>An OIDC issuer as an admin writes it. Null <see cref="ClientSecret"/> on an update keeps the stored one; "" removes it.</summary>
+/// <summary>
+/// An OIDC issuer as an admin writes it. Null <see cref="ClientSecret"/> or <see cref="CaBundlePem"/> on an update keeps
+/// the stored one; "" removes it. <see cref="CaBundlePem"/>: PEM roots for a provider behind a private CA.
+/// </summary>
 public sealed record IssuerInput(
     string? DisplayName,
     string? Authority,
@@ -56,7 +59,8 @@ public sealed record IssuerInput(
     string? GroupsClaim,
     string? ClientId,
     string? ClientSecret,
-    bool? RequireHttpsMetadata);
+    bool? RequireHttpsMetadata,
+    string? CaBundlePem = null);
 
 /// <summary>An issuer as anyone reads it: the client secret only as "set, last changed".</summary>
 public sealed record IssuerView(
@@ -70,4 +74,5 @@ public sealed record IssuerView(
     DateTime? ClientSecretChangedAt,
     bool RequireHttpsMetadata,
     bool FromConfiguration,
-    string? Version);
+    string? Version,
+    string? CaBundlePem = null);

@@ -18,6 +18,7 @@ public sealed class IssuerService(
     IdentityOptions configured,
     AuditLog audit,
     PolicyStore policy,
+    IssuerCheck check,
     TimeProvider time)
 {
     public async Task<IReadOnlyList<IssuerView>> ListAsync(CancellationToken cancellationToken)
@@ -25,7 +26,7 @@ public sealed class IssuerService(
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var stored = await db.IdentityIssuers.AsNoTracking().OrderBy(i => i.DisplayName).ToListAsync(cancellationToken);
         return configured.Issuers.Select(i => new IssuerView(null, i.DisplayName ?? i.Authority, i.Authority, i.Audience, i.GroupsClaim,
-                i.ClientId, i.ClientSecret is not null, null, i.RequireHttpsMetadata, FromConfiguration: true, Version: null))
+                i.ClientId, i.ClientSecret is not null, null, i.RequireHttpsMetadata, FromConfiguration: true, Version: null, i.CaBundlePem))
             .Concat(stored.Select(View))
             .ToList();
     }
@@ -88,6 +89,19 @@ public sealed class IssuerService(
             errors.Add("displayName", "Give a name of up to 128 characters for the sign-in button.");
         }
 
+        var caBundle = input.CaBundlePem is null ? issuer?.CaBundlePem : string.IsNullOrWhiteSpace(input.CaBundlePem) ? null : input.CaBundlePem.Trim();
+        if (caBundle is not null)
+        {
+            try
+            {
+                _ = caBundle.Length > MaxCaBundleLength ? throw new System.Security.Cryptography.CryptographicException() : IssuerOptions.ReadBundle(caBundle);
+            }
+            catch (System.Security.Cryptography.CryptographicException)
+            {
+                errors.Add("caBundlePem", $"Give the CA certificates as PEM (-----BEGIN CERTIFICATE----- ...), up to {MaxCaBundleLength / 1024} KB.");
+            }
+        }
+
         if (!errors.Any && (configured.Issuers.Any(i => i.Authority == authority)
             || await db.IdentityIssuers.AnyAsync(i => i.Authority == authority && i.Id != (issuer == null ? Guid.Empty : issuer.Id), cancellationToken)))
         {
@@ -97,6 +111,19 @@ public sealed class IssuerService(
         if (errors.Any)
         {
             return ChangeResult<IssuerView>.Invalid(errors.ToDictionary());
+        }
+
+        // Read discovery and keys as the data path will, so a provider Hoop cannot use is refused now, with the reason.
+        var problem = await check.CheckAsync(new IssuerOptions
+        {
+            Authority = authority!,
+            Audience = audience!,
+            RequireHttpsMetadata = requireHttps,
+            CaBundlePem = caBundle,
+        }, cancellationToken);
+        if (problem is not null)
+        {
+            return ChangeResult<IssuerView>.Invalid(new Dictionary<string, string[]> { [problem.Field] = [problem.Message] });
         }
 
         var now = time.GetUtcNow().UtcDateTime;
@@ -113,6 +140,7 @@ public sealed class IssuerService(
         issuer.GroupsClaim = groupsClaim;
         issuer.ClientId = clientId;
         issuer.RequireHttpsMetadata = requireHttps;
+        issuer.CaBundlePem = caBundle;
         if (input.ClientSecret is not null)
         {
             issuer.ProtectedClientSecret = input.ClientSecret.Length == 0 ? null : secrets.Protect(input.ClientSecret);
@@ -151,12 +179,15 @@ public sealed class IssuerService(
     }
 
     private static IssuerView View(IdentityIssuer i) => new(i.Id, i.DisplayName, i.Authority, i.Audience, i.GroupsClaim, i.ClientId,
-        i.ProtectedClientSecret is not null, i.ClientSecretChangedAt, i.RequireHttpsMetadata, FromConfiguration: false, i.Version.ToString("n"));
+        i.ProtectedClientSecret is not null, i.ClientSecretChangedAt, i.RequireHttpsMetadata, FromConfiguration: false, i.Version.ToString("n"), i.CaBundlePem);
+
+    private const int MaxCaBundleLength = 256 * 1024;
 
     /// <summary>The audit record's picture of an issuer: everything but the client secret.</summary>
     private static object Describe(IdentityIssuer i) => new
     {
         i.DisplayName, i.Authority, i.Audience, i.GroupsClaim, i.ClientId,
         clientSecret = new { set = i.ProtectedClientSecret is not null, changedAt = i.ClientSecretChangedAt }, i.RequireHttpsMetadata,
+        caBundle = i.CaBundlePem is not null,
     };
 }

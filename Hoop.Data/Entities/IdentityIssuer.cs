@@ -33,6 +33,9 @@ public sealed class IdentityIssuer : IVersioned
     /// <summary>Only for a provider on loopback in development: discovery over plain http.</summary>
     public bool RequireHttpsMetadata { get; set; } = true;
 
+    /// <summary>PEM roots that the provider's TLS certificate is checked against (a private CA); null: the system's roots.</summary>
+    public string? CaBundlePem { get; set; }
+
     public DateTime CreatedAt { get; set; }
     public Guid Version { get; set; } = Guid.NewGuid();
 }

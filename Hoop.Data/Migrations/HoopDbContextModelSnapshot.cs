@@ -447,6 +447,9 @@ namespace Hoop.Data.Migrations
                         .HasMaxLength(512)
                         .HasColumnType("TEXT");
 
+                    b.Property<string>("CaBundlePem")
+                        .HasColumnType("TEXT");
+
                     b.Property<string>("ClientId")
                         .HasMaxLength(256)
                         .HasColumnType("TEXT");

@@ -20,6 +20,9 @@ internal sealed partial class StoreInitializer(
 {
     public async Task StartAsync(CancellationToken cancellationToken)
     {
+        // Owner-only before SQLite opens anything, and again once it has made its -wal and -shm.
+        RestrictFiles();
+        StoreFiles.CreateDatabase(options);
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var known = db.Database.GetMigrations().ToHashSet(StringComparer.Ordinal);
         IReadOnlyList<string> applied;
@@ -48,6 +51,7 @@ internal sealed partial class StoreInitializer(
         }
 
         await CheckMasterKeyAsync(db, cancellationToken);
+        RestrictFiles();
         logSink.Start(options.ConnectionString);
         LogReady(options.DatabasePath);
     }
@@ -73,6 +77,16 @@ internal sealed partial class StoreInitializer(
         }
     }
 
+    private void RestrictFiles()
+    {
+        foreach (var (path, was, now) in StoreFiles.Restrict(options))
+        {
+            LogRestricted(path, Octal(was), Octal(now));
+        }
+    }
+
+    private static string Octal(UnixFileMode mode) => Convert.ToString((int)mode, 8).PadLeft(4, '0');
+
     /// <summary>Closes the idle pooled connections, so a stopped host holds no file handles on the store.</summary>
     public Task StopAsync(CancellationToken cancellationToken)
     {
@@ -86,4 +100,7 @@ internal sealed partial class StoreInitializer(
 
     [LoggerMessage(1002, LogLevel.Information, "Store ready at {Path}")]
     private partial void LogReady(string path);
+
+    [LoggerMessage(1003, LogLevel.Warning, "{Path} could be read or written by others (mode {Was}); made it owner-only ({Now})")]
+    private partial void LogRestricted(string path, string was, string now);
 }

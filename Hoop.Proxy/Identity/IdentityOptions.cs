@@ -1,3 +1,5 @@
+using System.Security.Cryptography.X509Certificates;
+
 namespace Hoop.Proxy.Identity;
 
 /// <summary>The OIDC issuers of appsettings.json (Hoop:Identity); the console adds more to the store.</summary>
@@ -40,6 +42,23 @@ public sealed class IssuerOptions
     public string? ClientId { get; init; }
 
     public string? ClientSecret { get; init; }
+
+    /// <summary>PEM roots the provider's TLS is verified with (a private CA); null: the system's roots.</summary>
+    public string? CaBundlePem { get; init; }
+
+    private X509Certificate2Collection? _caBundle;
+
+    /// <summary><see cref="CaBundlePem"/> read.</summary>
+    /// <exception cref="System.Security.Cryptography.CryptographicException">The PEM holds no readable certificate.</exception>
+    public X509Certificate2Collection? CaBundle => CaBundlePem is null ? null : _caBundle ??= ReadBundle(CaBundlePem);
+
+    /// <exception cref="System.Security.Cryptography.CryptographicException">The PEM holds no readable certificate.</exception>
+    public static X509Certificate2Collection ReadBundle(string pem)
+    {
+        var bundle = new X509Certificate2Collection();
+        bundle.ImportFromPem(pem);
+        return bundle.Count > 0 ? bundle : throw new System.Security.Cryptography.CryptographicException("The PEM text holds no certificate.");
+    }
 
     public string DiscoveryUrl => MetadataAddress ?? Authority.TrimEnd('/') + "/.well-known/openid-configuration";
 

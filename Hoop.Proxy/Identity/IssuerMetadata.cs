@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using Microsoft.IdentityModel.Protocols;
 using Microsoft.IdentityModel.Protocols.OpenIdConnect;
 using Microsoft.IdentityModel.Tokens;
 
@@ -10,7 +9,7 @@ namespace Hoop.Proxy.Identity;
 /// cached for 12 hours, fetched early at most every 10 seconds (a token naming an unknown key). While an issuer
 /// is unreachable its last document stays in use, and it is asked again every minute.
 /// </summary>
-public sealed class IssuerMetadata(IHttpClientFactory httpClients, TimeProvider time)
+public sealed class IssuerMetadata(IssuerHttp http, TimeProvider time)
 {
     private static readonly TimeSpan Lifetime = TimeSpan.FromHours(12);
     private static readonly TimeSpan MinimumRefreshInterval = TimeSpan.FromSeconds(10);
@@ -58,16 +57,16 @@ public sealed class IssuerMetadata(IHttpClientFactory httpClients, TimeProvider 
             entry.LastAttempt = now;
             try
             {
-                var retriever = new HttpDocumentRetriever(httpClients.CreateClient("oidc")) { RequireHttps = issuer.RequireHttpsMetadata };
-                entry.Configuration = await OpenIdConnectConfigurationRetriever.GetAsync(issuer.DiscoveryUrl, retriever, cancellationToken);
+                entry.Configuration = await OpenIdConnectConfigurationRetriever.GetAsync(issuer.DiscoveryUrl, http.Retriever(issuer), cancellationToken);
                 entry.ValidUntil = now + Lifetime;
             }
             catch (Exception e) when (!cancellationToken.IsCancellationRequested)
             {
                 if (entry.Configuration is null)
                 {
-                    // Unreachable, not JSON, no keys: one kind of failure for every caller.
-                    throw new InvalidOperationException($"The discovery document or keys at {issuer.DiscoveryUrl} could not be read: {e.Message}", e);
+                    // Unreachable, untrusted, not JSON, no keys: one kind of failure for every caller, naming the cause
+                    // (the retriever's own, not the library's "IDX20804: Unable to retrieve document" around it).
+                    throw new InvalidOperationException($"The discovery document or keys of {issuer.Authority} could not be read: {Cause(e)}", e);
                 }
 
                 entry.ValidUntil = now + RetryAfterFailure;
@@ -79,6 +78,20 @@ public sealed class IssuerMetadata(IHttpClientFactory httpClients, TimeProvider 
         {
             entry.Gate.Release();
         }
+    }
+
+    /// <summary>The innermost <see cref="IssuerFetchException"/>'s words, else the exception's own.</summary>
+    public static string Cause(Exception e)
+    {
+        for (var inner = e; inner is not null; inner = inner.InnerException)
+        {
+            if (inner is IssuerFetchException fetch)
+            {
+                return fetch.Message;
+            }
+        }
+
+        return e.Message;
     }
 
     private Entry EntryFor(IssuerOptions issuer) => _entries.GetOrAdd((issuer.DiscoveryUrl, issuer.RequireHttpsMetadata), _ => new Entry());

@@ -106,7 +106,7 @@ public sealed partial class TokenValidator
         catch (Exception e) when (e is InvalidOperationException or IOException or HttpRequestException or SecurityTokenException or TaskCanceledException)
         {
             LogDiscoveryFailed(issuer.Authority, e.Message);
-            return Fail($"Hoop could not read the signing keys of issuer '{issuer.Authority}'.");
+            return Fail($"Hoop could not read the signing keys of issuer '{issuer.Authority}': {IssuerMetadata.Cause(e).TrimEnd('.')}.");
         }
 
         var result = await _metadata.ValidateAsync(issuer, configuration, c => _handler.ValidateTokenAsync(jwt, Parameters(issuer, c)), cancellationToken);

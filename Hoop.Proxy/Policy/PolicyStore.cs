@@ -219,7 +219,7 @@ public sealed partial class PolicyStore(
     {
         try
         {
-            return new IssuerOptions
+            var issuer = new IssuerOptions
             {
                 Id = i.Id,
                 Authority = i.Authority,
@@ -229,7 +229,10 @@ public sealed partial class PolicyStore(
                 DisplayName = i.DisplayName,
                 ClientId = i.ClientId,
                 ClientSecret = i.ProtectedClientSecret is null ? null : secrets.UnprotectString(i.ProtectedClientSecret),
+                CaBundlePem = i.CaBundlePem,
             };
+            _ = issuer.CaBundle; // A bundle that does not read leaves the issuer out, like a secret that does not decrypt.
+            return issuer;
         }
         catch (CryptographicException e)
         {

@@ -10,6 +10,7 @@ using Hoop.Data.Entities;
 using Hoop.Data.Store;
 using Hoop.Proxy.Certificates;
 using Hoop.Proxy.Identity;
+using Hoop.Proxy.Limits;
 using Hoop.Proxy.Policy;
 using Hoop.Proxy.Recording;
 using Microsoft.Extensions.Hosting;
@@ -39,6 +40,7 @@ public sealed partial class PostgresListener(
     PgCancels cancels,
     PgRelayServices relayServices,
     InboundCertificate certificate,
+    ConnectionLimits limits,
     AuditLog audit,
     TimeProvider time,
     ILogger<PostgresListener> logger) : BackgroundService
@@ -47,14 +49,21 @@ public sealed partial class PostgresListener(
     private readonly ConcurrentDictionary<Task, bool> _connections = new();
 
     /// <summary>
-    /// Connections between accept and a caller allowed on a connection (TLS, startup, authentication) at once. Each
-    /// may take up to the start-up time; more than this are refused at once (53300), so clients that connect and
-    /// never authenticate cannot tie up the port's memory and handshakes.
+    /// Connections between accept and a caller allowed on a connection (TLS, startup, authentication), per source and
+    /// in all. Each may take up to the start-up time; more than these are refused at once (53300), so clients that
+    /// connect and never authenticate cannot tie up the port's memory and handshakes, and one source cannot take the
+    /// places of every other.
     /// </summary>
-    public const int MaxStarting = 256;
+    private readonly StartingConnections _starting = new(limits.MaxStartingPerSource, limits.MaxStarting);
 
-    private int _starting;
+    /// <summary>Refusals still saying why (up to two seconds each); past this many, a refused connection is just closed.</summary>
+    private const int MaxRefusing = 64;
+
+    private int _refusing;
     private readonly Throttle _refusalLog = new(TimeSpan.FromMinutes(1));
+
+    /// <summary>Connections starting now (for tests).</summary>
+    internal int Starting => _starting.Count;
 
     /// <summary>The bound port (valid once started; the configured port may be 0).</summary>
     public int Port => ((IPEndPoint)(_socket ?? throw new InvalidOperationException("The Postgres port is not bound yet.")).LocalEndPoint!).Port;
@@ -98,14 +107,15 @@ public sealed partial class PostgresListener(
             }
 
             client.NoDelay = true;
-            if (Interlocked.Increment(ref _starting) > MaxStarting)
+            var source = SourceAddress.Of(client.RemoteEndPoint);
+            var refusal = _starting.TryEnter(source, out var place);
+            if (refusal != StartingRefusal.None)
             {
-                Interlocked.Decrement(ref _starting);
-                _ = RefuseAsync(client);
+                _ = RefuseAsync(client, source, refusal);
                 continue;
             }
 
-            var task = ServeAsync(client, new StartupSlot(this), stoppingToken);
+            var task = ServeAsync(client, place!, stoppingToken);
             _connections[task] = true;
             _ = task.ContinueWith(t => _connections.TryRemove(t, out _), TaskScheduler.Default);
         }
@@ -119,7 +129,7 @@ public sealed partial class PostgresListener(
         await Task.WhenAny(Task.WhenAll(_connections.Keys), Task.Delay(TimeSpan.FromSeconds(5), cancellationToken));
     }
 
-    private async Task ServeAsync(Socket socket, StartupSlot slot, CancellationToken stopping)
+    private async Task ServeAsync(Socket socket, StartingConnections.Place slot, CancellationToken stopping)
     {
         await Task.Yield();
         await using var stream = new NetworkStream(socket, ownsSocket: true);
@@ -134,34 +144,31 @@ public sealed partial class PostgresListener(
         }
         finally
         {
-            slot.Release();
-        }
-    }
-
-    /// <summary>One connection's place among the <see cref="MaxStarting"/>, given back once (allowed in, or gone).</summary>
-    private sealed class StartupSlot(PostgresListener listener)
-    {
-        private int _released;
-
-        public void Release()
-        {
-            if (Interlocked.Exchange(ref _released, 1) == 0)
-            {
-                Interlocked.Decrement(ref listener._starting);
-            }
+            slot.Leave();
         }
     }
 
     /// <summary>Too many connections starting: says so in plaintext, as PostgreSQL would, and closes.</summary>
-    private async Task RefuseAsync(Socket socket)
+    private async Task RefuseAsync(Socket socket, string source, StartingRefusal refusal)
     {
+        if (Interlocked.Increment(ref _refusing) > MaxRefusing)
+        {
+            // A flood: saying why to each would hold its sockets open; closing at once is the cheapest answer.
+            Interlocked.Decrement(ref _refusing);
+            socket.Dispose();
+            LogRefusal(source, refusal);
+            return;
+        }
+
         using (socket)
         {
             try
             {
                 using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
-                await socket.SendAsync(PgWire.Error("FATAL", "53300", $"too many connections are starting on Hoop's Postgres port at once (at most {MaxStarting}); try again shortly"),
-                    SocketFlags.None, timeout.Token);
+                var message = refusal == StartingRefusal.TooManyFromSource
+                    ? $"too many connections are starting from your address on Hoop's Postgres port at once (at most {_starting.MaxPerSource}); try again shortly"
+                    : $"too many connections are starting on Hoop's Postgres port at once (at most {_starting.MaxInAll}); try again shortly";
+                await socket.SendAsync(PgWire.Error("FATAL", "53300", message), SocketFlags.None, timeout.Token);
                 // Read what the client sent before closing, so the close is not a reset that loses the error.
                 socket.Shutdown(SocketShutdown.Send);
                 var sink = new byte[512];
@@ -173,29 +180,48 @@ public sealed partial class PostgresListener(
             {
                 // Gone already.
             }
+            finally
+            {
+                Interlocked.Decrement(ref _refusing);
+            }
         }
 
-        // A flood is logged once a minute, not once a connection.
-        if (_refusalLog.TryTake(time.GetUtcNow()))
+        LogRefusal(source, refusal);
+    }
+
+    /// <summary>A flood is logged once a minute, not once a connection.</summary>
+    private void LogRefusal(string source, StartingRefusal refusal)
+    {
+        if (!_refusalLog.TryTake(time.GetUtcNow()))
         {
-            LogTooManyStarting(MaxStarting);
+            return;
+        }
+
+        if (refusal == StartingRefusal.TooManyFromSource)
+        {
+            LogTooManyFromSource(_starting.MaxPerSource, source);
+        }
+        else
+        {
+            LogTooManyStarting(_starting.MaxInAll);
         }
     }
 
-    /// <summary>From the first byte to ReadyForQuery: TLS, startup and both authentications.</summary>
-    private static readonly TimeSpan StartupTimeout = TimeSpan.FromSeconds(30);
-
     public static readonly SslApplicationProtocol Alpn = new("postgresql");
 
-    private async Task OnConnectedAsync(Socket socket, NetworkStream network, StartupSlot slot, CancellationToken closed)
+    private async Task OnConnectedAsync(Socket socket, NetworkStream network, StartingConnections.Place slot, CancellationToken closed)
     {
         var client = (socket.RemoteEndPoint as IPEndPoint)?.Address.ToString();
+        // Wall-clock deadlines, as the client's are: from accept to being let in, and within it, to the first message
+        // and then through the TLS handshake. A client that connects and says nothing is gone within seconds.
         using var startup = CancellationTokenSource.CreateLinkedTokenSource(closed);
-        startup.CancelAfter(StartupTimeout);
+        startup.CancelAfter(limits.StartupTimeout);
+        using var opening = CancellationTokenSource.CreateLinkedTokenSource(startup.Token);
+        opening.CancelAfter(limits.FirstBytesTimeout);
         SslStream? tls = null;
         try
         {
-            tls = await NegotiateTlsAsync(socket, network, client, startup.Token);
+            tls = await NegotiateTlsAsync(socket, network, client, opening);
             if (tls is null)
             {
                 return;
@@ -239,8 +265,9 @@ public sealed partial class PostgresListener(
     /// Reads what the client sends in plaintext and returns the TLS stream, or null when the connection was a cancel
     /// request or was refused. Plaintext startup: 28000 "SSL required".
     /// </summary>
-    private async Task<SslStream?> NegotiateTlsAsync(Socket socket, NetworkStream network, string? client, CancellationToken cancellationToken)
+    private async Task<SslStream?> NegotiateTlsAsync(Socket socket, NetworkStream network, string? client, CancellationTokenSource opening)
     {
+        var cancellationToken = opening.Token;
         // A peek, not a read: a direct TLS handshake's first byte belongs to the handshake.
         var first = new byte[1];
         if (await socket.ReceiveAsync(first, SocketFlags.Peek, cancellationToken) == 0)
@@ -286,6 +313,8 @@ public sealed partial class PostgresListener(
             throw new PgProtocolException("08P01", code == PgWire.GssEncRequestCode ? "a second GSSENCRequest" : $"unsupported frontend protocol {code >> 16}.{code & 0xffff}");
         }
 
+        // The first message is in: the handshake has a deadline of its own.
+        opening.CancelAfter(limits.HandshakeTimeout);
         var tls = new SslStream(network, leaveInnerStreamOpen: true);
         await tls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
         {
@@ -326,7 +355,7 @@ public sealed partial class PostgresListener(
     }
 
     /// <summary>Startup, authentication, the backend session, then the relay until either side ends.</summary>
-    private async Task StartAsync(PipeReader reader, PipeWriter writer, SslStream tls, string? client, StartupSlot slot, CancellationTokenSource startup,
+    private async Task StartAsync(PipeReader reader, PipeWriter writer, SslStream tls, string? client, StartingConnections.Place slot, CancellationTokenSource startup,
         CancellationToken closed)
     {
         var token = startup.Token;
@@ -414,7 +443,7 @@ public sealed partial class PostgresListener(
             throw new PgProtocolException("28000", $"not allowed: {reason}");
         }
 
-        slot.Release(); // Allowed in: no longer among the connections that are starting.
+        slot.Leave(); // Allowed in: no longer among the connections that are starting.
 
         var required = snapshot.Recording.Mode == RecordingMode.Required;
         if (required && !await recorder.WaitForRoomAsync(Recorder.RoomWait, token))
@@ -528,6 +557,9 @@ public sealed partial class PostgresListener(
 
     [LoggerMessage(5020, LogLevel.Warning, "Postgres connections refused: more than {Max} were starting at once")]
     private partial void LogTooManyStarting(int max);
+
+    [LoggerMessage(5021, LogLevel.Warning, "Postgres connections refused: more than {Max} were starting at once from {Source}")]
+    private partial void LogTooManyFromSource(int max, string source);
 
     [LoggerMessage(5004, LogLevel.Warning, "Accepting a Postgres connection failed: {Error}")]
     private partial void LogAcceptFailed(string error);

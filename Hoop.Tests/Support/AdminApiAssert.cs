@@ -19,6 +19,7 @@ public static class AdminApiAssert
         var response = await admin.PostAsJsonAsync(path, body);
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         var errors = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("errors");
-        Assert.Contains(message, errors.GetProperty(field)[0].GetString());
+        var error = errors.GetProperty(field)[0].GetString()!;
+        Assert.True(error.Contains(message, StringComparison.Ordinal), $"'{message}' not in: {error}");
     }
 }

@@ -10,7 +10,7 @@ namespace Hoop.Tests.Support;
 /// Hoop in front of a real PostgreSQL 15 (TLS from the test CA, SCRAM): the connection "ledger" reaches database
 /// ledger as user 'app', whose password is a canary, and group <see cref="PgGroup"/> may use it.
 /// </summary>
-public sealed class PostgresFixture : DataPathFixture
+public class PostgresFixture : DataPathFixture
 {
     public const string DatabaseCanary = "canary-5b2e91-pg-backend-password";
     public const string PgGroup = "ledger-agents";

@@ -73,10 +73,10 @@ public sealed class RawPgClient : IAsyncDisposable
         }
     }
 
-    /// <summary>The next message; type '\0' when the connection ended.</summary>
-    public async Task<(char Type, byte[] Body)> ReadAsync()
+    /// <summary>The next message; type '\0' when the connection ended. Waits 15 s unless told otherwise, then throws.</summary>
+    public async Task<(char Type, byte[] Body)> ReadAsync(TimeSpan? patience = null)
     {
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+        using var timeout = new CancellationTokenSource(patience ?? TimeSpan.FromSeconds(15));
         var header = new byte[5];
         try
         {

@@ -25,11 +25,11 @@ public sealed class TestIssuer : IAsyncDisposable
     private readonly WebApplication _app;
     private readonly List<(string Kid, RSA Key)> _published = [];
 
-    private TestIssuer(WebApplication app)
+    private TestIssuer(WebApplication app, string? tlsHost)
     {
         _app = app;
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
-        Authority = $"http://127.0.0.1:{new Uri(address).Port}";
+        Authority = tlsHost is null ? $"http://127.0.0.1:{new Uri(address).Port}" : $"https://{tlsHost}:{new Uri(address).Port}";
         Publish("k1");
     }
 
@@ -38,11 +38,22 @@ public sealed class TestIssuer : IAsyncDisposable
     /// <summary>Discovery and JWKS requests seen, so tests can tell when keys were fetched.</summary>
     public int JwksFetches { get; private set; }
 
-    public static async Task<TestIssuer> StartAsync()
+    /// <summary>
+    /// Plain http on loopback, or with <paramref name="certificate"/> https, its authority named <paramref name="tlsHost"/>
+    /// (a provider behind a private CA).
+    /// </summary>
+    public static async Task<TestIssuer> StartAsync(System.Security.Cryptography.X509Certificates.X509Certificate2? certificate = null, string tlsHost = "localhost")
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0));
+        builder.WebHost.UseKestrelHttpsConfiguration();
+        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, listen =>
+        {
+            if (certificate is not null)
+            {
+                listen.UseHttps(certificate);
+            }
+        }));
         var app = builder.Build();
         TestIssuer? issuer = null;
         app.MapGet("/.well-known/openid-configuration", () => Results.Json(new
@@ -61,7 +72,7 @@ public sealed class TestIssuer : IAsyncDisposable
             }
         });
         await app.StartAsync();
-        issuer = new TestIssuer(app);
+        issuer = new TestIssuer(app, certificate is null ? null : tlsHost);
         return issuer;
     }
 

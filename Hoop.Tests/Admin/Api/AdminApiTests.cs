@@ -167,15 +167,17 @@ public sealed class AdminApiTests(DataPathFixture fixture) : IClassFixture<DataP
     public async Task GroupBoundToAnotherIssuer_GivesNoRole_BoundToTheTokensIssuerItDoes()
     {
         using var admin = Admin();
+        // A provider that answers: an issuer is saved only once its discovery and keys could be read.
+        await using var partnerIssuer = await TestIssuer.StartAsync();
         var partner = await admin.PostAsJsonAsync("/api/v1/issuers", new
         {
-            displayName = "Partner", authority = "http://127.0.0.1:9/partner", audience = "urn:hoop:proxy", requireHttpsMetadata = false,
+            displayName = "Partner", authority = partnerIssuer.Authority, audience = "urn:hoop:proxy", requireHttpsMetadata = false,
         });
         Assert.Equal(HttpStatusCode.Created, partner.StatusCode);
         var unknown = await admin.PostAsJsonAsync("/api/v1/groups", new { name = "ops-admins", roles = new[] { "admin" }, issuer = "https://nobody.example/" });
         Assert.Equal(HttpStatusCode.BadRequest, unknown.StatusCode);
         Assert.Equal(HttpStatusCode.Created, (await admin.PostAsJsonAsync("/api/v1/groups",
-            new { name = "ops-admins", roles = new[] { "admin" }, issuer = "http://127.0.0.1:9/partner" })).StatusCode);
+            new { name = "ops-admins", roles = new[] { "admin" }, issuer = partnerIssuer.Authority })).StatusCode);
         await fixture.RefreshPolicyAsync();
         using var claimer = fixture.Hoop.CreateClient(fixture.Hoop.ConsoleUrl);
         claimer.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", fixture.Issuer.Token(subject: "claimer", groups: ["ops-admins"]));

@@ -34,6 +34,8 @@ public sealed class ConsoleEndToEndTests(ConsoleFixture fixture) : IClassFixture
         await page.ClickAsync("[data-test=save-issuer]");
         // Plain http discovery is refused until "require https" is turned off: the reason shows beside the field.
         await Expect(page.Locator("[data-field-error=authority]")).ToContainTextAsync("https");
+        await Expect(page.Locator("#i-ca")).ToBeVisibleAsync();
+        await page.ScreenshotAsync(new() { Path = Shot("settings-issuer-form"), FullPage = true });
         await page.Locator("#i-https").ClickAsync();
         await page.ClickAsync("[data-test=save-issuer]");
         await Expect(page.Locator("[data-test=issuers]")).ToContainTextAsync(fixture.Provider.Authority);

@@ -28,6 +28,50 @@ public sealed class StoreInitializerTests : IDisposable
     }
 
     [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public async Task Start_UsualUmask_FolderAndStoreFilesAreOwnerOnly()
+    {
+        var folder = Path.Combine(_folder.Path, "store");
+        await using var host = await HoopTestHost.StartAsync(folder);
+        await using (var db = await Contexts(host).CreateDbContextAsync())
+        {
+            db.Groups.Add(new Group { Name = "writes-the-wal", Roles = Roles.None });
+            await db.SaveChangesAsync();
+        }
+
+        Assert.Equal(Octal(StoreFiles.FolderMode), Octal(File.GetUnixFileMode(folder)));
+        foreach (var file in new[] { "hoop.db", "hoop.db-wal", "hoop.db-shm", "master.key" })
+        {
+            Assert.True(File.Exists(Path.Combine(folder, file)), file);
+            Assert.Equal((file, Octal(StoreFiles.FileMode)), (file, Octal(File.GetUnixFileMode(Path.Combine(folder, file)))));
+        }
+    }
+
+    [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public async Task Start_StoreOpenedUpToOthers_IsMadeOwnerOnlyAgainWithALogLine()
+    {
+        var folder = Path.Combine(_folder.Path, "store");
+        await (await HoopTestHost.StartAsync(folder)).DisposeAsync();
+        SqliteConnection.ClearAllPools();
+        const UnixFileMode open = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
+        File.SetUnixFileMode(folder, StoreFiles.FolderMode | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
+        File.SetUnixFileMode(Path.Combine(folder, "hoop.db"), open);
+
+        await using var host = await HoopTestHost.StartAsync(folder);
+
+        Assert.Equal(Octal(StoreFiles.FolderMode), Octal(File.GetUnixFileMode(folder)));
+        Assert.Equal(Octal(StoreFiles.FileMode), Octal(File.GetUnixFileMode(Path.Combine(folder, "hoop.db"))));
+        await Eventually.TrueAsync(async () =>
+        {
+            await using var db = await Contexts(host).CreateDbContextAsync();
+            return await db.LogEvents.CountAsync(e => e.EventId == 1003 && e.Message.Contains("hoop.db") && e.Message.Contains("0644")) == 1;
+        });
+    }
+
+    private static string Octal(UnixFileMode mode) => Convert.ToString((int)mode, 8);
+
+    [Fact]
     public async Task Start_ExistingStore_KeepsItsData()
     {
         await using (var first = await HoopTestHost.StartAsync(_folder.Path))

@@ -212,53 +212,31 @@ public sealed class PostgresProtocolTests(PostgresFixture fixture) : IClassFixtu
     }
 
     [Fact]
-    public async Task ConnectionsThatNeverAuthenticate_AreCapped_TheNextIsToldWhy_AndThePortRecovers()
+    public async Task SilentClient_IsClosedAtTheFirstBytesDeadline_NotAfterTheWholeStartupTime()
     {
-        var silent = new List<System.Net.Sockets.Socket>();
-        try
-        {
-            for (var i = 0; i < PostgresListener.MaxStarting; i++)
-            {
-                var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
-                await socket.ConnectAsync(System.Net.IPAddress.Loopback, fixture.PgPort);
-                silent.Add(socket);
-            }
+        // Defaults: 5 s to send the SSLRequest or startup packet, 30 s for the whole start-up.
+        using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        await socket.ConnectAsync(System.Net.IPAddress.Loopback, fixture.PgPort);
+        using var patience = new CancellationTokenSource(TimeSpan.FromSeconds(20));
 
-            // Once the listener has taken them all in, the next connection is refused at once, with the reason.
-            await Eventually.TrueAsync(async () =>
-            {
-                await using var probe = await RawPgClient.ConnectAsync(fixture.PgPort);
-                await probe.SendAsync(PgWire.Code(PgWire.SslRequestCode));
-                if (await probe.ReadByteAsync() != (byte)'E')
-                {
-                    return false;
-                }
+        var read = await socket.ReceiveAsync(new byte[1], System.Net.Sockets.SocketFlags.None, patience.Token);
 
-                return true;
-            });
-            await using var next = await RawPgClient.ConnectAsync(fixture.PgPort);
-            await next.SendAsync(PgWire.Code(PgWire.SslRequestCode));
-            var (state, message) = await next.ErrorThenCloseAsync();
-            Assert.Equal("53300", state);
-            Assert.Contains("too many connections are starting", message);
-        }
-        finally
-        {
-            silent.ForEach(s => s.Dispose());
-        }
+        Assert.Equal(0, read);
+        await StillServesAsync();
+    }
 
-        await Eventually.TrueAsync(async () =>
-        {
-            try
-            {
-                await StillServesAsync();
-                return true;
-            }
-            catch (NpgsqlException)
-            {
-                return false;
-            }
-        });
+    [Fact]
+    public async Task ClientSilentAfterSslRequest_IsClosedAtTheHandshakeDeadline()
+    {
+        // Defaults: 10 s for the TLS handshake once the SSLRequest is in.
+        await using var client = await RawPgClient.ConnectAsync(fixture.PgPort);
+        await client.SendAsync(PgWire.Code(PgWire.SslRequestCode));
+        Assert.Equal((byte)'S', await client.ReadByteAsync());
+
+        // Before the fix only the 30 s start-up deadline ended it; this read gives up (throws) after 25.
+        var (type, _) = await client.ReadAsync(TimeSpan.FromSeconds(25));
+
+        Assert.Equal('\0', type);
     }
 
     private async Task StillServesAsync()
