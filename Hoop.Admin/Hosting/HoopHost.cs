@@ -174,6 +174,7 @@ public static class HoopHost
 
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+        app.UseAdminApiRequests();
         app.UseRouting();
         app.UseRateLimiter();
         app.UseAuthentication();

@@ -124,7 +124,15 @@ public sealed partial class Guardrail
         }
 
         var regex = Regex.Escape(CanonicalPath(glob)).Replace(@"\*\*", ".*", StringComparison.Ordinal).Replace(@"\*", "[^/]*", StringComparison.Ordinal);
-        return new Regex($"^{regex}\\z", RegexOptions.NonBacktracking | RegexOptions.CultureInvariant | RegexOptions.IgnoreCase | RegexOptions.Singleline);
+        try
+        {
+            return new Regex($"^{regex}\\z", RegexOptions.NonBacktracking | RegexOptions.CultureInvariant | RegexOptions.IgnoreCase | RegexOptions.Singleline);
+        }
+        catch (NotSupportedException)
+        {
+            // The engine's automaton has a size limit; a glob of a few kilobytes passes it.
+            throw new GuardrailRuleException("pattern", "The path pattern is too long or has too many wildcards for the matching engine; shorten it.");
+        }
     }
 
     /// <summary>

@@ -132,7 +132,15 @@ public static class Detectors
         }
 
         var alternatives = string.Join("|", words.Select(Regex.Escape));
-        return new Detector(name, Label(name), new Regex($@"\b({alternatives})\b", Options | RegexOptions.IgnoreCase));
+        try
+        {
+            return new Detector(name, Label(name), new Regex($@"\b({alternatives})\b", Options | RegexOptions.IgnoreCase));
+        }
+        catch (NotSupportedException)
+        {
+            // The non-backtracking engine's automaton has a size limit.
+            throw new ArgumentException("The word list is too large for the matching engine; split it into several rules.");
+        }
     }
 
     private static string Label(string name) =>
