@@ -63,7 +63,11 @@ public static class AdminApi
             });
         });
         // Enums by name only: a number (even out of range) or a combination of names would otherwise be stored as it came.
-        services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Converters.Add(new EnumNames()));
+        services.ConfigureHttpJsonOptions(o =>
+        {
+            o.SerializerOptions.Converters.Add(new EnumNames());
+            o.SerializerOptions.Converters.Add(new UtcTimes());
+        });
         // A body that does not bind throws, so ApiRequests answers it as problem+json naming the field.
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         return services;
@@ -138,7 +142,7 @@ public static class AdminApi
         read.MapGet("/sessions/{id:guid}/export", async (Guid id, string? format, IntegrityService integrity, ActivityQueries q, HttpContext http,
             CancellationToken ct) =>
             !KnownFormat(format) ? UnknownFormat()
-            : await q.FindSessionAsync(id, ct) is { } session
+            : await q.FindStoredSessionAsync(id, ct) is { } session
                 ? Export(http, format, (writer, token) => integrity.ExportAsync(session, format ?? "jsonl", Actor(http), writer, token))
                 : NotFound("session", id.ToString()));
         read.MapGet("/audit/export", (string? format, DateTime? from, IntegrityService integrity, HttpContext http) =>
