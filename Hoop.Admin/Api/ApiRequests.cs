@@ -34,7 +34,8 @@ public static class ApiRequests
             limit.MaxRequestBodySize = MaxBodyBytes;
         }
 
-        var hasBody = request.ContentLength > 0 || request.Headers.TransferEncoding.Count > 0 || request.ContentType is not null;
+        var hasBody = (HttpMethods.IsPost(request.Method) || HttpMethods.IsPut(request.Method) || HttpMethods.IsPatch(request.Method))
+            && (request.ContentLength > 0 || request.Headers.TransferEncoding.Count > 0 || request.ContentType is not null);
         if (api && hasBody && !IsJson(request.ContentType))
         {
             // Who is refused is told only after they are known, as for every other API answer.
