@@ -74,6 +74,7 @@ public static class ProxyServiceCollectionExtensions
         services.AddReverseProxy();
         services.AddSingleton<IProxyConfigProvider, ProxyConfigProvider>();
         services.AddSingleton<ITransformProvider, CredentialTransforms>();
+        services.AddSingleton<ITransformProvider, RawPathTransforms>();
         services.AddSingleton<UpstreamClientFactory>();
         services.Replace(ServiceDescriptor.Singleton<IForwarderHttpClientFactory>(sp => sp.GetRequiredService<UpstreamClientFactory>()));
         services.AddSingleton<GuardrailCheck>();

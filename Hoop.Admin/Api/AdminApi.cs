@@ -62,7 +62,14 @@ public static class AdminApi
                 return Task.CompletedTask;
             });
         });
-        services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Converters.Add(new System.Text.Json.Serialization.JsonStringEnumConverter()));
+        // Enums by name only: a number (even out of range) or a combination of names would otherwise be stored as it came.
+        services.ConfigureHttpJsonOptions(o =>
+        {
+            o.SerializerOptions.Converters.Add(new EnumNames());
+            o.SerializerOptions.Converters.Add(new UtcTimes());
+        });
+        // A body that does not bind throws, so ApiRequests answers it as problem+json naming the field.
+        services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         return services;
     }
 
@@ -135,7 +142,7 @@ public static class AdminApi
         read.MapGet("/sessions/{id:guid}/export", async (Guid id, string? format, IntegrityService integrity, ActivityQueries q, HttpContext http,
             CancellationToken ct) =>
             !KnownFormat(format) ? UnknownFormat()
-            : await q.FindSessionAsync(id, ct) is { } session
+            : await q.FindStoredSessionAsync(id, ct) is { } session
                 ? Export(http, format, (writer, token) => integrity.ExportAsync(session, format ?? "jsonl", Actor(http), writer, token))
                 : NotFound("session", id.ToString()));
         read.MapGet("/audit/export", (string? format, DateTime? from, IntegrityService integrity, HttpContext http) =>
@@ -185,13 +192,13 @@ public static class AdminApi
         var groups = api.MapGroup("/groups");
         groups.MapGet("/", (GroupService s, CancellationToken ct) => s.ListAsync(ct));
         groups.MapGet("/{name}", async (string name, GroupService s, HttpContext http, CancellationToken ct) =>
-            await s.GetAsync(name, ct) is { } view ? WithETag(http, view.Version, TypedResults.Ok(view)) : NotFound("group", name));
+            await s.GetAsync(GroupName(name), ct) is { } view ? WithETag(http, view.Version, TypedResults.Ok(view)) : NotFound("group", name));
         groups.MapPost("/", async (GroupInput input, GroupService s, HttpContext http, CancellationToken ct) =>
             Answer(http, await s.SaveAsync(null, input, null, Actor(http), ct), v => v.Version, v => $"/api/v1/groups/{Uri.EscapeDataString(v.Name)}"));
         groups.MapPut("/{name}", async (string name, GroupInput input, GroupService s, HttpContext http, CancellationToken ct) =>
-            Answer(http, await s.SaveAsync(name, input, IfMatch(http), Actor(http), ct), v => v.Version, notFound: ("group", name)));
+            Answer(http, await s.SaveAsync(GroupName(name), input, IfMatch(http), Actor(http), ct), v => v.Version, notFound: ("group", GroupName(name))));
         groups.MapDelete("/{name}", async (string name, GroupService s, HttpContext http, CancellationToken ct) =>
-            Answer(http, await s.DeleteAsync(name, Actor(http), ct), null, notFound: ("group", name)));
+            Answer(http, await s.DeleteAsync(GroupName(name), Actor(http), ct), null, notFound: ("group", GroupName(name))));
 
         var masking = api.MapGroup("/masking-rules");
         masking.MapGet("/", (MaskingRuleService s, CancellationToken ct) => s.ListAsync(ct));
@@ -285,6 +292,12 @@ public static class AdminApi
             statusCode: StatusCodes.Status412PreconditionFailed, title: "Edited by someone else"),
         _ => NotFound(notFound?.Kind ?? "record", notFound?.Name ?? ""),
     };
+
+    /// <summary>
+    /// A group's name from its path segment. Group names are the identity provider's, and some hold '/' (group
+    /// paths such as /team/ops): the client sends it as %2F, which the server leaves encoded in the path.
+    /// </summary>
+    private static string GroupName(string segment) => segment.Replace("%2F", "/", StringComparison.OrdinalIgnoreCase);
 
     private static ProblemHttpResult NotFound(string kind, string name) =>
         TypedResults.Problem($"There is no {kind} named '{name}'.", statusCode: StatusCodes.Status404NotFound, title: "Not found");

@@ -176,6 +176,7 @@ public static class HoopHost
 
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+        app.UseAdminApiRequests();
         app.UseRouting();
         app.UseAuthentication();
         app.UseAuthorization();

@@ -20,7 +20,7 @@ public sealed record SessionFilter(string? Search = null, string? Agent = null, 
 public sealed record TimelineMark(int Sequence, string Kind, string Label);
 
 /// <summary>What happened: sessions with their recorded events, and the audit log. Read-only, for admins and auditors.</summary>
-public sealed class ActivityQueries(IDbContextFactory<HoopDbContext> contexts)
+public sealed class ActivityQueries(IDbContextFactory<HoopDbContext> contexts, Hoop.Proxy.Recording.SessionTracker tracker)
 {
     public const int MaxRows = 500;
 
@@ -28,8 +28,15 @@ public sealed class ActivityQueries(IDbContextFactory<HoopDbContext> contexts)
     public Task<List<Session>> SessionsAsync(string? text, int limit, CancellationToken cancellationToken) =>
         SessionsAsync(new SessionFilter(Search: text), limit, cancellationToken);
 
-    /// <summary>The sessions that match every filter given, newest first.</summary>
-    public async Task<List<Session>> SessionsAsync(SessionFilter filter, int limit, CancellationToken cancellationToken)
+    /// <summary>The sessions that match every filter given, newest first; open ones with their counts so far (<see cref="WithCurrentCountsAsync"/>).</summary>
+    public async Task<List<Session>> SessionsAsync(SessionFilter filter, int limit, CancellationToken cancellationToken) =>
+        await WithCurrentCountsAsync(await StoredSessionsAsync(filter, limit, cancellationToken), cancellationToken);
+
+    /// <summary>
+    /// The sessions as stored, open ones without their counts (a session's record gets them when it is sealed):
+    /// for exports, whose signed manifest must match the events written with it.
+    /// </summary>
+    public async Task<List<Session>> StoredSessionsAsync(SessionFilter filter, int limit, CancellationToken cancellationToken)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var query = db.Sessions.AsNoTracking();
@@ -100,10 +107,49 @@ public sealed class ActivityQueries(IDbContextFactory<HoopDbContext> contexts)
 
     private static string? Given(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
 
-    public async Task<Session?> FindSessionAsync(Guid id, CancellationToken cancellationToken)
+    /// <summary>The session; if it is open, with its counts so far.</summary>
+    public async Task<Session?> FindSessionAsync(Guid id, CancellationToken cancellationToken) =>
+        await FindStoredSessionAsync(id, cancellationToken) is { } session ? (await WithCurrentCountsAsync([session], cancellationToken))[0] : null;
+
+    /// <summary>The session as stored (see <see cref="StoredSessionsAsync"/>).</summary>
+    public async Task<Session?> FindStoredSessionAsync(Guid id, CancellationToken cancellationToken)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         return await db.Sessions.AsNoTracking().FirstOrDefaultAsync(s => s.Id == id, cancellationToken);
+    }
+
+    /// <summary>
+    /// Open sessions with their event and masking counts so far, which their record gets only when sealed: from the
+    /// live session when this instance serves it, else the events stored so far (masking counts then stay unknown).
+    /// </summary>
+    private async Task<List<Session>> WithCurrentCountsAsync(List<Session> sessions, CancellationToken cancellationToken)
+    {
+        var elsewhere = new List<Guid>();
+        foreach (var session in sessions.Where(s => s.Status == SessionStatus.Open))
+        {
+            if (tracker.Find(session.Id) is { } live)
+            {
+                session.EventCount = live.EventCount;
+                session.MaskedValues = live.MaskedJson();
+            }
+            else
+            {
+                elsewhere.Add(session.Id);
+            }
+        }
+
+        if (elsewhere.Count > 0)
+        {
+            await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+            var counts = await db.SessionEvents.Where(e => elsewhere.Contains(e.SessionId)).GroupBy(e => e.SessionId)
+                .Select(g => new { g.Key, Count = g.Count() }).ToDictionaryAsync(g => g.Key, g => g.Count, cancellationToken);
+            foreach (var session in sessions.Where(s => counts.ContainsKey(s.Id)))
+            {
+                session.EventCount = counts[session.Id];
+            }
+        }
+
+        return sessions;
     }
 
     /// <summary>One page of a session's events from a sequence number on (0: its first page): long sessions load as they are read.</summary>

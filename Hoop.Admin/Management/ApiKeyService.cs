@@ -24,6 +24,10 @@ public sealed class ApiKeyService(IDbContextFactory<HoopDbContext> contexts, Aud
         {
             errors.Add("name", "Name the key after the agent that uses it (up to 128 characters).");
         }
+        else if (FieldRules.Line(errors, "name", name) && name.IndexOfAny(['/', '%']) >= 0)
+        {
+            errors.Add("name", "A key name cannot hold '/' or '%': the API addresses the key by its name in the path.");
+        }
 
         var now = time.GetUtcNow().UtcDateTime;
         if (input.ExpiresAt is { } expires && expires.ToUniversalTime() <= now)
@@ -32,14 +36,14 @@ public sealed class ApiKeyService(IDbContextFactory<HoopDbContext> contexts, Aud
         }
 
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
-        var groups = (input.Groups ?? []).Distinct(StringComparer.Ordinal).ToList();
+        var groups = (FieldRules.Items(errors, "groups", input.Groups) ? input.Groups ?? [] : []).Distinct(StringComparer.Ordinal).ToList();
         var known = await db.Groups.Where(g => groups.Contains(g.Name)).Select(g => g.Name).ToListAsync(cancellationToken);
         foreach (var unknown in groups.Except(known))
         {
             errors.Add("groups", $"There is no group named '{unknown}'.");
         }
 
-        if (groups.Count == 0)
+        if (groups.Count == 0 && input.Groups is not { Count: > 0 })
         {
             errors.Add("groups", "A key carries the grants of its groups: name at least one.");
         }

@@ -61,6 +61,13 @@ public sealed class CertificateSettingsService(
     /// <summary>The input over the current settings, every field checked; null when a field is wrong.</summary>
     private static CertificateSettings? Merge(CertificateSettingsInput input, CertificateSettings current, FieldErrors errors)
     {
+        if (!(FieldRules.Items(errors, "hostNames", input.HostNames) & FieldRules.Line(errors, "directoryUrl", input.DirectoryUrl, FieldRules.AddressLength)
+            & FieldRules.Line(errors, "email", input.Email) & FieldRules.Line(errors, "eabKeyId", input.EabKeyId) & FieldRules.Line(errors, "eabMacKey", input.EabMacKey, 1024)
+            & FieldRules.Line(errors, "challenge", input.Challenge, 64) & FieldRules.Line(errors, "keyType", input.KeyType, 64)))
+        {
+            return null;
+        }
+
         var hostNames = current.HostNames;
         if (input.HostNames is not null)
         {

@@ -172,10 +172,20 @@ public sealed partial class ConnectionService(
         {
             errors.Add("kind", "Choose Http or Postgres.");
         }
+        else if (!FieldRules.Defined(errors, "kind", kind))
+        {
+            kind = null; // no address rules to check it against: the kind is refused already
+        }
 
+        FieldRules.Defined(errors, "tlsVerification", input.TlsVerification);
+        var addressReadable = FieldRules.Line(errors, "address", input.Address, FieldRules.AddressLength);
         var address = input.Address?.Trim() ?? existing?.Address;
         var tls = input.TlsVerification ?? existing?.TlsVerification ?? TlsVerification.SystemRoots;
-        if (string.IsNullOrEmpty(address))
+        if (!addressReadable)
+        {
+            // Refused above: too long or not one line of text.
+        }
+        else if (string.IsNullOrEmpty(address))
         {
             errors.Add("address", "The backend address is required.");
         }
@@ -198,7 +208,11 @@ public sealed partial class ConnectionService(
             errors.Add("address", "Use host:port of the database server, and /database when it is not the user's own (for example db.internal:5432/ledger).");
         }
 
-        if (tls == TlsVerification.CaBundle)
+        if (input.CaBundlePem is { Length: > FieldRules.SecretLength })
+        {
+            errors.Add("caBundlePem", $"A CA bundle is at most {FieldRules.SecretLength:N0} characters.");
+        }
+        else if (tls == TlsVerification.CaBundle)
         {
             var pem = input.CaBundlePem ?? existing?.CaBundlePem;
             if (string.IsNullOrWhiteSpace(pem) || !ParsesAsCertificates(pem))
@@ -207,12 +221,13 @@ public sealed partial class ConnectionService(
             }
         }
 
-        if (tls == TlsVerification.Pinned && NormalizeSha256(input.PinnedCertificateSha256 ?? existing?.PinnedCertificateSha256) is null)
+        if (FieldRules.Line(errors, "pinnedCertificateSha256", input.PinnedCertificateSha256) && tls == TlsVerification.Pinned && NormalizeSha256(input.PinnedCertificateSha256 ?? existing?.PinnedCertificateSha256) is null)
         {
             errors.Add("pinnedCertificateSha256", "Give the SHA-256 of the backend's certificate as 64 hex digits (colons allowed).");
         }
 
-        if (input.Credential is { } credential)
+        if (input.Credential is { } credential && FieldRules.Defined(errors, "credential.kind", (CredentialKind?)credential.Kind)
+            && FieldRules.Line(errors, "credential.name", credential.Name) && SecretReadable(credential, errors))
         {
             var hasSecret = credential.Secret is not null || (existing?.ProtectedCredential is not null && existing.CredentialKind == credential.Kind);
             if (credential.Kind != CredentialKind.None && !hasSecret)
@@ -228,6 +243,11 @@ public sealed partial class ConnectionService(
             if (credential.Kind == CredentialKind.Header && credential.Name is { } header && !HeaderNamePattern().IsMatch(header))
             {
                 errors.Add("credential.name", "That is not a valid HTTP header name.");
+            }
+
+            if (credential.Kind == CredentialKind.Basic && credential.Name?.Contains(':', StringComparison.Ordinal) == true)
+            {
+                errors.Add("credential.name", "A Basic user name cannot hold ':' (it separates the name from the password).");
             }
 
             if (credential.Kind == CredentialKind.ClientCertificate && credential.Secret is { } pfx && !ParsesAsPkcs12(pfx))
@@ -247,6 +267,33 @@ public sealed partial class ConnectionService(
         }
 
         return errors;
+    }
+
+    /// <summary>
+    /// The secret as the backend will get it: a bearer token or a header value travels as it is in an HTTP header,
+    /// so printable ASCII only (a line break would end the header: the request fails at the backend as 502);
+    /// a Basic password is base64-encoded there and a database password goes in a Postgres message, so any text
+    /// without control characters; a client certificate is base64.
+    /// </summary>
+    private static bool SecretReadable(CredentialInput credential, FieldErrors errors)
+    {
+        if (credential.Secret is not { } secret || credential.Kind == CredentialKind.None)
+        {
+            return true;
+        }
+
+        if (credential.Kind is CredentialKind.Bearer or CredentialKind.Header)
+        {
+            if (secret.Length > FieldRules.HeaderSecretLength || secret.Any(c => c is not ('\t' or (>= ' ' and <= '~'))) || secret.Trim().Length != secret.Length)
+            {
+                errors.Add("credential.secret", $"A secret sent in an HTTP header is printable ASCII without line breaks or surrounding spaces, at most {FieldRules.HeaderSecretLength:N0} characters.");
+                return false;
+            }
+
+            return true;
+        }
+
+        return FieldRules.Line(errors, "credential.secret", secret, credential.Kind == CredentialKind.ClientCertificate ? FieldRules.SecretLength : FieldRules.HeaderSecretLength);
     }
 
     private static bool ParsesAsCertificates(string pem)

@@ -42,15 +42,22 @@ public sealed class GroupService(IDbContextFactory<HoopDbContext> contexts, Audi
         {
             errors.Add("name", "Give the group's name exactly as the identity provider puts it in the groups claim (up to 256 characters).");
         }
+        else if (FieldRules.Line(errors, "name", name) && name.Contains('%', StringComparison.Ordinal))
+        {
+            // The API addresses a group by its name in the path, with '/' sent as %2F: a '%' of its own would be ambiguous there.
+            errors.Add("name", "A group name cannot hold '%'.");
+        }
         else if (group is not null && name != group.Name)
         {
             errors.Add("name", "A group cannot be renamed; create one with the new name.");
         }
 
         var roles = Roles.None;
-        foreach (var role in input.Roles ?? [])
+        var listsReadable = FieldRules.Items(errors, "roles", input.Roles, 64) & FieldRules.Items(errors, "connections", input.Connections)
+            & FieldRules.Line(errors, "issuer", input.Issuer, FieldRules.AddressLength);
+        foreach (var role in listsReadable ? input.Roles ?? [] : [])
         {
-            if (Enum.TryParse<Roles>(role, ignoreCase: true, out var parsed) && parsed is Roles.Admin or Roles.Reviewer or Roles.Auditor)
+            if (FieldRules.TryName<Roles>(role, out var parsed) && parsed is Roles.Admin or Roles.Reviewer or Roles.Auditor)
             {
                 roles |= parsed;
             }
@@ -60,14 +67,14 @@ public sealed class GroupService(IDbContextFactory<HoopDbContext> contexts, Audi
             }
         }
 
-        var wanted = (input.Connections ?? []).Distinct(StringComparer.Ordinal).ToList();
+        var wanted = (listsReadable ? input.Connections ?? [] : []).Distinct(StringComparer.Ordinal).ToList();
         var connections = await db.Connections.Where(c => wanted.Contains(c.Name)).Select(c => new { c.Id, c.Name }).ToListAsync(cancellationToken);
         foreach (var unknown in wanted.Except(connections.Select(c => c.Name)))
         {
             errors.Add("connections", $"There is no connection named '{unknown}'.");
         }
 
-        var issuer = string.IsNullOrWhiteSpace(input.Issuer) ? null : input.Issuer.Trim();
+        var issuer = string.IsNullOrWhiteSpace(input.Issuer) || !listsReadable ? null : input.Issuer.Trim();
         if (issuer is not null && !policy.Current.Issuers.ContainsKey(issuer))
         {
             errors.Add("issuer", $"'{issuer}' is not a registered identity provider (Settings); leave it empty for any.");

@@ -22,7 +22,7 @@ public sealed record GuardrailRuleView(Guid Id, string Name, string Protocol, st
     int MinApprovals, bool Enabled, string Version);
 
 /// <summary>Guardrail rules: compiled at save, so one that cannot work is refused with the reason beside its field.</summary>
-public sealed class GuardrailRuleService(IDbContextFactory<HoopDbContext> contexts, AuditLog audit, PolicyStore policy, TimeProvider time)
+public sealed partial class GuardrailRuleService(IDbContextFactory<HoopDbContext> contexts, AuditLog audit, PolicyStore policy, TimeProvider time)
 {
     public async Task<IReadOnlyList<GuardrailRuleView>> ListAsync(CancellationToken cancellationToken)
     {
@@ -56,9 +56,23 @@ public sealed class GuardrailRuleService(IDbContextFactory<HoopDbContext> contex
 
         var errors = new FieldErrors();
         var name = RuleInputs.Name(input.Name, rule?.Name, errors);
+        if (!(FieldRules.Line(errors, "path", input.Path, FieldRules.PatternLength) & FieldRules.Line(errors, "header", input.Header)
+            & FieldRules.Line(errors, "headerPattern", input.HeaderPattern, FieldRules.PatternLength)
+            & FieldRules.Line(errors, "bodyPattern", input.BodyPattern, FieldRules.PatternLength)
+            & FieldRules.Line(errors, "statement", input.Statement, FieldRules.PatternLength) & FieldRules.Items(errors, "sqlKinds", input.SqlKinds, 64)
+            & FieldRules.Line(errors, "method", input.Method, 16) & FieldRules.Line(errors, "connection", input.Connection)
+            & FieldRules.Line(errors, "reviewerGroup", input.ReviewerGroup) & FieldRules.Text(errors, "message", input.Message, 500)))
+        {
+            return ChangeResult<GuardrailRuleView>.Invalid(errors.ToDictionary());
+        }
+
+        if (input.Header is { } headerName && !string.IsNullOrWhiteSpace(headerName) && !HttpHeaderName().IsMatch(headerName.Trim()))
+        {
+            errors.Add("header", "That is not a valid HTTP header name.");
+        }
 
         var action = rule?.Action ?? GuardrailAction.Deny;
-        if (input.Action is { } actionText && !(Enum.TryParse(actionText, ignoreCase: true, out action) && Enum.IsDefined(action)))
+        if (input.Action is { } actionText && !FieldRules.TryName(actionText, out action))
         {
             errors.Add("action", $"'{actionText}' is not an action; use deny or review.");
         }
@@ -70,7 +84,7 @@ public sealed class GuardrailRuleService(IDbContextFactory<HoopDbContext> contex
         }
 
         var protocol = rule?.Protocol ?? GuardrailProtocol.Http;
-        if (input.Protocol is { } protocolText && !(Enum.TryParse(protocolText, ignoreCase: true, out protocol) && Enum.IsDefined(protocol)))
+        if (input.Protocol is { } protocolText && !FieldRules.TryName(protocolText, out protocol))
         {
             errors.Add("protocol", $"'{protocolText}' is not a protocol; use http or sql.");
         }
@@ -210,6 +224,9 @@ public sealed class GuardrailRuleService(IDbContextFactory<HoopDbContext> contex
         await policy.RefreshAsync(cancellationToken);
         return new(ChangeStatus.Ok);
     }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")]
+    private static partial System.Text.RegularExpressions.Regex HttpHeaderName();
 
     /// <summary>A field given as "" clears it; null keeps the current value.</summary>
     private static string? Optional(string? given, string? current) =>

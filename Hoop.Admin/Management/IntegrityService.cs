@@ -15,7 +15,7 @@ public sealed class IntegrityService(IDbContextFactory<HoopDbContext> contexts, 
     /// found before the export starts, so a bad filter is an error and not a broken download.
     /// </summary>
     public Task<List<Session>> ToExportAsync(SessionFilter filter, CancellationToken cancellationToken) =>
-        activity.SessionsAsync(filter, ActivityQueries.MaxRows, cancellationToken);
+        activity.StoredSessionsAsync(filter, ActivityQueries.MaxRows, cancellationToken);
 
     /// <summary>Writes the sessions a filter found (<see cref="ToExportAsync"/>) one after another; audited once.</summary>
     public async Task ExportManyAsync(IReadOnlyList<Session> sessions, SessionFilter filter, string format, string actor, TextWriter writer,

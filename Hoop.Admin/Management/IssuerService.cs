@@ -55,6 +55,14 @@ public sealed class IssuerService(
         var requireHttps = input.RequireHttpsMetadata ?? issuer?.RequireHttpsMetadata ?? true;
         var authority = input.Authority?.Trim() ?? issuer?.Authority;
         var errors = new FieldErrors();
+        var readable = FieldRules.Line(errors, "authority", input.Authority, FieldRules.AddressLength) & FieldRules.Line(errors, "audience", input.Audience, 512)
+            & FieldRules.Line(errors, "groupsClaim", input.GroupsClaim, 128) & FieldRules.Line(errors, "clientId", input.ClientId)
+            & FieldRules.Line(errors, "clientSecret", input.ClientSecret, 4096) & FieldRules.Line(errors, "displayName", input.DisplayName, 128);
+        if (!readable)
+        {
+            return ChangeResult<IssuerView>.Invalid(errors.ToDictionary());
+        }
+
         if (!Uri.TryCreate(authority, UriKind.Absolute, out var url) || (url.Scheme != Uri.UriSchemeHttps && url.Scheme != Uri.UriSchemeHttp)
             || !string.IsNullOrEmpty(url.Query) || !string.IsNullOrEmpty(url.Fragment))
         {

@@ -61,8 +61,15 @@ public sealed class MaskingRuleService(IDbContextFactory<HoopDbContext> contexts
         var errors = new FieldErrors();
         var name = RuleInputs.Name(input.Name, rule?.Name, errors);
 
+        if (!(FieldRules.Line(errors, "detector", input.Detector, 64) & FieldRules.Text(errors, "pattern", input.Pattern, 8 * FieldRules.PatternLength)
+            & FieldRules.Line(errors, "connection", input.Connection) & FieldRules.Line(errors, "group", input.Group)
+            & FieldRules.Items(errors, "directions", input.Directions, 64)))
+        {
+            return ChangeResult<MaskingRuleView>.Invalid(errors.ToDictionary());
+        }
+
         var style = rule?.Style ?? MaskStyle.Redact;
-        if (input.Style is { } styleText && !Enum.TryParse(styleText, ignoreCase: true, out style))
+        if (input.Style is { } styleText && !FieldRules.TryName(styleText, out style))
         {
             errors.Add("style", $"'{styleText}' is not a style; use redact, partial or pseudonym.");
         }
@@ -73,7 +80,7 @@ public sealed class MaskingRuleService(IDbContextFactory<HoopDbContext> contexts
             directions = MaskDirections.None;
             foreach (var d in directionNames)
             {
-                if (Enum.TryParse<MaskDirections>(d, ignoreCase: true, out var parsed) && parsed is MaskDirections.Request or MaskDirections.Response or MaskDirections.Recording)
+                if (FieldRules.TryName<MaskDirections>(d, out var parsed) && parsed is MaskDirections.Request or MaskDirections.Response or MaskDirections.Recording)
                 {
                     directions |= parsed;
                 }
@@ -196,6 +203,12 @@ public sealed class MaskingRuleService(IDbContextFactory<HoopDbContext> contexts
         if (Encoding.UTF8.GetByteCount(sample) > 1024 * 1024)
         {
             return ChangeResult<MaskingTestResult>.Invalid(new() { ["sample"] = ["Test with at most 1 MiB."] });
+        }
+
+        var errors = new FieldErrors();
+        if (!(FieldRules.Items(errors, "rules", input.Rules, 128) & FieldRules.Line(errors, "contentType", input.ContentType)))
+        {
+            return ChangeResult<MaskingTestResult>.Invalid(errors.ToDictionary());
         }
 
         var all = policy.Current.MaskingRules;

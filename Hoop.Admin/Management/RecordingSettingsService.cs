@@ -33,6 +33,7 @@ public sealed class RecordingSettingsService(
     {
         var current = policy.Current.Recording;
         var errors = new FieldErrors();
+        FieldRules.Defined(errors, "mode", input.Mode);
         if (input.MaxBodyKilobytes is < 0 or > 10 * 1024)
         {
             errors.Add("maxBodyKilobytes", "Keep from 0 (metadata only) to 10,240 KiB of each body.");

@@ -103,7 +103,7 @@ public sealed class ReviewService(IDbContextFactory<HoopDbContext> contexts, Rev
             errors.Add("reason", "Say why the request is rejected; the agent is told.");
         }
 
-        if (input.Scope is { } scopeText && !(Enum.TryParse(scopeText, ignoreCase: true, out scope) && Enum.IsDefined(scope)))
+        if (input.Scope is { } scopeText && !FieldRules.TryName(scopeText, out scope))
         {
             errors.Add("scope", $"'{scopeText}' is not a scope; use once or window.");
         }
@@ -116,6 +116,10 @@ public sealed class ReviewService(IDbContextFactory<HoopDbContext> contexts, Rev
         if (reason is { Length: > 1000 })
         {
             errors.Add("reason", "Keep the reason under 1,000 characters.");
+        }
+        else
+        {
+            FieldRules.Text(errors, "reason", reason, 1000);
         }
 
         if (errors.Any)

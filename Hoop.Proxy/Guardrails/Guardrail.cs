@@ -88,7 +88,7 @@ public sealed partial class Guardrail
         var kinds = rule.SqlKinds.Select(k => k.Trim().ToUpperInvariant()).Where(k => k.Length > 0).ToHashSet(StringComparer.Ordinal);
         if (kinds.FirstOrDefault(k => !SqlKindPattern().IsMatch(k)) is { } bad)
         {
-            throw new GuardrailRuleException("sqlKinds", $"'{bad}' is not a statement kind: use a leading keyword such as DROP, TRUNCATE, ALTER, GRANT, DELETE, or {SqlStatements.DeleteWithoutWhere} / {SqlStatements.UpdateWithoutWhere}.");
+            throw new GuardrailRuleException("sqlKinds", $"'{bad}' is not a statement kind: use a leading keyword such as DROP, TRUNCATE, ALTER, GRANT, DELETE, or {SqlStatements.DeleteWithoutWhere} / {SqlStatements.UpdateWithoutWhere} / {SqlStatements.Opaque}.");
         }
 
         var statement = string.IsNullOrWhiteSpace(rule.Pattern) ? null : Pattern("statement", "(?i)" + rule.Pattern.Trim());
@@ -124,7 +124,15 @@ public sealed partial class Guardrail
         }
 
         var regex = Regex.Escape(CanonicalPath(glob)).Replace(@"\*\*", ".*", StringComparison.Ordinal).Replace(@"\*", "[^/]*", StringComparison.Ordinal);
-        return new Regex($"^{regex}\\z", RegexOptions.NonBacktracking | RegexOptions.CultureInvariant | RegexOptions.IgnoreCase | RegexOptions.Singleline);
+        try
+        {
+            return new Regex($"^{regex}\\z", RegexOptions.NonBacktracking | RegexOptions.CultureInvariant | RegexOptions.IgnoreCase | RegexOptions.Singleline);
+        }
+        catch (NotSupportedException)
+        {
+            // The engine's automaton has a size limit; a glob of a few kilobytes passes it.
+            throw new GuardrailRuleException("pattern", "The path pattern is too long or has too many wildcards for the matching engine; shorten it.");
+        }
     }
 
     /// <summary>

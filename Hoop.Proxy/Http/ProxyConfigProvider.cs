@@ -42,7 +42,7 @@ public sealed class ProxyConfigProvider(PolicyStore policy, ProxyOptions options
                 ClusterId = connection.Name,
                 Order = 0,
                 Match = new RouteMatch { Path = $"/{connection.Name}/{{**rest}}" },
-                Metadata = metadata,
+                Metadata = new Dictionary<string, string>(metadata) { [Metadata.PathPrefix] = "/" + connection.Name },
                 Transforms = [NoDefaultForwardedHeaders, new Dictionary<string, string> { ["PathRemovePrefix"] = "/" + connection.Name }],
             });
             clusters.Add(new ClusterConfig
@@ -70,6 +70,9 @@ public sealed class ProxyConfigProvider(PolicyStore policy, ProxyOptions options
     {
         public const string Connection = "hoop.connection";
         public const string Version = "hoop.version";
+
+        /// <summary>The prefix a path route strips, for <see cref="RawPathTransforms"/>.</summary>
+        public const string PathPrefix = "hoop.path-prefix";
     }
 
     private sealed class Config(IReadOnlyList<RouteConfig> routes, IReadOnlyList<ClusterConfig> clusters, IChangeToken changeToken) : IProxyConfig

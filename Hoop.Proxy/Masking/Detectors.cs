@@ -9,8 +9,12 @@ namespace Hoop.Proxy.Masking;
 /// <summary>
 /// Finds one kind of sensitive value in text: a pattern, and for checksummed kinds a check that look-alikes fail.
 /// Every pattern runs on .NET's non-backtracking engine, so no input can make matching take more than linear time.
+/// <paramref name="digitBounded"/>: a match must not touch a digit on either side. Numeric detectors use this
+/// instead of \b, which needs a non-word character there, so that a number glued to letters or '_'
+/// (4111111111111111x, cc4111111111111111) is still found; the engine has no lookarounds to say it in the pattern.
 /// </summary>
-public sealed class Detector(string name, string label, Regex pattern, Func<string, bool>? check = null, Func<TextTraits, bool>? mayContain = null)
+public sealed class Detector(string name, string label, Regex pattern, Func<string, bool>? check = null, Func<TextTraits, bool>? mayContain = null,
+    bool digitBounded = false)
 {
     /// <summary>What rules name it by (email, card, ...) and what counts are kept under.</summary>
     public string Name => name;
@@ -33,6 +37,11 @@ public sealed class Detector(string name, string label, Regex pattern, Func<stri
         List<(int, int)>? found = null;
         foreach (var match in pattern.EnumerateMatches(text))
         {
+            if (digitBounded && !DigitBounded(text, match.Index, match.Length))
+            {
+                continue; // part of a longer run of digits: not this kind of value
+            }
+
             if (check is null || check(text.Substring(match.Index, match.Length)))
             {
                 (found ??= []).Add((match.Index, match.Length));
@@ -41,6 +50,9 @@ public sealed class Detector(string name, string label, Regex pattern, Func<stri
 
         return found is null ? [] : found;
     }
+
+    private static bool DigitBounded(string text, int start, int length) =>
+        (start == 0 || !char.IsAsciiDigit(text[start - 1])) && (start + length == text.Length || !char.IsAsciiDigit(text[start + length]));
 }
 
 /// <summary>
@@ -80,11 +92,13 @@ public static class Detectors
     {
         new("email", "EMAIL", Pattern(@"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}"), mayContain: t => t.Ats > 0 && t.Dots > 0),
         // Unbroken, or in the printed groups (4-4-4-4, Amex 4-6-5): a longer run around a card must not hide it.
-        new("card", "CARD", Pattern(@"\b([0-9]{13,19}|[0-9]{4}([ \-][0-9]{4}){3}|[0-9]{4}[ \-][0-9]{6}[ \-][0-9]{5})\b"), IsCardNumber, t => t.Digits >= 13),
-        new("ssn", "SSN", Pattern(@"\b[0-9]{3}-[0-9]{2}-[0-9]{4}\b"), IsSsn, t => t.Digits >= 9 && HasSsnShape(t.Text)),
-        new("phone", "PHONE", Pattern(@"(\+[0-9]{1,3}[ .\-]?)?(\([0-9]{2,4}\)[ .\-]?|\b[0-9]{2,4}[ .\-])[0-9]{3,4}[ .\-][0-9]{3,4}\b|\+[1-9][0-9]{9,14}\b"), IsPhone, t => t.Digits >= 10),
+        // Numbers are bounded by digits, not word boundaries: 4111111111111111x and cc4111111111111111 are cards too.
+        new("card", "CARD", Pattern(@"[0-9]{13,19}|[0-9]{4}([ \-][0-9]{4}){3}|[0-9]{4}[ \-][0-9]{6}[ \-][0-9]{5}"), IsCardNumber, t => t.Digits >= 13, digitBounded: true),
+        new("ssn", "SSN", Pattern(@"[0-9]{3}-[0-9]{2}-[0-9]{4}"), IsSsn, t => t.Digits >= 9 && HasSsnShape(t.Text), digitBounded: true),
+        new("phone", "PHONE", Pattern(@"(\+[0-9]{1,3}[ .\-]?)?(\([0-9]{2,4}\)[ .\-]?|[0-9]{2,4}[ .\-])[0-9]{3,4}[ .\-][0-9]{3,4}|\+[1-9][0-9]{9,14}"), IsPhone, t => t.Digits >= 10,
+            digitBounded: true),
         new("iban", "IBAN", Pattern(@"\b[A-Z]{2}[0-9]{2}( ?[A-Z0-9]{4}){2,7}( ?[A-Z0-9]{1,3})?\b"), IsIban, t => t.Text.Length >= 15 && t.Digits >= 2 && HasCountryAndCheckDigits(t.Text)),
-        new("ipv4", "IPV4", Pattern(@"\b[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\b"), IsIPv4, t => t.Dots >= 3 && t.Digits >= 4),
+        new("ipv4", "IPV4", Pattern(@"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}"), IsIPv4, t => t.Dots >= 3 && t.Digits >= 4, digitBounded: true),
         new("ipv6", "IPV6", Pattern(@"[0-9A-Fa-f]{0,4}(:[0-9A-Fa-f]{0,4}){2,7}"), IsIPv6, t => t.Colons >= 2),
         new("jwt", "JWT", Pattern(@"\beyJ[A-Za-z0-9_\-]+\.eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*"), mayContain: t => t.Dots >= 2 && t.Text.Contains("eyJ", StringComparison.Ordinal)),
         new("aws-access-key", "AWS_ACCESS_KEY", Pattern(@"\b(AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b"), mayContain: t => t.Text.Length >= 20 && t.Text.Contains('A')),
@@ -132,7 +146,15 @@ public static class Detectors
         }
 
         var alternatives = string.Join("|", words.Select(Regex.Escape));
-        return new Detector(name, Label(name), new Regex($@"\b({alternatives})\b", Options | RegexOptions.IgnoreCase));
+        try
+        {
+            return new Detector(name, Label(name), new Regex($@"\b({alternatives})\b", Options | RegexOptions.IgnoreCase));
+        }
+        catch (NotSupportedException)
+        {
+            // The non-backtracking engine's automaton has a size limit.
+            throw new ArgumentException("The word list is too large for the matching engine; split it into several rules.");
+        }
     }
 
     private static string Label(string name) =>

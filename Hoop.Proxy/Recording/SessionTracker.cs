@@ -17,6 +17,15 @@ public sealed class SessionTracker(Recorder recorder, RecordingOptions options, 
 
     public int Count => _live.Count + _owned.Count;
 
+    // Every session of this instance from its start until it is sealed, by id: what readers ask for while it is open.
+    private readonly ConcurrentDictionary<Guid, LiveSession> _byId = new();
+
+    /// <summary>
+    /// The session, while it is open on this instance: its event count and masking counts are current here, while
+    /// the stored record gets them when the session is sealed. Null once sealed, or when another instance serves it.
+    /// </summary>
+    public LiveSession? Find(Guid id) => _byId.GetValueOrDefault(id);
+
     /// <summary>
     /// The caller's live session on the connection, started (and its record queued) if there is none,
     /// marked busy until <see cref="LiveSession.Done"/>. Null when the session's record could not be queued.
@@ -79,6 +88,7 @@ public sealed class SessionTracker(Recorder recorder, RecordingOptions options, 
 
     private void Seal(LiveSession session, string reason)
     {
+        _byId.TryRemove(session.Id, out _);
         var at = time.GetUtcNow().UtcDateTime;
         if (!recorder.EnqueueSessionEnd(session.Id, reason, session.EventCount, session.MaskedJson(), at))
         {
@@ -101,7 +111,8 @@ public sealed class SessionTracker(Recorder recorder, RecordingOptions options, 
     {
         var now = time.GetUtcNow();
         var live = new LiveSession(Guid.NewGuid(), now, time);
-        return recorder.Enqueue(new Session
+        _byId[live.Id] = live;
+        var queued = recorder.Enqueue(new Session
         {
             Id = live.Id,
             ConnectionId = connection.Id,
@@ -114,7 +125,13 @@ public sealed class SessionTracker(Recorder recorder, RecordingOptions options, 
             ClientAddress = clientAddress,
             StartedAt = now.UtcDateTime,
             Status = SessionStatus.Open,
-        }) ? live : null;
+        });
+        if (!queued)
+        {
+            _byId.TryRemove(live.Id, out _);
+        }
+
+        return queued ? live : null;
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)

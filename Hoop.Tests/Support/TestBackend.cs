@@ -36,7 +36,8 @@ public sealed class TestBackend : IAsyncDisposable
     /// <summary>Every request the backend received, in order: what the agent's request became after Hoop.</summary>
     public ConcurrentQueue<Received> Requests { get; } = new();
 
-    public sealed record Received(string Method, string Path, string Protocol, IReadOnlyDictionary<string, string> Headers);
+    /// <summary><see cref="RawTarget"/>: the request target exactly as it arrived, before any decoding.</summary>
+    public sealed record Received(string Method, string Path, string Protocol, IReadOnlyDictionary<string, string> Headers, string? RawTarget = null);
 
     public static async Task<TestBackend> StartAsync(X509Certificate2? certificate)
     {
@@ -59,7 +60,8 @@ public sealed class TestBackend : IAsyncDisposable
         app.Use((context, next) =>
         {
             backend!.Requests.Enqueue(new Received(context.Request.Method, context.Request.Path + context.Request.QueryString,
-                context.Request.Protocol, context.Request.Headers.ToDictionary(h => h.Key, h => h.Value.ToString(), StringComparer.OrdinalIgnoreCase)));
+                context.Request.Protocol, context.Request.Headers.ToDictionary(h => h.Key, h => h.Value.ToString(), StringComparer.OrdinalIgnoreCase),
+                context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpRequestFeature>()?.RawTarget));
             return next(context);
         });
         Map(app);

@@ -24,6 +24,52 @@ public sealed class HttpDataPathTests(DataPathFixture fixture) : IClassFixture<D
         Assert.Equal($"Bearer {DataPathFixture.Canary}", seen.Headers["Authorization"]);
     }
 
+    /// <summary>
+    /// The backend gets the path exactly as the agent wrote it after the connection's prefix: %2F stayed encoded
+    /// in Kestrel's path and YARP encoded its '%' again (a%252Fb), which broke APIs with encoded slashes in ids.
+    /// </summary>
+    [Theory]
+    [InlineData("/echo/a%2Fb")]
+    [InlineData("/echo/group%2Fproject%2Fsub/files?ref=a%2Fb")]
+    [InlineData("/echo/100%25")]
+    [InlineData("/echo/a%20b")]
+    [InlineData("/echo/caf%C3%A9")]
+    [InlineData("/echo/a;b=c")]
+    [InlineData("/echo/a+b")]
+    [InlineData("/echo/%41%2f%2e")]
+    public async Task EncodedPath_ReachesTheBackendAsTheAgentWroteIt(string target)
+    {
+        using var agent = fixture.Agent(fixture.Issuer.Token(subject: "agent-raw"));
+        var exact = new UriCreationOptions { DangerousDisablePathAndQueryCanonicalization = true };
+        var viaHost = target + (target.Contains('?', StringComparison.Ordinal) ? "&" : "?") + "via=host";
+
+        await agent.GetAsync(new Uri($"https://localhost:{fixture.Hoop.ProxyPort}/billing{target}", exact));
+        await agent.GetAsync(new Uri($"https://billing.hoop.localhost:{fixture.Hoop.ProxyPort}{viaHost}", exact));
+
+        Assert.Contains(fixture.Backend.Requests, r => r.RawTarget == target);
+        Assert.Contains(fixture.Backend.Requests, r => r.RawTarget == viaHost);
+    }
+
+    [Fact]
+    public async Task EncodedSlash_StillMeetsTheGuardrailOnItsDecodedPath()
+    {
+        using (var admin = fixture.Hoop.CreateAdminClient())
+        {
+            await AdminApiAssert.CreatedAsync(admin, "/api/v1/guardrail-rules", new
+            {
+                name = "raw-admin", path = "/raw-admin/**", action = "deny", message = "No admin paths.", connection = "billing",
+            });
+        }
+
+        using var agent = fixture.Agent(fixture.Issuer.Token(subject: "agent-raw-denied"));
+        var exact = new UriCreationOptions { DangerousDisablePathAndQueryCanonicalization = true };
+
+        var response = await agent.GetAsync(new Uri($"https://localhost:{fixture.Hoop.ProxyPort}/billing/raw-admin%2Fusers", exact));
+
+        Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
+        Assert.DoesNotContain(fixture.Backend.Requests, r => r.RawTarget?.Contains("raw-admin", StringComparison.Ordinal) == true);
+    }
+
     [Fact]
     public async Task HostName_ConnectionSubdomain_RoutesWithoutPrefix()
     {

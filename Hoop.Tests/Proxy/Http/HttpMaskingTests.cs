@@ -59,6 +59,38 @@ public sealed class HttpMaskingTests(MaskingFixture fixture) : IClassFixture<Mas
         Assert.DoesNotContain("4111 1111 1111 1111", recorded);
     }
 
+    /// <summary>A card number glued to letters and '_' (no word boundary) was passed to the agent and the recording unmasked.</summary>
+    [Fact]
+    public async Task CardGluedToLetters_IsMaskedForTheAgentAndTheRecording()
+    {
+        // Scoped to a group of its own, so the other tests' card rule and this one never meet.
+        using (var admin = fixture.Hoop.CreateAdminClient())
+        {
+            await AdminApiAssert.CreatedAsync(admin, "/api/v1/groups", new { name = "glued-agents", connections = new[] { "billing" } });
+        }
+
+        await AddRuleAsync(new { name = "glued-cards", detector = "card", connection = "billing", group = "glued-agents" });
+        using var agent = fixture.Agent(fixture.Issuer.Token(subject: "agent-glued-card", groups: ["glued-agents"]));
+
+        var response = await agent.GetAsync("/billing/echo?ref=cc4111111111111111&next=5500000000000004_x");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var query = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("query").GetString();
+        // Masked by this rule or by another test's card rule on the connection, whichever ran: never in clear.
+        Assert.StartsWith("?ref=cc", query);
+        Assert.EndsWith("_x", query);
+        Assert.DoesNotContain("4111111111111111", query);
+        Assert.DoesNotContain("5500000000000004", query);
+        await fixture.FlushRecordingAsync();
+        await using var db = await fixture.Contexts.CreateDbContextAsync();
+        var session = await db.Sessions.SingleAsync(x => x.Subject == "agent-glued-card");
+        var events = await db.SessionEvents.Where(e => e.SessionId == session.Id).Select(e => e.Summary + "\n" + e.Content).ToListAsync();
+        Assert.NotEmpty(events);
+        var recorded = string.Join('\n', events);
+        Assert.DoesNotContain("4111111111111111", recorded);
+        Assert.DoesNotContain("5500000000000004", recorded);
+    }
+
     [Fact]
     public async Task EventStream_IsMaskedEventByEvent_AndStaysAStream()
     {

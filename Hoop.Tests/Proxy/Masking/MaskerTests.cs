@@ -47,6 +47,14 @@ public sealed class MaskerTests
     [InlineData("ipv4", "from 10.0.0.1 ok", "10.0.0.1")]
     [InlineData("pem-private-key", "k=-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg\nkqhkiG9w0BAQEF\n-----END PRIVATE KEY-----!",
         "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg\nkqhkiG9w0BAQEF\n-----END PRIVATE KEY-----")]
+    // Glued to letters or '_' (no word boundary there): still found, since numbers are bounded by digits only.
+    [InlineData("card", "4111111111111111x", "4111111111111111")]
+    [InlineData("card", "cc4111111111111111", "4111111111111111")]
+    [InlineData("card", "4111111111111111_", "4111111111111111")]
+    [InlineData("card", "ref_4111-1111-1111-1111_end", "4111-1111-1111-1111")]
+    [InlineData("ssn", "ssn123-45-6789x", "123-45-6789")]
+    [InlineData("ipv4", "host10.0.0.1x", "10.0.0.1")]
+    [InlineData("phone", "tel+14155552671x", "+14155552671")]
     public void Detector_FindsTheValue(string detector, string text, string value)
     {
         var found = Detectors.BuiltIn[detector].Find(text).Select(m => text.Substring(m.Start, m.Length)).ToList();
@@ -67,6 +75,10 @@ public sealed class MaskerTests
     [InlineData("aws-secret-key", "sha1 da39a3ee5e6b4b0d3255bfef95601890afd80709 is hex, and a longer blob wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEYandmore")]
     [InlineData("api-key", "sk-short, ghp_short, the word bearer alone")]
     [InlineData("pem-private-key", "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----")]
+    // Glued look-alikes still fail: a longer run of digits is not a card, a bad checksum is not one either.
+    [InlineData("card", "id41111111111111111111111x and x4111111111111112y")]
+    [InlineData("ssn", "1123-45-6789 and 123-45-67890")]
+    [InlineData("ipv4", "v1.2.3.4444 and 10.0.0.256x")]
     public void Detector_LeavesLookAlikes(string detector, string text)
     {
         Assert.Empty(Detectors.BuiltIn[detector].Find(text));

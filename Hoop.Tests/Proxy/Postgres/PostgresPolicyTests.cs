@@ -244,6 +244,56 @@ public sealed class PostgresPolicyTests(PostgresFixture fixture) : IClassFixture
         Assert.Contains("[EMAIL]", error.MessageText);
     }
 
+    /// <summary>
+    /// The MERGE of the security test: with deny rules for DELETE and DELETE without WHERE, a MERGE whose join is
+    /// constant-true and whose action is DELETE is refused and the 3,000 rows survive; a DO block, whose body the
+    /// lexer cannot read, is refused by a rule on OPAQUE. Own connection, so the rules touch no other test.
+    /// </summary>
+    [Fact]
+    public async Task MergeThatDeletes_IsDeniedByDeleteRules_AndTheRowsSurvive()
+    {
+        const string Group = "merge-agents";
+        await fixture.Postgres.ExecuteAsync(
+            "SET ROLE app; CREATE TABLE merge_orders (id int PRIMARY KEY, amount int); INSERT INTO merge_orders SELECT g, g FROM generate_series(1, 3000) g;", "ledger");
+        var connection = await fixture.AddPostgresConnectionAsync("ledger-merge", "ledger");
+        await fixture.AddGroupAsync(Group, connection.Id);
+        using var admin = fixture.Hoop.CreateAdminClient();
+        foreach (var (name, kind) in new[] { ("merge-no-delete", "DELETE"), ("merge-no-delete-all", "DELETE-WITHOUT-WHERE"), ("merge-no-opaque", "OPAQUE") })
+        {
+            await AdminApiAssert.CreatedAsync(admin, "/api/v1/guardrail-rules", new
+            {
+                name, protocol = "sql", sqlKinds = new[] { kind }, action = "deny", message = $"No {kind} for agents.", connection = "ledger-merge",
+            });
+        }
+
+        await using var agent = fixture.Agent(fixture.Issuer.Token(subject: "merger", groups: [Group]), database: "ledger-merge");
+        await agent.OpenAsync();
+        foreach (var sql in new[]
+        {
+            "MERGE INTO merge_orders o USING (SELECT 1) s ON true WHEN MATCHED THEN DELETE",
+            "MERGE INTO merge_orders o USING (SELECT 1 AS x) s ON 1 = 1 WHEN MATCHED THEN UPDATE SET amount = 0 WHEN NOT MATCHED THEN DO NOTHING; "
+                + "MERGE INTO merge_orders o USING (SELECT 1) s ON true WHEN MATCHED THEN DELETE",
+            "DO $$ BEGIN DELETE FROM merge_orders; END $$",
+        })
+        {
+            await using var command = new NpgsqlCommand(sql, agent);
+            var error = await Assert.ThrowsAsync<PostgresException>(() => command.ExecuteNonQueryAsync());
+            Assert.Equal("42501", error.SqlState);
+            Assert.Contains("guardrail 'merge-no-", error.MessageText);
+        }
+
+        Assert.Equal(3000L, await fixture.Postgres.ScalarAsync<long>("SELECT count(*) FROM merge_orders WHERE amount > 0", "ledger"));
+
+        // A MERGE that only inserts is no delete: it runs.
+        await using (var insert = new NpgsqlCommand(
+            "MERGE INTO merge_orders o USING (SELECT 3001 AS id) s ON o.id = s.id WHEN NOT MATCHED THEN INSERT VALUES (s.id, 1)", agent))
+        {
+            Assert.Equal(1, await insert.ExecuteNonQueryAsync());
+        }
+
+        Assert.Equal(3001L, await fixture.Postgres.ScalarAsync<long>("SELECT count(*) FROM merge_orders", "ledger"));
+    }
+
     [Fact]
     public async Task TurningStandardConformingStringsOff_IsRefused()
     {
