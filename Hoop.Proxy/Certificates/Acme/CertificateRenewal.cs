@@ -215,7 +215,7 @@ public sealed partial class CertificateRenewal(
             return now + Recheck;
         }
 
-        if (current is not { } c || c.Record.Source != CertificateSource.Acme || !settings.SameHostNames(c.Record.HostNames))
+        if (current is not { } c || c.Record.Source != CertificateSource.Acme || !settings.SameAcmeHostNames(c.Record.HostNames))
         {
             return now;
         }
