@@ -70,8 +70,12 @@ public sealed partial class AcmeIssuer(
         return client;
     }
 
-    /// <summary>Orders, validates, finalizes, downloads, checks and installs. <paramref name="replaces"/> is the ARI id of the certificate renewed.</summary>
-    public async Task<Certificate> IssueAsync(CertificateSettings settings, string? replaces, string actor, CancellationToken cancellationToken)
+    /// <summary>
+    /// Orders, validates, finalizes, downloads, checks and installs. <paramref name="replaces"/> is the ARI id of the
+    /// certificate renewed. The CA is told to validate once <paramref name="listening"/> completes (the ports that
+    /// answer its challenges are open); everything before that runs while the host is still starting.
+    /// </summary>
+    public async Task<Certificate> IssueAsync(CertificateSettings settings, string? replaces, string actor, Task listening, CancellationToken cancellationToken)
     {
         var (hostNames, options) = (settings.AcmeHostNames, settings.Acme);
         foreach (var reason in settings.AcmeLeftOut)
@@ -98,7 +102,7 @@ public sealed partial class AcmeIssuer(
             LogReplacesRefused(e.Message);
             order = await client.NewOrderAsync(hostNames, null, cancellationToken);
         }
-        await AuthorizeAllAsync(client, order, options.Challenge, cancellationToken);
+        await AuthorizeAllAsync(client, order, options.Challenge, listening, cancellationToken);
         using var key = NewKey(out var request, hostNames, options.KeyType);
         order = await client.FinalizeAsync(await client.OrderAsync(order.Url, cancellationToken), request.CreateSigningRequest(), StepTimeout, cancellationToken);
         var pem = await client.DownloadAsync(order.Certificate!, cancellationToken);
@@ -129,7 +133,7 @@ public sealed partial class AcmeIssuer(
     /// Every authorization of the order at once: the CA validates them in parallel, so the order takes as long as
     /// the slowest name rather than the sum of all. The first failure stops the others and is thrown.
     /// </summary>
-    public async Task AuthorizeAllAsync(AcmeClient client, AcmeOrder order, AcmeChallengeType challengeType, CancellationToken cancellationToken)
+    public async Task AuthorizeAllAsync(AcmeClient client, AcmeOrder order, AcmeChallengeType challengeType, Task listening, CancellationToken cancellationToken)
     {
         using var failed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         // A failed task's exception is what WhenAll throws; the siblings it stopped end cancelled, which WhenAll passes over.
@@ -137,7 +141,7 @@ public sealed partial class AcmeIssuer(
         {
             try
             {
-                await AuthorizeAsync(client, url, challengeType, failed.Token);
+                await AuthorizeAsync(client, url, challengeType, listening, failed.Token);
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
@@ -147,7 +151,7 @@ public sealed partial class AcmeIssuer(
         }));
     }
 
-    private async Task AuthorizeAsync(AcmeClient client, Uri url, AcmeChallengeType challengeType, CancellationToken cancellationToken)
+    private async Task AuthorizeAsync(AcmeClient client, Uri url, AcmeChallengeType challengeType, Task listening, CancellationToken cancellationToken)
     {
         var authorization = await client.AuthorizationAsync(url, cancellationToken);
         if (authorization.Status == "valid")
@@ -170,6 +174,7 @@ public sealed partial class AcmeIssuer(
 
         try
         {
+            await listening.WaitAsync(cancellationToken);
             var retryAfter = await client.RespondAsync(challenge, cancellationToken);
             authorization = await client.WaitAsync(authorization, retryAfter, StepTimeout, cancellationToken);
         }

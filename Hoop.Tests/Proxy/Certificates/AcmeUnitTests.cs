@@ -218,7 +218,7 @@ public sealed class AcmeUnitTests
         var order = new AcmeOrder(new Uri("https://acme.test/order/1"), "pending",
             [new Uri("https://acme.test/authz/1"), new Uri("https://acme.test/authz/2")], new Uri("https://acme.test/order/1/finalize"), null, null, null);
 
-        await issuer.AuthorizeAllAsync(client, order, AcmeChallengeType.Http01, default);
+        await issuer.AuthorizeAllAsync(client, order, AcmeChallengeType.Http01, Task.CompletedTask, default);
 
         Assert.Equal(2, answered.Count);
         Assert.False(challenges.AwaitingTlsAlpn01);
@@ -256,9 +256,57 @@ public sealed class AcmeUnitTests
         Assert.Equal(AcmeClient.FirstPoll, AcmeClient.PollDelay(TimeSpan.Zero, 0));
     }
 
-    private static string Authorization(string name, string id, string status) => $$"""
+    [Fact]
+    public async Task AuthorizeAll_WhileTheHostStarts_PreparesTheAnswers_AndTellsTheCaOnlyOnceListening()
+    {
+        var server = new FakeAcmeServer();
+        var told = new List<string>();
+        server.OnPath = path =>
+        {
+            lock (told)
+            {
+                if (path.StartsWith("/chall/", StringComparison.Ordinal))
+                {
+                    told.Add(path);
+                    return Json("""{"type":"tls-alpn-01","status":"processing"}""");
+                }
+
+                var status = told.Count == 2 ? "valid" : "pending";
+                return path switch
+                {
+                    "/authz/1" => Json(Authorization("a.hoop.test", "1", status, "tls-alpn-01")),
+                    "/authz/2" => Json(Authorization("b.hoop.test", "2", status, "tls-alpn-01")),
+                    _ => null,
+                };
+            }
+        };
+        var time = new SteppingTimeProvider();
+        var client = server.Client(time);
+        client.AccountUrl = "https://acme.test/acct/1";
+        var challenges = new AcmeChallenges();
+        var issuer = new AcmeIssuer(null!, null!, null!, challenges, null!, time, Microsoft.Extensions.Logging.Abstractions.NullLogger<AcmeIssuer>.Instance);
+        var order = new AcmeOrder(new Uri("https://acme.test/order/1"), "pending",
+            [new Uri("https://acme.test/authz/1"), new Uri("https://acme.test/authz/2")], new Uri("https://acme.test/order/1/finalize"), null, null, null);
+        var listening = new TaskCompletionSource();
+
+        var authorizing = issuer.AuthorizeAllAsync(client, order, AcmeChallengeType.TlsAlpn01, listening.Task, default);
+        await Eventually.TrueAsync(() => challenges.TlsAlpn01For("a.hoop.test") is not null && challenges.TlsAlpn01For("b.hoop.test") is not null,
+            TimeSpan.FromSeconds(10));
+
+        lock (told)
+        {
+            Assert.Empty(told);
+        }
+
+        listening.SetResult();
+        await authorizing;
+        Assert.Equal(2, told.Count);
+        Assert.False(challenges.AwaitingTlsAlpn01, "the answers are gone once validated");
+    }
+
+    private static string Authorization(string name, string id, string status, string type = "http-01") => $$"""
         {"identifier":{"type":"dns","value":"{{name}}"},"status":"{{status}}",
-         "challenges":[{"type":"http-01","url":"https://acme.test/chall/{{id}}","token":"token-{{id}}","status":"{{(status == "valid" ? "valid" : "pending")}}"}]}
+         "challenges":[{"type":"{{type}}","url":"https://acme.test/chall/{{id}}","token":"token-{{id}}","status":"{{(status == "valid" ? "valid" : "pending")}}"}]}
         """;
 
     private static HttpResponseMessage Json(string body, int? retryAfter = null)
