@@ -43,7 +43,7 @@ public sealed record HostSettings
         var hoop = configuration.GetSection(Section);
         var dataFolder = Path.GetFullPath(Text(hoop, "DataFolder", "data"));
         var consoleUrl = ReadConsoleUrl(hoop);
-        var hostNames = ReadHostNames(hoop);
+        var hostNames = ReadHostNames(configuration);
         var settings = new HostSettings
         {
             Store = new StoreOptions
@@ -284,7 +284,12 @@ public sealed record HostSettings
 
         var alert = WebhookUrl(section, "Acme:", "AlertWebhook", "");
 
-        var configured = new AcmeOptions { TrustedRootsFile = string.IsNullOrEmpty(roots) ? null : Path.GetFullPath(roots), AlertWebhook = alert };
+        var configured = new AcmeOptions
+        {
+            TrustedRootsFile = string.IsNullOrEmpty(roots) ? null : Path.GetFullPath(roots),
+            AlertWebhook = alert,
+            AllowReservedNames = Flag(section, "AllowReservedNames", "Acme:"),
+        };
         var directory = section["DirectoryUrl"]?.Trim();
         if (string.IsNullOrEmpty(directory))
         {
@@ -345,10 +350,22 @@ public sealed record HostSettings
         }
     }
 
-    private static string[] ReadHostNames(IConfiguration section)
+    private const string HostNamesKey = Section + ":HostNames";
+
+    /// <summary>
+    /// The host names from the last configuration source that gives any (appsettings.json, then the environment,
+    /// then the command line): the list is taken whole from that one source, since lists from several sources
+    /// would merge by index and keep the defaults' tail (hoop.example.com, hoop.localhost). A source gives them as
+    /// a list (Hoop:HostNames:0, :1...) or as one comma-separated value (Hoop:HostNames). None anywhere: this
+    /// machine's names.
+    /// </summary>
+    private static string[] ReadHostNames(IConfiguration configuration)
     {
-        var names = CertificateSettingsRules.Normalize(section.GetSection("HostNames").GetChildren().Select(c => c.Value));
-        if (names.Length == 0)
+        IEnumerable<IEnumerable<string?>> sources = configuration is IConfigurationRoot root
+            ? root.Providers.Reverse().Select(HostNamesIn)
+            : [configuration.GetSection(HostNamesKey).GetChildren().Select(c => c.Value).Prepend(configuration[HostNamesKey])];
+        var names = sources.Select(CommaSeparated).Select(CertificateSettingsRules.Normalize).FirstOrDefault(n => n.Length > 0);
+        if (names is null)
         {
             return ["localhost", "hoop.localhost"];
         }
@@ -360,4 +377,17 @@ public sealed record HostSettings
 
         return names;
     }
+
+    private static IEnumerable<string?> HostNamesIn(IConfigurationProvider provider)
+    {
+        provider.TryGet(HostNamesKey, out var joined);
+        var items = provider.GetChildKeys([], HostNamesKey)
+            .Distinct(StringComparer.OrdinalIgnoreCase)
+            .Order(ConfigurationKeyComparer.Instance)
+            .Select(key => provider.TryGet($"{HostNamesKey}:{key}", out var value) ? value : null);
+        return items.Prepend(joined);
+    }
+
+    private static IEnumerable<string?> CommaSeparated(IEnumerable<string?> values) =>
+        values.SelectMany(v => v?.Split(',') ?? []);
 }

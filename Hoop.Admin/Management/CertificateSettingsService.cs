@@ -16,9 +16,13 @@ namespace Hoop.Admin.Management;
 public sealed record CertificateSettingsInput(IReadOnlyList<string>? HostNames, string? DirectoryUrl, string? Email, string? EabKeyId,
     string? EabMacKey, string? Challenge, string? KeyType);
 
-/// <summary>The settings in force; the trusted-roots file and the alert webhook come from appsettings.json only.</summary>
+/// <summary>
+/// The settings in force; the trusted-roots file, the alert webhook and whether the CA issues reserved names come
+/// from appsettings.json only. <see cref="AcmeLeftOut"/> says which host names ACME leaves out of its orders, and why.
+/// </summary>
 public sealed record CertificateSettingsView(IReadOnlyList<string> HostNames, string? DirectoryUrl, string? Email, string? EabKeyId,
-    bool EabMacKeySet, string Challenge, string KeyType, string? TrustedRootsFile, string? AlertWebhook, bool Saved);
+    bool EabMacKeySet, string Challenge, string KeyType, string? TrustedRootsFile, string? AlertWebhook, bool Saved,
+    bool AllowReservedNames, IReadOnlyList<string> AcmeLeftOut);
 
 /// <summary>Reads and changes the host names and ACME settings: appsettings.json's, until an admin saves others.</summary>
 public sealed class CertificateSettingsService(
@@ -127,7 +131,25 @@ public sealed class CertificateSettingsService(
             acme = acme with { KeyType = keyType };
         }
 
-        return errors.Any ? null : new CertificateSettings(hostNames, acme);
+        if (errors.Any)
+        {
+            return null;
+        }
+
+        var next = new CertificateSettings(hostNames, acme);
+        if (acme.Enabled && next.AcmeHostNames.Count == 0)
+        {
+            // Names only a self-signed certificate can cover would fail every order: refused here rather than at the CA.
+            errors.Add("hostNames", "ACME needs at least one host name a CA can issue, such as hoop.example.com.");
+            foreach (var reason in next.AcmeLeftOut)
+            {
+                errors.Add("hostNames", reason);
+            }
+
+            return null;
+        }
+
+        return next;
     }
 
     private static AcmeOptions MergeEab(CertificateSettingsInput input, AcmeOptions acme, FieldErrors errors)
@@ -161,5 +183,5 @@ public sealed class CertificateSettingsService(
     private static CertificateSettingsView View(CertificateSettings s, bool saved) => new(
         s.HostNames, s.Acme.DirectoryUrl?.ToString(), s.Acme.Email, s.Acme.EabKeyId, s.Acme.EabMacKey is not null,
         CertificateSettingsRules.Name(s.Acme.Challenge), CertificateSettingsRules.Name(s.Acme.KeyType),
-        s.Acme.TrustedRootsFile, s.Acme.AlertWebhook?.ToString(), saved);
+        s.Acme.TrustedRootsFile, s.Acme.AlertWebhook?.ToString(), saved, s.Acme.AllowReservedNames, s.Acme.Enabled ? s.AcmeLeftOut : []);
 }

@@ -1,3 +1,5 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using Hoop.Data.Audit;
 using Hoop.Data.Entities;
 using Hoop.Proxy.Policy;
@@ -16,8 +18,35 @@ public sealed partial class CertificateBootstrapper(
     PolicyStore policy,
     AuditLog audit,
     TimeProvider time,
-    ILogger<CertificateBootstrapper> logger) : IHostedService
+    ILogger<CertificateBootstrapper> logger) : IHostedLifecycleService
 {
+    /// <summary>
+    /// Before any service starts: the system's trusted roots are read on the other core while the store migrates.
+    /// Installing a certificate builds its chain, and the first chain built reads them all (about 0.1-0.2 s here),
+    /// which otherwise lay on the path to a listening port. The runtime keeps them in one cache, so a chain built
+    /// before this is done waits for it rather than reading them again; a failure here shows again there.
+    /// </summary>
+    public Task StartingAsync(CancellationToken cancellationToken)
+    {
+        _ = Task.Run(() =>
+        {
+            try
+            {
+                using var roots = new X509Store(StoreName.Root, StoreLocation.LocalMachine);
+                roots.Open(OpenFlags.ReadOnly);
+                foreach (var root in roots.Certificates)
+                {
+                    root.Dispose();
+                }
+            }
+            catch (CryptographicException)
+            {
+                // Only a warm-up: the chain build reports it.
+            }
+        }, cancellationToken);
+        return Task.CompletedTask;
+    }
+
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         var current = await store.LoadCurrentAsync(cancellationToken);
@@ -44,6 +73,12 @@ public sealed partial class CertificateBootstrapper(
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StoppingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     private bool NeedsNewSelfSigned(Certificate record) => record.Source == CertificateSource.SelfSigned
         && (!policy.Current.Certificates.SameHostNames(record.HostNames) || record.NotAfter <= time.GetUtcNow().UtcDateTime.AddDays(30));

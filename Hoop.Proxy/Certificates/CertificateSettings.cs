@@ -1,3 +1,4 @@
+using System.Net;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Hoop.Data.Secrets;
@@ -16,14 +17,27 @@ public sealed record CertificateSettings(IReadOnlyList<string> HostNames, AcmeOp
     public bool SameHostNames(IEnumerable<string> names) =>
         HostNames.ToHashSet(StringComparer.OrdinalIgnoreCase).SetEquals(names);
 
+    /// <summary>The host names ACME orders: those a CA can issue. The others stay covered by the self-signed certificate only.</summary>
+    public IReadOnlyList<string> AcmeHostNames => [.. HostNames.Where(n => CertificateSettingsRules.AcmeName(n, Acme.AllowReservedNames) is null)];
+
+    /// <summary>Why each host name ACME leaves out is left out, in plain words (empty when every name is ordered).</summary>
+    public IReadOnlyList<string> AcmeLeftOut => [.. HostNames.Select(n => CertificateSettingsRules.AcmeName(n, Acme.AllowReservedNames)).OfType<string>()];
+
+    /// <summary>Whether ACME orders exactly <paramref name="names"/>, in any order or case.</summary>
+    public bool SameAcmeHostNames(IEnumerable<string> names) =>
+        AcmeHostNames.ToHashSet(StringComparer.OrdinalIgnoreCase).SetEquals(names);
+
     /// <summary>
     /// Whether the certificate obtained under <paramref name="before"/> no longer fits these settings, so a new one
-    /// is ordered at once: other names, another CA, another key type. Email, EAB and challenge apply to the next order.
+    /// is ordered at once: other names to order, another CA, another key type. Email, EAB and challenge apply to the next order.
     /// </summary>
     public bool NeedsNewCertificateAfter(CertificateSettings before) =>
-        Acme.Enabled && (!SameHostNames(before.HostNames) || Acme.DirectoryUrl != before.Acme.DirectoryUrl || Acme.KeyType != before.Acme.KeyType);
+        Acme.Enabled && (!SameAcmeHostNames(before.AcmeHostNames) || Acme.DirectoryUrl != before.Acme.DirectoryUrl || Acme.KeyType != before.Acme.KeyType);
 
-    /// <summary>The stored form: the EAB MAC key encrypted. The trusted-roots file and alert webhook stay in appsettings.json.</summary>
+    /// <summary>
+    /// The stored form: the EAB MAC key encrypted. The trusted-roots file, the alert webhook and whether the CA issues
+    /// reserved names stay in appsettings.json.
+    /// </summary>
     public string ToStored(SecretProtector secrets) => JsonSerializer.Serialize(new Stored(
         [.. HostNames], Acme.DirectoryUrl?.ToString(), Acme.Email, Acme.EabKeyId,
         Acme.EabMacKey is null ? null : secrets.Protect(Acme.EabMacKey), Acme.Challenge, Acme.KeyType), Json);
@@ -58,6 +72,39 @@ public static class CertificateSettingsRules
     public static string? HostName(string name) => Uri.CheckHostName(name) == UriHostNameType.Unknown
         ? $"'{name}' is not a host name. List the DNS names (or IP addresses) agents use to reach Hoop, such as hoop.example.com."
         : null;
+
+    /// <summary>
+    /// Why an ACME order must leave <paramref name="name"/> out, or null when a CA may issue it. No CA validates
+    /// loopback names, single labels or IP addresses (orders carry DNS names); public CAs refuse the suffixes kept
+    /// for private and test use, which a private or test CA (step-ca, pebble) may issue when
+    /// <paramref name="allowReservedNames"/> says so. Refusing here keeps one such name from failing the whole order.
+    /// </summary>
+    public static string? AcmeName(string name, bool allowReservedNames)
+    {
+        if (IPAddress.TryParse(name, out _))
+        {
+            return $"'{name}' is an IP address; ACME orders DNS names only.";
+        }
+
+        if (name.Equals("localhost", StringComparison.OrdinalIgnoreCase) || name.EndsWith(".localhost", StringComparison.OrdinalIgnoreCase))
+        {
+            return $"'{name}' is a loopback name (.localhost) that no CA can validate.";
+        }
+
+        if (!name.Contains('.', StringComparison.Ordinal))
+        {
+            return $"'{name}' is a single label; CAs issue only full DNS names such as hoop.example.com.";
+        }
+
+        var reserved = ReservedSuffixes.FirstOrDefault(s => name.EndsWith(s, StringComparison.OrdinalIgnoreCase));
+        return reserved is null || allowReservedNames
+            ? null
+            : $"'{name}' is under {reserved}, kept for private or test use, which public CAs such as Let's Encrypt refuse "
+                + "(set Hoop:Acme:AllowReservedNames=true if your CA is private or a test server that issues it).";
+    }
+
+    // RFC 6761 (.test, .example, .invalid), RFC 6762 (.local), RFC 7686 (.onion), RFC 8375 (.home.arpa), ICANN 2024 (.internal).
+    private static readonly string[] ReservedSuffixes = [".test", ".example", ".invalid", ".local", ".onion", ".home.arpa", ".internal"];
 
     public static string? DirectoryUrl(string text, out Uri? url) =>
         Uri.TryCreate(text, UriKind.Absolute, out url) && url.Scheme == Uri.UriSchemeHttps

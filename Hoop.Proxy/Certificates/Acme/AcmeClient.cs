@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
@@ -10,15 +11,22 @@ namespace Hoop.Proxy.Certificates.Acme;
 /// One conversation with an ACME server (RFC 8555): directory, nonces, signed POSTs, and the resources of an
 /// account, an order, its authorizations and the certificate. A <c>badNonce</c> answer is retried with the fresh
 /// nonce the server sent; everything else that goes wrong becomes an <see cref="AcmeException"/> in plain words.
+/// Safe for several authorizations at once: each answer's nonce goes to a pool the next request takes from.
 /// </summary>
 public sealed class AcmeClient(HttpClient http, Uri directoryUrl, Jws jws, TimeProvider time)
 {
     private const int NonceRetries = 5;
-    private static readonly TimeSpan DefaultPoll = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// Without a Retry-After, the first look comes soon and the next ones twice as late each time: a test CA
+    /// answers in milliseconds, a public one in a second or more, and neither is asked more than a few times.
+    /// </summary>
+    public static readonly TimeSpan FirstPoll = TimeSpan.FromMilliseconds(50);
+    private static readonly TimeSpan LongestPoll = TimeSpan.FromSeconds(2);
     private static readonly TimeSpan MaximumPoll = TimeSpan.FromSeconds(30);
 
     private AcmeDirectory? _directory;
-    private string? _nonce;
+    private readonly ConcurrentBag<string> _nonces = [];
 
     /// <summary>The account key's thumbprint: the second half of every key authorization.</summary>
     public string Thumbprint => jws.Thumbprint();
@@ -101,24 +109,28 @@ public sealed class AcmeClient(HttpClient http, Uri directoryUrl, Jws jws, TimeP
         return new AcmeAuthorization(url, json["identifier"]?["value"]?.GetValue<string>() ?? "?", Text(json, "status"), challenges, RetryAfter(response));
     }
 
-    /// <summary>Tells the server the challenge response is in place.</summary>
-    public async Task RespondAsync(AcmeChallenge challenge, CancellationToken cancellationToken)
+    /// <summary>Tells the server the challenge response is in place; returns how long it asks to wait before looking (Retry-After), if it says.</summary>
+    public async Task<TimeSpan?> RespondAsync(AcmeChallenge challenge, CancellationToken cancellationToken)
     {
-        using var _ = await PostAsync(challenge.Url, new JsonObject(), cancellationToken);
+        using var response = await PostAsync(challenge.Url, new JsonObject(), cancellationToken);
+        return RetryAfter(response);
     }
 
-    /// <summary>Polls an authorization until it is no longer pending, honouring Retry-After.</summary>
-    public async Task<AcmeAuthorization> WaitAsync(AcmeAuthorization authorization, TimeSpan timeout, CancellationToken cancellationToken)
+    /// <summary>
+    /// Polls an authorization until it is no longer pending: when the server says (Retry-After, first from
+    /// <paramref name="retryAfter"/>, the challenge's answer), else soon and then less often.
+    /// </summary>
+    public async Task<AcmeAuthorization> WaitAsync(AcmeAuthorization authorization, TimeSpan? retryAfter, TimeSpan timeout, CancellationToken cancellationToken)
     {
         var deadline = time.GetUtcNow() + timeout;
-        while (authorization.Status is "pending" or "processing")
+        for (var attempt = 0; authorization.Status is "pending" or "processing"; attempt++)
         {
             if (time.GetUtcNow() > deadline)
             {
                 throw new AcmeException($"The ACME server did not validate '{authorization.Name}' in time.");
             }
 
-            await Task.Delay(Clamp(authorization.RetryAfter), time, cancellationToken);
+            await Task.Delay(PollDelay(attempt == 0 ? retryAfter ?? authorization.RetryAfter : authorization.RetryAfter, attempt), time, cancellationToken);
             authorization = await AuthorizationAsync(authorization.Url, cancellationToken);
         }
 
@@ -140,14 +152,14 @@ public sealed class AcmeClient(HttpClient http, Uri directoryUrl, Jws jws, TimeP
         }
 
         var deadline = time.GetUtcNow() + timeout;
-        while (order.Status is "processing" or "ready" or "pending")
+        for (var attempt = 0; order.Status is "processing" or "ready" or "pending"; attempt++)
         {
             if (time.GetUtcNow() > deadline)
             {
                 throw new AcmeException("The ACME server did not issue the certificate in time.");
             }
 
-            await Task.Delay(Clamp(order.RetryAfter), time, cancellationToken);
+            await Task.Delay(PollDelay(order.RetryAfter, attempt), time, cancellationToken);
             order = await OrderAsync(order.Url, cancellationToken);
         }
 
@@ -184,8 +196,7 @@ public sealed class AcmeClient(HttpClient http, Uri directoryUrl, Jws jws, TimeP
     {
         for (var attempt = 1; ; attempt++)
         {
-            var nonce = _nonce ?? await NewNonceAsync(cancellationToken);
-            _nonce = null;
+            var nonce = _nonces.TryTake(out var pooled) ? pooled : await NewNonceAsync(cancellationToken);
             var request = new HttpRequestMessage(HttpMethod.Post, url)
             {
                 Content = new StringContent(jws.Sign(url.ToString(), nonce, AccountUrl, payload), Encoding.UTF8),
@@ -202,7 +213,7 @@ public sealed class AcmeClient(HttpClient http, Uri directoryUrl, Jws jws, TimeP
             response.Dispose();
             if (problem.Type == "urn:ietf:params:acme:error:badNonce" && attempt < NonceRetries)
             {
-                continue; // The error carried a fresh nonce (kept by SendAsync).
+                continue; // The error carried a fresh nonce (pooled by SendAsync).
             }
 
             throw problem;
@@ -212,13 +223,15 @@ public sealed class AcmeClient(HttpClient http, Uri directoryUrl, Jws jws, TimeP
     private async Task<string> NewNonceAsync(CancellationToken cancellationToken)
     {
         var directory = await DirectoryAsync(cancellationToken);
-        using var response = await SendAsync(new HttpRequestMessage(HttpMethod.Head, directory.NewNonce), cancellationToken);
-        var nonce = _nonce ?? throw new AcmeException("The ACME server sent no Replay-Nonce.");
-        _nonce = null;
-        return nonce;
+        using var response = await SendAsync(new HttpRequestMessage(HttpMethod.Head, directory.NewNonce), cancellationToken, poolNonce: false);
+        return NonceOf(response) ?? throw new AcmeException("The ACME server sent no Replay-Nonce.");
     }
 
-    private async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken, bool throwOnError = true)
+    private static string? NonceOf(HttpResponseMessage response) =>
+        response.Headers.TryGetValues("Replay-Nonce", out var nonces) ? nonces.FirstOrDefault() : null;
+
+    private async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken, bool throwOnError = true,
+        bool poolNonce = true)
     {
         HttpResponseMessage response;
         try
@@ -233,9 +246,9 @@ public sealed class AcmeClient(HttpClient http, Uri directoryUrl, Jws jws, TimeP
             throw new AcmeException($"The ACME server at {directoryUrl.Host} could not be reached ({e.Message}).", e);
         }
 
-        if (response.Headers.TryGetValues("Replay-Nonce", out var nonces))
+        if (poolNonce && NonceOf(response) is { } nonce)
         {
-            _nonce = nonces.FirstOrDefault();
+            _nonces.Add(nonce);
         }
 
         if (!throwOnError || response.IsSuccessStatusCode)
@@ -248,7 +261,7 @@ public sealed class AcmeClient(HttpClient http, Uri directoryUrl, Jws jws, TimeP
         throw problem;
     }
 
-    private static async Task<AcmeException> ProblemAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    private async Task<AcmeException> ProblemAsync(HttpResponseMessage response, CancellationToken cancellationToken)
     {
         var retryAfter = RetryAfter(response);
         try
@@ -296,16 +309,25 @@ public sealed class AcmeClient(HttpClient http, Uri directoryUrl, Jws jws, TimeP
 
     private static Uri Url(JsonObject json, string name) => new(Text(json, name));
 
-    private static TimeSpan? RetryAfter(HttpResponseMessage response) =>
+    private TimeSpan? RetryAfter(HttpResponseMessage response) =>
         response.Headers.RetryAfter switch
         {
             { Delta: { } delta } => delta,
-            { Date: { } date } => date - DateTimeOffset.UtcNow,
+            { Date: { } date } => date - time.GetUtcNow(),
             _ => null,
         };
 
-    private static TimeSpan Clamp(TimeSpan? retryAfter) =>
-        retryAfter is not { } wait || wait <= TimeSpan.Zero ? DefaultPoll : wait > MaximumPoll ? MaximumPoll : wait;
+    /// <summary>The server's Retry-After when it gives one (at most 30 s); else <see cref="FirstPoll"/> doubling per attempt up to 2 s.</summary>
+    public static TimeSpan PollDelay(TimeSpan? retryAfter, int attempt)
+    {
+        if (retryAfter is { } asked && asked > TimeSpan.Zero)
+        {
+            return asked > MaximumPoll ? MaximumPoll : asked;
+        }
+
+        var backoff = FirstPoll * Math.Pow(2, Math.Min(attempt, 10));
+        return backoff > LongestPoll ? LongestPoll : backoff;
+    }
 }
 
 public sealed record AcmeDirectory(Uri NewNonce, Uri NewAccount, Uri NewOrder, Uri? RenewalInfo, string? TermsOfService, bool ExternalAccountRequired);

@@ -10,7 +10,8 @@ namespace Hoop.Proxy.Certificates.Acme;
 
 /// <summary>
 /// Obtains a certificate for the host names from the ACME server and installs it: the account (its key kept
-/// encrypted in the store), one order, each authorization by the chosen challenge, the CSR, the chain.
+/// encrypted in the store), one order for the names a CA can issue, every authorization at once by the chosen
+/// challenge, the CSR, the chain.
 /// </summary>
 public sealed partial class AcmeIssuer(
     IHttpClientFactory httpClients,
@@ -69,10 +70,25 @@ public sealed partial class AcmeIssuer(
         return client;
     }
 
-    /// <summary>Orders, validates, finalizes, downloads, checks and installs. <paramref name="replaces"/> is the ARI id of the certificate renewed.</summary>
-    public async Task<Certificate> IssueAsync(CertificateSettings settings, string? replaces, string actor, CancellationToken cancellationToken)
+    /// <summary>
+    /// Orders, validates, finalizes, downloads, checks and installs. <paramref name="replaces"/> is the ARI id of the
+    /// certificate renewed. The CA is told to validate once <paramref name="listening"/> completes (the ports that
+    /// answer its challenges are open); everything before that runs while the host is still starting.
+    /// </summary>
+    public async Task<Certificate> IssueAsync(CertificateSettings settings, string? replaces, string actor, Task listening, CancellationToken cancellationToken)
     {
-        var (hostNames, options) = (settings.HostNames, settings.Acme);
+        var (hostNames, options) = (settings.AcmeHostNames, settings.Acme);
+        foreach (var reason in settings.AcmeLeftOut)
+        {
+            LogLeftOut(reason);
+        }
+
+        if (hostNames.Count == 0)
+        {
+            throw new AcmeException($"No host name can be ordered: {string.Join(" ", settings.AcmeLeftOut)} "
+                + "Set Hoop:HostNames (or the host names in Console → Certificates) to the DNS names agents reach Hoop by, such as hoop.example.com.");
+        }
+
         var client = await ConnectAsync(options, cancellationToken);
         AcmeOrder order;
         try
@@ -86,11 +102,7 @@ public sealed partial class AcmeIssuer(
             LogReplacesRefused(e.Message);
             order = await client.NewOrderAsync(hostNames, null, cancellationToken);
         }
-        foreach (var url in order.Authorizations)
-        {
-            await AuthorizeAsync(client, await client.AuthorizationAsync(url, cancellationToken), options.Challenge, cancellationToken);
-        }
-
+        await AuthorizeAllAsync(client, order, options.Challenge, listening, cancellationToken);
         using var key = NewKey(out var request, hostNames, options.KeyType);
         order = await client.FinalizeAsync(await client.OrderAsync(order.Url, cancellationToken), request.CreateSigningRequest(), StepTimeout, cancellationToken);
         var pem = await client.DownloadAsync(order.Certificate!, cancellationToken);
@@ -117,8 +129,31 @@ public sealed partial class AcmeIssuer(
         return record;
     }
 
-    private async Task AuthorizeAsync(AcmeClient client, AcmeAuthorization authorization, AcmeChallengeType challengeType, CancellationToken cancellationToken)
+    /// <summary>
+    /// Every authorization of the order at once: the CA validates them in parallel, so the order takes as long as
+    /// the slowest name rather than the sum of all. The first failure stops the others and is thrown.
+    /// </summary>
+    public async Task AuthorizeAllAsync(AcmeClient client, AcmeOrder order, AcmeChallengeType challengeType, Task listening, CancellationToken cancellationToken)
     {
+        using var failed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        // A failed task's exception is what WhenAll throws; the siblings it stopped end cancelled, which WhenAll passes over.
+        await Task.WhenAll(order.Authorizations.Select(async url =>
+        {
+            try
+            {
+                await AuthorizeAsync(client, url, challengeType, listening, failed.Token);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                await failed.CancelAsync();
+                throw;
+            }
+        }));
+    }
+
+    private async Task AuthorizeAsync(AcmeClient client, Uri url, AcmeChallengeType challengeType, Task listening, CancellationToken cancellationToken)
+    {
+        var authorization = await client.AuthorizationAsync(url, cancellationToken);
         if (authorization.Status == "valid")
         {
             return;
@@ -139,8 +174,9 @@ public sealed partial class AcmeIssuer(
 
         try
         {
-            await client.RespondAsync(challenge, cancellationToken);
-            authorization = await client.WaitAsync(authorization, StepTimeout, cancellationToken);
+            await listening.WaitAsync(cancellationToken);
+            var retryAfter = await client.RespondAsync(challenge, cancellationToken);
+            authorization = await client.WaitAsync(authorization, retryAfter, StepTimeout, cancellationToken);
         }
         finally
         {
@@ -177,6 +213,9 @@ public sealed partial class AcmeIssuer(
         request.CertificateExtensions.Add(san.Build());
         return ec;
     }
+
+    [LoggerMessage(2017, LogLevel.Warning, "Left out of the ACME order: {Reason}")]
+    private partial void LogLeftOut(string reason);
 
     [LoggerMessage(2016, LogLevel.Information, "The ACME server refused 'replaces'; ordering without it: {Error}")]
     private partial void LogReplacesRefused(string error);

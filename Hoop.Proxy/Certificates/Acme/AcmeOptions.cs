@@ -25,13 +25,20 @@ public sealed record AcmeOptions
     /// <summary>Where to POST a JSON alert (http or https) when the certificate has less than 14 days left and renewal keeps failing.</summary>
     public Uri? AlertWebhook { get; init; }
 
+    /// <summary>
+    /// The CA is private or a test server that issues names under suffixes kept for private and test use (.test,
+    /// .internal, .local...), which public CAs refuse; without it, ACME leaves such names out of its orders.
+    /// </summary>
+    public bool AllowReservedNames { get; init; }
+
     public bool Enabled => DirectoryUrl is not null;
 
     /// <summary>The record's text (for logs and debuggers) without the EAB MAC key.</summary>
     private bool PrintMembers(System.Text.StringBuilder builder)
     {
         builder.Append($"DirectoryUrl = {DirectoryUrl}, Email = {Email}, EabKeyId = {EabKeyId}, EabMacKey = {(EabMacKey is null ? "" : "[set]")}, ");
-        builder.Append($"Challenge = {Challenge}, KeyType = {KeyType}, TrustedRootsFile = {TrustedRootsFile}, AlertWebhook = {AlertWebhook}");
+        builder.Append($"Challenge = {Challenge}, KeyType = {KeyType}, TrustedRootsFile = {TrustedRootsFile}, AlertWebhook = {AlertWebhook}, ");
+        builder.Append($"AllowReservedNames = {AllowReservedNames}");
         return true;
     }
 }

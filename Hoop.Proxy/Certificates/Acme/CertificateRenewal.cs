@@ -90,20 +90,11 @@ public sealed partial class CertificateRenewal(
         _seen = policy.Current.Certificates;
         using var watch = ChangeToken.OnChange(() => policy.ChangeToken, OnPolicyChanged);
 
-        // Start-up never waits for the ACME server; the first order waits for the listeners that answer its challenges.
-        var started = new TaskCompletionSource();
-        using (lifetime.ApplicationStarted.Register(() => started.TrySetResult()))
-        using (stoppingToken.Register(() => started.TrySetCanceled()))
-        {
-            try
-            {
-                await started.Task;
-            }
-            catch (TaskCanceledException)
-            {
-                return;
-            }
-        }
+        // Start-up never waits for the ACME server, and the first order does not wait for start-up: account, order
+        // and authorizations are fetched meanwhile; only the CA's validation waits for the listeners that answer it.
+        var listening = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var started = lifetime.ApplicationStarted.Register(() => listening.TrySetResult());
+        await Task.Yield(); // Off the start-up path: the hosted services after this one start now.
 
         var failures = 0;
         while (!stoppingToken.IsCancellationRequested)
@@ -137,7 +128,7 @@ public sealed partial class CertificateRenewal(
                 _issuing = true;
                 try
                 {
-                    await issuer.IssueAsync(settings, ReplacesOf(current), "acme", stoppingToken);
+                    await issuer.IssueAsync(settings, ReplacesOf(current), "acme", listening.Task, stoppingToken);
                 }
                 finally
                 {
@@ -215,7 +206,7 @@ public sealed partial class CertificateRenewal(
             return now + Recheck;
         }
 
-        if (current is not { } c || c.Record.Source != CertificateSource.Acme || !settings.SameHostNames(c.Record.HostNames))
+        if (current is not { } c || c.Record.Source != CertificateSource.Acme || !settings.SameAcmeHostNames(c.Record.HostNames))
         {
             return now;
         }

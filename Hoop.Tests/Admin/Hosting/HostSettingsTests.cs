@@ -73,6 +73,50 @@ public sealed class HostSettingsTests : IDisposable
         Assert.Empty(Directory.GetFiles(_folder.Path));
     }
 
+    [Theory]
+    [InlineData("--Hoop:HostNames:0=hoop.example.com")]
+    [InlineData("--Hoop:HostNames=hoop.example.com")]
+    public void Read_HostNamesOnTheCommandLine_ReplaceTheListInAppsettings(string argument)
+    {
+        // appsettings.json as shipped, then the command line: lists from two sources would merge by index.
+        var configuration = new ConfigurationBuilder()
+            .AddJsonFile(Path.Combine(Repository.Root, "appsettings.json"))
+            .AddCommandLine([argument])
+            .Build();
+
+        Assert.Equal(["hoop.example.com"], HostSettings.Read(configuration).Certificates.HostNames);
+    }
+
+    [Fact]
+    public void Read_HostNamesInTheLastSourceThatGivesThem_AreTheWholeList()
+    {
+        File.WriteAllText(_folder["site.json"], """{"Hoop":{"HostNames":["a.example.com","b.example.com","c.example.com"]}}""");
+        var configuration = new ConfigurationBuilder()
+            .AddJsonFile(_folder["site.json"])
+            .AddInMemoryCollection([new("Hoop:HostNames:0", "hoop.example.com"), new("Hoop:HostNames:1", "Agents.Example.com ")])
+            .AddCommandLine(["--Hoop:ProxyPort=9443"])
+            .Build();
+
+        Assert.Equal(["hoop.example.com", "agents.example.com"], HostSettings.Read(configuration).Certificates.HostNames);
+    }
+
+    [Fact]
+    public void Read_HostNamesCommaSeparated_AreAList()
+    {
+        var settings = HostSettings.Read(Configuration(("Hoop:HostNames", "hoop.example.com, agents.example.com,")));
+
+        Assert.Equal(["hoop.example.com", "agents.example.com"], settings.Certificates.HostNames);
+    }
+
+    [Fact]
+    public void Read_AcmeAllowReservedNames_IsAFlag()
+    {
+        Assert.False(HostSettings.Read(Configuration()).Certificates.Acme.AllowReservedNames);
+        Assert.True(HostSettings.Read(Configuration(("Hoop:Acme:AllowReservedNames", "true"))).Certificates.Acme.AllowReservedNames);
+        var error = Assert.Throws<StartupException>(() => HostSettings.Read(Configuration(("Hoop:Acme:AllowReservedNames", "yes"))));
+        Assert.Equal("Hoop:Acme:AllowReservedNames: 'yes' is neither true nor false.", error.Message);
+    }
+
     private static IConfiguration Configuration(params (string Key, string Value)[] values) =>
         new ConfigurationBuilder()
             .AddInMemoryCollection(values.Select(v => new KeyValuePair<string, string?>(v.Key, v.Value)))

@@ -1,5 +1,7 @@
 using System.Net.Http.Json;
+using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
+using System.Text.Json;
 using Hoop.Data.Entities;
 using Hoop.Data.Store;
 using Hoop.Proxy.Certificates;
@@ -221,6 +223,103 @@ public sealed class AcmePebbleTests : IDisposable
         Assert.Equal(CertificateSource.Uploaded, await CurrentSourceAsync(hoop));
     }
 
+    [Theory]
+    [InlineData("environment")]
+    [InlineData("command line")]
+    public async Task HostNameGivenAsInTheDockerExample_ReplacesTheDefaults_AndIsAllThatIsOrdered(string form)
+    {
+        // The README's Let's Encrypt example, run as the real process reading the appsettings.json beside it.
+        var (httpPort, proxyPort) = (Repository.FreePort(), Repository.FreePort());
+        await using var pebble = await Pebble.StartAsync(httpPort, proxyPort);
+        var environment = new Dictionary<string, string>
+        {
+            ["Hoop__DataFolder"] = _folder.Path,
+            ["Hoop__ConsoleUrl"] = $"https://localhost:{Repository.FreePort()}",
+            ["Hoop__ProxyPort"] = Port(proxyPort),
+            ["Hoop__PostgresPort"] = Port(Repository.FreePort()),
+            ["Hoop__AcmeHttpPort"] = Port(httpPort),
+            ["HOOP_ADMIN_PASSWORD"] = HoopTestHost.AdminPassword,
+            ["Hoop__Acme__DirectoryUrl"] = pebble.DirectoryUrl.ToString(),
+            ["Hoop__Acme__Email"] = "ops@example.com",
+            ["Hoop__Acme__TrustedRootsFile"] = pebble.TrustedRootsFile,
+        };
+        string[] arguments = [];
+        if (form == "environment")
+        {
+            environment["Hoop__HostNames__0"] = "hoop.example.com";
+        }
+        else
+        {
+            arguments = ["--Hoop:HostNames:0=hoop.example.com"];
+        }
+
+        await using var hoop = HoopProcess.Start(environment, arguments);
+        var served = await WaitForServedPebbleCertificateAsync(proxyPort, "hoop.example.com", pebble, hoop);
+
+        Assert.Equal(["hoop.example.com"], DnsNames(served));
+    }
+
+    [Fact]
+    public async Task NamesNoCaIssues_AreLeftOutOfTheOrder_AndTheSettingsSayWhy()
+    {
+        var (httpPort, proxyPort) = (Repository.FreePort(), Repository.FreePort());
+        await using var pebble = await Pebble.StartAsync(httpPort, proxyPort);
+        await using var hoop = await StartHoopAsync(pebble, httpPort, proxyPort, extra: new()
+        {
+            ["Hoop:HostNames:0"] = "hoop.example.com",
+            ["Hoop:HostNames:1"] = "localhost",
+            ["Hoop:HostNames:2"] = "agents.localhost",
+            ["Hoop:HostNames:3"] = "10.1.2.3",
+            ["Hoop:HostNames:4"] = "intranet",
+            ["Hoop:HostNames:5"] = "hoop.test",
+            ["Hoop:Acme:AllowReservedNames"] = null,
+        });
+
+        var issued = await WaitForAcmeCertificateAsync(hoop, pebble);
+
+        Assert.Equal(["hoop.example.com"], DnsNames(issued));
+        using var admin = hoop.CreateAdminClient();
+        var view = await admin.GetFromJsonAsync<JsonElement>("/api/v1/settings/certificates");
+        var leftOut = view.GetProperty("acmeLeftOut").EnumerateArray().Select(r => r.GetString()!).ToList();
+        Assert.Collection(leftOut,
+            r => Assert.StartsWith("'localhost' is a loopback name", r),
+            r => Assert.StartsWith("'agents.localhost' is a loopback name", r),
+            r => Assert.StartsWith("'10.1.2.3' is an IP address", r),
+            r => Assert.StartsWith("'intranet' is a single label", r),
+            r => Assert.Contains("Hoop:Acme:AllowReservedNames=true", r));
+        Assert.Equal(["hoop.example.com", "localhost", "agents.localhost", "10.1.2.3", "intranet", "hoop.test"],
+            view.GetProperty("hostNames").EnumerateArray().Select(n => n.GetString()));
+    }
+
+    private static string Port(int port) => port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    private static List<string> DnsNames(X509Certificate2 certificate) =>
+        [.. certificate.Extensions.OfType<X509SubjectAlternativeNameExtension>().Single().EnumerateDnsNames()];
+
+    /// <summary>Handshakes with the port until it presents a certificate pebble issued, or fails with both sides' output.</summary>
+    private static async Task<X509Certificate2> WaitForServedPebbleCertificateAsync(int port, string name, Pebble pebble, HoopProcess hoop)
+    {
+        for (var i = 0; i < 600 && !hoop.HasExited; i++)
+        {
+            try
+            {
+                var served = await HoopTestHost.HandshakeAsync(port, name);
+                if (served.Issuer.Contains("Pebble", StringComparison.Ordinal))
+                {
+                    return served;
+                }
+            }
+            catch (Exception e) when (e is System.Net.Sockets.SocketException or IOException or AuthenticationException)
+            {
+                // Not listening yet.
+            }
+
+            await Task.Delay(100);
+        }
+
+        throw new Xunit.Sdk.XunitException($"No certificate from pebble on port {port}.\nHoop:\n{hoop.Output()}\nPebble:\n{pebble.Output()}");
+    }
+
     private static async Task<CertificateSource> CurrentSourceAsync(HoopTestHost hoop)
     {
         await using var db = await hoop.Services.GetRequiredService<IDbContextFactory<HoopDbContext>>().CreateDbContextAsync();
@@ -241,6 +340,8 @@ public sealed class AcmePebbleTests : IDisposable
             ["Hoop:Acme:Email"] = "ops@hoop.test",
             ["Hoop:Acme:Challenge"] = challenge,
             ["Hoop:Acme:TrustedRootsFile"] = pebble.TrustedRootsFile,
+            // hoop.test: pebble issues names under .test, as public CAs do not.
+            ["Hoop:Acme:AllowReservedNames"] = "true",
         };
         foreach (var (key, value) in extra ?? [])
         {

@@ -155,6 +155,171 @@ public sealed class AcmeUnitTests
         Assert.Equal("/renewal-info/aki.serial", server.LastPath);
     }
 
+    [Theory]
+    [InlineData("localhost", false, "'localhost' is a loopback name (.localhost) that no CA can validate.")]
+    [InlineData("hoop.localhost", true, "'hoop.localhost' is a loopback name (.localhost) that no CA can validate.")]
+    [InlineData("10.0.0.7", true, "'10.0.0.7' is an IP address; ACME orders DNS names only.")]
+    [InlineData("::1", true, "'::1' is an IP address; ACME orders DNS names only.")]
+    [InlineData("intranet", true, "'intranet' is a single label; CAs issue only full DNS names such as hoop.example.com.")]
+    [InlineData("printer.local", false, "'printer.local' is under .local, kept for private or test use, which public CAs such as Let's Encrypt refuse (set Hoop:Acme:AllowReservedNames=true if your CA is private or a test server that issues it).")]
+    [InlineData("hoop.internal", false, "'hoop.internal' is under .internal, kept for private or test use, which public CAs such as Let's Encrypt refuse (set Hoop:Acme:AllowReservedNames=true if your CA is private or a test server that issues it).")]
+    [InlineData("hoop.test", false, "'hoop.test' is under .test, kept for private or test use, which public CAs such as Let's Encrypt refuse (set Hoop:Acme:AllowReservedNames=true if your CA is private or a test server that issues it).")]
+    [InlineData("hoop.test", true, null)]
+    [InlineData("hoop.internal", true, null)]
+    [InlineData("hoop.example.com", false, null)]
+    [InlineData("contest.example.com", false, null)]
+    public void AcmeName_NamesNoCaIssues_AreLeftOutWithTheReason(string name, bool allowReservedNames, string? reason)
+    {
+        Assert.Equal(reason, CertificateSettingsRules.AcmeName(name, allowReservedNames));
+    }
+
+    [Fact]
+    public void AcmeHostNames_AreTheNamesACaIssues_InTheGivenOrder()
+    {
+        var settings = new CertificateSettings(["hoop.example.com", "localhost", "agents.example.com", "hoop.test"], new AcmeOptions());
+
+        Assert.Equal(["hoop.example.com", "agents.example.com"], settings.AcmeHostNames);
+        Assert.Equal(2, settings.AcmeLeftOut.Count);
+        Assert.Equal(["hoop.example.com", "agents.example.com", "hoop.test"],
+            (settings with { Acme = new AcmeOptions { AllowReservedNames = true } }).AcmeHostNames);
+    }
+
+    [Fact]
+    public async Task AuthorizeAll_EveryNameIsValidatedAtOnce()
+    {
+        // Each authorization turns valid only once every challenge was answered: taken one after another, the
+        // first would wait for a second that is never answered.
+        var server = new FakeAcmeServer();
+        var answered = new HashSet<string>();
+        server.OnPath = path =>
+        {
+            lock (answered)
+            {
+                if (path.StartsWith("/chall/", StringComparison.Ordinal))
+                {
+                    answered.Add(path);
+                    return Json("""{"type":"http-01","status":"processing"}""");
+                }
+
+                var both = answered.Count == 2;
+                return path switch
+                {
+                    "/authz/1" => Json(Authorization("a.hoop.test", "1", both ? "valid" : "pending")),
+                    "/authz/2" => Json(Authorization("b.hoop.test", "2", both ? "valid" : "pending")),
+                    _ => null,
+                };
+            }
+        };
+        var time = new SteppingTimeProvider();
+        var client = server.Client(time);
+        client.AccountUrl = "https://acme.test/acct/1";
+        var challenges = new AcmeChallenges();
+        var issuer = new AcmeIssuer(null!, null!, null!, challenges, null!, time, Microsoft.Extensions.Logging.Abstractions.NullLogger<AcmeIssuer>.Instance);
+        var order = new AcmeOrder(new Uri("https://acme.test/order/1"), "pending",
+            [new Uri("https://acme.test/authz/1"), new Uri("https://acme.test/authz/2")], new Uri("https://acme.test/order/1/finalize"), null, null, null);
+
+        await issuer.AuthorizeAllAsync(client, order, AcmeChallengeType.Http01, Task.CompletedTask, default);
+
+        Assert.Equal(2, answered.Count);
+        Assert.False(challenges.AwaitingTlsAlpn01);
+    }
+
+    [Fact]
+    public async Task Polling_WaitsWhatTheServerAsks_OrStartsShortAndBacksOff()
+    {
+        var server = new FakeAcmeServer();
+        var looks = 0;
+        int? retryAfter = 3;
+        server.OnPath = path => path == "/authz/1"
+            ? Json(Authorization("hoop.test", "1", ++looks < 4 ? "pending" : "valid"), retryAfter)
+            : null;
+        var time = new SteppingTimeProvider();
+        var client = server.Client(time);
+        client.AccountUrl = "https://acme.test/acct/1";
+        var pending = await client.AuthorizationAsync(new Uri("https://acme.test/authz/1"), default);
+
+        await client.WaitAsync(pending, TimeSpan.FromSeconds(1), TimeSpan.FromMinutes(2), default);
+        Assert.Equal([TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(3), TimeSpan.FromSeconds(3)], time.Waits);
+
+        (looks, retryAfter) = (0, null);
+        time.Waits.Clear();
+        pending = await client.AuthorizationAsync(new Uri("https://acme.test/authz/1"), default);
+        await client.WaitAsync(pending, null, TimeSpan.FromMinutes(2), default);
+        Assert.Equal([AcmeClient.FirstPoll, AcmeClient.FirstPoll * 2, AcmeClient.FirstPoll * 4], time.Waits);
+    }
+
+    [Fact]
+    public void PollDelay_ACapOnRetryAfter_AndOnTheBackoff()
+    {
+        Assert.Equal(TimeSpan.FromSeconds(30), AcmeClient.PollDelay(TimeSpan.FromHours(1), 0));
+        Assert.Equal(TimeSpan.FromSeconds(2), AcmeClient.PollDelay(null, 20));
+        Assert.Equal(AcmeClient.FirstPoll, AcmeClient.PollDelay(TimeSpan.Zero, 0));
+    }
+
+    [Fact]
+    public async Task AuthorizeAll_WhileTheHostStarts_PreparesTheAnswers_AndTellsTheCaOnlyOnceListening()
+    {
+        var server = new FakeAcmeServer();
+        var told = new List<string>();
+        server.OnPath = path =>
+        {
+            lock (told)
+            {
+                if (path.StartsWith("/chall/", StringComparison.Ordinal))
+                {
+                    told.Add(path);
+                    return Json("""{"type":"tls-alpn-01","status":"processing"}""");
+                }
+
+                var status = told.Count == 2 ? "valid" : "pending";
+                return path switch
+                {
+                    "/authz/1" => Json(Authorization("a.hoop.test", "1", status, "tls-alpn-01")),
+                    "/authz/2" => Json(Authorization("b.hoop.test", "2", status, "tls-alpn-01")),
+                    _ => null,
+                };
+            }
+        };
+        var time = new SteppingTimeProvider();
+        var client = server.Client(time);
+        client.AccountUrl = "https://acme.test/acct/1";
+        var challenges = new AcmeChallenges();
+        var issuer = new AcmeIssuer(null!, null!, null!, challenges, null!, time, Microsoft.Extensions.Logging.Abstractions.NullLogger<AcmeIssuer>.Instance);
+        var order = new AcmeOrder(new Uri("https://acme.test/order/1"), "pending",
+            [new Uri("https://acme.test/authz/1"), new Uri("https://acme.test/authz/2")], new Uri("https://acme.test/order/1/finalize"), null, null, null);
+        var listening = new TaskCompletionSource();
+
+        var authorizing = issuer.AuthorizeAllAsync(client, order, AcmeChallengeType.TlsAlpn01, listening.Task, default);
+        await Eventually.TrueAsync(() => challenges.TlsAlpn01For("a.hoop.test") is not null && challenges.TlsAlpn01For("b.hoop.test") is not null,
+            TimeSpan.FromSeconds(10));
+
+        lock (told)
+        {
+            Assert.Empty(told);
+        }
+
+        listening.SetResult();
+        await authorizing;
+        Assert.Equal(2, told.Count);
+        Assert.False(challenges.AwaitingTlsAlpn01, "the answers are gone once validated");
+    }
+
+    private static string Authorization(string name, string id, string status, string type = "http-01") => $$"""
+        {"identifier":{"type":"dns","value":"{{name}}"},"status":"{{status}}",
+         "challenges":[{"type":"{{type}}","url":"https://acme.test/chall/{{id}}","token":"token-{{id}}","status":"{{(status == "valid" ? "valid" : "pending")}}"}]}
+        """;
+
+    private static HttpResponseMessage Json(string body, int? retryAfter = null)
+    {
+        var response = new HttpResponseMessage(HttpStatusCode.OK) { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+        if (retryAfter is { } seconds)
+        {
+            response.Headers.RetryAfter = new System.Net.Http.Headers.RetryConditionHeaderValue(TimeSpan.FromSeconds(seconds));
+        }
+
+        return response;
+    }
+
     [Fact]
     public void Installer_RefusesACertificateForOtherNamesOrExpired()
     {
@@ -228,24 +393,28 @@ public sealed class AcmeUnitTests
 
         public Func<HttpResponseMessage> OnNewOrder { get; set; } = () => new HttpResponseMessage(HttpStatusCode.NotFound);
 
+        /// <summary>Answers for other paths (null: not found). Called from several requests at once.</summary>
+        public Func<string, HttpResponseMessage?> OnPath { get; set; } = _ => null;
+
         public string? LastPath { get; private set; }
 
-        public AcmeClient Client() =>
-            new(new HttpClient(this), new Uri("https://acme.test/directory"), new Jws(ECDsa.Create(ECCurve.NamedCurves.nistP256)), TimeProvider.System);
+        public AcmeClient Client(TimeProvider? time = null) =>
+            new(new HttpClient(this), new Uri("https://acme.test/directory"), new Jws(ECDsa.Create(ECCurve.NamedCurves.nistP256)), time ?? TimeProvider.System);
 
         protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {
-            LastPath = request.RequestUri!.AbsolutePath;
-            var response = LastPath switch
+            var path = request.RequestUri!.AbsolutePath;
+            LastPath = path;
+            var response = path switch
             {
                 "/directory" => new HttpResponseMessage(HttpStatusCode.OK) { Content = new StringContent(Directory) },
                 "/nonce" => new HttpResponseMessage(HttpStatusCode.OK),
                 "/order" => OnNewOrder(),
-                _ when LastPath.StartsWith("/renewal-info/", StringComparison.Ordinal) => new HttpResponseMessage(HttpStatusCode.OK)
+                _ when path.StartsWith("/renewal-info/", StringComparison.Ordinal) => new HttpResponseMessage(HttpStatusCode.OK)
                 {
                     Content = new StringContent("""{"suggestedWindow":{"start":"2026-03-01T00:00:00Z","end":"2026-03-03T00:00:00Z"}}"""),
                 },
-                _ => new HttpResponseMessage(HttpStatusCode.NotFound),
+                _ => OnPath(path) ?? new HttpResponseMessage(HttpStatusCode.NotFound),
             };
             response.Headers.Add("Replay-Nonce", Guid.NewGuid().ToString("n"));
             return Task.FromResult(response);

@@ -85,6 +85,50 @@ public sealed class CertificateSettingsTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AcmeSwitchedOnWithOnlyLocalNames_IsRefusedBesideHostNames_WithEachReason()
+    {
+        using var admin = _hoop.CreateAdminClient();
+
+        var response = await admin.PutAsJsonAsync("/api/v1/settings/certificates", new { directoryUrl = "https://acme.example.com/directory" });
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        var reasons = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("errors").GetProperty("hostNames")
+            .EnumerateArray().Select(e => e.GetString()!).ToList();
+        Assert.Collection(reasons,
+            r => Assert.Equal("ACME needs at least one host name a CA can issue, such as hoop.example.com.", r),
+            r => Assert.StartsWith("'localhost' is a loopback name", r),
+            r => Assert.StartsWith("'hoop.localhost' is a loopback name", r));
+        var now = await admin.GetFromJsonAsync<JsonElement>("/api/v1/settings/certificates");
+        Assert.False(now.GetProperty("saved").GetBoolean());
+    }
+
+    [Fact]
+    public async Task AcmeConfiguredWithOnlyLocalNames_OrdersNothing_AndNamesTheSettingToChange()
+    {
+        var folder = new TempFolder();
+        try
+        {
+            // A directory nothing listens on: reaching it would be another error than the one expected.
+            await using var hoop = await HoopTestHost.StartAsync(folder.Path, new Dictionary<string, string?>
+            {
+                ["Hoop:Acme:DirectoryUrl"] = $"https://127.0.0.1:{Repository.FreePort()}/directory",
+            });
+            var status = hoop.Services.GetRequiredService<CertificateStatus>();
+
+            await Eventually.TrueAsync(() => status.LastError is not null, TimeSpan.FromSeconds(10));
+
+            Assert.StartsWith("No host name can be ordered: 'localhost' is a loopback name", status.LastError);
+            Assert.Contains("'hoop.localhost' is a loopback name", status.LastError);
+            Assert.Contains("Set Hoop:HostNames", status.LastError);
+            Assert.True(hoop.Certificate.MatchesHostname("hoop.localhost"), "the self-signed certificate keeps serving the local names");
+        }
+        finally
+        {
+            folder.Dispose();
+        }
+    }
+
+    [Fact]
     public async Task ExpiringCertificate_WhoseRenewalFails_CallsTheAlertWebhook()
     {
         await using var receiver = await WebhookReceiver.StartAsync();
@@ -96,10 +140,11 @@ public sealed class CertificateSettingsTests : IAsyncLifetime
                 // Nothing listens there: every order fails.
                 ["Hoop:Acme:DirectoryUrl"] = $"https://127.0.0.1:{Repository.FreePort()}/directory",
                 ["Hoop:Acme:AlertWebhook"] = receiver.Url.ToString(),
+                ["Hoop:HostNames:0"] = "hoop.example.com",
             });
             using var admin = hoop.CreateAdminClient();
             using var ca = new TestCertificateAuthority("Company CA");
-            using var shortLived = ca.Issue(["localhost", "hoop.localhost"], DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(10));
+            using var shortLived = ca.Issue(["hoop.example.com"], DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(10));
             (await admin.PostAsJsonAsync("/api/v1/certificates", new
             {
                 certificatePem = shortLived.ExportCertificatePem(),
