@@ -45,7 +45,13 @@ public sealed class HoopDbContext(DbContextOptions<HoopDbContext> options) : DbC
         configurationBuilder.Properties<SessionStatus>().HaveConversion<string>().HaveMaxLength(32);
         configurationBuilder.Properties<AuditOutcome>().HaveConversion<string>().HaveMaxLength(32);
         configurationBuilder.Properties<CertificateSource>().HaveConversion<string>().HaveMaxLength(32);
+        // Every time is stored in UTC; read back as UTC, so JSON, exports and the console write it with its 'Z'.
+        configurationBuilder.Properties<DateTime>().HaveConversion<UtcOnRead>();
+        configurationBuilder.Properties<DateTime?>().HaveConversion<UtcOnRead>();
     }
+
+    private sealed class UtcOnRead() : Microsoft.EntityFrameworkCore.Storage.ValueConversion.ValueConverter<DateTime, DateTime>(
+        value => value, value => DateTime.SpecifyKind(value, DateTimeKind.Utc));
 
     /// <summary>The Settings key whose value changes whenever anything the data path's policy is built from changes.</summary>
     public const string PolicyVersionKey = "policy.version";

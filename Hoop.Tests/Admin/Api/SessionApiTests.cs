@@ -44,6 +44,17 @@ public sealed partial class SessionApiTests(DataPathFixture fixture) : IClassFix
         Assert.Equal(HttpStatusCode.Created, key.StatusCode);
         Assert.Equal("2029-12-31T22:00:00Z", (await key.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("apiKey").GetProperty("expiresAt").GetString());
         AssertEveryTimeIsUtc(await admin.GetStringAsync("/api/v1/api-keys"));
+
+        // Exports too: every JSON line, and the time column of CSV.
+        foreach (var line in (await admin.GetStringAsync($"/api/v1/sessions/{id}/export")).Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            AssertEveryTimeIsUtc(line);
+        }
+
+        var csv = (await admin.GetStringAsync($"/api/v1/sessions/{id}/export?format=csv")).Split("\r\n", StringSplitOptions.RemoveEmptyEntries);
+        Assert.All(csv.Where(l => l.StartsWith(id!, StringComparison.Ordinal)), l => Assert.EndsWith("Z", l.Split(',')[2]));
+        var auditCsv = (await admin.GetStringAsync("/api/v1/audit/export?format=csv")).Split("\r\n", StringSplitOptions.RemoveEmptyEntries);
+        Assert.All(auditCsv.Skip(1), l => Assert.EndsWith("Z", l.Split(',')[1]));
     }
 
     private static void AssertEveryTimeIsUtc(string json)
