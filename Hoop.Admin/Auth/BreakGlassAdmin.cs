@@ -25,16 +25,44 @@ public sealed partial class BreakGlassAdmin(
     AuditLog audit,
     PasswordLimiter limiter,
     TimeProvider time,
+    IHostApplicationLifetime lifetime,
     ILogger<BreakGlassAdmin> logger) : IHostedService
 {
     public const string PasswordVariable = "HOOP_ADMIN_PASSWORD";
     public const string Actor = "break-glass";
 
     // Checked when the user name is unknown, so a wrong name costs as long as a wrong password.
-    private static readonly string DecoyHash = PasswordHash.Create(Convert.ToBase64String(RandomNumberGenerator.GetBytes(16)));
+    private Task<string>? _decoyHash;
+    private Task _ready = Task.CompletedTask;
+
+    /// <summary>Completes once the admin exists (or its password was reset from the variable); checks wait for it.</summary>
+    public Task Ready => _ready;
+
+    /// <summary>
+    /// A password hash costs a third of a second; the listeners need not wait for it. The admin is created (or reset)
+    /// beside the rest of start-up, and every password check waits until that is done. If it fails, Hoop stops.
+    /// </summary>
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        _decoyHash = Task.Run(CreateDecoy, CancellationToken.None);
+        _ready = Task.Run(async () =>
+        {
+            try
+            {
+                await EnsureAdminAsync(lifetime.ApplicationStopping);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                LogCannotCreate(e);
+                lifetime.StopApplication();
+                throw;
+            }
+        }, CancellationToken.None);
+        return Task.CompletedTask;
+    }
 
     /// <summary>Creates the admin at first start; a set HOOP_ADMIN_PASSWORD replaces the stored password (recovery).</summary>
-    public async Task StartAsync(CancellationToken cancellationToken)
+    private async Task EnsureAdminAsync(CancellationToken cancellationToken)
     {
         var fromEnvironment = configuration[PasswordVariable];
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
@@ -92,9 +120,10 @@ public sealed partial class BreakGlassAdmin(
     /// </summary>
     public async Task<PasswordVerdict> VerifyAsync(string userName, string password, IPAddress? client, CancellationToken cancellationToken, string via = "console")
     {
+        await _ready.WaitAsync(cancellationToken);
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var admin = await db.LocalAdmins.FirstOrDefaultAsync(a => a.UserName == userName, cancellationToken);
-        var stored = admin?.PasswordHash ?? DecoyHash;
+        var stored = admin?.PasswordHash ?? await (_decoyHash ??= Task.Run(CreateDecoy, CancellationToken.None)).WaitAsync(cancellationToken);
         var proof = Proof(userName, password);
         var verdict = await limiter.CheckAsync(SourceAddress.Of(client),
             cached: () => admin is not null && IsKnownRight(proof, stored),
@@ -154,6 +183,7 @@ public sealed partial class BreakGlassAdmin(
     /// </summary>
     public async Task<Management.ChangeResult<DateTime>> ChangePasswordAsync(string? current, string? next, string actor, CancellationToken cancellationToken)
     {
+        await _ready.WaitAsync(cancellationToken);
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var admin = await db.LocalAdmins.OrderBy(a => a.Id).FirstAsync(cancellationToken);
         var errors = new Management.FieldErrors();
@@ -198,10 +228,13 @@ public sealed partial class BreakGlassAdmin(
     /// <summary>Changes whenever the password does; a break-glass cookie with another stamp is no longer valid.</summary>
     public async Task<string> PasswordStampAsync(CancellationToken cancellationToken)
     {
+        await _ready.WaitAsync(cancellationToken);
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var changed = await db.LocalAdmins.OrderBy(a => a.Id).Select(a => a.PasswordChangedAt).FirstOrDefaultAsync(cancellationToken);
         return changed.Ticks.ToString(System.Globalization.CultureInfo.InvariantCulture);
     }
+
+    private static string CreateDecoy() => PasswordHash.Create(Convert.ToBase64String(RandomNumberGenerator.GetBytes(16)));
 
     private static string Generate() => Convert.ToBase64String(RandomNumberGenerator.GetBytes(18)).Replace('+', '-').Replace('/', '_');
 
@@ -213,4 +246,7 @@ public sealed partial class BreakGlassAdmin(
 
     [LoggerMessage(3003, LogLevel.Warning, "Break-glass sign-in refused from {ClientAddress}")]
     private partial void LogSignInRefused(string? clientAddress);
+
+    [LoggerMessage(3004, LogLevel.Critical, "The break-glass admin could not be created or reset; Hoop stops")]
+    private partial void LogCannotCreate(Exception exception);
 }

@@ -37,7 +37,16 @@ public static class HoopHost
             }
 
             await using var app = Build(args, output);
-            await app.RunAsync();
+            var settings = app.Services.GetRequiredService<HostSettings>();
+            try
+            {
+                await app.RunAsync();
+            }
+            catch (IOException e) when (e.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException)
+            {
+                throw PortInUse(settings, e);
+            }
+
             return 0;
         }
         catch (Exception e) when (FindStartupProblem(e) is { } problem)
@@ -187,6 +196,17 @@ public static class HoopHost
         app.MapAuthEndpoints();
         app.MapAdminApi();
         app.MapHoopConsole();
+    }
+
+    /// <summary>Kestrel's "address already in use", named by the setting that chose the port.</summary>
+    private static StartupException PortInUse(HostSettings settings, IOException e)
+    {
+        var port = System.Text.RegularExpressions.Regex.Match(e.Message, @":(\d+)(/|:|$| )") is { Success: true } m ? int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) : -1;
+        var setting = port == settings.ConsolePort ? "Hoop:ConsoleUrl"
+            : port == settings.ProxyPort ? "Hoop:ProxyPort"
+            : port == settings.AcmeHttpPort ? "Hoop:AcmeHttpPort"
+            : "Hoop:ConsoleUrl, Hoop:ProxyPort or Hoop:AcmeHttpPort";
+        return new StartupException($"{setting}: port {port} is in use by another process. Stop that process or choose another port.", e);
     }
 
     private static StartupException? FindStartupProblem(Exception e) => e switch

@@ -93,6 +93,8 @@ public sealed partial class BreakGlassSignInTests : IDisposable
         string password;
         await using (var first = await HoopTestHost.StartAsync(_folder.Path, new Dictionary<string, string?> { ["HOOP_ADMIN_PASSWORD"] = null }))
         {
+            // Created beside the rest of start-up, so the listeners do not wait for its password hash.
+            await first.Services.GetRequiredService<Hoop.Admin.Auth.BreakGlassAdmin>().Ready;
             password = GeneratedPassword().Match(first.Notices.ToString()).Groups[1].Value;
             Assert.NotEmpty(password);
         }

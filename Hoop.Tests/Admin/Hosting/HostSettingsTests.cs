@@ -73,6 +73,23 @@ public sealed class HostSettingsTests : IDisposable
         Assert.Empty(Directory.GetFiles(_folder.Path));
     }
 
+    [Fact]
+    public async Task RunAsync_ProxyPortInUse_NamesTheSettingInOneMessageAndExits2()
+    {
+        using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        taken.Start();
+        var port = ((System.Net.IPEndPoint)taken.LocalEndpoint).Port;
+        var error = new StringWriter();
+
+        var exitCode = await HoopHost.RunAsync(
+            [$"--Hoop:DataFolder={_folder.Path}", "--Hoop:ConsoleUrl=https://localhost:0", $"--Hoop:ProxyPort={port}", "--Hoop:PostgresPort=0",
+                "--Hoop:AcmeHttpPort=0", "--HOOP_ADMIN_PASSWORD=port-in-use-test"], new StringWriter(), error);
+
+        Assert.Equal(2, exitCode);
+        Assert.Equal($"hoop: cannot start: Hoop:ProxyPort: port {port} is in use by another process. Stop that process or choose another port.",
+            error.ToString().Trim());
+    }
+
     [Theory]
     [InlineData("--Hoop:HostNames:0=hoop.example.com")]
     [InlineData("--Hoop:HostNames=hoop.example.com")]
