@@ -26,40 +26,52 @@ public sealed partial class BreakGlassAdmin(
     PasswordLimiter limiter,
     TimeProvider time,
     IHostApplicationLifetime lifetime,
-    ILogger<BreakGlassAdmin> logger) : IHostedService
+    ILogger<BreakGlassAdmin> logger) : IHostedLifecycleService
 {
     public const string PasswordVariable = "HOOP_ADMIN_PASSWORD";
     public const string Actor = "break-glass";
 
     // Checked when the user name is unknown, so a wrong name costs as long as a wrong password.
-    private Task<string>? _decoyHash;
-    private Task _ready = Task.CompletedTask;
+    private static readonly string DecoyHash = PasswordHash.Decoy();
+
+    private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>Completes once the admin exists (or its password was reset from the variable); checks wait for it.</summary>
-    public Task Ready => _ready;
+    public Task Ready => _ready.Task;
+
+    public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     /// <summary>
-    /// A password hash costs a third of a second; the listeners need not wait for it. The admin is created (or reset)
-    /// beside the rest of start-up, and every password check waits until that is done. If it fails, Hoop stops.
+    /// A password hash costs a third of a second of a core, which the listeners need not wait for: the admin is
+    /// created (or reset) once they are open, and every password check waits until that is done. If it fails, Hoop stops.
     /// </summary>
-    public Task StartAsync(CancellationToken cancellationToken)
+    public Task StartedAsync(CancellationToken cancellationToken)
     {
-        _decoyHash = Task.Run(CreateDecoy, CancellationToken.None);
-        _ready = Task.Run(async () =>
+        _ = Task.Run(async () =>
         {
             try
             {
                 await EnsureAdminAsync(lifetime.ApplicationStopping);
+                _ready.TrySetResult();
             }
-            catch (Exception e) when (e is not OperationCanceledException)
+            catch (Exception e)
             {
-                LogCannotCreate(e);
-                lifetime.StopApplication();
-                throw;
+                _ready.TrySetException(e);
+                if (e is not OperationCanceledException)
+                {
+                    LogCannotCreate(e);
+                    lifetime.StopApplication();
+                }
             }
         }, CancellationToken.None);
         return Task.CompletedTask;
     }
+
+    public Task StoppingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     /// <summary>Creates the admin at first start; a set HOOP_ADMIN_PASSWORD replaces the stored password (recovery).</summary>
     private async Task EnsureAdminAsync(CancellationToken cancellationToken)
@@ -120,10 +132,10 @@ public sealed partial class BreakGlassAdmin(
     /// </summary>
     public async Task<PasswordVerdict> VerifyAsync(string userName, string password, IPAddress? client, CancellationToken cancellationToken, string via = "console")
     {
-        await _ready.WaitAsync(cancellationToken);
+        await _ready.Task.WaitAsync(cancellationToken);
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var admin = await db.LocalAdmins.FirstOrDefaultAsync(a => a.UserName == userName, cancellationToken);
-        var stored = admin?.PasswordHash ?? await (_decoyHash ??= Task.Run(CreateDecoy, CancellationToken.None)).WaitAsync(cancellationToken);
+        var stored = admin?.PasswordHash ?? DecoyHash;
         var proof = Proof(userName, password);
         var verdict = await limiter.CheckAsync(SourceAddress.Of(client),
             cached: () => admin is not null && IsKnownRight(proof, stored),
@@ -183,7 +195,7 @@ public sealed partial class BreakGlassAdmin(
     /// </summary>
     public async Task<Management.ChangeResult<DateTime>> ChangePasswordAsync(string? current, string? next, string actor, CancellationToken cancellationToken)
     {
-        await _ready.WaitAsync(cancellationToken);
+        await _ready.Task.WaitAsync(cancellationToken);
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var admin = await db.LocalAdmins.OrderBy(a => a.Id).FirstAsync(cancellationToken);
         var errors = new Management.FieldErrors();
@@ -228,13 +240,11 @@ public sealed partial class BreakGlassAdmin(
     /// <summary>Changes whenever the password does; a break-glass cookie with another stamp is no longer valid.</summary>
     public async Task<string> PasswordStampAsync(CancellationToken cancellationToken)
     {
-        await _ready.WaitAsync(cancellationToken);
+        await _ready.Task.WaitAsync(cancellationToken);
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var changed = await db.LocalAdmins.OrderBy(a => a.Id).Select(a => a.PasswordChangedAt).FirstOrDefaultAsync(cancellationToken);
         return changed.Ticks.ToString(System.Globalization.CultureInfo.InvariantCulture);
     }
-
-    private static string CreateDecoy() => PasswordHash.Create(Convert.ToBase64String(RandomNumberGenerator.GetBytes(16)));
 
     private static string Generate() => Convert.ToBase64String(RandomNumberGenerator.GetBytes(18)).Replace('+', '-').Replace('/', '_');
 
