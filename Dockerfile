@@ -1,9 +1,9 @@
 # syntax=docker/dockerfile:1
-# Hoop in one self-contained binary on a small base image.
+# Hoop on the ASP.NET Core runtime image (Ubuntu 24.04; .NET 10 ships no Debian images).
 #   docker build -t hoop .
 #   docker run -p 7443:7443 -p 8443:8443 -v hoop-data:/data -e HOOP_ADMIN_PASSWORD=... hoop
 
-FROM mcr.microsoft.com/dotnet/sdk:10.0-bookworm-slim AS build
+FROM mcr.microsoft.com/dotnet/sdk:10.0-noble AS build
 ARG RID=linux-x64
 WORKDIR /src
 # Restore first, from the project files alone, so source edits do not invalidate the package layer.
@@ -15,10 +15,10 @@ RUN dotnet restore Hoop.Admin/Hoop.Admin.csproj -r $RID
 COPY Hoop.Data/ Hoop.Data/
 COPY Hoop.Proxy/ Hoop.Proxy/
 COPY Hoop.Admin/ Hoop.Admin/
-RUN dotnet publish Hoop.Admin/Hoop.Admin.csproj -c Release -r $RID --self-contained --no-restore -o /app
+# Framework-dependent; the runtime identifier is for the ReadyToRun code compiled ahead of time.
+RUN dotnet publish Hoop.Admin/Hoop.Admin.csproj -c Release -r $RID --self-contained false --no-restore -o /app
 
-# Self-contained: the runtime-deps image carries only the native libraries .NET needs.
-FROM mcr.microsoft.com/dotnet/runtime-deps:9.0-bookworm-slim
+FROM mcr.microsoft.com/dotnet/aspnet:10.0-noble
 RUN groupadd --system --gid 10001 hoop \
  && useradd --system --uid 10001 --gid hoop --home-dir /data --no-create-home hoop \
  && mkdir -p /data && chown hoop:hoop /data && chmod 700 /data

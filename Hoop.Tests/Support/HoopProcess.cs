@@ -30,7 +30,7 @@ public sealed class HoopProcess : IAsyncDisposable
         {
             var configuration = AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}", StringComparison.Ordinal)
                 ? "Release" : "Debug";
-            return Path.Combine(Repository.Root, "Hoop.Admin", "bin", configuration, "net9.0", "linux-x64", "Hoop.Admin");
+            return Path.Combine(Repository.Root, "Hoop.Admin", "bin", configuration, "net10.0", "Hoop.Admin");
         }
     }
 

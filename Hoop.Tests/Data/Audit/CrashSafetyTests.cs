@@ -46,7 +46,7 @@ public sealed class CrashSafetyTests
 
         int proxyPort = Repository.FreePort(), consolePort = Repository.FreePort();
         var configuration = AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}", StringComparison.Ordinal) ? "Release" : "Debug";
-        var start = new ProcessStartInfo(Path.Combine(Repository.Root, "Hoop.Admin", "bin", configuration, "net9.0", "linux-x64", "Hoop.Admin"))
+        var start = new ProcessStartInfo(Path.Combine(Repository.Root, "Hoop.Admin", "bin", configuration, "net10.0", "Hoop.Admin"))
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
