@@ -110,8 +110,7 @@ public static class HoopHost
         var masterKey = MasterKey.Load(settings.Store, builder.Configuration[MasterKey.EnvironmentVariable], storeExists);
 
         var logSink = new SqliteLogSink(settings.Store.LogQueueCapacity);
-        builder.Logging.ClearProviders();
-        builder.Logging.AddSerilog(CreateLogger(builder.Configuration, logSink), dispose: true);
+        builder.Services.AddSerilog((services, logger) => ConfigureLogger(logger, builder.Configuration, logSink));
 
         builder.Services.AddSingleton(settings);
         builder.Services.AddSingleton(settings.ConnectionLimits);
@@ -145,8 +144,8 @@ public static class HoopHost
         ThreadPool.SetMinThreads(Math.Max(workers, Environment.ProcessorCount + 8), completionPorts);
     }
 
-    private static Serilog.Core.Logger CreateLogger(IConfiguration configuration, SqliteLogSink logSink) =>
-        new LoggerConfiguration()
+    private static void ConfigureLogger(LoggerConfiguration logger, IConfiguration configuration, SqliteLogSink logSink) =>
+        logger
             .MinimumLevel.Information()
             .MinimumLevel.Override("Microsoft", LogEventLevel.Warning)
             // YARP logs two lines per proxied request at Information; the recording already has them.
@@ -155,8 +154,21 @@ public static class HoopHost
             .ReadFrom.Configuration(configuration)
             .Enrich.FromLogContext()
             .WriteTo.Async(a => a.Console(outputTemplate: "[{Timestamp:HH:mm:ss} {Level:u3}] {SourceContext}: {Message:lj}{NewLine}{Exception}"))
-            .WriteTo.Sink(logSink)
-            .CreateLogger();
+            .WriteTo.Sink(logSink);
+
+    /// <summary>
+    /// One line per admin API call (method, path, status, time taken), so the log shows who changed what when; the
+    /// console's own requests (pages, static files, the circuit) only at Debug. Proxied requests are recorded instead.
+    /// </summary>
+    private static void UseApiRequestLogging(this WebApplication app) =>
+        app.UseSerilogRequestLogging(options =>
+        {
+            options.MessageTemplate = "{RequestMethod} {RequestPath} answered {StatusCode} in {Elapsed:0.0} ms";
+            options.GetLevel = (context, _, exception) =>
+                exception is not null || context.Response.StatusCode >= 500 ? LogEventLevel.Error
+                : context.Request.Path.StartsWithSegments("/api") ? LogEventLevel.Information
+                : LogEventLevel.Debug;
+        });
 
     /// <summary>
     /// Each port has a pipeline of its own, so no console route is reachable on the proxy port and no connection on
@@ -183,6 +195,7 @@ public static class HoopHost
             proxy.UseEndpoints(endpoints => endpoints.MapHoopProxy());
         });
 
+        app.UseApiRequestLogging();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.UseAdminApiRequests();

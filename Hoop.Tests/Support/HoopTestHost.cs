@@ -49,6 +49,8 @@ public sealed class HoopTestHost : IAsyncDisposable
             ["Hoop:AcmeHttpPort"] = "0",
             ["HOOP_ADMIN_PASSWORD"] = AdminPassword,
             ["Serilog:MinimumLevel:Default"] = "Warning",
+            // The admin API's request lines, as in production (tests look for them).
+            ["Serilog:MinimumLevel:Override:Serilog.AspNetCore.RequestLoggingMiddleware"] = "Information",
         };
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
         {

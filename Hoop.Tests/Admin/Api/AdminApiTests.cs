@@ -32,6 +32,27 @@ public sealed class AdminApiTests(DataPathFixture fixture) : IClassFixture<DataP
     }
 
     [Fact]
+    public async Task ApiCall_IsLoggedWithMethodPathAndStatus_ConsolePagesAreNot()
+    {
+        using var admin = Admin();
+        Assert.Equal(HttpStatusCode.NotFound, (await admin.GetAsync("/api/v1/connections/logged-call-probe")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await admin.GetAsync("/healthz")).StatusCode);
+
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        List<string> lines;
+        do
+        {
+            await Task.Delay(100);
+            await using var db = await fixture.Contexts.CreateDbContextAsync();
+            lines = await db.LogEvents.Where(e => e.Message.Contains("logged-call-probe") || e.Message.Contains("/healthz")).Select(e => e.Message).ToListAsync();
+        }
+        while (lines.Count == 0 && DateTime.UtcNow < deadline);
+
+        var line = Assert.Single(lines);
+        Assert.Matches("^\"GET\" \"/api/v1/connections/logged-call-probe\" answered 404 in [0-9.]+ ms$", line);
+    }
+
+    [Fact]
     public async Task ConnectionAndGroupCreatedThroughApi_AgentReachesBackendWithStoredSecret()
     {
         using var admin = Admin();
