@@ -44,14 +44,22 @@ public static class DataServiceCollectionExtensions
         return File.Exists(options.DatabasePath);
     }
 
-    /// <summary>The store, secret protection with the key ring in the store, the log sink's writer, the audit log.</summary>
-    public static IServiceCollection AddHoopData(this IServiceCollection services, StoreOptions options, MasterKey masterKey, SqliteLogSink logSink)
+    /// <summary>
+    /// The store, secret protection with the key ring in the store, the log sink's writer, the audit log. Needs
+    /// <see cref="StoreOptions"/> registered; the master key is loaded (and the data folder made ready) when first
+    /// asked for, with <paramref name="masterKeyFromEnvironment"/> (HOOP_MASTER_KEY) winning over the key file.
+    /// </summary>
+    public static IServiceCollection AddHoopData(this IServiceCollection services, string? masterKeyFromEnvironment)
     {
         services.TryAddSingleton(TimeProvider.System);
-        services.AddSingleton(options);
-        services.AddSingleton(masterKey);
-        services.AddSingleton(logSink);
-        services.AddPooledDbContextFactory<HoopDbContext>(o => o.UseSqlite(options.ConnectionString));
+        services.AddSingleton(sp =>
+        {
+            var options = sp.GetRequiredService<StoreOptions>();
+            var storeExists = PrepareDataFolder(options);
+            return MasterKey.Load(options, masterKeyFromEnvironment, storeExists);
+        });
+        services.AddSingleton(sp => new SqliteLogSink(sp.GetRequiredService<StoreOptions>().LogQueueCapacity));
+        services.AddPooledDbContextFactory<HoopDbContext>((sp, o) => o.UseSqlite(sp.GetRequiredService<StoreOptions>().ConnectionString));
 
         // The first hosted service, before Data Protection's own (which reads the key ring from the store):
         // everything after it may use the store.
@@ -61,7 +69,7 @@ public static class DataServiceCollectionExtensions
         services.AddSingleton<IConfigureOptions<KeyManagementOptions>>(sp => new ConfigureOptions<KeyManagementOptions>(o =>
         {
             o.XmlRepository = new StoreXmlRepository(sp.GetRequiredService<IDbContextFactory<HoopDbContext>>());
-            o.XmlEncryptor = new MasterKeyXmlEncryptor(masterKey);
+            o.XmlEncryptor = new MasterKeyXmlEncryptor(sp.GetRequiredService<MasterKey>());
         }));
         services.AddSingleton<SecretProtector>();
         services.AddSingleton<AuditLog>();

@@ -23,16 +23,17 @@ public static class ProxyServiceCollectionExtensions
 {
     /// <summary>
     /// The data path: inbound certificate, policy snapshot, caller identity, recording, and YARP configured from the snapshot.
-    /// Hosted services start in this order, after the store's.
+    /// Hosted services start in this order, after the store's. Needs the options of each area registered
+    /// (<see cref="CertificateSettings"/>, <see cref="IdentityOptions"/>, <see cref="RecordingOptions"/>,
+    /// <see cref="MaskingOptions"/>, <see cref="ReviewOptions"/>, <see cref="ProxyOptions"/>), a <see cref="PostgresEndpoint"/>
+    /// and a <see cref="ConsoleLink"/>.
     /// </summary>
-    public static IServiceCollection AddHoopProxy(this IServiceCollection services,
-        CertificateSettings certificates, IdentityOptions identity, RecordingOptions recording, MaskingOptions masking, ReviewOptions reviews, ProxyOptions proxy, PostgresEndpoint postgres)
+    public static IServiceCollection AddHoopProxy(this IServiceCollection services)
     {
         // The policy snapshot first: the certificate services read their settings from it at start.
         services.AddSingleton<PolicyStore>();
         services.AddHostedService(sp => sp.GetRequiredService<PolicyStore>());
 
-        services.AddSingleton(certificates);
         services.AddSingleton<InboundCertificate>();
         services.AddSingleton<CertificateStore>();
         services.AddSingleton(new PublicRoots());
@@ -45,12 +46,9 @@ public static class ProxyServiceCollectionExtensions
         services.AddSingleton<CertificateRenewal>();
         services.AddHostedService(sp => sp.GetRequiredService<CertificateRenewal>());
         services.AddHttpClient(AcmeIssuer.HttpClientName, c => c.Timeout = TimeSpan.FromSeconds(30))
-            .ConfigurePrimaryHttpMessageHandler(() => AcmeHandler(certificates.Acme));
+            .ConfigurePrimaryHttpMessageHandler(sp => AcmeHandler(sp.GetRequiredService<CertificateSettings>().Acme));
         services.AddHttpClient("alerts", c => c.Timeout = TimeSpan.FromSeconds(10));
 
-        services.AddSingleton(recording);
-        services.AddSingleton(masking);
-        services.AddSingleton(reviews);
         services.AddSingleton<ReviewGate>();
         services.AddHostedService(sp => sp.GetRequiredService<ReviewGate>());
         services.AddSingleton<Recorder>();
@@ -62,7 +60,6 @@ public static class ProxyServiceCollectionExtensions
         services.AddSingleton<RetentionJob>();
         services.AddHostedService(sp => sp.GetRequiredService<RetentionJob>());
 
-        services.AddSingleton(identity);
         services.AddHttpClient("oidc", c => c.Timeout = TimeSpan.FromSeconds(10));
         services.AddSingleton<IssuerHttp>();
         services.AddSingleton<IssuerCheck>();
@@ -70,7 +67,6 @@ public static class ProxyServiceCollectionExtensions
         services.AddSingleton<TokenValidator>();
         services.AddSingleton<Callers>();
 
-        services.AddSingleton(proxy);
         services.AddReverseProxy();
         services.AddSingleton<IProxyConfigProvider, ProxyConfigProvider>();
         services.AddSingleton<ITransformProvider, CredentialTransforms>();
@@ -83,7 +79,6 @@ public static class ProxyServiceCollectionExtensions
         services.AddSingleton<PgCancels>();
         services.AddSingleton<SqlGuardrailCheck>();
         services.AddSingleton<PgRelayServices>();
-        services.AddSingleton(postgres);
         services.AddSingleton<PostgresListener>();
         services.AddHostedService(sp => sp.GetRequiredService<PostgresListener>());
         return services;

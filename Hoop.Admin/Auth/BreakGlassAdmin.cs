@@ -3,6 +3,7 @@ using System.Net;
 using System.Security.Cryptography;
 using System.Text;
 using Hoop.Admin.Hosting;
+using Hoop.Admin.Hosting.Settings;
 using Hoop.Data.Audit;
 using Hoop.Data.Entities;
 using Hoop.Data.Secrets;
@@ -19,7 +20,7 @@ namespace Hoop.Admin.Auth;
 /// </summary>
 public sealed partial class BreakGlassAdmin(
     IDbContextFactory<HoopDbContext> contexts,
-    HostSettings settings,
+    HoopOptions settings,
     IConfiguration configuration,
     Notices notices,
     AuditLog audit,
@@ -101,7 +102,7 @@ public sealed partial class BreakGlassAdmin(
                 await notices.Writer.WriteLineAsync(
                     $"""
 
-                    Hoop break-glass admin created. Sign in to the console at {settings.ConsoleUrl} with
+                    Hoop break-glass admin created. Sign in to the console at {settings.ConsoleUri} with
                         user name: {settings.AdminUser}
                         password:  {password}
                     This password is shown once. Set {PasswordVariable} to choose your own.

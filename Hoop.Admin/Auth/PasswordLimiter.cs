@@ -28,9 +28,9 @@ public readonly record struct PasswordVerdict(PasswordOutcome Outcome, TimeSpan 
 /// The one door every password check goes through, on every port and path (console sign-in, Basic on the admin
 /// API, the password change). A password hash is deliberately slow, so guessing is also a way to burn CPU:
 /// <list type="bullet">
-/// <item>at most <see cref="PasswordLimits.MaxConcurrentChecks"/> hashes at once, one per source, a few waiting;
+/// <item>at most <see cref="PasswordLimits.PasswordChecks"/> hashes at once, one per source, a few waiting;
 /// past that 429 at once;</item>
-/// <item>a source that gave <see cref="PasswordLimits.FreeFailures"/> wrong passwords waits 1, 2, 4 ... seconds (up to
+/// <item>a source that gave <see cref="PasswordLimits.PasswordFreeFailures"/> wrong passwords waits 1, 2, 4 ... seconds (up to
 /// <see cref="PasswordLimits.MaxBackoff"/>) before its next check, and is answered 429 with Retry-After meanwhile,
 /// before any hashing.</item>
 /// </list>
@@ -47,7 +47,7 @@ public sealed partial class PasswordLimiter(
     private static readonly TimeSpan AuditInterval = TimeSpan.FromMinutes(1);
 
     private readonly ConcurrentDictionary<string, Source> _sources = new(StringComparer.Ordinal);
-    private readonly SemaphoreSlim _places = new(limits.MaxConcurrentChecks);
+    private readonly SemaphoreSlim _places = new(limits.PasswordChecks);
     private int _waiting;
 
     /// <summary>
@@ -109,7 +109,7 @@ public sealed partial class PasswordLimiter(
             return Refuse(source, state, wait, "backing off");
         }
 
-        if (Interlocked.Increment(ref _waiting) > PasswordLimits.MaxWaiting + limits.MaxConcurrentChecks)
+        if (Interlocked.Increment(ref _waiting) > PasswordLimits.MaxWaiting + limits.PasswordChecks)
         {
             Interlocked.Decrement(ref _waiting);
             return Refuse(source, state, TimeSpan.FromSeconds(1), "busy");
@@ -237,14 +237,14 @@ public sealed partial class PasswordLimiter(
         {
             lock (_lock)
             {
-                if (now - _lastFailure > limits.ForgetAfter)
+                if (now - _lastFailure > PasswordLimits.ForgetAfter)
                 {
                     Failures = 0;
                 }
 
                 Failures++;
                 _lastFailure = now;
-                var over = Failures - limits.FreeFailures;
+                var over = Failures - limits.PasswordFreeFailures;
                 if (over > 0)
                 {
                     var seconds = Math.Min(Math.Pow(2, Math.Min(over - 1, 30)), limits.MaxBackoff.TotalSeconds);
@@ -267,7 +267,7 @@ public sealed partial class PasswordLimiter(
             lock (_lock)
             {
                 return Volatile.Read(ref Waiting) == 0 && Volatile.Read(ref RefusedSinceAudit) == 0 && now >= _retryAt
-                    && (Failures == 0 || now - _lastFailure > limits.ForgetAfter);
+                    && (Failures == 0 || now - _lastFailure > PasswordLimits.ForgetAfter);
             }
         }
     }

@@ -1,19 +1,21 @@
 namespace Hoop.Admin.Auth;
 
-/// <summary>How password checks (the break-glass admin's PBKDF2) are rationed (Hoop:Limits:Password*).</summary>
+/// <summary>How password checks (the break-glass admin's PBKDF2) are rationed. Bound from Hoop:Limits (Password*).</summary>
 public sealed record PasswordLimits
 {
     /// <summary>Password hashes computed at once; each takes a core for a good fraction of a second.</summary>
-    public int MaxConcurrentChecks { get; init; } = 2;
+    public int PasswordChecks { get; init; } = 2;
 
     /// <summary>Wrong passwords a source may give before its back-off starts.</summary>
-    public int FreeFailures { get; init; } = 5;
+    public int PasswordFreeFailures { get; init; } = 5;
 
     /// <summary>The longest a source waits between tries once its back-off has grown (it doubles from one second).</summary>
-    public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromMinutes(5);
+    public int PasswordMaxBackoffSeconds { get; init; } = 300;
+
+    public TimeSpan MaxBackoff => TimeSpan.FromSeconds(PasswordMaxBackoffSeconds);
 
     /// <summary>A source's failures are forgotten after this long without one.</summary>
-    public TimeSpan ForgetAfter { get; init; } = TimeSpan.FromHours(1);
+    public static TimeSpan ForgetAfter => TimeSpan.FromHours(1);
 
     /// <summary>Checks that may wait for a place in all (at most one per source); past it, 429 at once.</summary>
     public const int MaxWaiting = 32;

@@ -8,7 +8,7 @@ internal static class HealthProbe
 {
     public static async Task<int> RunAsync(IConfiguration configuration, TextWriter error)
     {
-        var settings = HostSettings.Read(configuration);
+        var settings = Settings.HoopSettings.Read<Settings.HoopOptions>(configuration);
         using var handler = new SocketsHttpHandler
         {
             // Loopback to itself: the certificate may be self-signed or issued for a public name.

@@ -1,6 +1,7 @@
 using Hoop.Admin.Api;
 using Hoop.Admin.Auth;
 using Hoop.Admin.Console;
+using Hoop.Admin.Hosting.Settings;
 using Hoop.Data;
 using Hoop.Data.Logging;
 using Hoop.Data.Secrets;
@@ -37,7 +38,7 @@ public static class HoopHost
             }
 
             await using var app = Build(args, output);
-            var settings = app.Services.GetRequiredService<HostSettings>();
+            var settings = app.Services.GetRequiredService<HoopOptions>();
             try
             {
                 await app.RunAsync();
@@ -105,29 +106,38 @@ public static class HoopHost
         // Radzen's and the console's static files, in every environment (a no-op once published).
         builder.WebHost.UseStaticWebAssets();
 
-        var settings = HostSettings.Read(builder.Configuration);
-        var storeExists = DataServiceCollectionExtensions.PrepareDataFolder(settings.Store);
-        var masterKey = MasterKey.Load(settings.Store, builder.Configuration[MasterKey.EnvironmentVariable], storeExists);
-
-        var logSink = new SqliteLogSink(settings.Store.LogQueueCapacity);
-        builder.Services.AddSerilog((services, logger) => ConfigureLogger(logger, builder.Configuration, logSink));
-
-        builder.Services.AddSingleton(settings);
-        builder.Services.AddSingleton(settings.ConnectionLimits);
-        builder.Services.AddSingleton(settings.PasswordLimits);
+        builder.Services.AddHoopSettings();
+        builder.Services.AddSerilog((services, logger) => ConfigureLogger(logger, builder.Configuration, services.GetRequiredService<SqliteLogSink>()));
         builder.Services.AddSingleton(new Notices(notices));
-        builder.Services.AddHoopData(settings.Store, masterKey, logSink);
-        builder.Services.AddHoopProxy(settings.Certificates, settings.Identity, settings.Recording, settings.Masking, settings.Reviews, settings.Proxy,
-            new Hoop.Proxy.Postgres.PostgresEndpoint(new System.Net.IPEndPoint(settings.BindAddress, settings.PostgresPort)));
+        builder.Services.AddHoopData(builder.Configuration[MasterKey.EnvironmentVariable]);
+        builder.Services.AddSingleton(sp => sp.GetRequiredService<HoopOptions>() is var o
+            ? new Hoop.Proxy.Postgres.PostgresEndpoint(new System.Net.IPEndPoint(o.BindIPAddress, o.PostgresPort))
+            : null!);
+        // Links in review notices name the port the console really listens on, also when the system chose it.
+        builder.Services.AddSingleton(sp => new ConsoleLink(() => sp.GetRequiredService<Listeners>().ConsoleUrl(sp.GetRequiredService<HoopOptions>().ConsoleUri)));
+        builder.Services.AddHoopProxy();
         builder.Services.AddHoopAuth();
         builder.Services.AddHoopConsole();
         builder.Services.AddHoopAdminApi();
         builder.Services.AddProblemDetails();
         builder.Services.AddSingleton<Listeners>();
-        builder.WebHost.ConfigureKestrel(k => KestrelSetup.Configure(k, settings));
+        builder.WebHost.ConfigureKestrel(KestrelSetup.Configure);
         services?.Invoke(builder.Services);
 
-        var app = builder.Build();
+        // Every setting is checked (building the host already reads the listeners'), and the data folder and master
+        // key made ready, before anything else happens.
+        WebApplication app;
+        try
+        {
+            app = builder.Build();
+            HoopSettings.Check(app.Services);
+        }
+        catch (Exception e) when (HoopSettings.Problem(e) is { } problem)
+        {
+            throw problem;
+        }
+
+        _ = app.Services.GetRequiredService<MasterKey>();
         app.MapHoop();
         return app;
     }
@@ -178,12 +188,6 @@ public static class HoopHost
     private static void MapHoop(this WebApplication app)
     {
         var listeners = app.Services.GetRequiredService<Listeners>();
-        // Links to the console (in review notices) name the port it really listens on, also when the system chose it.
-        app.Lifetime.ApplicationStarted.Register(() =>
-        {
-            var reviews = app.Services.GetRequiredService<ReviewOptions>();
-            reviews.ConsoleUrl = new UriBuilder(reviews.ConsoleUrl) { Port = listeners.PortOf(ListenerKind.Console) }.Uri;
-        });
         // The http-01 port answers ACME challenges and nothing else.
         var challenges = app.Services.GetRequiredService<AcmeChallenges>();
         app.MapWhen(context => listeners.IsOn(context, ListenerKind.AcmeHttp), acme => acme.Run(challenges.ServeHttp01Async));
@@ -212,7 +216,7 @@ public static class HoopHost
     }
 
     /// <summary>Kestrel's "address already in use", named by the setting that chose the port.</summary>
-    private static StartupException PortInUse(HostSettings settings, IOException e)
+    private static StartupException PortInUse(HoopOptions settings, IOException e)
     {
         var port = System.Text.RegularExpressions.Regex.Match(e.Message, @":(\d+)(/|:|$| )") is { Success: true } m ? int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) : -1;
         var setting = port == settings.ConsolePort ? "Hoop:ConsoleUrl"

@@ -1,3 +1,4 @@
+using Hoop.Admin.Hosting.Settings;
 using System.Net.Security;
 using System.Security.Authentication;
 using Hoop.Proxy.Certificates;
@@ -11,21 +12,22 @@ namespace Hoop.Admin.Hosting;
 
 /// <summary>
 /// The TLS listeners. Every one takes its certificate from <see cref="InboundCertificate"/> per handshake, and on every
-/// one a source may have at most <see cref="ConnectionLimits.MaxHandshakesPerSource"/> connections still in their TLS
+/// one a source may have at most <see cref="ConnectionLimits.TlsMaxHandshakesPerSource"/> connections still in their TLS
 /// handshake (<see cref="ConnectionLimits.HandshakeTimeout"/> each at most).
 /// </summary>
 internal static partial class KestrelSetup
 {
-    public static void Configure(KestrelServerOptions kestrel, HostSettings settings)
+    public static void Configure(KestrelServerOptions kestrel)
     {
+        var settings = kestrel.ApplicationServices.GetRequiredService<HoopOptions>();
         kestrel.AddServerHeader = false;
         var certificate = kestrel.ApplicationServices.GetRequiredService<InboundCertificate>();
         var listeners = kestrel.ApplicationServices.GetRequiredService<Listeners>();
-        var limits = settings.ConnectionLimits;
+        var limits = kestrel.ApplicationServices.GetRequiredService<ConnectionLimits>();
         var log = kestrel.ApplicationServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(KestrelSetup).FullName!);
         var clock = kestrel.ApplicationServices.GetRequiredService<TimeProvider>();
 
-        kestrel.Listen(settings.BindAddress, settings.ConsolePort, listen =>
+        kestrel.Listen(settings.BindIPAddress, settings.ConsolePort, listen =>
         {
             listen.Protocols = HttpProtocols.Http1AndHttp2;
             UseHttps(listen, Tls(certificate, challenges: null, limits), new Handshakes(limits, "console", log, clock));
@@ -34,7 +36,7 @@ internal static partial class KestrelSetup
 
         // Both challenge listeners are always there: ACME may be switched on, or its challenge type changed, in the console.
         var challenges = kestrel.ApplicationServices.GetRequiredService<AcmeChallenges>();
-        kestrel.Listen(settings.BindAddress, settings.ProxyPort, listen =>
+        kestrel.Listen(settings.BindIPAddress, settings.ProxyPort, listen =>
         {
             listen.Protocols = HttpProtocols.Http1AndHttp2;
             var handshakes = new Handshakes(limits, "proxy", log, clock);
@@ -45,7 +47,7 @@ internal static partial class KestrelSetup
             listeners.Add(ListenerKind.Proxy, listen);
         });
 
-        kestrel.Listen(settings.BindAddress, settings.AcmeHttpPort, listen =>
+        kestrel.Listen(settings.BindIPAddress, settings.AcmeHttpPort, listen =>
         {
             listen.Protocols = HttpProtocols.Http1;
             listeners.Add(ListenerKind.AcmeHttp, listen);
@@ -68,7 +70,7 @@ internal static partial class KestrelSetup
     private sealed partial class Handshakes(ConnectionLimits limits, string port, ILogger log, TimeProvider clock)
     {
         // Per source only: an overall cap would let many sources together lock everyone out.
-        private readonly StartingConnections _starting = new(limits.MaxHandshakesPerSource, int.MaxValue);
+        private readonly StartingConnections _starting = new(limits.TlsMaxHandshakesPerSource, int.MaxValue);
         private readonly Hoop.Data.Audit.Throttle _refusalLog = new(TimeSpan.FromMinutes(1));
 
         public ConnectionDelegate Admit(ConnectionDelegate next) => async connection =>
@@ -78,7 +80,7 @@ internal static partial class KestrelSetup
             {
                 if (_refusalLog.TryTake(clock.GetUtcNow()))
                 {
-                    LogTooManyHandshakes(log, port, limits.MaxHandshakesPerSource, source);
+                    LogTooManyHandshakes(log, port, limits.TlsMaxHandshakesPerSource, source);
                 }
 
                 connection.Abort();

@@ -25,6 +25,12 @@ public sealed class Listeners(Hoop.Proxy.Postgres.PostgresListener postgres)
     /// <summary>The bound port; valid once the server has started.</summary>
     public int PortOf(ListenerKind kind) => kind == ListenerKind.Postgres ? postgres.Port : _endpoints[kind].IPEndPoint!.Port;
 
+    /// <summary><paramref name="configured"/> with the console's bound port, once it is bound.</summary>
+    public Uri ConsoleUrl(Uri configured) =>
+        _endpoints.TryGetValue(ListenerKind.Console, out var console) && console.IPEndPoint is { Port: > 0 } bound
+            ? new UriBuilder(configured) { Port = bound.Port }.Uri
+            : configured;
+
     public bool IsOn(HttpContext context, ListenerKind kind) =>
         _endpoints.TryGetValue(kind, out var options) && context.Connection.LocalPort == options.IPEndPoint!.Port;
 }

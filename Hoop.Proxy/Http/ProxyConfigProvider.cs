@@ -83,9 +83,11 @@ public sealed class ProxyConfigProvider(PolicyStore policy, ProxyOptions options
     }
 }
 
-/// <summary>Settings of the HTTP data path (Hoop:Proxy). Host names come from the policy snapshot's certificate settings.</summary>
+/// <summary>Settings of the HTTP data path, bound from Hoop:Proxy. Host names come from the policy snapshot's certificate settings.</summary>
 public sealed class ProxyOptions
 {
     /// <summary>How long the backend may stay silent (no bytes either way) before the request fails with 504.</summary>
-    public TimeSpan BackendTimeout { get; init; } = TimeSpan.FromSeconds(100);
+    public int BackendTimeoutSeconds { get; init; } = 100;
+
+    public TimeSpan BackendTimeout => TimeSpan.FromSeconds(BackendTimeoutSeconds);
 }

@@ -2,10 +2,10 @@ using System.Security.Cryptography.X509Certificates;
 
 namespace Hoop.Proxy.Identity;
 
-/// <summary>The OIDC issuers of appsettings.json (Hoop:Identity); the console adds more to the store.</summary>
+/// <summary>The OIDC issuers of appsettings.json, bound from Hoop:Identity; the console adds more to the store.</summary>
 public sealed class IdentityOptions
 {
-    public IReadOnlyList<IssuerOptions> Issuers { get; init; } = [];
+    public IReadOnlyList<IssuerOptions> Issuers { get; set; } = [];
 
     /// <summary>Header an agent may use for a Hoop API key instead of Authorization: Bearer.</summary>
     public const string ApiKeyHeader = "X-Hoop-Api-Key";
@@ -45,6 +45,9 @@ public sealed class IssuerOptions
 
     /// <summary>PEM roots the provider's TLS is verified with (a private CA); null: the system's roots.</summary>
     public string? CaBundlePem { get; init; }
+
+    /// <summary>In appsettings.json: a PEM file read into <see cref="CaBundlePem"/> at start.</summary>
+    public string? CaBundleFile { get; init; }
 
     private X509Certificate2Collection? _caBundle;
 

@@ -54,7 +54,7 @@ public sealed partial class PostgresListener(
     /// connect and never authenticate cannot tie up the port's memory and handshakes, and one source cannot take the
     /// places of every other.
     /// </summary>
-    private readonly StartingConnections _starting = new(limits.MaxStartingPerSource, limits.MaxStarting);
+    private readonly StartingConnections _starting = new(limits.PostgresMaxStartingPerSource, limits.PostgresMaxStarting);
 
     /// <summary>Refusals still saying why (up to two seconds each); past this many, a refused connection is just closed.</summary>
     private const int MaxRefusing = 64;

@@ -1,6 +1,6 @@
 namespace Hoop.Proxy.Recording;
 
-/// <summary>How the data path records (Hoop:Recording).</summary>
+/// <summary>How the data path records. Bound from Hoop:Recording (property names are the setting names).</summary>
 public sealed class RecordingOptions
 {
     /// <summary>Required: refuse requests (503) when recording cannot keep up or fails. BestEffort: serve and count the loss.</summary>
@@ -16,7 +16,9 @@ public sealed class RecordingOptions
     public int QueueCapacity { get; init; } = 10_000;
 
     /// <summary>A session ends after this long without a request from the same caller to the same connection.</summary>
-    public TimeSpan SessionIdleTimeout { get; init; } = TimeSpan.FromMinutes(5);
+    public int SessionIdleSeconds { get; init; } = 300;
+
+    public TimeSpan SessionIdleTimeout => TimeSpan.FromSeconds(SessionIdleSeconds);
 
     /// <summary>Whether people without the auditor or admin role may see their own sessions (in the console and the API).</summary>
     public bool UsersSeeOwnSessions { get; init; }

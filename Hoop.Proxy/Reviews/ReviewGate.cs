@@ -12,19 +12,32 @@ using Microsoft.Extensions.Logging;
 
 namespace Hoop.Proxy.Reviews;
 
-/// <summary>How long a held request waits for reviewers, and where new reviews and decisions are announced (Hoop:Reviews).</summary>
+/// <summary>
+/// How long a held request waits for reviewers, and where new reviews and decisions are announced. Bound from
+/// Hoop:Reviews (property names are the setting names).
+/// </summary>
 public sealed class ReviewOptions
 {
-    public TimeSpan PendingTimeout { get; init; } = TimeSpan.FromHours(1);
+    public int PendingMinutes { get; init; } = 60;
 
     /// <summary>The longest an agent may ask to wait for a decision with "Prefer: wait=N".</summary>
-    public TimeSpan MaxWait { get; init; } = TimeSpan.FromMinutes(5);
+    public int MaxWaitSeconds { get; init; } = 300;
 
     /// <summary>A Slack-compatible incoming webhook ({"text": ...}) for new reviews and decisions.</summary>
     public Uri? Webhook { get; init; }
 
-    /// <summary>The console's base URL, for links to a review (set again at start with the port actually bound).</summary>
-    public required Uri ConsoleUrl { get; set; }
+    public TimeSpan PendingTimeout => TimeSpan.FromMinutes(PendingMinutes);
+
+    public TimeSpan MaxWait => TimeSpan.FromSeconds(MaxWaitSeconds);
+}
+
+/// <summary>
+/// The console's address for links in review notices: the configured URL with the port the console really listens
+/// on (the system may have chosen it), known once the listeners are open.
+/// </summary>
+public sealed class ConsoleLink(Func<Uri> consoleUrl)
+{
+    public Uri To(string path) => new(consoleUrl(), path);
 }
 
 /// <summary>Too many reviews pending for one caller on one connection.</summary>
@@ -47,6 +60,7 @@ public sealed record ReviewOutcome(ReviewStatus Status, Review Review, bool Allo
 public sealed partial class ReviewGate(
     IDbContextFactory<HoopDbContext> contexts,
     ReviewOptions options,
+    ConsoleLink console,
     AuditLog audit,
     IHttpClientFactory httpClients,
     TimeProvider time,
@@ -64,7 +78,7 @@ public sealed partial class ReviewGate(
             FullMode = System.Threading.Channels.BoundedChannelFullMode.DropOldest,
         });
 
-    public Uri LinkTo(Guid id) => new(options.ConsoleUrl, $"reviews/{id}");
+    public Uri LinkTo(Guid id) => console.To($"reviews/{id}");
 
     /// <summary>Lets the request through on a standing approval, or finds or opens its pending review, and waits if asked.</summary>
     public async Task<ReviewOutcome> CheckAsync(Caller caller, ConnectionPolicy connection, Guid? sessionId, Guardrail rule, string fingerprint,

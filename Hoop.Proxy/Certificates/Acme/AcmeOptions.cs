@@ -1,26 +1,32 @@
+using System.ComponentModel;
+using System.Globalization;
+
 namespace Hoop.Proxy.Certificates.Acme;
 
-/// <summary>Where and how Hoop gets its inbound certificate by ACME (Hoop:Acme). No directory URL: ACME is off.</summary>
+/// <summary>
+/// Where and how Hoop gets its inbound certificate by ACME. Bound from Hoop:Acme (empty texts made null after
+/// binding). No directory URL: ACME is off.
+/// </summary>
 public sealed record AcmeOptions
 {
     /// <summary>The ACME server's directory, e.g. https://acme-v02.api.letsencrypt.org/directory.</summary>
     public Uri? DirectoryUrl { get; init; }
 
     /// <summary>Contact for the account (expiry notices from the CA).</summary>
-    public string? Email { get; init; }
+    public string? Email { get; set; }
 
     /// <summary>External Account Binding, for CAs that require it (ZeroSSL, many internal CAs).</summary>
-    public string? EabKeyId { get; init; }
+    public string? EabKeyId { get; set; }
 
     /// <summary>The EAB MAC key as the CA gave it (base64url).</summary>
-    public string? EabMacKey { get; init; }
+    public string? EabMacKey { get; set; }
 
     public AcmeChallengeType Challenge { get; init; } = AcmeChallengeType.Http01;
 
     public CertificateKeyType KeyType { get; init; } = CertificateKeyType.EcdsaP256;
 
     /// <summary>A PEM file of roots to trust for the ACME server's own TLS (an internal CA such as step-ca).</summary>
-    public string? TrustedRootsFile { get; init; }
+    public string? TrustedRootsFile { get; set; }
 
     /// <summary>Where to POST a JSON alert (http or https) when the certificate has less than 14 days left and renewal keeps failing.</summary>
     public Uri? AlertWebhook { get; init; }
@@ -43,6 +49,7 @@ public sealed record AcmeOptions
     }
 }
 
+[TypeConverter(typeof(AcmeNameConverter<AcmeChallengeType>))]
 public enum AcmeChallengeType
 {
     /// <summary>http-01, answered on Hoop:AcmeHttpPort (80 in production).</summary>
@@ -52,8 +59,36 @@ public enum AcmeChallengeType
     TlsAlpn01,
 }
 
+[TypeConverter(typeof(AcmeNameConverter<CertificateKeyType>))]
 public enum CertificateKeyType
 {
     EcdsaP256,
     Rsa2048,
+}
+
+/// <summary>Reads the names settings use (http-01, tls-alpn-01, ecdsa-p256, rsa-2048) into the enums, for binding.</summary>
+public sealed class AcmeNameConverter<T>() : EnumConverter(typeof(T)) where T : struct, Enum
+{
+    public override object? ConvertFrom(ITypeDescriptorContext? context, CultureInfo? culture, object value)
+    {
+        if (value is not string text)
+        {
+            return base.ConvertFrom(context, culture, value);
+        }
+
+        string? problem;
+        object parsed;
+        if (typeof(T) == typeof(AcmeChallengeType))
+        {
+            problem = CertificateSettingsRules.Challenge(text, out var challenge);
+            parsed = challenge;
+        }
+        else
+        {
+            problem = CertificateSettingsRules.KeyType(text, out var keyType);
+            parsed = keyType;
+        }
+
+        return problem is null ? parsed : throw new FormatException(problem);
+    }
 }

@@ -1,27 +1,32 @@
 using Hoop.Admin.Hosting;
+using Hoop.Admin.Hosting.Settings;
 using Hoop.Data.Store;
+using Hoop.Proxy.Certificates.Acme;
+using Microsoft.Extensions.DependencyInjection;
 using Hoop.Tests.Support;
 using Microsoft.Extensions.Configuration;
 
 namespace Hoop.Tests.Admin.Hosting;
 
-public sealed class HostSettingsTests : IDisposable
+public sealed class HoopSettingsTests : IDisposable
 {
     private readonly TempFolder _folder = new();
 
     [Fact]
     public void Read_NoConfiguration_UsesDocumentedDefaults()
     {
-        var settings = HostSettings.Read(new ConfigurationBuilder().Build());
+        var empty = new ConfigurationBuilder().Build();
+        var settings = HoopSettings.Read<HoopOptions>(empty);
+        var store = HoopSettings.Read<StoreOptions>(empty);
 
         Assert.Equal(7443, settings.ConsolePort);
         Assert.Equal(8443, settings.ProxyPort);
         Assert.Equal(15432, settings.PostgresPort);
         Assert.Equal(8080, settings.AcmeHttpPort);
-        Assert.Equal(["localhost", "hoop.localhost"], settings.Certificates.HostNames);
-        Assert.Equal("127.0.0.1", settings.BindAddress.ToString());
-        Assert.Equal(Path.GetFullPath("data"), settings.Store.DataFolder);
-        Assert.Equal(Path.Combine(Path.GetFullPath("data"), "master.key"), settings.Store.MasterKeyFile);
+        Assert.Equal(["localhost", "hoop.localhost"], HostNames(empty));
+        Assert.Equal("127.0.0.1", settings.BindIPAddress.ToString());
+        Assert.Equal(Path.GetFullPath("data"), store.DataFolder);
+        Assert.Equal(Path.Combine(Path.GetFullPath("data"), "master.key"), store.MasterKeyFile);
     }
 
     [Theory]
@@ -32,9 +37,18 @@ public sealed class HostSettingsTests : IDisposable
     [InlineData("Hoop:BindAddress", "everywhere", "Hoop:BindAddress: 'everywhere' is not an IP address")]
     [InlineData("Hoop:HostNames:0", "bad name!", "Hoop:HostNames: 'bad name!' is not a host name")]
     [InlineData("Hoop:LogQueueCapacity", "5", "Hoop:LogQueueCapacity: '5' is not a whole number from 100")]
+    [InlineData("Hoop:LogQueueCapacity", "many", "Hoop:LogQueueCapacity: 'many' is not a whole number.")]
+    [InlineData("Hoop:Recording:Mode", "Sometimes", "Hoop:Recording:Mode: 'Sometimes' is not a recording mode. Use Required")]
+    [InlineData("Hoop:Recording:Mode", "99", "Hoop:Recording:Mode: '99' is not a recording mode. Use Required")]
+    [InlineData("Hoop:Recording:MaxRows", "5000", "Hoop:Recording:MaxRows: '5000' is not a whole number from 0 to 1000.")]
+    [InlineData("Hoop:Masking:OverLimit", "Ignore", "Hoop:Masking:OverLimit: 'Ignore' is not a choice. Use Block")]
+    [InlineData("Hoop:Reviews:Webhook", "slack", "Hoop:Reviews:Webhook: 'slack' is not an http(s) URL.")]
+    [InlineData("Hoop:Limits:PasswordChecks", "0", "Hoop:Limits:PasswordChecks: '0' is not a whole number from 1 to 64.")]
+    [InlineData("Hoop:Acme:Challenge", "dns-01", "Hoop:Acme:Challenge: 'dns-01' is not supported. Use http-01")]
+    [InlineData("Hoop:Identity:Issuers:0:Authority", "ftp://idp", "Hoop:Identity:Issuers:0:Authority: 'ftp://idp' is not an https URL.")]
     public void Read_InvalidValue_NamesTheSettingAndTheFix(string key, string value, string expected)
     {
-        var error = Assert.Throws<StartupException>(() => HostSettings.Read(Configuration((key, value))));
+        var error = Problem(Configuration((key, value)));
 
         Assert.StartsWith(expected, error.Message);
     }
@@ -42,7 +56,7 @@ public sealed class HostSettingsTests : IDisposable
     [Fact]
     public void Read_TwoListenersOnOnePort_NamesBoth()
     {
-        var error = Assert.Throws<StartupException>(() => HostSettings.Read(Configuration(("Hoop:ProxyPort", "7443"))));
+        var error = Problem(Configuration(("Hoop:ProxyPort", "7443")));
 
         Assert.Equal("Hoop:ConsoleUrl and Hoop:ProxyPort both use port 7443. Give each listener its own port.", error.Message);
     }
@@ -101,7 +115,7 @@ public sealed class HostSettingsTests : IDisposable
             .AddCommandLine([argument])
             .Build();
 
-        Assert.Equal(["hoop.example.com"], HostSettings.Read(configuration).Certificates.HostNames);
+        Assert.Equal(["hoop.example.com"], HostNames(configuration));
     }
 
     [Fact]
@@ -114,24 +128,31 @@ public sealed class HostSettingsTests : IDisposable
             .AddCommandLine(["--Hoop:ProxyPort=9443"])
             .Build();
 
-        Assert.Equal(["hoop.example.com", "agents.example.com"], HostSettings.Read(configuration).Certificates.HostNames);
+        Assert.Equal(["hoop.example.com", "agents.example.com"], HostNames(configuration));
     }
 
     [Fact]
     public void Read_HostNamesCommaSeparated_AreAList()
     {
-        var settings = HostSettings.Read(Configuration(("Hoop:HostNames", "hoop.example.com, agents.example.com,")));
-
-        Assert.Equal(["hoop.example.com", "agents.example.com"], settings.Certificates.HostNames);
+        Assert.Equal(["hoop.example.com", "agents.example.com"], HostNames(Configuration(("Hoop:HostNames", "hoop.example.com, agents.example.com,"))));
     }
 
     [Fact]
     public void Read_AcmeAllowReservedNames_IsAFlag()
     {
-        Assert.False(HostSettings.Read(Configuration()).Certificates.Acme.AllowReservedNames);
-        Assert.True(HostSettings.Read(Configuration(("Hoop:Acme:AllowReservedNames", "true"))).Certificates.Acme.AllowReservedNames);
-        var error = Assert.Throws<StartupException>(() => HostSettings.Read(Configuration(("Hoop:Acme:AllowReservedNames", "yes"))));
+        Assert.False(HoopSettings.Read<AcmeOptions>(Configuration()).AllowReservedNames);
+        Assert.True(HoopSettings.Read<AcmeOptions>(Configuration(("Hoop:Acme:AllowReservedNames", "true"))).AllowReservedNames);
+        var error = Problem(Configuration(("Hoop:Acme:AllowReservedNames", "yes")));
         Assert.Equal("Hoop:Acme:AllowReservedNames: 'yes' is neither true nor false.", error.Message);
+    }
+
+    private static IReadOnlyList<string> HostNames(IConfiguration configuration) => HoopSettings.Read<HostNameOptions>(configuration).Names;
+
+    /// <summary>What start-up says about these settings, checked as the host checks them.</summary>
+    private static StartupException Problem(IConfiguration configuration)
+    {
+        using var services = new ServiceCollection().AddSingleton(configuration).AddHoopSettings().BuildServiceProvider();
+        return Assert.Throws<StartupException>(() => HoopSettings.Check(services));
     }
 
     private static IConfiguration Configuration(params (string Key, string Value)[] values) =>
