@@ -108,7 +108,7 @@ public sealed class ApiAuthenticationHandler(
         {
             new(ClaimTypes.NameIdentifier, subject), new(ClaimTypes.Name, name), new(AuthSetup.AuthMethodClaim, method), new(CallerKeyClaim, callerKey),
         };
-        claims.AddRange(groups.Select(g => new Claim(OidcHandler.GroupClaim, g)));
+        claims.AddRange(groups.Select(g => new Claim(HoopClaims.Group, g)));
         claims.AddRange(Enum.GetValues<Roles>().Where(r => r != Roles.None && roles.HasFlag(r)).Select(r => new Claim(ClaimTypes.Role, r.ToString())));
         return AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(new ClaimsIdentity(claims, SchemeName)), SchemeName));
     }
