@@ -14,6 +14,10 @@ namespace Hoop.Admin.Api;
 /// <summary>
 /// Who calls the admin API: an OIDC access token or a Hoop API key (roles from the caller's registered groups,
 /// read at every request, so a removed group counts at once), or the break-glass admin with HTTP Basic.
+/// Tokens are checked by the proxy's <see cref="TokenValidator"/>, not by JwtBearer: a JwtBearer scheme has one
+/// authority and one configuration manager, while tokens here come from any issuer of the current policy (added and
+/// removed in the console, each trusted through its own CA bundle), and the same header may carry an API key. Sharing
+/// the validator with the proxy and Postgres ports means a token is accepted, refused and explained alike on every port.
 /// </summary>
 public sealed class ApiAuthenticationHandler(
     IOptionsMonitor<AuthenticationSchemeOptions> options,
