@@ -14,6 +14,10 @@ namespace Hoop.Admin.Api;
 /// <summary>
 /// Who calls the admin API: an OIDC access token or a Hoop API key (roles from the caller's registered groups,
 /// read at every request, so a removed group counts at once), or the break-glass admin with HTTP Basic.
+/// Tokens are checked by the proxy's <see cref="TokenValidator"/>, not by JwtBearer: a JwtBearer scheme has one
+/// authority and one configuration manager, while tokens here come from any issuer of the current policy (added and
+/// removed in the console, each trusted through its own CA bundle), and the same header may carry an API key. Sharing
+/// the validator with the proxy and Postgres ports means a token is accepted, refused and explained alike on every port.
 /// </summary>
 public sealed class ApiAuthenticationHandler(
     IOptionsMonitor<AuthenticationSchemeOptions> options,
@@ -108,7 +112,7 @@ public sealed class ApiAuthenticationHandler(
         {
             new(ClaimTypes.NameIdentifier, subject), new(ClaimTypes.Name, name), new(AuthSetup.AuthMethodClaim, method), new(CallerKeyClaim, callerKey),
         };
-        claims.AddRange(groups.Select(g => new Claim(OidcHandler.GroupClaim, g)));
+        claims.AddRange(groups.Select(g => new Claim(HoopClaims.Group, g)));
         claims.AddRange(Enum.GetValues<Roles>().Where(r => r != Roles.None && roles.HasFlag(r)).Select(r => new Claim(ClaimTypes.Role, r.ToString())));
         return AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(new ClaimsIdentity(claims, SchemeName)), SchemeName));
     }

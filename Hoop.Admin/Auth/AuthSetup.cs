@@ -1,14 +1,10 @@
 using System.Security.Claims;
 using Hoop.Data.Entities;
-using Microsoft.AspNetCore.Antiforgery;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.Cookies;
-using Hoop.Proxy.Identity;
 using Hoop.Proxy.Policy;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Components.Authorization;
-using Microsoft.AspNetCore.DataProtection;
-using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.AspNetCore.Mvc;
 
 namespace Hoop.Admin.Auth;
@@ -38,24 +34,8 @@ public static class AuthSetup
                 options.LogoutPath = "/auth/logout";
                 options.AccessDeniedPath = "/not-allowed";
                 options.Events = new CookieAuthenticationEvents { OnValidatePrincipal = RejectStaleSessionAsync };
-            })
-            .AddRemoteScheme<OidcOptions, OidcHandler>(OidcHandler.SchemeName, "OpenID Connect", options =>
-            {
-                options.Events = new RemoteAuthenticationEvents
-                {
-                    // A failed sign-in lands on the sign-in page with a reason code, not on an error page.
-                    OnRemoteFailure = context =>
-                    {
-                        var code = context.Failure is OidcException e ? e.Code : "refused";
-                        context.Response.Redirect($"/login?error={code}");
-                        context.HandleResponse();
-                        return Task.CompletedTask;
-                    },
-                };
             });
-        services.AddOptions<OidcOptions>(OidcHandler.SchemeName).Configure<IDataProtectionProvider>((o, dp) =>
-            o.StateDataFormat = new PropertiesDataFormat(dp.CreateProtector("Hoop.Admin.Auth.OidcHandler.State")));
-        services.AddSingleton<OidcHandler.StateAuditThrottle>();
+        services.AddOidcSignIn();
         services.AddTransient<IClaimsTransformation, RoleClaims>();
         services.AddScoped<AuthenticationStateProvider, ConsoleAuthenticationState>();
         // Deny by default: an endpoint is anonymous only where it says so (health, sign-in, static files). The
@@ -68,52 +48,7 @@ public static class AuthSetup
     public static void MapAuthEndpoints(this IEndpointRouteBuilder endpoints)
     {
         endpoints.MapPost("/auth/login", SignInAsync).AllowAnonymous();
-        endpoints.MapGet("/auth/oidc", (string? issuer, string? returnUrl) =>
-            Results.Challenge(
-                new AuthenticationProperties(new Dictionary<string, string?> { [OidcHandler.IssuerKey] = issuer })
-                {
-                    RedirectUri = IsLocal(returnUrl) ? returnUrl : "/",
-                },
-                [OidcHandler.SchemeName]))
-            .AllowAnonymous();
-        endpoints.MapPost("/auth/logout", SignOutAsync);
-    }
-
-    /// <summary>Ends the console session, and the provider's too where it offers RP-initiated logout.</summary>
-    private static async Task<IResult> SignOutAsync(HttpContext context, PolicyStore policy, IssuerMetadata metadata, IAntiforgery antiforgery)
-    {
-        // The form has no fields to bind, so nothing checks its token unless this does: another site must not sign people out.
-        if (!await antiforgery.IsRequestValidAsync(context))
-        {
-            return Results.Problem("The form's antiforgery token is missing or wrong; sign out from the console itself.",
-                statusCode: StatusCodes.Status400BadRequest, title: "Refused");
-        }
-
-        var idToken = await context.GetTokenAsync("id_token");
-        var authority = context.User.FindFirstValue(OidcHandler.IssuerClaim);
-        await context.SignOutAsync(CookieAuthenticationDefaults.AuthenticationScheme);
-        if (idToken is null || authority is null || !policy.Current.Issuers.TryGetValue(authority, out var issuer))
-        {
-            return Results.LocalRedirect("/login?signedOut=1");
-        }
-
-        try
-        {
-            var configuration = await metadata.GetAsync(issuer, refresh: false, context.RequestAborted);
-            if (string.IsNullOrEmpty(configuration.EndSessionEndpoint))
-            {
-                return Results.LocalRedirect("/login?signedOut=1");
-            }
-
-            var back = $"{context.Request.Scheme}://{context.Request.Host}/login?signedOut=1";
-            return Results.Redirect(QueryHelpers.AddQueryString(configuration.EndSessionEndpoint,
-                new Dictionary<string, string?> { ["id_token_hint"] = idToken, ["post_logout_redirect_uri"] = back, ["client_id"] = issuer.ClientId }));
-        }
-        catch (Exception e) when (e is InvalidOperationException or IOException or HttpRequestException or TaskCanceledException)
-        {
-            // Hoop's own session is over either way.
-            return Results.LocalRedirect("/login?signedOut=1");
-        }
+        endpoints.MapOidcSignIn();
     }
 
     private static async Task<IResult> SignInAsync([FromForm] LoginForm form, HttpContext context, BreakGlassAdmin admin)
@@ -150,7 +85,7 @@ public static class AuthSetup
 
     /// <summary>
     /// A break-glass session ends everywhere when the password changes; an OIDC session when its provider is removed
-    /// or after <see cref="OidcHandler.MaximumSession"/>.
+    /// or after <see cref="OidcSession.MaximumAge"/>.
     /// </summary>
     private static async Task RejectStaleSessionAsync(CookieValidatePrincipalContext context)
     {
@@ -159,7 +94,7 @@ public static class AuthSetup
         {
             BreakGlassAdmin.Actor => context.Principal.FindFirstValue(PasswordStampClaim)
                 == await services.GetRequiredService<BreakGlassAdmin>().PasswordStampAsync(context.HttpContext.RequestAborted),
-            OidcHandler.SchemeName => OidcHandler.StillValid(context.Principal, services.GetRequiredService<PolicyStore>().Current,
+            HoopClaims.OidcMethod => OidcSession.StillValid(context.Principal, services.GetRequiredService<PolicyStore>().Current,
                 services.GetRequiredService<TimeProvider>().GetUtcNow()),
             _ => true,
         };

@@ -23,8 +23,8 @@ public sealed class ConsoleAuthenticationState(ILoggerFactory loggerFactory, Pol
         {
             case BreakGlassAdmin.Actor:
                 return user.FindFirstValue(AuthSetup.PasswordStampClaim) == await breakGlass.PasswordStampAsync(cancellationToken);
-            case OidcHandler.SchemeName:
-                if (!OidcHandler.StillValid(user, policy.Current, time.GetUtcNow()))
+            case HoopClaims.OidcMethod:
+                if (!OidcSession.StillValid(user, policy.Current, time.GetUtcNow()))
                 {
                     return false;
                 }

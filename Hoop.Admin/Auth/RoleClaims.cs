@@ -14,7 +14,7 @@ public sealed class RoleClaims(PolicyStore policy) : IClaimsTransformation
     public Task<ClaimsPrincipal> TransformAsync(ClaimsPrincipal principal)
     {
         if (principal.Identity is not ClaimsIdentity { IsAuthenticated: true } identity
-            || principal.FindFirstValue(AuthSetup.AuthMethodClaim) != OidcHandler.SchemeName
+            || principal.FindFirstValue(AuthSetup.AuthMethodClaim) != HoopClaims.OidcMethod
             || identity.HasClaim(c => c.Type == RolesReadClaim))
         {
             return Task.FromResult(principal);
@@ -33,8 +33,8 @@ public sealed class RoleClaims(PolicyStore policy) : IClaimsTransformation
     /// <summary>Role names for an OIDC user's groups under <paramref name="snapshot"/>.</summary>
     public static IEnumerable<string> RolesOf(ClaimsPrincipal principal, PolicySnapshot snapshot)
     {
-        var roles = snapshot.RolesOf(principal.FindAll(OidcHandler.GroupClaim).Select(c => c.Value),
-            principal.FindFirstValue(OidcHandler.IssuerClaim) ?? "");
+        var roles = snapshot.RolesOf(principal.FindAll(HoopClaims.Group).Select(c => c.Value),
+            principal.FindFirstValue(HoopClaims.Issuer) ?? "");
         return Enum.GetValues<Roles>().Where(r => r != Roles.None && roles.HasFlag(r)).Select(r => r.ToString());
     }
 

@@ -75,16 +75,16 @@ public sealed class ReviewService(IDbContextFactory<HoopDbContext> contexts, Rev
 
         // The same person as the requester by their identity across providers, or (to be safe) by the same name.
         var key = reviewer.FindFirstValue(Api.ApiAuthenticationHandler.CallerKeyClaim)
-            ?? Hoop.Proxy.Identity.Caller.KeyOf(subject, reviewer.FindFirstValue(OidcHandler.IssuerClaim), null);
+            ?? Hoop.Proxy.Identity.Caller.KeyOf(subject, reviewer.FindFirstValue(HoopClaims.Issuer), null);
         if (key == review.RequestedBy || subject == review.RequestedBy || (review.RequestedByName is not null && name == review.RequestedByName))
         {
             return Refused("review", "You cannot decide on your own request.", ChangeStatus.Forbidden);
         }
 
         // Only groups the reviewer's identity provider may claim count (the same check roles get).
-        var issuer = reviewer.FindFirstValue(OidcHandler.IssuerClaim);
+        var issuer = reviewer.FindFirstValue(HoopClaims.Issuer);
         if (review.ReviewerGroup is { } group
-            && !policy.Current.AcceptedGroups(reviewer.FindAll(OidcHandler.GroupClaim).Select(c => c.Value), issuer).Contains(group))
+            && !policy.Current.AcceptedGroups(reviewer.FindAll(HoopClaims.Group).Select(c => c.Value), issuer).Contains(group))
         {
             return Refused("review", $"Only members of group '{group}' decide this review.", ChangeStatus.Forbidden);
         }

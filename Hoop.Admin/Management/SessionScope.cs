@@ -44,7 +44,7 @@ public sealed record SessionScope(bool All, string? Own)
             return key;
         }
 
-        return user.FindFirstValue(OidcHandler.IssuerClaim) is { } issuer && user.FindFirstValue(ClaimTypes.NameIdentifier) is { } subject
+        return user.FindFirstValue(HoopClaims.Issuer) is { } issuer && user.FindFirstValue(ClaimTypes.NameIdentifier) is { } subject
             ? Caller.KeyOf(subject, issuer, null)
             : null;
     }

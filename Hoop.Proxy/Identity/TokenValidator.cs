@@ -135,11 +135,18 @@ public sealed partial class TokenValidator
     /// How every token Hoop accepts is checked (agents' access tokens here, people's ID tokens at console sign-in):
     /// this issuer, this audience, the issuer's published asymmetric keys, an expiry, lifetime on the injected clock.
     /// </summary>
-    public static TokenValidationParameters Parameters(string issuer, string audience, OpenIdConnectConfiguration configuration, TimeProvider time) => new()
+    public static TokenValidationParameters Parameters(string issuer, string audience, OpenIdConnectConfiguration configuration, TimeProvider time)
+    {
+        var parameters = Parameters(issuer, audience, time);
+        parameters.IssuerSigningKeys = configuration.SigningKeys;
+        return parameters;
+    }
+
+    /// <summary>The same checks without keys, for a caller that adds the issuer's keys itself (the console's OpenIdConnect handler).</summary>
+    public static TokenValidationParameters Parameters(string issuer, string audience, TimeProvider time) => new()
     {
         ValidIssuer = issuer,
         ValidAudience = audience,
-        IssuerSigningKeys = configuration.SigningKeys,
         ValidAlgorithms = AsymmetricAlgorithms,
         RequireSignedTokens = true,
         RequireExpirationTime = true,

@@ -60,6 +60,8 @@ public sealed class TestIssuer : IAsyncDisposable
         {
             issuer = issuer!.Authority,
             jwks_uri = issuer.Authority + "/jwks",
+            // Where a console sign-in would go; nothing answers there (tests read the redirect).
+            authorization_endpoint = issuer.Authority + "/authorize",
             token_endpoint = issuer.Authority + "/token",
             id_token_signing_alg_values_supported = new[] { "RS256" },
         }));

@@ -5,6 +5,7 @@ using System.Web;
 using Hoop.Admin.Management;
 using Hoop.Data.Entities;
 using Hoop.Data.Store;
+using Hoop.Proxy.Policy;
 using Hoop.Tests.Support;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
@@ -104,6 +105,69 @@ public sealed class ConsoleAccessTests : IAsyncLifetime
         var callback = await other.GetAsync($"/auth/oidc/callback?code=anything&state={Uri.EscapeDataString(state)}");
 
         Assert.Equal("/login?error=state", callback.Headers.Location!.OriginalString);
+        var denied = Assert.Single(await DeniedSignInsAsync());
+        Assert.Contains("correlation cookie", denied.Details, StringComparison.Ordinal);
+        Assert.Equal(_provider.Authority, denied.Target);
+    }
+
+    [Fact]
+    public async Task SignInStart_CorrelationAndNonceCookies_AreSecureHttpOnlyAndCrossSite()
+    {
+        using var client = _hoop.CreateClient(_hoop.ConsoleUrl);
+
+        var start = await client.GetAsync($"/auth/oidc?issuer={Uri.EscapeDataString(_provider.Authority)}");
+
+        // SameSite=None: the provider's redirect back is a cross-site navigation; Secure and HttpOnly keep them to this site's pages.
+        var cookies = start.Headers.GetValues("Set-Cookie").ToList();
+        Assert.Contains(cookies, c => c.StartsWith(".AspNetCore.Correlation.", StringComparison.Ordinal));
+        Assert.Contains(cookies, c => c.StartsWith(".AspNetCore.OpenIdConnect.Nonce.", StringComparison.Ordinal));
+        Assert.All(cookies, c =>
+        {
+            var attributes = c.Split(';', StringSplitOptions.TrimEntries).Skip(1).Select(a => a.ToLowerInvariant()).ToList();
+            Assert.Contains("secure", attributes);
+            Assert.Contains("httponly", attributes);
+            Assert.Contains("samesite=none", attributes);
+        });
+    }
+
+    [Fact]
+    public async Task ForgedCallbacks_AreAuditedAtMostOnceAMinute()
+    {
+        using var client = _hoop.CreateClient(_hoop.ConsoleUrl);
+
+        foreach (var state in new[] { "forged-1", "forged-2", "" })
+        {
+            var callback = await client.GetAsync($"/auth/oidc/callback?code=anything&state={state}");
+            Assert.Equal("/login?error=state", callback.Headers.Location!.OriginalString);
+        }
+
+        var denied = Assert.Single(await DeniedSignInsAsync());
+        Assert.Contains("state parameter", denied.Details, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task CallbackAfterItsProviderWasRemoved_IsRefusedNamingTheProvider()
+    {
+        using var client = _hoop.CreateClient(_hoop.ConsoleUrl, cookies: new CookieContainer());
+        var start = await client.GetAsync($"/auth/oidc?issuer={Uri.EscapeDataString(_provider.Authority)}");
+        var state = HttpUtility.ParseQueryString(start.Headers.Location!.Query)["state"]!;
+        var issuers = _hoop.Services.GetRequiredService<IssuerService>();
+        var registered = (await issuers.ListAsync(default)).Single(i => i.Authority == _provider.Authority);
+        Assert.Equal(ChangeStatus.Ok, (await issuers.DeleteAsync(registered.Id!.Value, "test", default)).Status);
+        await _hoop.Services.GetRequiredService<PolicyStore>().RefreshAsync(default);
+
+        var callback = await client.GetAsync($"/auth/oidc/callback?code=anything&state={Uri.EscapeDataString(state)}");
+
+        Assert.Equal("/login?error=issuer", callback.Headers.Location!.OriginalString);
+        var denied = Assert.Single(await DeniedSignInsAsync());
+        Assert.Equal(_provider.Authority, denied.Target);
+        Assert.Contains("no longer registered", denied.Details, StringComparison.Ordinal);
+    }
+
+    private async Task<List<AuditEvent>> DeniedSignInsAsync()
+    {
+        await using var db = await _hoop.Services.GetRequiredService<IDbContextFactory<HoopDbContext>>().CreateDbContextAsync();
+        return await db.AuditEvents.Where(a => a.Action == "console.login" && a.Outcome == AuditOutcome.Denied).ToListAsync();
     }
 
     [Fact]
