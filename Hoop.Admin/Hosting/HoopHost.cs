@@ -110,9 +110,11 @@ public static class HoopHost
         builder.Services.AddSerilog((services, logger) => ConfigureLogger(logger, builder.Configuration, services.GetRequiredService<SqliteLogSink>()));
         builder.Services.AddSingleton(new Notices(notices));
         builder.Services.AddHoopData(builder.Configuration[MasterKey.EnvironmentVariable]);
-        builder.Services.AddSingleton(sp => sp.GetRequiredService<HoopOptions>() is var o
-            ? new Hoop.Proxy.Postgres.PostgresEndpoint(new System.Net.IPEndPoint(o.BindIPAddress, o.PostgresPort))
-            : null!);
+        builder.Services.AddSingleton(sp =>
+        {
+            var listen = sp.GetRequiredService<HoopOptions>();
+            return new Hoop.Proxy.Postgres.PostgresEndpoint(new System.Net.IPEndPoint(listen.BindIPAddress, listen.PostgresPort));
+        });
         // Links in review notices name the port the console really listens on, also when the system chose it.
         builder.Services.AddSingleton(sp => new ConsoleLink(() => sp.GetRequiredService<Listeners>().ConsoleUrl(sp.GetRequiredService<HoopOptions>().ConsoleUri)));
         builder.Services.AddHoopProxy();
