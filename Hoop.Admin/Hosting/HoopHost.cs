@@ -107,7 +107,10 @@ public static class HoopHost
         builder.WebHost.UseStaticWebAssets();
 
         builder.Services.AddHoopSettings();
-        builder.Services.AddSerilog((services, logger) => ConfigureLogger(logger, builder.Configuration, services.GetRequiredService<SqliteLogSink>()));
+        // The host owns its logger: Serilog's static Log.Logger is left alone, so a host that stops (tests run several
+        // in one process) never closes another host's logger and the sinks under it.
+        builder.Services.AddSerilog((services, logger) => ConfigureLogger(logger, builder.Configuration, services.GetRequiredService<SqliteLogSink>()),
+            preserveStaticLogger: true);
         builder.Services.AddSingleton(new Notices(notices));
         builder.Services.AddHoopData(builder.Configuration[MasterKey.EnvironmentVariable]);
         builder.Services.AddSingleton(sp =>
