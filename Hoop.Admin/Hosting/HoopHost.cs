@@ -178,6 +178,8 @@ public static class HoopHost
     private static void UseApiRequestLogging(this WebApplication app) =>
         app.UseSerilogRequestLogging(options =>
         {
+            // The host's own logger: the static one is not set (preserveStaticLogger).
+            options.Logger = app.Services.GetRequiredService<Serilog.ILogger>();
             options.MessageTemplate = "{RequestMethod} {RequestPath} answered {StatusCode} in {Elapsed:0.0} ms";
             options.GetLevel = (context, _, exception) =>
                 exception is not null || context.Response.StatusCode >= 500 ? LogEventLevel.Error
