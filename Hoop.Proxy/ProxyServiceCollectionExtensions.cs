@@ -43,6 +43,8 @@ public static class ProxyServiceCollectionExtensions
         services.AddSingleton<AcmeChallenges>();
         services.AddSingleton<AcmeIssuer>();
         services.AddSingleton<CertificateStatus>();
+        services.AddSingleton<FirstOrder>();
+        services.AddHostedService(sp => sp.GetRequiredService<FirstOrder>());
         services.AddSingleton<CertificateRenewal>();
         services.AddHostedService(sp => sp.GetRequiredService<CertificateRenewal>());
         services.AddHttpClient(AcmeIssuer.HttpClientName, c => c.Timeout = TimeSpan.FromSeconds(30))

@@ -126,7 +126,9 @@ public static class HoopHost
         builder.Services.AddHoopAdminApi();
         builder.Services.AddProblemDetails();
         builder.Services.AddSingleton<Listeners>();
+        builder.Services.AddSingleton<StartGate>();
         builder.WebHost.ConfigureKestrel(KestrelSetup.Configure);
+        ServerFirst.Apply(builder.Host);
         services?.Invoke(builder.Services);
 
         // Every setting is checked (building the host already reads the listeners'), and the data folder and master
@@ -198,6 +200,8 @@ public static class HoopHost
         // The http-01 port answers ACME challenges and nothing else.
         var challenges = app.Services.GetRequiredService<AcmeChallenges>();
         app.MapWhen(context => listeners.IsOn(context, ListenerKind.AcmeHttp), acme => acme.Run(challenges.ServeHttp01Async));
+        // Everything else waits for the store, the policy and the rest of start-up (the ports open before them).
+        app.Use(app.Services.GetRequiredService<StartGate>().Wrap);
         // A branch of a WebApplication routes over its own endpoints: the proxy's routes are not the console's.
         app.MapWhen(context => listeners.IsOn(context, ListenerKind.Proxy), proxy =>
         {
@@ -212,7 +216,7 @@ public static class HoopHost
         app.UseAdminApiRequests();
         app.UseRouting();
         app.UseAuthentication();
-        app.UseAuthorization();
+        app.UseAuthorizationFromFirstRequest();
         app.UseAntiforgery();
 
         app.MapHealthChecks("/healthz", new() { Predicate = _ => false }).AllowAnonymous();

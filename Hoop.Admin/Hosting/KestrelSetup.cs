@@ -155,21 +155,29 @@ internal static partial class KestrelSetup
 
     /// <summary>
     /// TLS 1.2+ only; a plaintext client fails the handshake and gets no HTTP answer. With <paramref name="challenges"/>,
-    /// a handshake <see cref="PeekAlpn"/> marked as an ACME validation gets the tls-alpn-01 certificate instead.
+    /// a handshake <see cref="PeekAlpn"/> marked as an ACME validation gets the tls-alpn-01 certificate instead. A
+    /// handshake before the first certificate is installed (the ports open before start-up is done) waits for it.
     /// </summary>
     private static TlsHandshakeCallbackOptions Tls(InboundCertificate certificate, AcmeChallenges? challenges, ConnectionLimits limits) => new()
     {
         HandshakeTimeout = limits.HandshakeTimeout,
-        OnConnection = context => ValueTask.FromResult(
+        OnConnection = context =>
             context.Connection.Features.Get<AcmeTlsAlpnHandshake>() is not null && challenges?.TlsAlpn01For(context.ClientHelloInfo.ServerName) is { } challenge
-                ? new SslServerAuthenticationOptions
+                ? ValueTask.FromResult(new SslServerAuthenticationOptions
                 {
                     ServerCertificateContext = challenge,
                     EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
                     ApplicationProtocols = [AcmeChallenges.AcmeTls],
-                }
-                : Normal(certificate)),
+                })
+                : certificate.FirstInstalled.IsCompleted ? ValueTask.FromResult(Normal(certificate))
+                : NormalOnceInstalledAsync(certificate, context.CancellationToken),
     };
+
+    private static async ValueTask<SslServerAuthenticationOptions> NormalOnceInstalledAsync(InboundCertificate certificate, CancellationToken cancellationToken)
+    {
+        await certificate.FirstInstalled.WaitAsync(cancellationToken);
+        return Normal(certificate);
+    }
 
     private sealed class AcmeTlsAlpnHandshake;
 

@@ -52,12 +52,13 @@ public sealed partial class CertificateBootstrapper(
         var current = await store.LoadCurrentAsync(cancellationToken);
         if (current is { } found && !NeedsNewSelfSigned(found.Record))
         {
-            inbound.Install(found.Certificate, found.Chain);
+            inbound.InstallIfNone(found.Certificate, found.Chain);
             LogInstalled(found.Record.Source, found.Record.Thumbprint, found.Record.NotAfter);
             return;
         }
 
-        await CreateSelfSignedAsync(cancellationToken);
+        // On a first start with ACME, the first order may have served its certificate already; this one is the fallback.
+        await CreateSelfSignedAsync(atStart: true, cancellationToken);
     }
 
     /// <summary>
@@ -68,7 +69,7 @@ public sealed partial class CertificateBootstrapper(
     {
         if (await store.LoadCurrentAsync(cancellationToken) is { } found && NeedsNewSelfSigned(found.Record))
         {
-            await CreateSelfSignedAsync(cancellationToken);
+            await CreateSelfSignedAsync(atStart: false, cancellationToken);
         }
     }
 
@@ -83,12 +84,20 @@ public sealed partial class CertificateBootstrapper(
     private bool NeedsNewSelfSigned(Certificate record) => record.Source == CertificateSource.SelfSigned
         && (!policy.Current.Certificates.SameHostNames(record.HostNames) || record.NotAfter <= time.GetUtcNow().UtcDateTime.AddDays(30));
 
-    private async Task CreateSelfSignedAsync(CancellationToken cancellationToken)
+    private async Task CreateSelfSignedAsync(bool atStart, CancellationToken cancellationToken)
     {
         var hostNames = policy.Current.Certificates.HostNames;
         var certificate = SelfSignedCertificate.Create(hostNames, time.GetUtcNow());
         var record = await store.SaveAsCurrentAsync(certificate, CertificateSource.SelfSigned, hostNames, cancellationToken);
-        inbound.Install(certificate);
+        if (atStart)
+        {
+            inbound.InstallIfNone(certificate);
+        }
+        else
+        {
+            inbound.Install(certificate);
+        }
+
         await audit.WriteAsync(AuditLog.System, "certificate.self-signed", record.Thumbprint, AuditOutcome.Success,
             new { record.HostNames, record.NotAfter }, cancellationToken);
         LogCreated(string.Join(", ", hostNames), record.Thumbprint);

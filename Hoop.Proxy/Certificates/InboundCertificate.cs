@@ -9,16 +9,41 @@ namespace Hoop.Proxy.Certificates;
 /// </summary>
 public sealed class InboundCertificate
 {
-    private volatile Installed? _current;
+    // Read and written with Volatile/Interlocked: a handshake on any thread sees the latest install.
+    private Installed? _current;
+    private readonly TaskCompletionSource _first = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>The certificate new handshakes get, or null before the first one is installed.</summary>
-    public X509Certificate2? Certificate => _current?.Certificate;
+    public X509Certificate2? Certificate => Volatile.Read(ref _current)?.Certificate;
+
+    /// <summary>
+    /// Completes when the first certificate is installed. The ports open before the store is ready, so a handshake
+    /// that comes in earlier waits for it.
+    /// </summary>
+    public Task FirstInstalled => _first.Task;
 
     /// <summary>The certificate with its chain, built once per install rather than per handshake.</summary>
     public SslStreamCertificateContext Context =>
-        _current?.Context ?? throw new InvalidOperationException("No inbound certificate is installed yet.");
+        Volatile.Read(ref _current)?.Context ?? throw new InvalidOperationException("No inbound certificate is installed yet.");
 
     public void Install(X509Certificate2 certificate, X509Certificate2Collection? chain = null)
+    {
+        Volatile.Write(ref _current, Prepare(certificate, chain));
+        _first.TrySetResult();
+    }
+
+    /// <summary>
+    /// Installs only while nothing is served: the stored or self-signed certificate at start never replaces one the
+    /// first start's ACME order installed before it. Returns whether it installed.
+    /// </summary>
+    public bool InstallIfNone(X509Certificate2 certificate, X509Certificate2Collection? chain = null)
+    {
+        var installed = Interlocked.CompareExchange(ref _current, Prepare(certificate, chain), null) is null;
+        _first.TrySetResult();
+        return installed;
+    }
+
+    private static Installed Prepare(X509Certificate2 certificate, X509Certificate2Collection? chain)
     {
         ArgumentNullException.ThrowIfNull(certificate);
         if (!certificate.HasPrivateKey)
@@ -26,8 +51,7 @@ public sealed class InboundCertificate
             throw new ArgumentException("The inbound certificate needs its private key.", nameof(certificate));
         }
 
-        var context = SslStreamCertificateContext.Create(certificate, chain, offline: true);
-        _current = new Installed(certificate, context);
+        return new Installed(certificate, SslStreamCertificateContext.Create(certificate, chain, offline: true));
     }
 
     private sealed record Installed(X509Certificate2 Certificate, SslStreamCertificateContext Context);

@@ -22,6 +22,13 @@ public sealed class AcmeChallenges
 
     private readonly ConcurrentDictionary<string, string> _http01 = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, SslStreamCertificateContext> _tlsAlpn01 = new(StringComparer.OrdinalIgnoreCase);
+    private readonly TaskCompletionSource _answering = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Completes once the ports that answer the CA's validation are open: the CA is not asked to look before.</summary>
+    public Task Answering => _answering.Task;
+
+    /// <summary>Called by the host once its listeners are bound.</summary>
+    public void ListenersOpen() => _answering.TrySetResult();
 
     public void AddHttp01(string token, string keyAuthorization) => _http01[token] = keyAuthorization;
 

@@ -49,14 +49,12 @@ public sealed partial class AcmeIssuer(
             key.ImportPkcs8PrivateKey(secrets.UnprotectBytes(account.ProtectedKey), out _);
         }
 
-        var client = new AcmeClient(httpClients.CreateClient(HttpClientName), directory, new Jws(key), time);
-        var eab = options.EabKeyId is { Length: > 0 } id && options.EabMacKey is { Length: > 0 } mac ? (id, mac) : ((string, string)?)null;
+        var client = Client(directory, key);
         if (account.AccountUrl is null)
         {
-            account.AccountUrl = await client.AccountAsync(options.Email, eab, cancellationToken);
+            account.AccountUrl = await RegisterAsync(client, options, cancellationToken);
             account.Email = options.Email;
             await db.SaveChangesAsync(cancellationToken);
-            LogAccount(account.AccountUrl, directory.Host);
         }
 
         client.AccountUrl = account.AccountUrl;
@@ -71,25 +69,88 @@ public sealed partial class AcmeIssuer(
     }
 
     /// <summary>
+    /// A new account whose key is not in the store yet: the first start orders while the store is still being
+    /// created, and <see cref="SaveAccountAsync"/> keeps the key once it is ready.
+    /// </summary>
+    public async Task<AcmeClient> RegisterUnstoredAsync(AcmeOptions options, ECDsa key, CancellationToken cancellationToken)
+    {
+        var client = Client(options.DirectoryUrl ?? throw new InvalidOperationException("ACME is not configured."), key);
+        client.AccountUrl = await RegisterAsync(client, options, cancellationToken);
+        return client;
+    }
+
+    /// <summary>Stores an account made by <see cref="RegisterUnstoredAsync"/>, unless one for its CA is stored already.</summary>
+    public async Task SaveAccountAsync(AcmeOptions options, ECDsa key, string accountUrl, CancellationToken cancellationToken)
+    {
+        var directory = options.DirectoryUrl!.ToString();
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        if (await db.AcmeAccounts.AnyAsync(a => a.DirectoryUrl == directory, cancellationToken))
+        {
+            return;
+        }
+
+        db.AcmeAccounts.Add(new AcmeAccount
+        {
+            DirectoryUrl = directory,
+            ProtectedKey = secrets.Protect(key.ExportPkcs8PrivateKey()),
+            AccountUrl = accountUrl,
+            Email = options.Email,
+            CreatedAt = time.GetUtcNow().UtcDateTime,
+        });
+        await db.SaveChangesAsync(cancellationToken);
+    }
+
+    private AcmeClient Client(Uri directory, ECDsa key) => new(httpClients.CreateClient(HttpClientName), directory, new Jws(key), time);
+
+    private async Task<string> RegisterAsync(AcmeClient client, AcmeOptions options, CancellationToken cancellationToken)
+    {
+        var eab = options.EabKeyId is { Length: > 0 } id && options.EabMacKey is { Length: > 0 } mac ? (id, mac) : ((string, string)?)null;
+        var url = await client.AccountAsync(options.Email, eab, cancellationToken);
+        LogAccount(url, options.DirectoryUrl!.Host);
+        return url;
+    }
+
+    /// <summary>
     /// Orders, validates, finalizes, downloads, checks and installs. <paramref name="replaces"/> is the ARI id of the
     /// certificate renewed. The CA is told to validate once <paramref name="listening"/> completes (the ports that
-    /// answer its challenges are open); everything before that runs while the host is still starting.
+    /// answer its challenges are open).
     /// </summary>
     public async Task<Certificate> IssueAsync(CertificateSettings settings, string? replaces, string actor, Task listening, CancellationToken cancellationToken)
     {
-        var (hostNames, options) = (settings.AcmeHostNames, settings.Acme);
+        var hostNames = NamesToOrder(settings);
+        var client = await ConnectAsync(settings.Acme, cancellationToken);
+        var issued = await ObtainAsync(client, hostNames, settings.Acme, replaces, listening, cancellationToken);
+        return await InstallAsync(issued, actor, cancellationToken);
+    }
+
+    /// <summary>Checks, stores as current and serves an issued certificate.</summary>
+    public async Task<Certificate> InstallAsync(IssuedCertificate issued, string actor, CancellationToken cancellationToken)
+    {
+        var record = await installer.InstallAsync(issued.Certificate, issued.Chain, CertificateSource.Acme, issued.HostNames, actor, cancellationToken);
+        LogIssued(string.Join(", ", issued.HostNames), record.Thumbprint, record.NotAfter);
+        return record;
+    }
+
+    /// <summary>The host names a CA can issue; throws, naming the setting to change, when there is none.</summary>
+    public IReadOnlyList<string> NamesToOrder(CertificateSettings settings)
+    {
         foreach (var reason in settings.AcmeLeftOut)
         {
             LogLeftOut(reason);
         }
 
-        if (hostNames.Count == 0)
-        {
-            throw new AcmeException($"No host name can be ordered: {string.Join(" ", settings.AcmeLeftOut)} "
+        return settings.AcmeHostNames is { Count: > 0 } names ? names
+            : throw new AcmeException($"No host name can be ordered: {string.Join(" ", settings.AcmeLeftOut)} "
                 + "Set Hoop:HostNames (or the host names in Console → Certificates) to the DNS names agents reach Hoop by, such as hoop.example.com.");
-        }
+    }
 
-        var client = await ConnectAsync(options, cancellationToken);
+    /// <summary>
+    /// One order for <paramref name="hostNames"/>: every authorization at once, the CSR, the download. The certificate
+    /// comes back with its key, checked, neither stored nor served.
+    /// </summary>
+    public async Task<IssuedCertificate> ObtainAsync(AcmeClient client, IReadOnlyList<string> hostNames, AcmeOptions options, string? replaces,
+        Task listening, CancellationToken cancellationToken)
+    {
         AcmeOrder order;
         try
         {
@@ -124,9 +185,8 @@ public sealed partial class AcmeIssuer(
         // Through PKCS#12 once, so the key is usable by SslStream on every platform.
         var usable = X509CertificateLoader.LoadPkcs12(withKey.Export(X509ContentType.Pkcs12), null);
         withKey.Dispose();
-        var record = await installer.InstallAsync(usable, chain, CertificateSource.Acme, hostNames, actor, cancellationToken);
-        LogIssued(string.Join(", ", hostNames), record.Thumbprint, record.NotAfter);
-        return record;
+        installer.Check(usable, chain, hostNames);
+        return new IssuedCertificate(usable, chain, hostNames);
     }
 
     /// <summary>
@@ -226,3 +286,6 @@ public sealed partial class AcmeIssuer(
     [LoggerMessage(2011, LogLevel.Information, "ACME certificate for {HostNames} installed ({Thumbprint}), valid until {NotAfter:u}")]
     private partial void LogIssued(string hostNames, string thumbprint, DateTime notAfter);
 }
+
+/// <summary>A certificate the CA issued, with its private key and chain, checked but not yet stored.</summary>
+public sealed record IssuedCertificate(X509Certificate2 Certificate, X509Certificate2Collection Chain, IReadOnlyList<string> HostNames);

@@ -34,10 +34,11 @@ public sealed partial class CertificateRenewal(
     CertificateBootstrapper bootstrapper,
     CertificateStore store,
     AcmeIssuer issuer,
+    FirstOrder firstOrder,
+    AcmeChallenges challenges,
     CertificateStatus status,
     AuditLog audit,
     IHttpClientFactory httpClients,
-    IHostApplicationLifetime lifetime,
     TimeProvider time,
     ILogger<CertificateRenewal> logger) : BackgroundService
 {
@@ -90,12 +91,9 @@ public sealed partial class CertificateRenewal(
         _seen = policy.Current.Certificates;
         using var watch = ChangeToken.OnChange(() => policy.ChangeToken, OnPolicyChanged);
 
-        // Start-up never waits for the ACME server, and the first order does not wait for start-up: account, order
-        // and authorizations are fetched meanwhile; only the CA's validation waits for the listeners that answer it.
-        var listening = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        using var started = lifetime.ApplicationStarted.Register(() => listening.TrySetResult());
-        await Task.Yield(); // Off the start-up path: the hosted services after this one start now.
-
+        await Task.Yield(); // Start-up never waits for the ACME server: the hosted services after this one start now.
+        // A first start's order began before the store existed; its outcome is this loop's first round.
+        var first = await firstOrder.Outcome;
         var failures = 0;
         while (!stoppingToken.IsCancellationRequested)
         {
@@ -108,6 +106,18 @@ public sealed partial class CertificateRenewal(
                     status.NextAttempt = null;
                     await bootstrapper.EnsureCoveredAsync(stoppingToken);
                     await SleepAsync(Recheck, stoppingToken);
+                    continue;
+                }
+
+                if (first is not null)
+                {
+                    status.LastAttempt = time.GetUtcNow();
+                    var outcome = first;
+                    first = null;
+                    await KeepFirstAsync(outcome, settings, stoppingToken);
+                    failures = 0;
+                    status.LastError = null;
+                    status.LastSuccess = time.GetUtcNow();
                     continue;
                 }
 
@@ -128,7 +138,7 @@ public sealed partial class CertificateRenewal(
                 _issuing = true;
                 try
                 {
-                    await issuer.IssueAsync(settings, ReplacesOf(current), "acme", listening.Task, stoppingToken);
+                    await issuer.IssueAsync(settings, ReplacesOf(current), "acme", challenges.Answering, stoppingToken);
                 }
                 finally
                 {
@@ -155,6 +165,23 @@ public sealed partial class CertificateRenewal(
                 Interlocked.Exchange(ref _force, 1); // The retry does not wait for the renewal time again.
             }
         }
+    }
+
+    /// <summary>Stores what the first start's order got, once the store is ready; its failure is thrown as this loop's.</summary>
+    private async Task KeepFirstAsync(FirstOrderOutcome outcome, CertificateSettings settings, CancellationToken cancellationToken)
+    {
+        using var key = outcome.AccountKey;
+        if (key is not null && outcome.AccountUrl is not null)
+        {
+            await issuer.SaveAccountAsync(settings.Acme, key, outcome.AccountUrl, cancellationToken);
+        }
+
+        if (outcome.Error is not null)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(outcome.Error);
+        }
+
+        await issuer.InstallAsync(outcome.Issued!, "acme", cancellationToken);
     }
 
     private async Task RecordFailureAsync(Exception e, int failures, TimeSpan backoff, CancellationToken cancellationToken)

@@ -41,8 +41,39 @@ public sealed class AcmePebbleTests : IDisposable
         chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
         chain.ChainPolicy.ExtraStore.AddRange(hoop.Services.GetRequiredService<InboundCertificate>().Context.IntermediateCertificates.ToArray());
         Assert.True(chain.Build(onProxy), "the served certificate chains to pebble's root with the intermediates Hoop sends");
+
+        // A first start orders while the store is created; what it got is stored once the store is ready.
+        await Eventually.TrueAsync(async () => await CurrentSourceAsync(hoop) == CertificateSource.Acme, TimeSpan.FromSeconds(10));
         await using var db = await hoop.Services.GetRequiredService<IDbContextFactory<HoopDbContext>>().CreateDbContextAsync();
-        Assert.Equal(CertificateSource.Acme, (await db.Certificates.SingleAsync(c => c.IsCurrent)).Source);
+        Assert.Equal(installed.GetCertHashString(System.Security.Cryptography.HashAlgorithmName.SHA256),
+            (await db.Certificates.SingleAsync(c => c.IsCurrent)).Thumbprint);
+        var account = await db.AcmeAccounts.SingleAsync();
+        Assert.Equal(pebble.DirectoryUrl.ToString(), account.DirectoryUrl);
+        Assert.NotNull(account.AccountUrl);
+        Assert.True(await db.AuditEvents.AnyAsync(a => a.Action == "certificate.installed" && a.Actor == "acme"));
+    }
+
+    [Fact]
+    public async Task Restart_ServesTheStoredCertificate_AndKeepsTheFirstStartsAccount()
+    {
+        var (httpPort, proxyPort) = (Repository.FreePort(), Repository.FreePort());
+        await using var pebble = await Pebble.StartAsync(httpPort, proxyPort);
+        string accountUrl;
+        X509Certificate2 first;
+        await using (var hoop = await StartHoopAsync(pebble, httpPort, proxyPort))
+        {
+            first = await WaitForAcmeCertificateAsync(hoop, pebble);
+            await Eventually.TrueAsync(async () => await CurrentSourceAsync(hoop) == CertificateSource.Acme, TimeSpan.FromSeconds(10));
+            await using var db = await hoop.Services.GetRequiredService<IDbContextFactory<HoopDbContext>>().CreateDbContextAsync();
+            accountUrl = (await db.AcmeAccounts.SingleAsync()).AccountUrl!;
+        }
+
+        await using var again = await StartHoopAsync(pebble, httpPort, proxyPort);
+        Assert.Equal(first.Thumbprint, again.Services.GetRequiredService<InboundCertificate>().Certificate!.Thumbprint);
+        again.Services.GetRequiredService<CertificateRenewal>().RenewNow();
+        await WaitForAcmeCertificateAsync(again, pebble, notThumbprint: first.Thumbprint);
+        await using var after = await again.Services.GetRequiredService<IDbContextFactory<HoopDbContext>>().CreateDbContextAsync();
+        Assert.Equal(accountUrl, (await after.AcmeAccounts.SingleAsync()).AccountUrl);
     }
 
     [Fact]

@@ -336,7 +336,7 @@ public sealed class AcmeUnitTests
     }
 
     private static CertificateRenewal CreateRenewal() =>
-        new(null!, null!, null!, null!, new CertificateStatus(), null!, null!, null!,
+        new(null!, null!, null!, null!, null!, null!, new CertificateStatus(), null!, null!,
             TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger<CertificateRenewal>.Instance);
 
     /// <summary>What a real client (SslStream) sends first, read by a loopback listener that then hangs up.</summary>
