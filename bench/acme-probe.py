@@ -21,12 +21,14 @@ import sys
 import time
 
 
-def handshake(port, name, context):
-    """'refused' (nothing listens), 'listening' (no verified handshake yet), or the served certificate (DER)."""
+def handshake(port, name, context, connected=lambda: None):
+    """'refused' (nothing listens), 'listening' (no verified handshake yet), or the served certificate (DER).
+    connected() is called once the TCP connection is made, before the handshake (which a server may hold)."""
     try:
         sock = socket.create_connection(("127.0.0.1", port), timeout=2)
     except OSError:
         return "refused"
+    connected()
     try:
         with context.wrap_socket(sock, server_hostname=name) as tls:
             return tls.getpeercert(binary_form=True)
@@ -56,10 +58,11 @@ def main():
         try:
             first = None
             while time.monotonic() - start < args.timeout and server.poll() is None:
-                answer = handshake(args.port, args.name, context)
+                def connected():
+                    if result["ready"] is None:
+                        result["ready"] = round(time.monotonic() - start, 3)
+                answer = handshake(args.port, args.name, context, connected)
                 now = time.monotonic() - start
-                if answer != "refused" and result["ready"] is None:
-                    result["ready"] = round(now, 3)
                 if isinstance(answer, bytes):
                     result["cert"] = round(now, 3)
                     first = answer

@@ -14,6 +14,10 @@ namespace Hoop.Admin.Api;
 /// <summary>An uploaded certificate: PEM certificate (chain after it) and PEM key, or a base64 PFX with its password.</summary>
 public sealed record CertificateUpload(string? CertificatePem, string? PrivateKeyPem, string? PfxBase64, string? Password);
 
+/// <summary>GET /api/v1/certificates: the ACME status and the history, newest first.</summary>
+public sealed record CertificatesView(DateTimeOffset? LastAttempt, DateTimeOffset? LastSuccess, DateTimeOffset? NextAttempt, string? LastError,
+    bool Expiring, List<CertificateView> History);
+
 public static class AdminApi
 {
     public const string AdminPolicy = "hoop-admin";
@@ -244,7 +248,7 @@ public static class AdminApi
 
         var certificates = api.MapGroup("/certificates");
         certificates.MapGet("/", async (CertificateService s, CertificateStatus status, CancellationToken ct) =>
-            new { status.LastAttempt, status.LastSuccess, status.NextAttempt, status.LastError, status.Expiring, history = await s.HistoryAsync(ct) });
+            new CertificatesView(status.LastAttempt, status.LastSuccess, status.NextAttempt, status.LastError, status.Expiring, await s.HistoryAsync(ct)));
         certificates.MapPost("/", async (CertificateUpload upload, CertificateService s, HttpContext http, CancellationToken ct) =>
         {
             byte[]? pfx = null;

@@ -21,7 +21,7 @@ public sealed class AcmeClient(HttpClient http, Uri directoryUrl, Jws jws, TimeP
     /// Without a Retry-After, the first look comes soon and the next ones twice as late each time: a test CA
     /// answers in milliseconds, a public one in a second or more, and neither is asked more than a few times.
     /// </summary>
-    public static readonly TimeSpan FirstPoll = TimeSpan.FromMilliseconds(50);
+    public static readonly TimeSpan FirstPoll = TimeSpan.FromMilliseconds(10);
     private static readonly TimeSpan LongestPoll = TimeSpan.FromSeconds(2);
     private static readonly TimeSpan MaximumPoll = TimeSpan.FromSeconds(30);
 
