@@ -103,14 +103,11 @@ public sealed class ApiAuthenticationHandler(
         return Success(BreakGlassAdmin.Actor, decoded[..colon], Roles.Admin, BreakGlassAdmin.Actor, [], BreakGlassAdmin.Actor);
     }
 
-    /// <summary>The caller's identity across providers (<see cref="Caller.Key"/>), for "not your own request" checks.</summary>
-    public const string CallerKeyClaim = "hoop:caller";
-
     private static AuthenticateResult Success(string subject, string name, Roles roles, string method, IEnumerable<string> groups, string callerKey)
     {
         var claims = new List<Claim>
         {
-            new(ClaimTypes.NameIdentifier, subject), new(ClaimTypes.Name, name), new(AuthSetup.AuthMethodClaim, method), new(CallerKeyClaim, callerKey),
+            new(ClaimTypes.NameIdentifier, subject), new(ClaimTypes.Name, name), new(AuthSetup.AuthMethodClaim, method), new(HoopClaims.CallerKey, callerKey),
         };
         claims.AddRange(groups.Select(g => new Claim(HoopClaims.Group, g)));
         claims.AddRange(Enum.GetValues<Roles>().Where(r => r != Roles.None && roles.HasFlag(r)).Select(r => new Claim(ClaimTypes.Role, r.ToString())));

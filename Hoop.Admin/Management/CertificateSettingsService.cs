@@ -22,7 +22,7 @@ public sealed record CertificateSettingsInput(IReadOnlyList<string>? HostNames, 
 /// </summary>
 public sealed record CertificateSettingsView(IReadOnlyList<string> HostNames, string? DirectoryUrl, string? Email, string? EabKeyId,
     bool EabMacKeySet, string Challenge, string KeyType, string? TrustedRootsFile, string? AlertWebhook, bool Saved,
-    bool AllowReservedNames, IReadOnlyList<string> AcmeLeftOut);
+    bool AllowReservedNames, IReadOnlyList<string> AcmeLeftOut, string Version);
 
 /// <summary>Reads and changes the host names and ACME settings: appsettings.json's, until an admin saves others.</summary>
 public sealed class CertificateSettingsService(
@@ -37,11 +37,10 @@ public sealed class CertificateSettingsService(
     public async Task<CertificateSettingsView> GetAsync(CancellationToken cancellationToken)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
-        var saved = await db.Settings.AsNoTracking().AnyAsync(s => s.Key == HoopDbContext.CertificateSettingKey, cancellationToken);
-        return View(policy.Current.Certificates, saved);
+        return View(policy.Current.Certificates, await db.SettingVersionAsync(HoopDbContext.CertificateSettingKey, cancellationToken));
     }
 
-    public async Task<ChangeResult<CertificateSettingsView>> SaveAsync(CertificateSettingsInput input, string actor, CancellationToken cancellationToken)
+    public async Task<ChangeResult<CertificateSettingsView>> SaveAsync(CertificateSettingsInput input, string? expectedVersion, string actor, CancellationToken cancellationToken)
     {
         var current = policy.Current.Certificates;
         var errors = new FieldErrors();
@@ -52,14 +51,21 @@ public sealed class CertificateSettingsService(
         }
 
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var version = await db.SettingVersionAsync(HoopDbContext.CertificateSettingKey, cancellationToken);
+        if (expectedVersion is not null && expectedVersion != version)
+        {
+            return ChangeResult<CertificateSettingsView>.Stale();
+        }
+
         var stored = next.ToStored(secrets);
         await db.PutSettingAsync(HoopDbContext.CertificateSettingKey, stored, time.GetUtcNow().UtcDateTime, cancellationToken);
 
         db.AuditEvents.Add(audit.Create(actor, "settings.certificates", null, AuditOutcome.Success,
-            new { before = View(current, true), after = View(next, true) }));
+            // The audit compares the settings themselves: no version in either picture.
+            new { before = View(current, ""), after = View(next, "") }));
         await db.SaveChangesAsync(cancellationToken);
         await policy.RefreshAsync(cancellationToken);
-        return new(ChangeStatus.Ok, View(next, true));
+        return new(ChangeStatus.Ok, View(next, await db.SettingVersionAsync(HoopDbContext.CertificateSettingKey, cancellationToken)));
     }
 
     /// <summary>The input over the current settings, every field checked; null when a field is wrong.</summary>
@@ -180,8 +186,9 @@ public sealed class CertificateSettingsService(
         return acme with { EabKeyId = keyId, EabMacKey = keyId is null ? null : macKey };
     }
 
-    private static CertificateSettingsView View(CertificateSettings s, bool saved) => new(
+    private static CertificateSettingsView View(CertificateSettings s, string version) => new(
         s.HostNames, s.Acme.DirectoryUrl?.ToString(), s.Acme.Email, s.Acme.EabKeyId, s.Acme.EabMacKey is not null,
         CertificateSettingsRules.Name(s.Acme.Challenge), CertificateSettingsRules.Name(s.Acme.KeyType),
-        s.Acme.TrustedRootsFile, s.Acme.AlertWebhook?.ToString(), saved, s.Acme.AllowReservedNames, s.Acme.Enabled ? s.AcmeLeftOut : []);
+        s.Acme.TrustedRootsFile, s.Acme.AlertWebhook?.ToString(), version != HoopDbContext.ConfiguredVersion, s.Acme.AllowReservedNames,
+        s.Acme.Enabled ? s.AcmeLeftOut : [], version);
 }

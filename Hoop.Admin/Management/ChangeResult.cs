@@ -1,3 +1,5 @@
+using System.Diagnostics.CodeAnalysis;
+
 namespace Hoop.Admin.Management;
 
 /// <summary>What a change to the configuration came to; the API and the console turn it into their own answer.</summary>
@@ -6,6 +8,19 @@ public sealed record ChangeResult<T>(ChangeStatus Status, T? Value = default, IR
     public static ChangeResult<T> Invalid(Dictionary<string, string[]> errors) => new(ChangeStatus.Invalid, default, errors);
     public static ChangeResult<T> Missing() => new(ChangeStatus.NotFound);
     public static ChangeResult<T> Stale() => new(ChangeStatus.VersionMismatch);
+
+    /// <summary>
+    /// Whether <paramref name="stored"/> may not be changed, and why: it is missing, or it changed since the caller
+    /// read it (<paramref name="expectedVersion"/>, the API's If-Match; null takes whatever is stored).
+    /// </summary>
+    public static bool Refuses<TEntity>([NotNullWhen(false)] TEntity? stored, string? expectedVersion, [NotNullWhen(true)] out ChangeResult<T>? refusal)
+        where TEntity : class, Hoop.Data.Entities.IVersioned
+    {
+        refusal = stored is null ? Missing()
+            : expectedVersion is not null && expectedVersion != stored.Version.ToString("n") ? Stale()
+            : null;
+        return refusal is not null;
+    }
 }
 
 public enum ChangeStatus

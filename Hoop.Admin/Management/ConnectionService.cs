@@ -19,8 +19,14 @@ public sealed partial class ConnectionService(
     SecretProtector secrets,
     AuditLog audit,
     PolicyStore policy,
-    TimeProvider time)
+    TimeProvider time) : IRecordService<ConnectionInput, ConnectionView>
 {
+    public string Kind => "connection";
+
+    public string KeyOf(ConnectionView view) => view.Name;
+
+    public string? VersionOf(ConnectionView view) => view.Version;
+
     public async Task<IReadOnlyList<ConnectionView>> ListAsync(CancellationToken cancellationToken)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
@@ -118,14 +124,7 @@ public sealed partial class ConnectionService(
         HoopDbContext db, string name, string? expectedVersion, CancellationToken cancellationToken)
     {
         var connection = await Find(db, name).FirstOrDefaultAsync(cancellationToken);
-        if (connection is null)
-        {
-            return (null, ChangeResult<ConnectionView>.Missing());
-        }
-
-        return expectedVersion is not null && expectedVersion != connection.Version.ToString("n")
-            ? (null, ChangeResult<ConnectionView>.Stale())
-            : (connection, null);
+        return ChangeResult<ConnectionView>.Refuses(connection, expectedVersion, out var refusal) ? (null, refusal) : (connection, null);
     }
 
     private void Apply(Connection connection, ConnectionInput input, DateTime now)

@@ -8,7 +8,20 @@ namespace Hoop.Admin.Management;
 
 /// <summary>Registers OIDC groups: the Hoop roles each carries and the connections it may use (its grants).</summary>
 public sealed class GroupService(IDbContextFactory<HoopDbContext> contexts, AuditLog audit, PolicyStore policy, TimeProvider time)
+    : IRecordService<GroupInput, GroupView>
 {
+    public string Kind => "group";
+
+    public string KeyOf(GroupView view) => view.Name;
+
+    public string? VersionOf(GroupView view) => view.Version;
+
+    Task<ChangeResult<GroupView>> IRecordService<GroupInput, GroupView>.CreateAsync(GroupInput input, string actor, CancellationToken cancellationToken) =>
+        SaveAsync(null, input, null, actor, cancellationToken);
+
+    Task<ChangeResult<GroupView>> IRecordService<GroupInput, GroupView>.UpdateAsync(string key, GroupInput input, string? expectedVersion, string actor,
+        CancellationToken cancellationToken) => SaveAsync(key, input, expectedVersion, actor, cancellationToken);
+
     public async Task<IReadOnlyList<GroupView>> ListAsync(CancellationToken cancellationToken)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
@@ -26,14 +39,9 @@ public sealed class GroupService(IDbContextFactory<HoopDbContext> contexts, Audi
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var group = existingName is null ? null : await Groups(db).FirstOrDefaultAsync(g => g.Name == existingName, cancellationToken);
-        if (existingName is not null && group is null)
+        if (existingName is not null && ChangeResult<GroupView>.Refuses(group, expectedVersion, out var refusal))
         {
-            return ChangeResult<GroupView>.Missing();
-        }
-
-        if (group is not null && expectedVersion is not null && expectedVersion != group.Version.ToString("n"))
-        {
-            return ChangeResult<GroupView>.Stale();
+            return refusal;
         }
 
         var errors = new FieldErrors();
@@ -124,13 +132,13 @@ public sealed class GroupService(IDbContextFactory<HoopDbContext> contexts, Audi
         return new(before is null ? ChangeStatus.Created : ChangeStatus.Ok, View(saved));
     }
 
-    public async Task<ChangeResult<GroupView>> DeleteAsync(string name, string actor, CancellationToken cancellationToken)
+    public async Task<ChangeResult<GroupView>> DeleteAsync(string name, string? expectedVersion, string actor, CancellationToken cancellationToken)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var group = await Groups(db).FirstOrDefaultAsync(g => g.Name == name, cancellationToken);
-        if (group is null)
+        if (ChangeResult<GroupView>.Refuses(group, expectedVersion, out var refusal))
         {
-            return ChangeResult<GroupView>.Missing();
+            return refusal;
         }
 
         // A rule's reviewer group going away would leave its reviews to any reviewer: change the rules first.

@@ -23,7 +23,20 @@ public sealed record GuardrailRuleView(Guid Id, string Name, string Protocol, st
 
 /// <summary>Guardrail rules: compiled at save, so one that cannot work is refused with the reason beside its field.</summary>
 public sealed partial class GuardrailRuleService(IDbContextFactory<HoopDbContext> contexts, AuditLog audit, PolicyStore policy, TimeProvider time)
+    : IRecordService<GuardrailRuleInput, GuardrailRuleView>
 {
+    public string Kind => "guardrail rule";
+
+    public string KeyOf(GuardrailRuleView view) => view.Name;
+
+    public string? VersionOf(GuardrailRuleView view) => view.Version;
+
+    Task<ChangeResult<GuardrailRuleView>> IRecordService<GuardrailRuleInput, GuardrailRuleView>.CreateAsync(GuardrailRuleInput input, string actor, CancellationToken cancellationToken) =>
+        SaveAsync(null, input, null, actor, cancellationToken);
+
+    Task<ChangeResult<GuardrailRuleView>> IRecordService<GuardrailRuleInput, GuardrailRuleView>.UpdateAsync(string key, GuardrailRuleInput input, string? expectedVersion, string actor,
+        CancellationToken cancellationToken) => SaveAsync(key, input, expectedVersion, actor, cancellationToken);
+
     public async Task<IReadOnlyList<GuardrailRuleView>> ListAsync(CancellationToken cancellationToken)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
@@ -44,14 +57,9 @@ public sealed partial class GuardrailRuleService(IDbContextFactory<HoopDbContext
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var rule = existingName is null ? null : await db.GuardrailRules.FirstOrDefaultAsync(r => r.Name == existingName, cancellationToken);
-        if (existingName is not null && rule is null)
+        if (existingName is not null && ChangeResult<GuardrailRuleView>.Refuses(rule, expectedVersion, out var refusal))
         {
-            return ChangeResult<GuardrailRuleView>.Missing();
-        }
-
-        if (rule is not null && expectedVersion is not null && expectedVersion != rule.Version.ToString("n"))
-        {
-            return ChangeResult<GuardrailRuleView>.Stale();
+            return refusal;
         }
 
         var errors = new FieldErrors();
@@ -209,13 +217,13 @@ public sealed partial class GuardrailRuleService(IDbContextFactory<HoopDbContext
         return new(before is null ? ChangeStatus.Created : ChangeStatus.Ok, View(rule, names));
     }
 
-    public async Task<ChangeResult<GuardrailRuleView>> DeleteAsync(string name, string actor, CancellationToken cancellationToken)
+    public async Task<ChangeResult<GuardrailRuleView>> DeleteAsync(string name, string? expectedVersion, string actor, CancellationToken cancellationToken)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var rule = await db.GuardrailRules.FirstOrDefaultAsync(r => r.Name == name, cancellationToken);
-        if (rule is null)
+        if (ChangeResult<GuardrailRuleView>.Refuses(rule, expectedVersion, out var refusal))
         {
-            return ChangeResult<GuardrailRuleView>.Missing();
+            return refusal;
         }
 
         db.GuardrailRules.Remove(rule);

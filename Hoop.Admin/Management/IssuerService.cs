@@ -19,8 +19,29 @@ public sealed class IssuerService(
     AuditLog audit,
     PolicyStore policy,
     IssuerCheck check,
-    TimeProvider time)
+    TimeProvider time) : IRecordService<IssuerInput, IssuerView>
 {
+    public string Kind => "issuer";
+
+    public string KeyOf(IssuerView view) => view.Id?.ToString() ?? "";
+
+    public string? VersionOf(IssuerView view) => view.Version;
+
+    // The API's key is the id as text; text that is no id names no issuer.
+    Task<IssuerView?> IRecordService<IssuerInput, IssuerView>.GetAsync(string key, CancellationToken cancellationToken) =>
+        Guid.TryParse(key, out var id) ? GetAsync(id, cancellationToken) : Task.FromResult<IssuerView?>(null);
+
+    Task<ChangeResult<IssuerView>> IRecordService<IssuerInput, IssuerView>.CreateAsync(IssuerInput input, string actor, CancellationToken cancellationToken) =>
+        SaveAsync(null, input, null, actor, cancellationToken);
+
+    Task<ChangeResult<IssuerView>> IRecordService<IssuerInput, IssuerView>.UpdateAsync(string key, IssuerInput input, string? expectedVersion, string actor,
+        CancellationToken cancellationToken) =>
+        Guid.TryParse(key, out var id) ? SaveAsync(id, input, expectedVersion, actor, cancellationToken) : Task.FromResult(ChangeResult<IssuerView>.Missing());
+
+    Task<ChangeResult<IssuerView>> IRecordService<IssuerInput, IssuerView>.DeleteAsync(string key, string? expectedVersion, string actor,
+        CancellationToken cancellationToken) =>
+        Guid.TryParse(key, out var id) ? DeleteAsync(id, expectedVersion, actor, cancellationToken) : Task.FromResult(ChangeResult<IssuerView>.Missing());
+
     public async Task<IReadOnlyList<IssuerView>> ListAsync(CancellationToken cancellationToken)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
@@ -42,14 +63,9 @@ public sealed class IssuerService(
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var issuer = id is null ? null : await db.IdentityIssuers.FirstOrDefaultAsync(i => i.Id == id, cancellationToken);
-        if (id is not null && issuer is null)
+        if (id is not null && ChangeResult<IssuerView>.Refuses(issuer, expectedVersion, out var refusal))
         {
-            return ChangeResult<IssuerView>.Missing();
-        }
-
-        if (issuer is not null && expectedVersion is not null && expectedVersion != issuer.Version.ToString("n"))
-        {
-            return ChangeResult<IssuerView>.Stale();
+            return refusal;
         }
 
         var requireHttps = input.RequireHttpsMetadata ?? issuer?.RequireHttpsMetadata ?? true;
@@ -170,13 +186,13 @@ public sealed class IssuerService(
         return new(before is null ? ChangeStatus.Created : ChangeStatus.Ok, View(issuer));
     }
 
-    public async Task<ChangeResult<IssuerView>> DeleteAsync(Guid id, string actor, CancellationToken cancellationToken)
+    public async Task<ChangeResult<IssuerView>> DeleteAsync(Guid id, string? expectedVersion, string actor, CancellationToken cancellationToken)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var issuer = await db.IdentityIssuers.FirstOrDefaultAsync(i => i.Id == id, cancellationToken);
-        if (issuer is null)
+        if (ChangeResult<IssuerView>.Refuses(issuer, expectedVersion, out var refusal))
         {
-            return ChangeResult<IssuerView>.Missing();
+            return refusal;
         }
 
         db.IdentityIssuers.Remove(issuer);

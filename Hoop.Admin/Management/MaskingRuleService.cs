@@ -27,7 +27,20 @@ public sealed record MaskingTestResult(string Output, IReadOnlyDictionary<string
 
 /// <summary>Masking rules: each is compiled at save, so one that cannot work is refused with the reason beside its field.</summary>
 public sealed class MaskingRuleService(IDbContextFactory<HoopDbContext> contexts, AuditLog audit, PolicyStore policy, TimeProvider time)
+    : IRecordService<MaskingRuleInput, MaskingRuleView>
 {
+    public string Kind => "masking rule";
+
+    public string KeyOf(MaskingRuleView view) => view.Name;
+
+    public string? VersionOf(MaskingRuleView view) => view.Version;
+
+    Task<ChangeResult<MaskingRuleView>> IRecordService<MaskingRuleInput, MaskingRuleView>.CreateAsync(MaskingRuleInput input, string actor, CancellationToken cancellationToken) =>
+        SaveAsync(null, input, null, actor, cancellationToken);
+
+    Task<ChangeResult<MaskingRuleView>> IRecordService<MaskingRuleInput, MaskingRuleView>.UpdateAsync(string key, MaskingRuleInput input, string? expectedVersion, string actor,
+        CancellationToken cancellationToken) => SaveAsync(key, input, expectedVersion, actor, cancellationToken);
+
     public async Task<IReadOnlyList<MaskingRuleView>> ListAsync(CancellationToken cancellationToken)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
@@ -48,14 +61,9 @@ public sealed class MaskingRuleService(IDbContextFactory<HoopDbContext> contexts
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var rule = existingName is null ? null : await db.MaskingRules.FirstOrDefaultAsync(r => r.Name == existingName, cancellationToken);
-        if (existingName is not null && rule is null)
+        if (existingName is not null && ChangeResult<MaskingRuleView>.Refuses(rule, expectedVersion, out var refusal))
         {
-            return ChangeResult<MaskingRuleView>.Missing();
-        }
-
-        if (rule is not null && expectedVersion is not null && expectedVersion != rule.Version.ToString("n"))
-        {
-            return ChangeResult<MaskingRuleView>.Stale();
+            return refusal;
         }
 
         var errors = new FieldErrors();
@@ -180,13 +188,13 @@ public sealed class MaskingRuleService(IDbContextFactory<HoopDbContext> contexts
         return new(before is null ? ChangeStatus.Created : ChangeStatus.Ok, View(rule, names));
     }
 
-    public async Task<ChangeResult<MaskingRuleView>> DeleteAsync(string name, string actor, CancellationToken cancellationToken)
+    public async Task<ChangeResult<MaskingRuleView>> DeleteAsync(string name, string? expectedVersion, string actor, CancellationToken cancellationToken)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var rule = await db.MaskingRules.FirstOrDefaultAsync(r => r.Name == name, cancellationToken);
-        if (rule is null)
+        if (ChangeResult<MaskingRuleView>.Refuses(rule, expectedVersion, out var refusal))
         {
-            return ChangeResult<MaskingRuleView>.Missing();
+            return refusal;
         }
 
         db.MaskingRules.Remove(rule);

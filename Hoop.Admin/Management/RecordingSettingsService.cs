@@ -12,7 +12,7 @@ namespace Hoop.Admin.Management;
 public sealed record RecordingSettingsInput(RecordingMode? Mode, int? MaxBodyKilobytes, int? SessionIdleMinutes, bool? UsersSeeOwnSessions = null);
 
 public sealed record RecordingSettingsView(RecordingMode Mode, int MaxBodyKilobytes, int SessionIdleMinutes, int QueueCapacity, bool Saved,
-    bool UsersSeeOwnSessions);
+    bool UsersSeeOwnSessions, string Version);
 
 /// <summary>Reads and changes the recording settings in force: appsettings.json's, until an admin saves others.</summary>
 public sealed class RecordingSettingsService(
@@ -25,11 +25,10 @@ public sealed class RecordingSettingsService(
     public async Task<RecordingSettingsView> GetAsync(CancellationToken cancellationToken)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
-        var saved = await db.Settings.AsNoTracking().AnyAsync(s => s.Key == HoopDbContext.RecordingSettingKey, cancellationToken);
-        return View(policy.Current.Recording, saved);
+        return View(policy.Current.Recording, await db.SettingVersionAsync(HoopDbContext.RecordingSettingKey, cancellationToken));
     }
 
-    public async Task<ChangeResult<RecordingSettingsView>> SaveAsync(RecordingSettingsInput input, string actor, CancellationToken cancellationToken)
+    public async Task<ChangeResult<RecordingSettingsView>> SaveAsync(RecordingSettingsInput input, string? expectedVersion, string actor, CancellationToken cancellationToken)
     {
         var current = policy.Current.Recording;
         var errors = new FieldErrors();
@@ -55,16 +54,24 @@ public sealed class RecordingSettingsService(
             input.SessionIdleMinutes is { } minutes ? TimeSpan.FromMinutes(minutes) : current.SessionIdleTimeout,
             input.UsersSeeOwnSessions ?? current.UsersSeeOwnSessions);
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var version = await db.SettingVersionAsync(HoopDbContext.RecordingSettingKey, cancellationToken);
+        if (expectedVersion is not null && expectedVersion != version)
+        {
+            return ChangeResult<RecordingSettingsView>.Stale();
+        }
+
         var json = JsonSerializer.Serialize(next, PolicyStore.RecordingSettingsJson);
         await db.PutSettingAsync(HoopDbContext.RecordingSettingKey, json, time.GetUtcNow().UtcDateTime, cancellationToken);
 
         db.AuditEvents.Add(audit.Create(actor, "settings.recording", null, AuditOutcome.Success,
-            new { before = View(current, true), after = View(next, true) }));
+            // The audit compares the settings themselves: no version in either picture.
+            new { before = View(current, ""), after = View(next, "") }));
         await db.SaveChangesAsync(cancellationToken);
         await policy.RefreshAsync(cancellationToken);
-        return new(ChangeStatus.Ok, View(next, true));
+        return new(ChangeStatus.Ok, View(next, await db.SettingVersionAsync(HoopDbContext.RecordingSettingKey, cancellationToken)));
     }
 
-    private RecordingSettingsView View(RecordingSettings s, bool saved) =>
-        new(s.Mode, s.MaxBodyBytes / 1024, (int)s.SessionIdleTimeout.TotalMinutes, configured.QueueCapacity, saved, s.UsersSeeOwnSessions);
+    private RecordingSettingsView View(RecordingSettings s, string version) =>
+        new(s.Mode, s.MaxBodyBytes / 1024, (int)s.SessionIdleTimeout.TotalMinutes, configured.QueueCapacity, version != HoopDbContext.ConfiguredVersion,
+            s.UsersSeeOwnSessions, version);
 }

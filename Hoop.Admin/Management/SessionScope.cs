@@ -1,5 +1,4 @@
 using System.Security.Claims;
-using Hoop.Admin.Api;
 using Hoop.Admin.Auth;
 using Hoop.Data.Entities;
 using Hoop.Proxy.Identity;
@@ -39,7 +38,7 @@ public sealed record SessionScope(bool All, string? Own)
     /// </summary>
     private static string? CallerKeyOf(ClaimsPrincipal user)
     {
-        if (user.FindFirstValue(ApiAuthenticationHandler.CallerKeyClaim) is { } key)
+        if (user.FindFirstValue(HoopClaims.CallerKey) is { } key)
         {
             return key;
         }

@@ -63,6 +63,14 @@ public sealed class HoopDbContext(DbContextOptions<HoopDbContext> options) : DbC
     public const string CertificateSettingKey = "policy.certificates";
 
     /// <summary>Sets a Settings row (added or changed); saved with the next SaveChanges.</summary>
+    /// <summary>The version of a setting's row as an ETag carries it; "configured" while none is saved (appsettings.json's apply).</summary>
+    public async Task<string> SettingVersionAsync(string key, CancellationToken cancellationToken) =>
+        await Settings.AsNoTracking().Where(s => s.Key == key).Select(s => (Guid?)s.Version).FirstOrDefaultAsync(cancellationToken) is { } version
+            ? version.ToString("n")
+            : ConfiguredVersion;
+
+    public const string ConfiguredVersion = "configured";
+
     public async Task PutSettingAsync(string key, string value, DateTime now, CancellationToken cancellationToken)
     {
         var row = await Settings.FirstOrDefaultAsync(s => s.Key == key, cancellationToken);

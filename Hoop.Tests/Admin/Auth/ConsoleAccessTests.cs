@@ -153,7 +153,7 @@ public sealed class ConsoleAccessTests : IAsyncLifetime
         var state = HttpUtility.ParseQueryString(start.Headers.Location!.Query)["state"]!;
         var issuers = _hoop.Services.GetRequiredService<IssuerService>();
         var registered = (await issuers.ListAsync(default)).Single(i => i.Authority == _provider.Authority);
-        Assert.Equal(ChangeStatus.Ok, (await issuers.DeleteAsync(registered.Id!.Value, "test", default)).Status);
+        Assert.Equal(ChangeStatus.Ok, (await issuers.DeleteAsync(registered.Id!.Value, null, "test", default)).Status);
         await _hoop.Services.GetRequiredService<PolicyStore>().RefreshAsync(default);
 
         var callback = await client.GetAsync($"/auth/oidc/callback?code=anything&state={Uri.EscapeDataString(state)}");

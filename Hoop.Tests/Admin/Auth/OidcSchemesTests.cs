@@ -54,7 +54,7 @@ public sealed class OidcSchemesTests(ConsoleFixture fixture) : IClassFixture<Con
         await Expect(page.Locator("[data-test=user]")).ToHaveTextAsync("alice");
 
         // Removed: alice's session ends at her next page, and nobody can start a sign-in with it.
-        Assert.Equal(ChangeStatus.Ok, (await issuers.DeleteAsync(saved.Value.Id!.Value, "test", default)).Status);
+        Assert.Equal(ChangeStatus.Ok, (await issuers.DeleteAsync(saved.Value.Id!.Value, null, "test", default)).Status);
         await RefreshAsync();
         await page.GotoAsync("audit");
         await Expect(page.Locator("h1")).ToHaveTextAsync("Sign in to Hoop");
@@ -104,7 +104,7 @@ public sealed class OidcSchemesTests(ConsoleFixture fixture) : IClassFixture<Con
         await issuers.SaveAsync(saved.Value.Id, new IssuerInput(null, null, null, null, null, null, null, ca.Pem), null, "test", default);
         await RefreshAsync();
         Assert.StartsWith(provider.Authority, (await browser.GetAsync(signIn)).Headers.Location!.ToString());
-        await issuers.DeleteAsync(saved.Value.Id!.Value, "test", default);
+        await issuers.DeleteAsync(saved.Value.Id!.Value, null, "test", default);
     }
 
     private IDbContextFactory<HoopDbContext> Contexts => fixture.Hoop.Services.GetRequiredService<IDbContextFactory<HoopDbContext>>();

@@ -229,7 +229,7 @@ public sealed class ConsoleEndToEndTests(ConsoleFixture fixture) : IClassFixture
 
         try
         {
-            Assert.Equal(ChangeStatus.Ok, (await settings.SaveAsync(new RecordingSettingsInput(null, null, null, UsersSeeOwnSessions: true), "test", default)).Status);
+            Assert.Equal(ChangeStatus.Ok, (await settings.SaveAsync(new RecordingSettingsInput(null, null, null, UsersSeeOwnSessions: true), null, "test", default)).Status);
 
             await page.GotoAsync("sessions");
             await Expect(page.Locator("[data-test=sessions]")).ToContainTextAsync("daves-ledger");
@@ -258,7 +258,7 @@ public sealed class ConsoleEndToEndTests(ConsoleFixture fixture) : IClassFixture
         }
         finally
         {
-            await settings.SaveAsync(new RecordingSettingsInput(null, null, null, UsersSeeOwnSessions: false), "test", default);
+            await settings.SaveAsync(new RecordingSettingsInput(null, null, null, UsersSeeOwnSessions: false), null, "test", default);
         }
 
         // Switched off again, it counts at the next page.

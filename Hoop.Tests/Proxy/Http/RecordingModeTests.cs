@@ -74,12 +74,12 @@ public sealed class RecordingModeTests
         try
         {
             var settings = fixture.Hoop.Services.GetRequiredService<RecordingSettingsService>();
-            var refused = await settings.SaveAsync(new RecordingSettingsInput(null, -1, 0), "test", default);
+            var refused = await settings.SaveAsync(new RecordingSettingsInput(null, -1, 0), null, "test", default);
             Assert.Equal(ChangeStatus.Invalid, refused.Status);
             Assert.Equal(["maxBodyKilobytes", "sessionIdleMinutes"], refused.Errors!.Keys.Order());
             Assert.Equal(RecordingMode.Required, (await settings.GetAsync(default)).Mode);
 
-            var saved = await settings.SaveAsync(new RecordingSettingsInput(RecordingMode.BestEffort, 0, null), "test", default);
+            var saved = await settings.SaveAsync(new RecordingSettingsInput(RecordingMode.BestEffort, 0, null), null, "test", default);
             Assert.Equal(ChangeStatus.Ok, saved.Status);
             Assert.True((await settings.GetAsync(default)).Saved);
 
