@@ -1,5 +1,6 @@
 using Hoop.Admin.Api;
 using Hoop.Admin.Auth;
+using Hoop.Admin.Cli;
 using Hoop.Admin.Console;
 using Hoop.Admin.Hosting.Settings;
 using Hoop.Data;
@@ -22,19 +23,12 @@ public static class HoopHost
     {
         try
         {
-            if (args is ["healthcheck", ..])
+            switch (args)
             {
-                var configuration = new ConfigurationBuilder()
-                    .AddJsonFile(Path.Combine(AppContext.BaseDirectory, "appsettings.json"), optional: true)
-                    .AddEnvironmentVariables()
-                    .AddCommandLine(args[1..])
-                    .Build();
-                return await HealthProbe.RunAsync(configuration, error);
-            }
-
-            if (args is ["verify-export", ..])
-            {
-                return await VerifyExportAsync(args[1..], output, error);
+                case ["healthcheck", ..]:
+                    return await HealthCheckCommand.RunAsync(args[1..], error);
+                case ["verify-export", ..]:
+                    return await VerifyExportCommand.RunAsync(args[1..], output, error);
             }
 
             await using var app = Build(args, output);
@@ -54,36 +48,6 @@ public static class HoopHost
         {
             await error.WriteLineAsync($"hoop: cannot start: {problem.Message}");
             return 2;
-        }
-    }
-
-    /// <summary>
-    /// <c>hoop verify-export &lt;session.jsonl&gt; &lt;public-key.pem&gt;</c>: checks an exported session offline, with Hoop's
-    /// public key (<c>GET /api/v1/recording/public-key</c>) and nothing else. Exit code 0 when intact and sealed, 1
-    /// when broken, 3 when a session is not sealed (its chain checked, its end not provable).
-    /// </summary>
-    private static async Task<int> VerifyExportAsync(string[] args, TextWriter output, TextWriter error)
-    {
-        if (args is not [var file, var key])
-        {
-            await error.WriteLineAsync("usage: hoop verify-export <session.jsonl> <public-key.pem>");
-            return 2;
-        }
-
-        try
-        {
-            var report = Management.IntegrityService.VerifyExport(await File.ReadAllLinesAsync(file), await File.ReadAllTextAsync(key));
-            await output.WriteLineAsync(report.Intact
-                ? $"intact: {report.Events} events{(report.Problem is null ? ", sealed and signed" : $"; {report.Problem}")}"
-                : $"BROKEN after {report.Events} good events: {report.Problem}");
-            // 0 only for what the seal vouches for: an unsealed session's chain alone proves nothing about its end.
-            return !report.Intact ? 1 : report.Problem is null ? 0 : 3;
-        }
-        catch (Exception e) when (e is IOException or System.Text.Json.JsonException or InvalidDataException or KeyNotFoundException
-            or ArgumentException or System.Security.Cryptography.CryptographicException)
-        {
-            await error.WriteLineAsync($"hoop verify-export: cannot read the export or key: {e.Message}");
-            return 1;
         }
     }
 

@@ -147,7 +147,7 @@ internal sealed class CredentialTransforms : ITransformProvider
         }
     }
 
-    private const string ConsoleCookie = "__Host-hoop=";
+    private const string ConsoleCookie = IdentityOptions.ConsoleCookie + "=";
 
     private static void Scrub(IHeaderDictionary headers, ProxyCall? call, string where)
     {

@@ -161,7 +161,7 @@ public sealed class GuardrailCheck(PolicyStore policy, ReviewGate reviews, Maski
     private static string Describe(HttpRequest request, string path, byte[]? body, HttpMasking masking)
     {
         string? text = null;
-        if (body is { Length: > 0 } && ProxyGate.IsText(request.ContentType) && string.IsNullOrEmpty(request.Headers.ContentEncoding))
+        if (body is { Length: > 0 } && Masking.Masker.IsText(request.ContentType) && string.IsNullOrEmpty(request.Headers.ContentEncoding))
         {
             try
             {

@@ -386,7 +386,7 @@ public sealed partial class ProxyGate(
             return null;
         }
 
-        var textual = string.IsNullOrEmpty(contentEncoding) && IsText(contentType);
+        var textual = string.IsNullOrEmpty(contentEncoding) && Masker.IsText(contentType);
         string? note = textual ? null : $"{contentType ?? "unknown type"}{(string.IsNullOrEmpty(contentEncoding) ? "" : $", {contentEncoding}")}: not recorded as text";
         string? text = null;
         var kind = Masker.KindOf(contentType);
@@ -425,14 +425,6 @@ public sealed partial class ProxyGate(
     }
 
     private static readonly char[] Separators = [' ', '\n', '\r', '\t', ',', ';', '&', '"', '\'', '<', '>', '{', '}', '[', ']'];
-
-    internal static bool IsText(string? contentType) => contentType is not null && (
-        contentType.StartsWith("text/", StringComparison.OrdinalIgnoreCase)
-        || contentType.Contains("json", StringComparison.OrdinalIgnoreCase)
-        || contentType.Contains("xml", StringComparison.OrdinalIgnoreCase)
-        || contentType.Contains("x-www-form-urlencoded", StringComparison.OrdinalIgnoreCase)
-        || contentType.Contains("javascript", StringComparison.OrdinalIgnoreCase)
-        || contentType.Contains("event-stream", StringComparison.OrdinalIgnoreCase));
 
     /// <summary>
     /// Removes every form of the stored credential. A capture cut off at the cap may end in the first part of

@@ -9,6 +9,9 @@ public sealed class IdentityOptions
 
     /// <summary>Header an agent may use for a Hoop API key instead of Authorization: Bearer.</summary>
     public const string ApiKeyHeader = "X-Hoop-Api-Key";
+
+    /// <summary>The console's session cookie. The console sets it; the proxy never lets a backend set or clear it.</summary>
+    public const string ConsoleCookie = "__Host-hoop";
 }
 
 /// <summary>

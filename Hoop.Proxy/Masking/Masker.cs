@@ -192,6 +192,9 @@ public sealed class Masker(IReadOnlyList<CompiledMaskingRule> rules, byte[] pseu
         return line.Trim().Length == 0 ? line : Encoding.UTF8.GetString(MaskJson(Encoding.UTF8.GetBytes(line), counts));
     }
 
+    /// <summary>Whether a body of this type is text (recorded and searched as text, masked, read by guardrails).</summary>
+    public static bool IsText(string? contentType) => KindOf(contentType) != BodyKind.Other;
+
     public static BodyKind KindOf(string? contentType)
     {
         var media = contentType?.Split(';')[0].Trim().ToLowerInvariant();
@@ -204,7 +207,7 @@ public sealed class Masker(IReadOnlyList<CompiledMaskingRule> rules, byte[] pseu
             "text/event-stream" => BodyKind.EventStream,
             "application/x-ndjson" or "application/jsonl" or "application/json-seq" => BodyKind.JsonLines,
             _ when media.StartsWith("text/", StringComparison.Ordinal) || media.EndsWith("/xml", StringComparison.Ordinal)
-                || media.EndsWith("+xml", StringComparison.Ordinal) || media is "application/javascript" => BodyKind.Text,
+                || media.EndsWith("+xml", StringComparison.Ordinal) || media.EndsWith("javascript", StringComparison.Ordinal) => BodyKind.Text,
             _ => BodyKind.Other,
         };
     }

@@ -39,9 +39,37 @@ public sealed class TestBackend : IAsyncDisposable
     /// <summary><see cref="RawTarget"/>: the request target exactly as it arrived, before any decoding.</summary>
     public sealed record Received(string Method, string Path, string Protocol, IReadOnlyDictionary<string, string> Headers, string? RawTarget = null);
 
+    /// <summary>Requests to /hold wait here until <see cref="HeldRequests.Release"/>: a request that is surely in flight.</summary>
+    public HeldRequests Held => _app.Services.GetRequiredService<HeldRequests>();
+
+    public sealed class HeldRequests
+    {
+        private TaskCompletionSource _release = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private int _waiting;
+
+        public int Waiting => Volatile.Read(ref _waiting);
+
+        public void Release() => Interlocked.Exchange(ref _release, new(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+
+        internal async Task WaitAsync()
+        {
+            var release = Volatile.Read(ref _release).Task;
+            Interlocked.Increment(ref _waiting);
+            try
+            {
+                await release;
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _waiting);
+            }
+        }
+    }
+
     public static async Task<TestBackend> StartAsync(X509Certificate2? certificate)
     {
         var builder = WebApplication.CreateSlimBuilder();
+        builder.Services.AddSingleton<HeldRequests>();
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(k =>
         {
@@ -238,6 +266,12 @@ public sealed class TestBackend : IAsyncDisposable
 
                 await socket.SendAsync(buffer.AsMemory(0, result.Count), result.MessageType, result.EndOfMessage, CancellationToken.None);
             }
+        });
+
+        app.MapGet("/hold", async (HeldRequests held) =>
+        {
+            await held.WaitAsync();
+            return Results.Ok(new { held = true });
         });
 
         app.MapGet("/slow/{ms:int}", async (int ms) =>

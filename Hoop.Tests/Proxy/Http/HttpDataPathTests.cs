@@ -2,8 +2,10 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Hoop.Data.Entities;
+using Hoop.Proxy.Policy;
 using Hoop.Tests.Support;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Hoop.Tests.Proxy.Http;
 
@@ -365,10 +367,14 @@ public sealed class HttpDataPathTests(DataPathFixture fixture) : IClassFixture<D
     }
 
     [Fact]
-    public async Task NewConnectionInStore_IsLiveWithinASecondWithoutRestart()
+    public async Task NewConnectionInStore_IsPickedUpByTheNextPoll_WithoutRestartOrReload()
     {
         using var agent = fixture.Agent(fixture.Issuer.Token(subject: "live-change"));
         Assert.Equal(HttpStatusCode.NotFound, (await agent.GetAsync("/ledger/echo")).StatusCode);
+        var policy = fixture.Hoop.Services.GetRequiredService<PolicyStore>();
+        var swapped = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var watch = Microsoft.Extensions.Primitives.ChangeToken.OnChange(() => policy.ChangeToken,
+            () => { if (policy.Current.Connections.ContainsKey("ledger")) { swapped.TrySetResult(); } });
 
         // Written straight to the store, as another instance or the console would: no reload call.
         await using (var db = await fixture.Contexts.CreateDbContextAsync())
@@ -384,15 +390,11 @@ public sealed class HttpDataPathTests(DataPathFixture fixture) : IClassFixture<D
             await db.SaveChangesAsync();
         }
 
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        HttpStatusCode status;
-        do
-        {
-            await Task.Delay(100);
-            status = (await agent.GetAsync("/ledger/echo")).StatusCode;
-        }
-        while (status != HttpStatusCode.OK && DateTime.UtcNow < deadline);
-
+        // The store's policy version changed; the poll (once a second) notices and swaps the snapshot in.
+        await swapped.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        // YARP applies the new routes a moment after the swap (until then the gate answers 503 "changing").
+        HttpStatusCode status = default;
+        await Eventually.TrueAsync(async () => (status = (await agent.GetAsync("/ledger/echo")).StatusCode) == HttpStatusCode.OK, TimeSpan.FromSeconds(10));
         Assert.Equal(HttpStatusCode.OK, status);
     }
 
@@ -400,11 +402,18 @@ public sealed class HttpDataPathTests(DataPathFixture fixture) : IClassFixture<D
     public async Task ConfigurationChange_DoesNotDisturbRequestInFlight()
     {
         using var agent = fixture.Agent(fixture.Issuer.Token(subject: "in-flight"));
-        var slow = agent.GetAsync("/billing/slow/1500");
-        await Task.Delay(300);
+        var policy = fixture.Hoop.Services.GetRequiredService<PolicyStore>();
+        var held = agent.GetAsync("/billing/hold");
+        // In flight: the backend holds the request until the test lets it go.
+        await Eventually.TrueAsync(() => fixture.Backend.Held.Waiting == 1, TimeSpan.FromSeconds(10));
 
+        var before = policy.Current;
         await fixture.AddConnectionAsync("unrelated", fixture.Backend.Address);
 
-        Assert.Equal(HttpStatusCode.OK, (await slow).StatusCode);
+        Assert.NotSame(before, policy.Current);
+        Assert.True(policy.Current.Connections.ContainsKey("unrelated"));
+        Assert.False(held.IsCompleted, "the configuration changed while the request was in flight");
+        fixture.Backend.Held.Release();
+        Assert.Equal(HttpStatusCode.OK, (await held).StatusCode);
     }
 }

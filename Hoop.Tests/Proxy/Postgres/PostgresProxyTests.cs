@@ -159,7 +159,9 @@ public sealed class PostgresProxyTests(PostgresFixture fixture) : IClassFixture<
         await using var command = new NpgsqlCommand("SELECT pg_sleep(30)", agent);
         var started = DateTime.UtcNow;
         var running = command.ExecuteNonQueryAsync();
-        await Task.Delay(500);
+        // Cancelled once the database itself runs it, not before it got there.
+        await Eventually.TrueAsync(async () => await fixture.Postgres.ScalarAsync<long>(
+            "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)' AND state = 'active'") == 1, TimeSpan.FromSeconds(20));
         command.Cancel();
 
         var error = await Assert.ThrowsAsync<OperationCanceledException>(() => running);

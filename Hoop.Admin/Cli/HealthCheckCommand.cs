@@ -1,14 +1,21 @@
-namespace Hoop.Admin.Hosting;
+using Hoop.Admin.Hosting.Settings;
+
+namespace Hoop.Admin.Cli;
 
 /// <summary>
 /// `Hoop.Admin healthcheck`: asks the running instance's /healthz over loopback and exits 0 when it answers 200.
 /// The container image has no curl; this is its HEALTHCHECK.
 /// </summary>
-internal static class HealthProbe
+internal static class HealthCheckCommand
 {
-    public static async Task<int> RunAsync(IConfiguration configuration, TextWriter error)
+    public static async Task<int> RunAsync(string[] args, TextWriter error)
     {
-        var settings = Settings.HoopSettings.Read<Settings.HoopOptions>(configuration);
+        var configuration = new ConfigurationBuilder()
+            .AddJsonFile(Path.Combine(AppContext.BaseDirectory, "appsettings.json"), optional: true)
+            .AddEnvironmentVariables()
+            .AddCommandLine(args)
+            .Build();
+        var settings = HoopSettings.Read<HoopOptions>(configuration);
         using var handler = new SocketsHttpHandler
         {
             // Loopback to itself: the certificate may be self-signed or issued for a public name.
