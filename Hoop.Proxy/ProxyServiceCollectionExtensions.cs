@@ -2,6 +2,7 @@ using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
 using Hoop.Proxy.Certificates;
 using Hoop.Proxy.Certificates.Acme;
+using Hoop.Proxy.Guardrails;
 using Hoop.Proxy.Http;
 using Hoop.Proxy.Identity;
 using Hoop.Proxy.Masking;
@@ -75,6 +76,7 @@ public static class ProxyServiceCollectionExtensions
         services.AddSingleton<ITransformProvider, RawPathTransforms>();
         services.AddSingleton<UpstreamClientFactory>();
         services.Replace(ServiceDescriptor.Singleton<IForwarderHttpClientFactory>(sp => sp.GetRequiredService<UpstreamClientFactory>()));
+        services.AddSingleton<GuardrailEvaluator>();
         services.AddSingleton<GuardrailCheck>();
         services.AddSingleton<ProxyGate>();
 

@@ -15,7 +15,7 @@ namespace Hoop.Proxy.Http;
 /// The guardrails of a connection, checked before a request is forwarded: deny rules refuse it, review rules
 /// hold it until reviewers approve (<see cref="ReviewGate"/>). Every stop is audited and marked for the recording.
 /// </summary>
-public sealed class GuardrailCheck(PolicyStore policy, ReviewGate reviews, MaskingOptions masking, Recorder recorder, AuditLog audit)
+public sealed class GuardrailCheck(PolicyStore policy, GuardrailEvaluator evaluator, ReviewGate reviews, MaskingOptions masking, Recorder recorder, AuditLog audit)
 {
     /// <summary>
     /// The guardrails of this connection, in order: a deny rule that matches refuses the request; a review rule that
@@ -47,76 +47,50 @@ public sealed class GuardrailCheck(PolicyStore policy, ReviewGate reviews, Maski
         }
 
         var text = body is null ? "" : bodyComplete ? Guardrail.BodyText(body, request.ContentType, request.Headers.ContentEncoding) : null;
-        var approvals = new List<Review>();
-        string? fingerprint = null;
-        string? description = null;
-        foreach (var rule in rules)
+        // The same request under every review rule that holds it: fingerprinted and described once.
+        var subject = new ReviewSubject(() => Fingerprint(connection, request, path, body), () => Describe(request, path, body, call.Masking),
+            Justification(request), PreferredWait(request), reviewable: bodyComplete && body is not { Length: > ReviewBodyLimit });
+        var decision = await evaluator.EvaluateAsync(rules.Where(r => r.Matches(request.Method, path, request.Headers, text)), caller, connection,
+            call.Session?.Id, subject, call.ApprovedBy, context.RequestAborted);
+        if (decision.Verdict == GuardrailVerdict.Pass)
         {
-            if (!rule.Matches(request.Method, path, request.Headers, text))
-            {
-                continue;
-            }
+            return null;
+        }
 
-            if (rule.Action == GuardrailAction.Deny)
-            {
-                return await StopAsync(context, call, "denied", "proxy.guardrail-denied", StatusCodes.Status403Forbidden, "Denied by guardrail", rule.Message, rule.Name);
-            }
+        var review = decision.Review;
+        var (status, title, detail) = decision.Verdict switch
+        {
+            GuardrailVerdict.Denied => (StatusCodes.Status403Forbidden, "Denied by guardrail", decision.RuleMessage!),
+            GuardrailVerdict.NotReviewable => (StatusCodes.Status403Forbidden, "Denied by guardrail",
+                $"This request needs a review (rule '{decision.RuleName}'), and its body is larger than {ReviewBodyLimit / 1024} KiB, more than a reviewer can be shown."),
+            GuardrailVerdict.TooManyReviews => (StatusCodes.Status429TooManyRequests, "Too many reviews pending", decision.Reason!),
+            GuardrailVerdict.Rejected => (StatusCodes.Status403Forbidden, "Review rejected", $"Review {review!.Id} was rejected: {decision.Reason}."),
+            GuardrailVerdict.Expired => (StatusCodes.Status403Forbidden, "Review expired", $"Review {review!.Id} expired without a decision. Send the request again to ask anew."),
+            GuardrailVerdict.ApprovalUsed => (StatusCodes.Status403Forbidden, "Approval already used",
+                "The approval for this request was used by an identical request a moment ago; send it again to ask anew."),
+            _ => (StatusCodes.Status403Forbidden, "Review required",
+                $"{decision.RuleMessage} The request is held as review {review!.Id}; send it again once a reviewer approves it (or add 'Prefer: wait=60' to wait for the decision)."),
+        };
+        if (decision.Verdict == GuardrailVerdict.TooManyReviews)
+        {
+            context.Response.Headers.RetryAfter = "60";
+        }
 
-            if (!bodyComplete || body is { Length: > ReviewBodyLimit })
+        var action = decision.Verdict switch
+        {
+            GuardrailVerdict.Denied or GuardrailVerdict.NotReviewable => "proxy.guardrail-denied",
+            GuardrailVerdict.TooManyReviews => "proxy.review-refused",
+            _ => "proxy.review-held",
+        };
+        var extra = decision.Verdict is GuardrailVerdict.Held or GuardrailVerdict.Rejected or GuardrailVerdict.Expired
+            ? new Dictionary<string, object?>
             {
-                return await StopAsync(context, call, "denied", "proxy.guardrail-denied", StatusCodes.Status403Forbidden, "Denied by guardrail",
-                    $"This request needs a review (rule '{rule.Name}'), and its body is larger than {ReviewBodyLimit / 1024} KiB, more than a reviewer can be shown.", rule.Name);
-            }
-
-            ReviewOutcome outcome;
-            try
-            {
-                // The same request under every review rule that holds it: fingerprinted and described once.
-                fingerprint ??= Fingerprint(connection, request, path, body);
-                description ??= Describe(request, path, body, call.Masking);
-                outcome = await reviews.CheckAsync(caller, connection, call.Session?.Id, rule, fingerprint, description, Justification(request), PreferredWait(request),
-                    context.RequestAborted);
-            }
-            catch (TooManyReviewsException e)
-            {
-                context.Response.Headers.RetryAfter = "60";
-                return await StopAsync(context, call, "held", "proxy.review-refused", StatusCodes.Status429TooManyRequests, "Too many reviews pending", e.Message, rule.Name);
-            }
-
-            if (outcome.Allowed)
-            {
-                call.ApprovedBy.Add(outcome.Review.Id);
-                if (outcome.UsesApprovalOnce)
-                {
-                    approvals.Add(outcome.Review);
-                }
-
-                continue;
-            }
-
-            var review = outcome.Review;
-            var (title, detail) = outcome.Status switch
-            {
-                ReviewStatus.Rejected => ("Review rejected", $"Review {review.Id} was rejected: {review.Decisions.LastOrDefault(d => !d.Approved)?.Reason ?? "no reason given"}."),
-                ReviewStatus.Expired => ("Review expired", $"Review {review.Id} expired without a decision. Send the request again to ask anew."),
-                _ => ("Review required", $"{rule.Message} The request is held as review {review.Id}; send it again once a reviewer approves it (or add 'Prefer: wait=60' to wait for the decision)."),
-            };
-            return await StopAsync(context, call, "held", "proxy.review-held", StatusCodes.Status403Forbidden, title, detail, rule.Name, new()
-            {
-                ["reviewId"] = review.Id,
+                ["reviewId"] = review!.Id,
                 ["reviewUrl"] = reviews.LinkTo(review.Id).ToString(),
-                ["reviewStatus"] = outcome.Status.ToString().ToLowerInvariant(),
-            });
-        }
-
-        // Approvals "once" are used up only now that every rule let the request through.
-        if (!await reviews.UseAsync(approvals, caller.Subject, context.RequestAborted))
-        {
-            return await StopAsync(context, call, "held", "proxy.review-held", StatusCodes.Status403Forbidden, "Approval already used",
-                "The approval for this request was used by an identical request a moment ago; send it again to ask anew.", approvals[0].RuleName);
-        }
-
-        return null;
+                ["reviewStatus"] = review.Status.ToString().ToLowerInvariant(),
+            }
+            : null;
+        return await StopAsync(context, call, decision.RecordedAs, action, status, title, detail, decision.RuleName!, extra);
     }
 
     /// <summary>Refuses the request with problem+json, audited, and marks it for the recording; returns the reason.</summary>

@@ -41,7 +41,7 @@ public sealed record PgStop(string Verdict, string SqlState, string Message, str
 /// refuses the query (SQLSTATE 42501 with the rule's message); a review rule holds it until reviewers approve
 /// the identical query with the identical parameters (<see cref="ReviewGate"/>).
 /// </summary>
-public sealed partial class SqlGuardrailCheck(ReviewGate reviews, Recorder recorder, AuditLog audit)
+public sealed partial class SqlGuardrailCheck(GuardrailEvaluator evaluator, ReviewGate reviews, Recorder recorder, AuditLog audit)
 {
     /// <summary>
     /// Null to run the query, else why not. <paramref name="parameters"/> are the bind values of an extended-protocol
@@ -91,69 +91,25 @@ public sealed partial class SqlGuardrailCheck(ReviewGate reviews, Recorder recor
                 "COPY ... TO is refused on this connection: masking rules apply to your results, and COPY output has no columns to mask by", null, "masking");
         }
 
-        var approvals = new List<Review>();
-        var allowedBy = new List<Guid>();
-        string? fingerprint = null;
-        foreach (var statement in statements)
+        var subject = new ReviewSubject(() => Fingerprint(connection, sql, parameterDigest), () => JsonSerializer.Serialize(new { sql, parameters }, JsonOptions),
+            SqlStatements.Justification(sql), TimeSpan.Zero);
+        var decision = await evaluator.EvaluateAsync(statements.SelectMany(statement => rules.Where(rule => rule.Matches(statement))), caller, connection, sessionId,
+            subject, approvedBy, cancellationToken);
+        var review = decision.Review;
+        return decision.Verdict switch
         {
-            foreach (var rule in rules)
-            {
-                if (!rule.Matches(statement))
-                {
-                    continue;
-                }
-
-                if (rule.Action == GuardrailAction.Deny)
-                {
-                    return Stop(caller, connection, "denied", "42501", $"{rule.Message} (guardrail '{rule.Name}')", null, rule.Name);
-                }
-
-                fingerprint ??= Fingerprint(connection, sql, parameterDigest);
-                ReviewOutcome outcome;
-                try
-                {
-                    var description = JsonSerializer.Serialize(new { sql, parameters }, JsonOptions);
-                    outcome = await reviews.CheckAsync(caller, connection, sessionId, rule, fingerprint, description, SqlStatements.Justification(sql), TimeSpan.Zero,
-                        cancellationToken);
-                }
-                catch (TooManyReviewsException e)
-                {
-                    return Stop(caller, connection, "held", "53400", e.Message, null, rule.Name);
-                }
-
-                if (outcome.Allowed)
-                {
-                    allowedBy.Add(outcome.Review.Id);
-                    if (outcome.UsesApprovalOnce)
-                    {
-                        approvals.Add(outcome.Review);
-                    }
-
-                    continue;
-                }
-
-                var review = outcome.Review;
-                var link = reviews.LinkTo(review.Id);
-                return outcome.Status switch
-                {
-                    ReviewStatus.Rejected => Stop(caller, connection, "held", "42501",
-                        $"review {review.Id} was rejected: {review.Decisions.LastOrDefault(d => !d.Approved)?.Reason ?? "no reason given"}", null, rule.Name),
-                    ReviewStatus.Expired => Stop(caller, connection, "held", "42501",
-                        $"review {review.Id} expired without a decision; run the query again to ask anew", null, rule.Name),
-                    _ => Stop(caller, connection, "held", "42501", $"{rule.Message} The query is held as review {review.Id}.",
-                        $"A reviewer decides at {link}; once approved, run the identical query again. Explain it with a comment: /* justification: ... */", rule.Name),
-                };
-            }
-        }
-
-        if (!await reviews.UseAsync(approvals, caller.Subject, cancellationToken))
-        {
-            return Stop(caller, connection, "held", "42501",
-                "the approval for this query was used by an identical query a moment ago; run it again to ask anew", null, approvals[0].RuleName);
-        }
-
-        approvedBy.AddRange(allowedBy);
-        return null;
+            GuardrailVerdict.Pass => null,
+            GuardrailVerdict.Denied or GuardrailVerdict.NotReviewable => Stop(caller, connection, "denied", "42501", $"{decision.RuleMessage} (guardrail '{decision.RuleName}')", null, decision.RuleName),
+            GuardrailVerdict.TooManyReviews => Stop(caller, connection, "held", "53400", decision.Reason!, null, decision.RuleName),
+            GuardrailVerdict.Rejected => Stop(caller, connection, "held", "42501", $"review {review!.Id} was rejected: {decision.Reason}", null, decision.RuleName),
+            GuardrailVerdict.Expired => Stop(caller, connection, "held", "42501", $"review {review!.Id} expired without a decision; run the query again to ask anew", null,
+                decision.RuleName),
+            GuardrailVerdict.ApprovalUsed => Stop(caller, connection, "held", "42501",
+                "the approval for this query was used by an identical query a moment ago; run it again to ask anew", null, decision.RuleName),
+            _ => Stop(caller, connection, "held", "42501", $"{decision.RuleMessage} The query is held as review {review!.Id}.",
+                $"A reviewer decides at {reviews.LinkTo(review.Id)}; once approved, run the identical query again. Explain it with a comment: /* justification: ... */",
+                decision.RuleName),
+        };
     }
 
     private PgStop Stop(Caller caller, ConnectionPolicy connection, string verdict, string sqlState, string message, string? detail, string? rule)
