@@ -1,5 +1,6 @@
 using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
+using Hoop.Proxy.Admission;
 using Hoop.Proxy.Certificates;
 using Hoop.Proxy.Certificates.Acme;
 using Hoop.Proxy.Guardrails;
@@ -69,6 +70,7 @@ public static class ProxyServiceCollectionExtensions
         services.AddSingleton<IssuerMetadata>();
         services.AddSingleton<TokenValidator>();
         services.AddSingleton<Callers>();
+        services.AddSingleton<Admissions>();
 
         services.AddReverseProxy();
         services.AddSingleton<IProxyConfigProvider, ProxyConfigProvider>();

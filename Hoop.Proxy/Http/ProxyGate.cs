@@ -5,6 +5,7 @@ using System.Text;
 using System.Text.Json;
 using Hoop.Data.Audit;
 using Hoop.Data.Entities;
+using Hoop.Proxy.Admission;
 using Hoop.Proxy.Identity;
 using Hoop.Proxy.Masking;
 using Hoop.Proxy.Policy;
@@ -26,10 +27,9 @@ namespace Hoop.Proxy.Http;
 public sealed partial class ProxyGate(
     PolicyStore policy,
     Callers callers,
+    Admissions admissions,
     Recorder recorder,
-    SessionTracker sessions,
     UpstreamClientFactory upstream,
-    RecordingOptions recording,
     MaskingOptions masking,
     GuardrailCheck guardrails,
     AuditLog audit,
@@ -63,24 +63,16 @@ public sealed partial class ProxyGate(
             return;
         }
 
-        if (!connection.Enabled || !snapshot.Allows(caller, connection))
+        var (session, refusal) = await admissions.AdmitAsync("proxy", caller, connection, snapshot, Client(context), ownSession: false, context.RequestAborted);
+        if (refusal is not null)
         {
-            var reason = !connection.Enabled
-                ? $"Connection '{connection.Name}' is disabled."
-                : caller.Groups.Count == 0
-                    ? $"Your credential carries no groups, and connection '{connection.Name}' is granted to groups only."
-                    : $"None of your groups ({string.Join(", ", caller.Groups)}) holds a grant on connection '{connection.Name}'.";
-            Audit(caller.Subject, "proxy.forbidden", connection.Name, AuditOutcome.Denied, new { reason, groups = caller.Groups });
-            await ProxyProblems.WriteAsync(context, StatusCodes.Status403Forbidden, "Not allowed", reason, connection.Name);
-            return;
-        }
+            if (refusal.Kind == RefusalKind.RecordingUnavailable)
+            {
+                context.Response.Headers.RetryAfter = "5";
+            }
 
-        if (snapshot.Recording.Mode == RecordingMode.Required && !await recorder.WaitForRoomAsync(Recorder.RoomWait, context.RequestAborted))
-        {
-            LogRecordingRefused(connection.Name);
-            context.Response.Headers.RetryAfter = "5";
-            await ProxyProblems.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "Recording unavailable",
-                "Hoop cannot record this exchange right now, and this gateway serves no unrecorded access. Try again shortly.", connection.Name);
+            await ProxyProblems.WriteAsync(context, refusal.Kind == RefusalKind.Forbidden ? StatusCodes.Status403Forbidden : StatusCodes.Status503ServiceUnavailable,
+                refusal.Kind == RefusalKind.Forbidden ? "Not allowed" : "Recording unavailable", refusal.Reason, connection.Name);
             return;
         }
 
@@ -88,16 +80,6 @@ public sealed partial class ProxyGate(
         if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } bodyLimit)
         {
             bodyLimit.MaxRequestBodySize = null;
-        }
-
-        var session = sessions.Begin(caller, connection, Client(context));
-        if (session is null && snapshot.Recording.Mode == RecordingMode.Required)
-        {
-            LogRecordingRefused(connection.Name);
-            context.Response.Headers.RetryAfter = "5";
-            await ProxyProblems.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "Recording unavailable",
-                "Hoop cannot record this exchange right now, and this gateway serves no unrecorded access. Try again shortly.", connection.Name);
-            return;
         }
 
         var upgrade = context.Features.Get<IHttpUpgradeFeature>()?.IsUpgradableRequest == true
@@ -208,16 +190,10 @@ public sealed partial class ProxyGate(
             return caller;
         }
 
-        // Refusals are audited while the queue has room to spare: a flood of bad tokens must not crowd out
-        // the recording of authorized work (and so, in Required mode, refuse it).
-        if (recorder.Pending < recording.QueueCapacity / 2)
-        {
-            Audit("anonymous", "proxy.unauthenticated", target ?? "(no connection)", AuditOutcome.Denied, new { reason = failure!.Reason, client = Client(context) });
-        }
-
-        context.Response.Headers.WWWAuthenticate = $"Bearer realm=\"hoop\", error=\"invalid_token\", error_description=\"{HeaderSafe(failure!.Reason)}\"";
+        var refusal = admissions.Unauthenticated("proxy", target ?? "(no connection)", failure!.Reason, new { reason = failure.Reason, client = Client(context) });
+        context.Response.Headers.WWWAuthenticate = $"Bearer realm=\"hoop\", error=\"invalid_token\", error_description=\"{HeaderSafe(refusal.Reason)}\"";
         // The same answer whether or not the name is a connection's.
-        await ProxyProblems.WriteAsync(context, StatusCodes.Status401Unauthorized, "Not authenticated", failure.Reason);
+        await ProxyProblems.WriteAsync(context, StatusCodes.Status401Unauthorized, "Not authenticated", refusal.Reason);
         return null;
     }
 
@@ -465,7 +441,4 @@ public sealed partial class ProxyGate(
 
     [LoggerMessage(4021, LogLevel.Warning, "The backend of {Connection} sent its stored secret back ({Where}); it was replaced before the agent got it")]
     private partial void LogSecretReflected(string connection, string where);
-
-    [LoggerMessage(4020, LogLevel.Warning, "Refused a request to {Connection}: recording cannot keep up")]
-    private partial void LogRecordingRefused(string connection);
 }

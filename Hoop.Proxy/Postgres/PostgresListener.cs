@@ -9,6 +9,7 @@ using Hoop.Data.Audit;
 using Hoop.Data.Entities;
 using Hoop.Data.Store;
 using Hoop.Proxy.Certificates;
+using Hoop.Proxy.Admission;
 using Hoop.Proxy.Identity;
 using Hoop.Proxy.Limits;
 using Hoop.Proxy.Policy;
@@ -34,9 +35,9 @@ public sealed partial class PostgresListener(
     PostgresEndpoint endpoint,
     PolicyStore policy,
     Callers callers,
+    Admissions admissions,
     SessionTracker sessions,
     Recorder recorder,
-    RecordingOptions recording,
     PgCancels cancels,
     PgRelayServices relayServices,
     InboundCertificate certificate,
@@ -420,12 +421,8 @@ public sealed partial class PostgresListener(
             : await callers.IdentifyAsync(credential, snapshot, token);
         if (caller is null)
         {
-            if (recorder.Pending < recording.QueueCapacity / 2)
-            {
-                Audit("anonymous", "postgres.unauthenticated", database, AuditOutcome.Denied, new { reason = failure!.Reason, user, client });
-            }
-
-            throw new PgProtocolException("28P01", $"password authentication failed for user \"{user}\": {failure!.Reason}");
+            var refusal = admissions.Unauthenticated("postgres", database, failure!.Reason, new { reason = failure.Reason, user, client });
+            throw new PgProtocolException("28P01", $"password authentication failed for user \"{user}\": {refusal.Reason}");
         }
 
         if (!snapshot.Connections.TryGetValue(database, out var connection) || connection.Kind != ConnectionKind.Postgres)
@@ -434,28 +431,15 @@ public sealed partial class PostgresListener(
             throw new PgProtocolException("3D000", $"Hoop has no Postgres connection named \"{database}\" (the database name chooses the connection)");
         }
 
-        if (!connection.Enabled || !snapshot.Allows(caller, connection))
+        var (session, denied) = await admissions.AdmitAsync("postgres", caller, connection, snapshot, client, ownSession: true, token);
+        if (denied is not null)
         {
-            var reason = !connection.Enabled
-                ? $"connection \"{connection.Name}\" is disabled"
-                : $"none of your groups ({string.Join(", ", caller.Groups)}) holds a grant on connection \"{connection.Name}\"";
-            Audit(caller.Subject, "postgres.forbidden", connection.Name, AuditOutcome.Denied, new { reason, groups = caller.Groups, user });
-            throw new PgProtocolException("28000", $"not allowed: {reason}");
+            throw denied.Kind == RefusalKind.Forbidden
+                ? new PgProtocolException("28000", $"not allowed: {denied.Reason}")
+                : new PgProtocolException("57P03", denied.Reason);
         }
 
         slot.Leave(); // Allowed in: no longer among the connections that are starting.
-
-        var required = snapshot.Recording.Mode == RecordingMode.Required;
-        if (required && !await recorder.WaitForRoomAsync(Recorder.RoomWait, token))
-        {
-            throw new PgProtocolException("57P03", "Hoop cannot record this session right now, and this gateway serves no unrecorded access; try again shortly");
-        }
-
-        var session = sessions.StartOwn(caller, connection, client);
-        if (session is null && required)
-        {
-            throw new PgProtocolException("57P03", "Hoop cannot record this session right now, and this gateway serves no unrecorded access; try again shortly");
-        }
 
         var endReason = "The agent closed the connection.";
         try
