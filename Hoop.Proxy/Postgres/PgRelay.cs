@@ -12,6 +12,7 @@ using Hoop.Proxy.Masking;
 using Hoop.Proxy.Policy;
 using Hoop.Proxy.Recording;
 using Microsoft.Extensions.Logging;
+using static Hoop.Proxy.Postgres.PgPending;
 
 namespace Hoop.Proxy.Postgres;
 
@@ -49,12 +50,9 @@ public sealed partial class PgRelay(
     private readonly (Masker Request, Masker Response, Masker Recording) _maskers = snapshot.MaskersFor(caller, connection);
     private readonly string _marker = "hoop_refused_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6));
 
-    // Shared by both pumps, under the lock of _sent.
-    private readonly Queue<Sent> _sent = new();
-    private readonly Dictionary<string, Prepared> _statements = new(StringComparer.Ordinal);
+    // Shared by both pumps: what awaits the database's answer (it locks), and the refusals sent (under their own lock).
+    private readonly PgPending _pending = new();
     private readonly SortedDictionary<int, PgStop> _refusalsByNumber = [];
-    private long _statementChars;
-    private bool _skipping;
     private bool _recordingLost;
 
     // Agent pump only.
@@ -69,8 +67,6 @@ public sealed partial class PgRelay(
     // Where the database sent the stored password back since the last recorded query.
     private readonly SecretReflection _reflected = new();
 
-    private const int MaxPreparedStatements = 10_000;
-    private const long MaxStatementChars = 32L * 1024 * 1024;
     private const int MaxPortals = 1_000;
     private const int MaxRecordedValueChars = 4_096;
 
@@ -105,15 +101,9 @@ public sealed partial class PgRelay(
             }
         }
 
-        lock (_sent)
+        foreach (var query in _pending.Abandon())
         {
-            foreach (var query in _sent.OfType<Query>())
-            {
-                query.Error ??= "the session ended before the database answered";
-                Record(query);
-            }
-
-            _sent.Clear();
+            Record(query);
         }
 
         return reason ?? "The session ended.";
@@ -182,7 +172,7 @@ public sealed partial class PgRelay(
                 var sql = new PgReader(message.Body.ToArray()).CString();
                 var query = new Query(sql, Simple: true) { At = services.Time.GetUtcNow().UtcDateTime, Started = Stopwatch.GetTimestamp() };
                 query.Stop = await CheckAsync(PgCheckPoint.Query, sql, null, null, query.ApprovedBy, cancellationToken);
-                Send(query);
+                _pending.Send(query);
                 if (query.Stop is null)
                 {
                     Write(backend.Writer, frame);
@@ -204,7 +194,7 @@ public sealed partial class PgRelay(
                 return true;
 
             case 'D':
-                Send(new Describe(Inserted: false));
+                _pending.Send(new Describe(Inserted: false));
                 Write(backend.Writer, frame);
                 return true;
 
@@ -230,8 +220,8 @@ public sealed partial class PgRelay(
                 // The rows' columns must be known to mask and record them: always ask, and keep the answer from
                 // the agent, who did not (an agent's own Describe may be of another binding of the same portal).
                 backend.Writer.Write(new PgBuilder().Byte((byte)'P').CString(portal).Message((byte)'D'));
-                Send(new Describe(Inserted: true));
-                Send(query);
+                _pending.Send(new Describe(Inserted: true));
+                _pending.Send(query);
                 Write(backend.Writer, frame);
                 return true;
             }
@@ -246,13 +236,13 @@ public sealed partial class PgRelay(
                     _portals.Remove(name);
                 }
 
-                Send(new Close(kind == 'S' ? name : null));
+                _pending.Send(new Close(kind == 'S' ? name : null));
                 Write(backend.Writer, frame);
                 return true;
             }
 
             case 'S':
-                Send(new Sync());
+                _pending.Send(new Sync());
                 Write(backend.Writer, frame);
                 return true;
 
@@ -288,26 +278,20 @@ public sealed partial class PgRelay(
             types[i] = reader.Int32();
         }
 
-        lock (_sent)
-        {
-            if (_statements.Count >= MaxPreparedStatements || _statementChars + sql.Length > MaxStatementChars)
-            {
-                throw new PgProtocolException("54000", $"too many prepared statements in one session (at most {MaxPreparedStatements}, {MaxStatementChars / 1024 / 1024} M characters); close some first");
-            }
-        }
+        _pending.EnsureRoomFor(sql);
 
         var approvedBy = new List<Guid>();
         var stop = await CheckAsync(name.Length > 0 ? PgCheckPoint.ParseNamed : PgCheckPoint.ParseUnnamed, sql, null, null, approvedBy, cancellationToken);
         if (stop is null)
         {
-            Send(new Parse(name, new Prepared(sql, types, approvedBy)));
+            _pending.Send(new Parse(name, new Prepared(sql, types, approvedBy)));
             Write(backend.Writer, frame);
             return;
         }
 
         // Recorded here: no Execute will follow a statement that never exists.
         Record(new Query(sql, Simple: false) { At = services.Time.GetUtcNow().UtcDateTime, Stop = stop, Error = $"{stop.SqlState}: {stop.Message}" });
-        Send(new Parse(name, null));
+        _pending.Send(new Parse(name, null));
         backend.Writer.Write(new PgBuilder().CString(name).CString(Refusal(stop)).Int16(0).Message((byte)'P'));
     }
 
@@ -363,7 +347,7 @@ public sealed partial class PgRelay(
         }
 
         // Every text the statement's name may stand for: the confirmed one, and any whose Parse is still unanswered.
-        var candidates = Candidates(statement);
+        var candidates = _pending.Candidates(statement);
         var first = candidates.FirstOrDefault();
         int TypeOf(int i) => first is not null && i < first.Types.Length ? first.Types[i] : 0;
         var shown = values.Select((v, i) => v is null ? null : Cut(MaskRecorded(Text(i) ? Encoding.UTF8.GetString(v) : PgRows.DisplayBinary(v, TypeOf(i)), counts)))
@@ -384,7 +368,7 @@ public sealed partial class PgRelay(
 
         _portals[portal] = new Bound(first?.Sql ?? $"(prepared statement \"{statement}\", not known to Hoop)", shown, stop, counts,
             stop is null ? approvedBy : []);
-        Send(new Bind());
+        _pending.Send(new Bind());
         if (stop is not null)
         {
             backend.Writer.Write(new PgBuilder().CString(portal).CString(Refusal(stop)).Int16(0).Int16(0).Int16(0).Message((byte)'B'));
@@ -411,22 +395,6 @@ public sealed partial class PgRelay(
         }
     }
 
-    private List<Prepared> Candidates(string statement)
-    {
-        lock (_sent)
-        {
-            var candidates = new List<Prepared>();
-            if (_statements.TryGetValue(statement, out var confirmed))
-            {
-                candidates.Add(confirmed);
-            }
-
-            candidates.AddRange(_sent.OfType<Parse>().Where(p => p.Name == statement && p.Statement is not null).Select(p => p.Statement!));
-            // One check per distinct text: an approval "once" is used by the first check that passes.
-            return candidates.DistinctBy(c => c.Sql, StringComparer.Ordinal).ToList();
-        }
-    }
-
     private Task<PgStop?> CheckAsync(PgCheckPoint point, string sql, IReadOnlyList<string?>? parameters, byte[]? digest, List<Guid> approvedBy,
         CancellationToken cancellationToken) =>
         services.Guardrails.CheckAsync(point, caller, connection, session?.Id, snapshot, !_maskers.Response.IsEmpty, sql, parameters, digest, approvedBy, cancellationToken);
@@ -435,7 +403,7 @@ public sealed partial class PgRelay(
     private string Refusal(PgStop stop)
     {
         var number = ++_refusals;
-        lock (_sent)
+        lock (_refusalsByNumber)
         {
             _refusalsByNumber[number] = stop;
             if (_refusalsByNumber.Count > 1000)
@@ -516,53 +484,32 @@ public sealed partial class PgRelay(
         switch ((char)message.Type)
         {
             case '1':
-            {
-                var parse = Take<Parse>("ParseComplete");
-                lock (_sent)
-                {
-                    if (parse.Statement is { } prepared)
-                    {
-                        _statementChars += prepared.Sql.Length - (_statements.GetValueOrDefault(parse.Name)?.Sql.Length ?? 0);
-                        _statements[parse.Name] = prepared;
-                    }
-                }
-
+                _pending.ParseComplete();
                 Write(agentWriter, frame);
                 return null;
-            }
 
             case '2':
-                Take<Bind>("BindComplete");
+                _pending.Take<Bind>("BindComplete");
                 Write(agentWriter, frame);
                 return null;
 
             case '3':
-            {
-                var close = Take<Close>("CloseComplete");
-                lock (_sent)
-                {
-                    if (close.Statement is { } name && _statements.Remove(name, out var closed))
-                    {
-                        _statementChars -= closed.Sql.Length;
-                    }
-                }
-
+                _pending.CloseComplete();
                 Write(agentWriter, frame);
                 return null;
-            }
 
             case 't':
-                Peek<Describe>("ParameterDescription");
+                _pending.Peek<Describe>("ParameterDescription");
                 Write(agentWriter, frame);
                 return null;
 
             case 'T':
             {
                 var inserted = false;
-                var head = Peek<Sent>("RowDescription");
+                var head = _pending.Peek<Sent>("RowDescription");
                 if (head is Describe describe)
                 {
-                    Take<Describe>("RowDescription");
+                    _pending.Take<Describe>("RowDescription");
                     inserted = describe.Inserted;
                 }
                 else if (head is not Query { Simple: true })
@@ -572,7 +519,7 @@ public sealed partial class PgRelay(
 
                 _columns = PgRows.Describe(message.Body.ToArray(), _maskers.Response, _maskers.Recording);
                 _maskRows = PgRows.Masks(_maskers.Response, _columns, response: true);
-                if (Head() is { } query)
+                if (_pending.Head() is { } query)
                 {
                     query.Columns ??= _columns;
                 }
@@ -587,7 +534,7 @@ public sealed partial class PgRelay(
 
             case 'n':
             {
-                var describe = Take<Describe>("NoData");
+                var describe = _pending.Take<Describe>("NoData");
                 _columns = null;
                 _maskRows = false;
                 if (!describe.Inserted)
@@ -604,7 +551,7 @@ public sealed partial class PgRelay(
 
             case 'C':
             {
-                var query = Peek<Query>("CommandComplete");
+                var query = _pending.Peek<Query>("CommandComplete");
                 query.Tags.Add(new PgReader(message.Body.ToArray()).CString());
                 if (!query.Simple)
                 {
@@ -616,7 +563,7 @@ public sealed partial class PgRelay(
             }
 
             case 'I' or 's':
-                if (!Peek<Query>("EmptyQueryResponse or PortalSuspended").Simple)
+                if (!_pending.Peek<Query>("EmptyQueryResponse or PortalSuspended").Simple)
                 {
                     Complete();
                 }
@@ -697,7 +644,7 @@ public sealed partial class PgRelay(
 
     private void Row(PgMessage message, ReadOnlySequence<byte> frame)
     {
-        var query = Peek<Query>("DataRow");
+        var query = _pending.Peek<Query>("DataRow");
         // Rows are kept up to a count and a size: a row of wide values must not make one event huge.
         var record = session is not null && query.Rows.Count < services.Recording.MaxRows && query.RecordedChars < services.Recording.MaxBodyBytes;
         if (!_maskRows && !record)
@@ -743,8 +690,7 @@ public sealed partial class PgRelay(
         var fields = PgWire.Fields(body);
         var text = fields.GetValueOrDefault('M') ?? "";
         PgStop? stop = null;
-        Query? query;
-        lock (_sent)
+        lock (_refusalsByNumber)
         {
             var at = text.IndexOf(_marker + "_", StringComparison.Ordinal);
             if (at >= 0)
@@ -761,15 +707,9 @@ public sealed partial class PgRelay(
 
                 stop ??= new PgStop("denied", "42501", "refused by Hoop", null, null);
             }
-
-            _sent.TryPeek(out var head);
-            query = head as Query;
-            if (head is not null and not Query { Simple: true })
-            {
-                // An extended-protocol error: the database now skips every message up to the next Sync.
-                _skipping = true;
-            }
         }
+
+        var query = _pending.Failed();
 
         if (query is not null)
         {
@@ -795,86 +735,15 @@ public sealed partial class PgRelay(
         }
     }
 
-    /// <summary>
-    /// ReadyForQuery answers the head Sync or simple query; after an error, everything the database skipped up to
-    /// that Sync goes too (statements never prepared, queries never run).
-    /// </summary>
     private void ReadyForQuery()
     {
-        lock (_sent)
+        foreach (var query in _pending.ReadyForQuery())
         {
-            while (_sent.TryDequeue(out var sent))
-            {
-                if (sent is Query query)
-                {
-                    if (_skipping && query.Error is null && query.Tags.Count == 0)
-                    {
-                        query.Error = query.Stop is { } stop ? $"{stop.SqlState}: {stop.Message}" : "not run: an earlier message of the same pipeline failed";
-                    }
-
-                    Record(query);
-                    if (query.Simple && !_skipping)
-                    {
-                        return;
-                    }
-                }
-                else if (sent is Sync)
-                {
-                    _skipping = false;
-                    return;
-                }
-                else if (!_skipping)
-                {
-                    throw new PgProtocolException("08P01", $"ReadyForQuery answered {sent.GetType().Name}");
-                }
-            }
-
-            throw new PgProtocolException("08P01", "ReadyForQuery answered nothing Hoop sent");
+            Record(query);
         }
     }
 
-    private T Take<T>(string answer) where T : Sent
-    {
-        lock (_sent)
-        {
-            if (_sent.TryPeek(out var head) && head is T expected)
-            {
-                _sent.Dequeue();
-                return expected;
-            }
-
-            throw new PgProtocolException("08P01", $"{answer} answered {head?.GetType().Name ?? "nothing"}");
-        }
-    }
-
-    private T Peek<T>(string answer) where T : Sent
-    {
-        lock (_sent)
-        {
-            return _sent.TryPeek(out var head) && head is T expected
-                ? expected
-                : throw new PgProtocolException("08P01", $"{answer} answered {head?.GetType().Name ?? "nothing"}");
-        }
-    }
-
-    /// <summary>The query whose answer is arriving: the head of what was sent, if it is a query.</summary>
-    private Query? Head()
-    {
-        lock (_sent)
-        {
-            return _sent.TryPeek(out var head) ? head as Query : null;
-        }
-    }
-
-    private void Complete() => Record(Take<Query>("the end of a result"));
-
-    private void Send(Sent sent)
-    {
-        lock (_sent)
-        {
-            _sent.Enqueue(sent);
-        }
-    }
+    private void Complete() => Record(_pending.Take<Query>("the end of a result"));
 
     private static void Write(PipeWriter writer, ReadOnlySequence<byte> frame)
     {
@@ -982,42 +851,6 @@ public sealed partial class PgRelay(
     [LoggerMessage(5010, LogLevel.Error, "The Postgres relay for {Connection} failed")]
     private static partial void LogRelayFailed(ILogger logger, Exception error, string connection);
 
-    /// <summary>A prepared statement: its text and the parameter types the agent declared (0: left to the database).</summary>
-    private sealed record Prepared(string Sql, int[] Types, IReadOnlyList<Guid> ApprovedBy);
-
     /// <summary>A bound portal: the query its Executes run, with parameters as recorded, and Hoop's refusal if refused.</summary>
     private sealed record Bound(string Sql, IReadOnlyList<string?> Parameters, PgStop? Stop, MaskingCounts Counts, IReadOnlyList<Guid> ApprovedBy);
-
-    /// <summary>What was sent to the database and awaits its answer, in order.</summary>
-    private abstract record Sent;
-
-    private sealed record Sync : Sent;
-
-    private sealed record Bind : Sent;
-
-    /// <summary>A Parse; <paramref name="Statement"/> is null for one Hoop refused (the database will reject it).</summary>
-    private sealed record Parse(string Name, Prepared? Statement) : Sent;
-
-    /// <summary>A Close; <paramref name="Statement"/> names the prepared statement it closes (null for a portal).</summary>
-    private sealed record Close(string? Statement) : Sent;
-
-    /// <summary>A Describe; <paramref name="Inserted"/> when Hoop added it, so its answer is not the agent's.</summary>
-    private sealed record Describe(bool Inserted) : Sent;
-
-    /// <summary>A simple query, or an extended query's Execute, with what the recording keeps of its answer.</summary>
-    private sealed record Query(string Sql, bool Simple) : Sent
-    {
-        public DateTime At { get; init; }
-        public long Started { get; init; }
-        public IReadOnlyList<string?>? Parameters { get; init; }
-        public PgStop? Stop { get; set; }
-        public List<Guid> ApprovedBy { get; } = [];
-        public MaskingCounts Counts { get; init; } = new();
-        public PgColumn[]? Columns { get; set; }
-        public List<string?[]> Rows { get; } = [];
-        public long RowCount { get; set; }
-        public long RecordedChars { get; set; }
-        public List<string> Tags { get; } = [];
-        public string? Error { get; set; }
-    }
 }
