@@ -158,16 +158,16 @@ public sealed partial class PgRelay(
     /// <summary>Handles one message from the agent; false when the agent ended the session.</summary>
     private async Task<bool> FromAgentAsync(PgMessage message, ReadOnlySequence<byte> frame, CancellationToken cancellationToken)
     {
-        if (message.Type is (byte)'Q' or (byte)'E' && snapshot.Recording.Mode == RecordingMode.Required)
+        if ((FrontendMessage)message.Type is FrontendMessage.Query or FrontendMessage.Execute && snapshot.Recording.Mode == RecordingMode.Required)
         {
             // A query is recorded when its answer ends: while the recording queue is full, wait a moment for room
             // rather than run it and then close the session because its record could not be queued.
             await services.Recorder.WaitForRoomAsync(Recorder.RoomWait, cancellationToken);
         }
 
-        switch ((char)message.Type)
+        switch ((FrontendMessage)message.Type)
         {
-            case 'Q':
+            case FrontendMessage.Query:
             {
                 var sql = new PgReader(message.Body.ToArray()).CString();
                 var query = new Query(sql, Simple: true) { At = services.Time.GetUtcNow().UtcDateTime, Started = Stopwatch.GetTimestamp() };
@@ -185,20 +185,20 @@ public sealed partial class PgRelay(
                 return true;
             }
 
-            case 'P':
+            case FrontendMessage.Parse:
                 await ParseAsync(message, frame, cancellationToken);
                 return true;
 
-            case 'B':
+            case FrontendMessage.Bind:
                 await BindAsync(message, frame, cancellationToken);
                 return true;
 
-            case 'D':
+            case FrontendMessage.Describe:
                 _pending.Send(new Describe(Inserted: false));
                 Write(backend.Writer, frame);
                 return true;
 
-            case 'E':
+            case FrontendMessage.Execute:
             {
                 var portal = new PgReader(message.Body.ToArray()).CString();
                 var bound = _portals.GetValueOrDefault(portal);
@@ -219,14 +219,14 @@ public sealed partial class PgRelay(
 
                 // The rows' columns must be known to mask and record them: always ask, and keep the answer from
                 // the agent, who did not (an agent's own Describe may be of another binding of the same portal).
-                backend.Writer.Write(new PgBuilder().Byte((byte)'P').CString(portal).Message((byte)'D'));
+                backend.Writer.Write(new PgBuilder().Byte((byte)'P').CString(portal).Message((byte)FrontendMessage.Describe));
                 _pending.Send(new Describe(Inserted: true));
                 _pending.Send(query);
                 Write(backend.Writer, frame);
                 return true;
             }
 
-            case 'C':
+            case FrontendMessage.Close:
             {
                 var reader = new PgReader(message.Body.ToArray());
                 var kind = reader.Byte();
@@ -241,21 +241,21 @@ public sealed partial class PgRelay(
                 return true;
             }
 
-            case 'S':
+            case FrontendMessage.Sync:
                 _pending.Send(new Sync());
                 Write(backend.Writer, frame);
                 return true;
 
-            case 'H' or 'd' or 'c' or 'f':
+            case FrontendMessage.Flush or FrontendMessage.CopyData or FrontendMessage.CopyDone or FrontendMessage.CopyFail:
                 Write(backend.Writer, frame);
                 return true;
 
-            case 'X':
+            case FrontendMessage.Terminate:
                 Volatile.Write(ref _agentTerminated, true);
                 Write(backend.Writer, frame);
                 return false;
 
-            case 'F':
+            case FrontendMessage.FunctionCall:
                 throw new PgProtocolException("0A000", "fast-path function calls are not relayed by Hoop: no guardrail or recording could see them");
 
             default:
@@ -292,7 +292,7 @@ public sealed partial class PgRelay(
         // Recorded here: no Execute will follow a statement that never exists.
         Record(new Query(sql, Simple: false) { At = services.Time.GetUtcNow().UtcDateTime, Stop = stop, Error = $"{stop.SqlState}: {stop.Message}" });
         _pending.Send(new Parse(name, null));
-        backend.Writer.Write(new PgBuilder().CString(name).CString(Refusal(stop)).Int16(0).Message((byte)'P'));
+        backend.Writer.Write(new PgBuilder().CString(name).CString(Refusal(stop)).Int16(0).Message((byte)FrontendMessage.Parse));
     }
 
     /// <summary>A Bind: the query it will run is checked now, when its parameters are known.</summary>
@@ -371,7 +371,7 @@ public sealed partial class PgRelay(
         _pending.Send(new Bind());
         if (stop is not null)
         {
-            backend.Writer.Write(new PgBuilder().CString(portal).CString(Refusal(stop)).Int16(0).Int16(0).Int16(0).Message((byte)'B'));
+            backend.Writer.Write(new PgBuilder().CString(portal).CString(Refusal(stop)).Int16(0).Int16(0).Int16(0).Message((byte)FrontendMessage.Bind));
         }
         else if (masked)
         {
@@ -387,7 +387,7 @@ public sealed partial class PgRelay(
                 rebuilt.Int32(value?.Length ?? -1).Bytes(value);
             }
 
-            backend.Writer.Write(rebuilt.Bytes(rest).Message((byte)'B'));
+            backend.Writer.Write(rebuilt.Bytes(rest).Message((byte)FrontendMessage.Bind));
         }
         else
         {
@@ -481,29 +481,29 @@ public sealed partial class PgRelay(
     /// <summary>Handles one message from the database; non-null ends the session (with the fatal error to send).</summary>
     private (string, byte[]?)? FromBackend(PgMessage message, ReadOnlySequence<byte> frame)
     {
-        switch ((char)message.Type)
+        switch ((BackendMessage)message.Type)
         {
-            case '1':
+            case BackendMessage.ParseComplete:
                 _pending.ParseComplete();
                 Write(agentWriter, frame);
                 return null;
 
-            case '2':
+            case BackendMessage.BindComplete:
                 _pending.Take<Bind>("BindComplete");
                 Write(agentWriter, frame);
                 return null;
 
-            case '3':
+            case BackendMessage.CloseComplete:
                 _pending.CloseComplete();
                 Write(agentWriter, frame);
                 return null;
 
-            case 't':
+            case BackendMessage.ParameterDescription:
                 _pending.Peek<Describe>("ParameterDescription");
                 Write(agentWriter, frame);
                 return null;
 
-            case 'T':
+            case BackendMessage.RowDescription:
             {
                 var inserted = false;
                 var head = _pending.Peek<Sent>("RowDescription");
@@ -532,7 +532,7 @@ public sealed partial class PgRelay(
                 return null;
             }
 
-            case 'n':
+            case BackendMessage.NoData:
             {
                 var describe = _pending.Take<Describe>("NoData");
                 _columns = null;
@@ -545,11 +545,11 @@ public sealed partial class PgRelay(
                 return null;
             }
 
-            case 'D':
+            case BackendMessage.DataRow:
                 Row(message, frame);
                 return null;
 
-            case 'C':
+            case BackendMessage.CommandComplete:
             {
                 var query = _pending.Peek<Query>("CommandComplete");
                 query.Tags.Add(new PgReader(message.Body.ToArray()).CString());
@@ -562,7 +562,7 @@ public sealed partial class PgRelay(
                 return null;
             }
 
-            case 'I' or 's':
+            case BackendMessage.EmptyQueryResponse or BackendMessage.PortalSuspended:
                 if (!_pending.Peek<Query>("EmptyQueryResponse or PortalSuspended").Simple)
                 {
                     Complete();
@@ -571,16 +571,16 @@ public sealed partial class PgRelay(
                 Write(agentWriter, frame);
                 return null;
 
-            case 'E':
+            case BackendMessage.ErrorResponse:
                 Error(message, frame);
                 return null;
 
-            case 'Z':
+            case BackendMessage.ReadyForQuery:
                 ReadyForQuery();
                 Write(agentWriter, frame);
                 return null;
 
-            case 'S':
+            case BackendMessage.ParameterStatus:
             {
                 var reader = new PgReader(message.Body.ToArray());
                 var name = reader.CString();
@@ -599,7 +599,7 @@ public sealed partial class PgRelay(
 
                 if (_maskers.Response.HasPatterns && MaskText(value) is { } masked)
                 {
-                    agentWriter.Write(new PgBuilder().CString(name).CString(masked).Message((byte)'S'));
+                    agentWriter.Write(new PgBuilder().CString(name).CString(masked).Message((byte)BackendMessage.ParameterStatus));
                     return null;
                 }
 
@@ -607,17 +607,17 @@ public sealed partial class PgRelay(
                 return null;
             }
 
-            case 'N':
+            case BackendMessage.NoticeResponse:
                 if (_maskers.Response.HasPatterns)
                 {
-                    agentWriter.Write(MaskFields(message.Body.ToArray(), (byte)'N'));
+                    agentWriter.Write(MaskFields(message.Body.ToArray(), (byte)BackendMessage.NoticeResponse));
                     return null;
                 }
 
                 Write(agentWriter, frame);
                 return null;
 
-            case 'A':
+            case BackendMessage.NotificationResponse:
                 if (_maskers.Response.HasPatterns)
                 {
                     // A notification's payload is data like any other: pg_notify('c', email).
@@ -625,14 +625,14 @@ public sealed partial class PgRelay(
                     var process = reader.Int32();
                     var channel = reader.CString();
                     var payload = reader.CString();
-                    agentWriter.Write(new PgBuilder().Int32(process).CString(MaskText(channel) ?? channel).CString(MaskText(payload) ?? payload).Message((byte)'A'));
+                    agentWriter.Write(new PgBuilder().Int32(process).CString(MaskText(channel) ?? channel).CString(MaskText(payload) ?? payload).Message((byte)BackendMessage.NotificationResponse));
                     return null;
                 }
 
                 Write(agentWriter, frame);
                 return null;
 
-            case 'K':
+            case BackendMessage.BackendKeyData:
                 // The agent has Hoop's key; the database's stays with Hoop.
                 return null;
 
@@ -727,7 +727,7 @@ public sealed partial class PgRelay(
         else if (_maskers.Response.HasPatterns)
         {
             // An error can quote a value ("invalid input syntax for type integer: \"ada@example.com\"").
-            agentWriter.Write(MaskFields(body, (byte)'E'));
+            agentWriter.Write(MaskFields(body, (byte)BackendMessage.ErrorResponse));
         }
         else
         {
