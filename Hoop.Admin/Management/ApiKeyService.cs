@@ -67,7 +67,7 @@ public sealed class ApiKeyService(IDbContextFactory<HoopDbContext> contexts, Aud
         db.ApiKeys.Add(entity);
         db.AuditEvents.Add(audit.Create(actor, "api-key.create", entity.Name, AuditOutcome.Success, new { entity.Prefix, groups, entity.ExpiresAt }));
         await db.SaveChangesAsync(cancellationToken);
-        policy.ReloadNow();
+        await policy.RefreshAsync(cancellationToken);
         return new(ChangeStatus.Created, new ApiKeyCreated(key, View(entity)));
     }
 
@@ -83,7 +83,7 @@ public sealed class ApiKeyService(IDbContextFactory<HoopDbContext> contexts, Aud
         key.RevokedAt ??= time.GetUtcNow().UtcDateTime;
         db.AuditEvents.Add(audit.Create(actor, "api-key.revoke", key.Name, AuditOutcome.Success, new { key.Prefix }));
         await db.SaveChangesAsync(cancellationToken);
-        policy.ReloadNow();
+        await policy.RefreshAsync(cancellationToken);
         return new(ChangeStatus.Ok, View(key));
     }
 

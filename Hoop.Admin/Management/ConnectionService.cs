@@ -62,7 +62,7 @@ public sealed partial class ConnectionService(
         db.Connections.Add(connection);
         db.AuditEvents.Add(audit.Create(actor, "connection.create", connection.Name, AuditOutcome.Success, new { after = Describe(connection) }));
         await db.SaveChangesAsync(cancellationToken);
-        policy.ReloadNow();
+        await policy.RefreshAsync(cancellationToken);
         return new(ChangeStatus.Created, View(connection));
     }
 
@@ -99,7 +99,7 @@ public sealed partial class ConnectionService(
             return ChangeResult<ConnectionView>.Stale();
         }
 
-        policy.ReloadNow();
+        await policy.RefreshAsync(cancellationToken);
         return new(ChangeStatus.Ok, View(connection));
     }
 
@@ -115,7 +115,7 @@ public sealed partial class ConnectionService(
         db.Connections.Remove(connection);
         db.AuditEvents.Add(audit.Create(actor, "connection.delete", connection.Name, AuditOutcome.Success, new { before = Describe(connection) }));
         await db.SaveChangesAsync(cancellationToken);
-        policy.ReloadNow();
+        await policy.RefreshAsync(cancellationToken);
         return new(ChangeStatus.Ok);
     }
 

@@ -127,7 +127,7 @@ public sealed class GroupService(IDbContextFactory<HoopDbContext> contexts, Audi
             return ChangeResult<GroupView>.Stale();
         }
 
-        policy.ReloadNow();
+        await policy.RefreshAsync(cancellationToken);
         var saved = await Groups(db).AsNoTracking().FirstAsync(g => g.Id == group.Id, cancellationToken);
         return new(before is null ? ChangeStatus.Created : ChangeStatus.Ok, View(saved));
     }
@@ -154,7 +154,7 @@ public sealed class GroupService(IDbContextFactory<HoopDbContext> contexts, Audi
         db.Groups.Remove(group);
         db.AuditEvents.Add(audit.Create(actor, "group.delete", name, AuditOutcome.Success, new { before = Describe(group) }));
         await db.SaveChangesAsync(cancellationToken);
-        policy.ReloadNow();
+        await policy.RefreshAsync(cancellationToken);
         return new(ChangeStatus.Ok);
     }
 

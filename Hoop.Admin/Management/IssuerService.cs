@@ -182,7 +182,7 @@ public sealed class IssuerService(
             return ChangeResult<IssuerView>.Stale();
         }
 
-        policy.ReloadNow();
+        await policy.RefreshAsync(cancellationToken);
         return new(before is null ? ChangeStatus.Created : ChangeStatus.Ok, View(issuer));
     }
 
@@ -198,7 +198,7 @@ public sealed class IssuerService(
         db.IdentityIssuers.Remove(issuer);
         db.AuditEvents.Add(audit.Create(actor, "issuer.delete", issuer.Authority, AuditOutcome.Success, new { before = Describe(issuer) }));
         await db.SaveChangesAsync(cancellationToken);
-        policy.ReloadNow();
+        await policy.RefreshAsync(cancellationToken);
         return new(ChangeStatus.Ok);
     }
 
