@@ -8,19 +8,13 @@ namespace Hoop.Admin.Management;
 
 /// <summary>Registers OIDC groups: the Hoop roles each carries and the connections it may use (its grants).</summary>
 public sealed class GroupService(IDbContextFactory<HoopDbContext> contexts, AuditLog audit, PolicyStore policy, TimeProvider time)
-    : IRecordService<GroupInput, GroupView>
+    : ISavedByName<GroupInput, GroupView>
 {
     public string Kind => "group";
 
     public string KeyOf(GroupView view) => view.Name;
 
     public string? VersionOf(GroupView view) => view.Version;
-
-    Task<ChangeResult<GroupView>> IRecordService<GroupInput, GroupView>.CreateAsync(GroupInput input, string actor, CancellationToken cancellationToken) =>
-        SaveAsync(null, input, null, actor, cancellationToken);
-
-    Task<ChangeResult<GroupView>> IRecordService<GroupInput, GroupView>.UpdateAsync(string key, GroupInput input, string? expectedVersion, string actor,
-        CancellationToken cancellationToken) => SaveAsync(key, input, expectedVersion, actor, cancellationToken);
 
     public async Task<IReadOnlyList<GroupView>> ListAsync(CancellationToken cancellationToken)
     {

@@ -23,19 +23,13 @@ public sealed record GuardrailRuleView(Guid Id, string Name, string Protocol, st
 
 /// <summary>Guardrail rules: compiled at save, so one that cannot work is refused with the reason beside its field.</summary>
 public sealed partial class GuardrailRuleService(IDbContextFactory<HoopDbContext> contexts, AuditLog audit, PolicyStore policy, TimeProvider time)
-    : IRecordService<GuardrailRuleInput, GuardrailRuleView>
+    : ISavedByName<GuardrailRuleInput, GuardrailRuleView>
 {
     public string Kind => "guardrail rule";
 
     public string KeyOf(GuardrailRuleView view) => view.Name;
 
     public string? VersionOf(GuardrailRuleView view) => view.Version;
-
-    Task<ChangeResult<GuardrailRuleView>> IRecordService<GuardrailRuleInput, GuardrailRuleView>.CreateAsync(GuardrailRuleInput input, string actor, CancellationToken cancellationToken) =>
-        SaveAsync(null, input, null, actor, cancellationToken);
-
-    Task<ChangeResult<GuardrailRuleView>> IRecordService<GuardrailRuleInput, GuardrailRuleView>.UpdateAsync(string key, GuardrailRuleInput input, string? expectedVersion, string actor,
-        CancellationToken cancellationToken) => SaveAsync(key, input, expectedVersion, actor, cancellationToken);
 
     public async Task<IReadOnlyList<GuardrailRuleView>> ListAsync(CancellationToken cancellationToken)
     {

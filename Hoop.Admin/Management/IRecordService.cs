@@ -27,3 +27,15 @@ public interface IRecordService<TInput, TView>
 
     Task<ChangeResult<TView>> DeleteAsync(string key, string? expectedVersion, string actor, CancellationToken cancellationToken);
 }
+
+/// <summary>A kind of record with one save for create and replace (no name: a new record), addressed by its name.</summary>
+public interface ISavedByName<TInput, TView> : IRecordService<TInput, TView>
+{
+    Task<ChangeResult<TView>> SaveAsync(string? existingName, TInput input, string? expectedVersion, string actor, CancellationToken cancellationToken);
+
+    Task<ChangeResult<TView>> IRecordService<TInput, TView>.CreateAsync(TInput input, string actor, CancellationToken cancellationToken) =>
+        SaveAsync(null, input, null, actor, cancellationToken);
+
+    Task<ChangeResult<TView>> IRecordService<TInput, TView>.UpdateAsync(string key, TInput input, string? expectedVersion, string actor,
+        CancellationToken cancellationToken) => SaveAsync(key, input, expectedVersion, actor, cancellationToken);
+}

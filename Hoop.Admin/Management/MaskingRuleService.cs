@@ -27,19 +27,13 @@ public sealed record MaskingTestResult(string Output, IReadOnlyDictionary<string
 
 /// <summary>Masking rules: each is compiled at save, so one that cannot work is refused with the reason beside its field.</summary>
 public sealed class MaskingRuleService(IDbContextFactory<HoopDbContext> contexts, AuditLog audit, PolicyStore policy, TimeProvider time)
-    : IRecordService<MaskingRuleInput, MaskingRuleView>
+    : ISavedByName<MaskingRuleInput, MaskingRuleView>
 {
     public string Kind => "masking rule";
 
     public string KeyOf(MaskingRuleView view) => view.Name;
 
     public string? VersionOf(MaskingRuleView view) => view.Version;
-
-    Task<ChangeResult<MaskingRuleView>> IRecordService<MaskingRuleInput, MaskingRuleView>.CreateAsync(MaskingRuleInput input, string actor, CancellationToken cancellationToken) =>
-        SaveAsync(null, input, null, actor, cancellationToken);
-
-    Task<ChangeResult<MaskingRuleView>> IRecordService<MaskingRuleInput, MaskingRuleView>.UpdateAsync(string key, MaskingRuleInput input, string? expectedVersion, string actor,
-        CancellationToken cancellationToken) => SaveAsync(key, input, expectedVersion, actor, cancellationToken);
 
     public async Task<IReadOnlyList<MaskingRuleView>> ListAsync(CancellationToken cancellationToken)
     {
