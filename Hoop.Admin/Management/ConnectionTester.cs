@@ -4,7 +4,7 @@ using System.Net.Sockets;
 using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using Hoop.Data.Entities;
-using Hoop.Proxy.Http;
+using Hoop.Proxy.Upstream;
 using Hoop.Proxy.Policy;
 
 namespace Hoop.Admin.Management;

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Net.Security;
 using System.Security.Authentication;
 using Hoop.Proxy.Policy;
+using Hoop.Proxy.Upstream;
 using Yarp.ReverseProxy.Forwarder;
 
 namespace Hoop.Proxy.Http;

@@ -5,7 +5,7 @@ using System.Security.Authentication;
 using System.Security.Cryptography;
 using System.Text;
 using Hoop.Data.Entities;
-using Hoop.Proxy.Http;
+using Hoop.Proxy.Upstream;
 using Hoop.Proxy.Policy;
 
 namespace Hoop.Proxy.Postgres;

@@ -4,7 +4,7 @@ using System.Security.Cryptography.X509Certificates;
 using Hoop.Data.Entities;
 using Hoop.Proxy.Policy;
 
-namespace Hoop.Proxy.Http;
+namespace Hoop.Proxy.Upstream;
 
 /// <summary>Checks a backend's certificate against its connection's TLS verification mode: for the data path and the console's Test.</summary>
 public static class BackendCertificate
