@@ -5,7 +5,7 @@ using System.Security.Cryptography.X509Certificates;
 namespace Hoop.Proxy.Certificates;
 
 /// <summary>The certificate Hoop serves at first start, before ACME or an upload replaces it.</summary>
-public static class SelfSignedCertificate
+internal static class SelfSignedCertificate
 {
     public static readonly TimeSpan Lifetime = TimeSpan.FromDays(365);
 

@@ -4,7 +4,7 @@ namespace Hoop.Proxy.Credentials;
 /// Where a backend reflected the stored secret during one exchange or session ("response body",
 /// "response header X-Echo", "row"), for its audit record and recording. Written from the relay's threads.
 /// </summary>
-public sealed class SecretReflection
+internal sealed class SecretReflection
 {
     private readonly HashSet<string> _places = new(StringComparer.Ordinal);
 

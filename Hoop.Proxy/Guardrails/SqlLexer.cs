@@ -2,7 +2,7 @@ using System.Text;
 
 namespace Hoop.Proxy.Guardrails;
 
-public enum SqlTokenKind
+internal enum SqlTokenKind
 {
     Word,
     QuotedIdentifier,
@@ -14,17 +14,17 @@ public enum SqlTokenKind
 }
 
 /// <summary>One token of PostgreSQL's lexical grammar. Words are kept upper-cased for keyword comparison.</summary>
-public readonly record struct SqlToken(SqlTokenKind Kind, string Text);
+internal readonly record struct SqlToken(SqlTokenKind Kind, string Text);
 
 /// <summary>SQL that cannot be split into tokens (an unterminated string, comment or dollar quote).</summary>
-public sealed class SqlSyntaxException(string message) : Exception(message);
+internal sealed class SqlSyntaxException(string message) : Exception(message);
 
 /// <summary>
 /// PostgreSQL's lexical grammar, as far as guardrails need it: words, symbols, numbers, comments (nested block
 /// comments too), '...' strings, E'...' strings with backslash escapes, dollar-quoted bodies and quoted identifiers.
 /// What is inside a comment or a literal is never code.
 /// </summary>
-public static class SqlLexer
+internal static class SqlLexer
 {
     /// <summary>The tokens of <paramref name="sql"/>; the text of each comment goes to <paramref name="comments"/> when given.</summary>
     public static List<SqlToken> Tokenize(string sql, List<string>? comments = null) => Tokenize(sql, comments, plainStringsEscape: false);

@@ -18,7 +18,7 @@ public sealed record SqlStatement(IReadOnlySet<string> Kinds, string Code);
 /// CREATE), the statements nested in it, whether a DELETE or UPDATE is bounded by a condition that names a
 /// column, and whether it runs SQL it cannot read (<see cref="Opaque"/>). docs/sql-guardrails.md has the table.
 /// </summary>
-public static class SqlStatements
+internal static class SqlStatements
 {
     public const string DeleteWithoutWhere = "DELETE-WITHOUT-WHERE";
     public const string UpdateWithoutWhere = "UPDATE-WITHOUT-WHERE";

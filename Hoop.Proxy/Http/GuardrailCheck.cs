@@ -15,7 +15,7 @@ namespace Hoop.Proxy.Http;
 /// The guardrails of a connection, checked before a request is forwarded: deny rules refuse it, review rules
 /// hold it until reviewers approve (<see cref="ReviewGate"/>). Every stop is audited and marked for the recording.
 /// </summary>
-public sealed class GuardrailCheck(PolicyStore policy, GuardrailEvaluator evaluator, ReviewGate reviews, MaskingOptions masking, Recorder recorder, AuditLog audit)
+internal sealed class GuardrailCheck(PolicyStore policy, GuardrailEvaluator evaluator, ReviewGate reviews, MaskingOptions masking, Recorder recorder, AuditLog audit)
 {
     /// <summary>
     /// The guardrails of this connection, in order: a deny rule that matches refuses the request; a review rule that

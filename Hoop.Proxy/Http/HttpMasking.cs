@@ -10,7 +10,7 @@ namespace Hoop.Proxy.Http;
 /// reaches the agent, and the recording of both. A body that must be masked is buffered up to the limit; past it,
 /// or when it is compressed, the exchange is refused (fail closed) or, if an admin chose so, passed and noted.
 /// </summary>
-public sealed class HttpMasking((Masker Request, Masker Response, Masker Recording) maskers, MaskingOptions options)
+internal sealed class HttpMasking((Masker Request, Masker Response, Masker Recording) maskers, MaskingOptions options)
 {
 
     public static readonly HttpRequestOptionsKey<HttpMasking> Key = new("hoop.masking");

@@ -6,7 +6,7 @@ using Hoop.Proxy.Recording;
 namespace Hoop.Proxy.Http;
 
 /// <summary>What the gate decided about a request, for the transforms further down the pipeline.</summary>
-public sealed record ProxyCall(Caller Caller, ConnectionPolicy Connection, LiveSession? Session)
+internal sealed record ProxyCall(Caller Caller, ConnectionPolicy Connection, LiveSession? Session)
 {
     /// <summary>Carries the call on the request to the backend, for the handlers that see the backend's answer.</summary>
     public static readonly HttpRequestOptionsKey<ProxyCall> Key = new("hoop.call");

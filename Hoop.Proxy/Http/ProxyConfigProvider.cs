@@ -11,7 +11,7 @@ namespace Hoop.Proxy.Http;
 /// YARP's routes and clusters, compiled from the current policy snapshot. Each HTTP connection is reachable
 /// as https://&lt;connection&gt;.&lt;host name&gt;/... and as https://&lt;host name&gt;/&lt;connection&gt;/... (prefix stripped).
 /// </summary>
-public sealed class ProxyConfigProvider(PolicyStore policy, ProxyOptions options) : IProxyConfigProvider
+internal sealed class ProxyConfigProvider(PolicyStore policy, ProxyOptions options) : IProxyConfigProvider
 {
     public IProxyConfig GetConfig()
     {

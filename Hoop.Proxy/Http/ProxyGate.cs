@@ -24,7 +24,7 @@ namespace Hoop.Proxy.Http;
 /// then the request body is masked (<see cref="HttpMasking"/>). After forwarding: backend errors become
 /// problem+json, and the exchange is recorded, masked, as a session event. Every refusal is audited.
 /// </summary>
-public sealed partial class ProxyGate(
+internal sealed partial class ProxyGate(
     PolicyStore policy,
     Callers callers,
     Admissions admissions,

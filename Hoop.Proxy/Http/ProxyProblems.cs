@@ -3,7 +3,7 @@ using Microsoft.AspNetCore.Http;
 namespace Hoop.Proxy.Http;
 
 /// <summary>The proxy port's errors: application/problem+json with a reason an agent can act on.</summary>
-public static class ProxyProblems
+internal static class ProxyProblems
 {
     public static Task WriteAsync(HttpContext context, int status, string title, string detail, string? connection = null,
         Dictionary<string, object?>? extra = null)

@@ -7,7 +7,7 @@ namespace Hoop.Proxy.Http;
 /// Where the first bytes of a backend's response are kept for the recording. The copy is taken as YARP reads
 /// the backend's content, so the agent's response stream stays Kestrel's own (no wrapper on the hot path).
 /// </summary>
-public sealed class ResponseCapture(int maxBytes)
+internal sealed class ResponseCapture(int maxBytes)
 {
     public static readonly HttpRequestOptionsKey<ResponseCapture> Key = new("hoop.response-capture");
 

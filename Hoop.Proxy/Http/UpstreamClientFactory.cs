@@ -12,7 +12,7 @@ namespace Hoop.Proxy.Http;
 /// (system roots, its CA bundle, or a pinned certificate), and the client certificate for upstream mTLS.
 /// A client is rebuilt only when its connection changes, so connection pools survive unrelated edits.
 /// </summary>
-public sealed class UpstreamClientFactory(PolicyStore policy) : ForwarderHttpClientFactory
+internal sealed class UpstreamClientFactory(PolicyStore policy) : ForwarderHttpClientFactory
 {
     private readonly ConcurrentDictionary<string, UpstreamTls> _tls = new(StringComparer.OrdinalIgnoreCase);
 
@@ -65,7 +65,7 @@ public sealed class UpstreamClientFactory(PolicyStore policy) : ForwarderHttpCli
 }
 
 /// <summary>The latest handshake with one backend: protocol and cipher, or the reason it was refused.</summary>
-public sealed class UpstreamTls
+internal sealed class UpstreamTls
 {
     private volatile string? _negotiated;
     private volatile string? _lastFailure;

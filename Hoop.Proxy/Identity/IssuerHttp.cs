@@ -12,7 +12,7 @@ namespace Hoop.Proxy.Identity;
 /// A fetch from an identity provider that failed, with the cause in plain words (for the log, the agent's 401 and
 /// the console's save). <see cref="Tls"/>: the provider's certificate was not accepted.
 /// </summary>
-public sealed class IssuerFetchException(string message, bool tls) : IOException(message)
+internal sealed class IssuerFetchException(string message, bool tls) : IOException(message)
 {
     public bool Tls => tls;
 }

@@ -80,7 +80,7 @@ public readonly record struct TextTraits(string Text, int Digits, int Dots, int 
 }
 
 /// <summary>The built-in detectors, and the custom ones a rule compiles (regex, word list).</summary>
-public static class Detectors
+internal static class Detectors
 {
     private const RegexOptions Options = RegexOptions.NonBacktracking | RegexOptions.CultureInvariant;
 

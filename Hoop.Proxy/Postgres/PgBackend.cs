@@ -11,7 +11,7 @@ using Hoop.Proxy.Policy;
 namespace Hoop.Proxy.Postgres;
 
 /// <summary>Hoop could not open its session with the database; the message is safe to show the agent.</summary>
-public sealed class PgBackendException(string message) : Exception(message);
+internal sealed class PgBackendException(string message) : Exception(message);
 
 /// <summary>
 /// Hoop's own session with the real database: TCP, TLS verified as the connection says, startup as the stored

@@ -4,7 +4,7 @@ namespace Hoop.Proxy.Postgres;
 /// The type byte of each message an agent (the frontend) sends after start-up. The same letter means other things in
 /// the other direction ('D' is Describe here, DataRow there): each direction has its own names.
 /// </summary>
-public enum FrontendMessage : byte
+internal enum FrontendMessage : byte
 {
     Bind = (byte)'B',
     Close = (byte)'C',
@@ -23,7 +23,7 @@ public enum FrontendMessage : byte
 }
 
 /// <summary>The type byte of each message the database (the backend) sends.</summary>
-public enum BackendMessage : byte
+internal enum BackendMessage : byte
 {
     Authentication = (byte)'R',
     BackendKeyData = (byte)'K',

@@ -7,7 +7,7 @@ using Hoop.Proxy.Masking;
 namespace Hoop.Proxy.Postgres;
 
 /// <summary>How a column's values can be read as text, which decides how they are masked.</summary>
-public enum PgValueKind
+internal enum PgValueKind
 {
     /// <summary>Text (any type in text format but the ones below, or a text type in binary format): masked as text.</summary>
     Text,
@@ -23,14 +23,14 @@ public enum PgValueKind
 }
 
 /// <summary>A result column, with the column rule (if any) of the agent's and the recording's maskers.</summary>
-public sealed record PgColumn(string Name, int TypeOid, short Format, PgValueKind Kind, CompiledMaskingRule? ResponseRule, CompiledMaskingRule? RecordingRule);
+internal sealed record PgColumn(string Name, int TypeOid, short Format, PgValueKind Kind, CompiledMaskingRule? ResponseRule, CompiledMaskingRule? RecordingRule);
 
 /// <summary>
 /// Result rows: their columns from a RowDescription, and DataRow values masked in place. A column rule masks every
 /// value of its column (text values in the rule's style, JSON as a JSON string, other types become NULL: a number
 /// or a binary value cannot hold "[EMAIL]"); detectors mask what they find in text and JSON values.
 /// </summary>
-public static class PgRows
+internal static class PgRows
 {
     // Types whose text form is a number, a time, a boolean, a uuid or hex bytes: nothing a detector is for, and a
     // masked value would no longer parse as its type.

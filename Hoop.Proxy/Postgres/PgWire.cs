@@ -9,19 +9,19 @@ namespace Hoop.Proxy.Postgres;
 /// A frame that breaks the protocol, with the SQLSTATE to answer it with. Whoever catches it answers with an
 /// ErrorResponse (where the peer can still read one) and closes the connection.
 /// </summary>
-public sealed class PgProtocolException(string sqlState, string message) : Exception(message)
+internal sealed class PgProtocolException(string sqlState, string message) : Exception(message)
 {
     public string SqlState => sqlState;
 }
 
 /// <summary>One message: its type byte (0 for a startup packet) and its body, without the length.</summary>
-public readonly record struct PgMessage(byte Type, ReadOnlySequence<byte> Body);
+internal readonly record struct PgMessage(byte Type, ReadOnlySequence<byte> Body);
 
 /// <summary>
 /// The PostgreSQL wire protocol (version 3) as frames: reading them from a pipe with limits, and writing the
 /// messages Hoop itself sends. What Hoop does not need to look at is never parsed.
 /// </summary>
-public static class PgWire
+internal static class PgWire
 {
     public const int ProtocolVersion3 = 196608;
     public const int SslRequestCode = 80877103;
@@ -366,7 +366,7 @@ public ref struct PgReader(ReadOnlySpan<byte> body)
 }
 
 /// <summary>Builds a message body, then frames it with its type and length.</summary>
-public sealed class PgBuilder
+internal sealed class PgBuilder
 {
     private readonly ArrayBufferWriter<byte> _body = new(64);
 

@@ -4,7 +4,7 @@ namespace Hoop.Proxy.Recording;
 /// A pass-through stream that keeps a copy of the first bytes that cross it, for the recording.
 /// The body itself streams untouched; memory stays bounded by the cap.
 /// </summary>
-public sealed class BodyCapture(Stream inner, int maxBytes) : Stream
+internal sealed class BodyCapture(Stream inner, int maxBytes) : Stream
 {
     private readonly MemoryStream _copy = new();
 

@@ -12,7 +12,7 @@ namespace Hoop.Proxy.Recording;
 /// deleted), except those under legal hold. Small batches, each its own short transaction, so the recorder and
 /// the data path never wait long; every batch is recorded in the (chained) audit log with what went.
 /// </summary>
-public sealed partial class RetentionJob(IDbContextFactory<HoopDbContext> contexts, AuditLog audit, TimeProvider time, ILogger<RetentionJob> logger)
+internal sealed partial class RetentionJob(IDbContextFactory<HoopDbContext> contexts, AuditLog audit, TimeProvider time, ILogger<RetentionJob> logger)
     : BackgroundService
 {
     private static readonly TimeSpan Interval = TimeSpan.FromHours(1);

@@ -41,7 +41,7 @@ public sealed class ConsoleLink(Func<Uri> consoleUrl)
 }
 
 /// <summary>Too many reviews pending for one caller on one connection.</summary>
-public sealed class TooManyReviewsException(string message) : Exception(message);
+internal sealed class TooManyReviewsException(string message) : Exception(message);
 
 /// <summary>
 /// What became of a request that a review rule caught. An allowed outcome on an approval "once" still has to be

@@ -339,7 +339,7 @@ public sealed record AcmeAuthorization(Uri Url, string Name, string Status, IRea
 public sealed record AcmeChallenge(string Type, Uri Url, string Token, string Status, string? Error);
 
 /// <summary>What went wrong with the ACME server, in words fit for the console's certificate page.</summary>
-public sealed class AcmeException(string message, string? type = null, HttpStatusCode? status = null, TimeSpan? retryAfter = null, Exception? inner = null)
+internal sealed class AcmeException(string message, string? type = null, HttpStatusCode? status = null, TimeSpan? retryAfter = null, Exception? inner = null)
     : Exception(message, inner)
 {
     public AcmeException(string message, Exception inner) : this(message, null, null, null, inner)

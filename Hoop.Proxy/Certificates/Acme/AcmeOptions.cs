@@ -67,7 +67,7 @@ public enum CertificateKeyType
 }
 
 /// <summary>Reads the names settings use (http-01, tls-alpn-01, ecdsa-p256, rsa-2048) into the enums, for binding.</summary>
-public sealed class AcmeNameConverter<T>() : EnumConverter(typeof(T)) where T : struct, Enum
+internal sealed class AcmeNameConverter<T>() : EnumConverter(typeof(T)) where T : struct, Enum
 {
     public override object? ConvertFrom(ITypeDescriptorContext? context, CultureInfo? culture, object value)
     {
