@@ -58,7 +58,7 @@ public sealed partial class CertificateBootstrapper(
         }
 
         // On a first start with ACME, the first order may have served its certificate already; this one is the fallback.
-        await CreateSelfSignedAsync(atStart: true, cancellationToken);
+        await CreateSelfSignedAsync(certificate => inbound.InstallIfNone(certificate), cancellationToken);
     }
 
     /// <summary>
@@ -69,7 +69,7 @@ public sealed partial class CertificateBootstrapper(
     {
         if (await store.LoadCurrentAsync(cancellationToken) is { } found && NeedsNewSelfSigned(found.Record))
         {
-            await CreateSelfSignedAsync(atStart: false, cancellationToken);
+            await CreateSelfSignedAsync(certificate => inbound.Install(certificate), cancellationToken);
         }
     }
 
@@ -84,20 +84,13 @@ public sealed partial class CertificateBootstrapper(
     private bool NeedsNewSelfSigned(Certificate record) => record.Source == CertificateSource.SelfSigned
         && (!policy.Current.Certificates.SameHostNames(record.HostNames) || record.NotAfter <= time.GetUtcNow().UtcDateTime.AddDays(30));
 
-    private async Task CreateSelfSignedAsync(bool atStart, CancellationToken cancellationToken)
+    /// <summary>A new self-signed certificate for the host names: stored as current, handed to <paramref name="serve"/>, audited.</summary>
+    private async Task CreateSelfSignedAsync(Action<X509Certificate2> serve, CancellationToken cancellationToken)
     {
         var hostNames = policy.Current.Certificates.HostNames;
         var certificate = SelfSignedCertificate.Create(hostNames, time.GetUtcNow());
         var record = await store.SaveAsCurrentAsync(certificate, CertificateSource.SelfSigned, hostNames, cancellationToken);
-        if (atStart)
-        {
-            inbound.InstallIfNone(certificate);
-        }
-        else
-        {
-            inbound.Install(certificate);
-        }
-
+        serve(certificate);
         await audit.WriteAsync(AuditLog.System, "certificate.self-signed", record.Thumbprint, AuditOutcome.Success,
             new { record.HostNames, record.NotAfter }, cancellationToken);
         LogCreated(string.Join(", ", hostNames), record.Thumbprint);

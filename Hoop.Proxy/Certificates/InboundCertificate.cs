@@ -34,13 +34,12 @@ public sealed class InboundCertificate
 
     /// <summary>
     /// Installs only while nothing is served: the stored or self-signed certificate at start never replaces one the
-    /// first start's ACME order installed before it. Returns whether it installed.
+    /// first start's ACME order installed before it.
     /// </summary>
-    public bool InstallIfNone(X509Certificate2 certificate, X509Certificate2Collection? chain = null)
+    public void InstallIfNone(X509Certificate2 certificate, X509Certificate2Collection? chain = null)
     {
-        var installed = Interlocked.CompareExchange(ref _current, Prepare(certificate, chain), null) is null;
+        Interlocked.CompareExchange(ref _current, Prepare(certificate, chain), null);
         _first.TrySetResult();
-        return installed;
     }
 
     private static Installed Prepare(X509Certificate2 certificate, X509Certificate2Collection? chain)

@@ -35,12 +35,7 @@ public sealed partial class AcmeIssuer(
         if (account is null)
         {
             key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-            account = new AcmeAccount
-            {
-                DirectoryUrl = directory.ToString(),
-                ProtectedKey = secrets.Protect(key.ExportPkcs8PrivateKey()),
-                CreatedAt = time.GetUtcNow().UtcDateTime,
-            };
+            account = NewAccount(directory, key);
             db.AcmeAccounts.Add(account);
         }
         else
@@ -89,16 +84,20 @@ public sealed partial class AcmeIssuer(
             return;
         }
 
-        db.AcmeAccounts.Add(new AcmeAccount
-        {
-            DirectoryUrl = directory,
-            ProtectedKey = secrets.Protect(key.ExportPkcs8PrivateKey()),
-            AccountUrl = accountUrl,
-            Email = options.Email,
-            CreatedAt = time.GetUtcNow().UtcDateTime,
-        });
+        var account = NewAccount(options.DirectoryUrl, key);
+        account.AccountUrl = accountUrl;
+        account.Email = options.Email;
+        db.AcmeAccounts.Add(account);
         await db.SaveChangesAsync(cancellationToken);
     }
+
+    /// <summary>An account for the CA at <paramref name="directory"/>, its key encrypted for the store.</summary>
+    private AcmeAccount NewAccount(Uri directory, ECDsa key) => new()
+    {
+        DirectoryUrl = directory.ToString(),
+        ProtectedKey = secrets.Protect(key.ExportPkcs8PrivateKey()),
+        CreatedAt = time.GetUtcNow().UtcDateTime,
+    };
 
     private AcmeClient Client(Uri directory, ECDsa key) => new(httpClients.CreateClient(HttpClientName), directory, new Jws(key), time);
 
@@ -146,7 +145,7 @@ public sealed partial class AcmeIssuer(
 
     /// <summary>
     /// One order for <paramref name="hostNames"/>: every authorization at once, the CSR, the download. The certificate
-    /// comes back with its key, checked, neither stored nor served.
+    /// comes back with its key, neither checked, stored nor served (<see cref="CertificateInstaller"/> checks it).
     /// </summary>
     public async Task<IssuedCertificate> ObtainAsync(AcmeClient client, IReadOnlyList<string> hostNames, AcmeOptions options, string? replaces,
         Task listening, CancellationToken cancellationToken)
@@ -185,7 +184,6 @@ public sealed partial class AcmeIssuer(
         // Through PKCS#12 once, so the key is usable by SslStream on every platform.
         var usable = X509CertificateLoader.LoadPkcs12(withKey.Export(X509ContentType.Pkcs12), null);
         withKey.Dispose();
-        installer.Check(usable, chain, hostNames);
         return new IssuedCertificate(usable, chain, hostNames);
     }
 
@@ -287,5 +285,5 @@ public sealed partial class AcmeIssuer(
     private partial void LogIssued(string hostNames, string thumbprint, DateTime notAfter);
 }
 
-/// <summary>A certificate the CA issued, with its private key and chain, checked but not yet stored.</summary>
+/// <summary>A certificate the CA issued, with its private key and chain, not yet checked or stored.</summary>
 public sealed record IssuedCertificate(X509Certificate2 Certificate, X509Certificate2Collection Chain, IReadOnlyList<string> HostNames);

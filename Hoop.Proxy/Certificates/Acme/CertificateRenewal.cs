@@ -109,41 +109,15 @@ public sealed partial class CertificateRenewal(
                     continue;
                 }
 
-                if (first is not null)
+                if (first is { } outcome)
                 {
-                    status.LastAttempt = time.GetUtcNow();
-                    var outcome = first;
                     first = null;
+                    status.LastAttempt = time.GetUtcNow();
                     await KeepFirstAsync(outcome, settings, stoppingToken);
-                    failures = 0;
-                    status.LastError = null;
-                    status.LastSuccess = time.GetUtcNow();
+                }
+                else if (!await IssueWhenDueAsync(settings, forced, stoppingToken))
+                {
                     continue;
-                }
-
-                var current = await store.LoadCurrentAsync(stoppingToken);
-                if (!forced)
-                {
-                    var due = await DueAsync(settings, current, stoppingToken);
-                    status.NextAttempt = due;
-                    var wait = due - time.GetUtcNow();
-                    if (wait > TimeSpan.Zero)
-                    {
-                        await SleepAsync(wait < Recheck ? wait : Recheck, stoppingToken);
-                        continue;
-                    }
-                }
-
-                status.LastAttempt = time.GetUtcNow();
-                _issuing = true;
-                try
-                {
-                    await issuer.IssueAsync(settings, ReplacesOf(current), "acme", challenges.Answering, stoppingToken);
-                }
-                finally
-                {
-                    // Before the backoff: "renew now" during it must not be ignored.
-                    _issuing = false;
                 }
 
                 failures = 0;
@@ -165,6 +139,40 @@ public sealed partial class CertificateRenewal(
                 Interlocked.Exchange(ref _force, 1); // The retry does not wait for the renewal time again.
             }
         }
+    }
+
+    /// <summary>
+    /// Orders a certificate when the current one is due for replacement (at once when <paramref name="forced"/>);
+    /// otherwise waits until it is (at most <see cref="Recheck"/>) and returns false.
+    /// </summary>
+    private async Task<bool> IssueWhenDueAsync(CertificateSettings settings, bool forced, CancellationToken cancellationToken)
+    {
+        var current = await store.LoadCurrentAsync(cancellationToken);
+        if (!forced)
+        {
+            var due = await DueAsync(settings, current, cancellationToken);
+            status.NextAttempt = due;
+            var wait = due - time.GetUtcNow();
+            if (wait > TimeSpan.Zero)
+            {
+                await SleepAsync(wait < Recheck ? wait : Recheck, cancellationToken);
+                return false;
+            }
+        }
+
+        status.LastAttempt = time.GetUtcNow();
+        _issuing = true;
+        try
+        {
+            await issuer.IssueAsync(settings, ReplacesOf(current), "acme", challenges.Answering, cancellationToken);
+        }
+        finally
+        {
+            // Before the backoff: "renew now" during it must not be ignored.
+            _issuing = false;
+        }
+
+        return true;
     }
 
     /// <summary>Stores what the first start's order got, once the store is ready; its failure is thrown as this loop's.</summary>

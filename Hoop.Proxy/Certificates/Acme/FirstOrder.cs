@@ -20,6 +20,7 @@ public sealed partial class FirstOrder(
     StoreOptions store,
     AcmeIssuer issuer,
     AcmeChallenges challenges,
+    CertificateInstaller installer,
     InboundCertificate inbound,
     ILogger<FirstOrder> logger) : IHostedLifecycleService, IDisposable
 {
@@ -49,6 +50,8 @@ public sealed partial class FirstOrder(
             var client = await issuer.RegisterUnstoredAsync(configured.Acme, key, cancellationToken);
             accountUrl = client.AccountUrl;
             var issued = await issuer.ObtainAsync(client, hostNames, configured.Acme, replaces: null, challenges.Answering, cancellationToken);
+            // Checked as an install checks it, before it is served; the install once the store is ready checks again.
+            installer.Check(issued.Certificate, issued.Chain, issued.HostNames);
             inbound.Install(issued.Certificate, issued.Chain);
             LogServed(string.Join(", ", issued.HostNames));
             return new FirstOrderOutcome(key, accountUrl, issued, null);
