@@ -52,20 +52,20 @@ public sealed class CertificateSettingsService(
 
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var version = await db.SettingVersionAsync(HoopDbContext.CertificateSettingKey, cancellationToken);
-        if (expectedVersion is not null && expectedVersion != version)
+        if (ChangeResult<CertificateSettingsView>.IsStale(version, expectedVersion))
         {
             return ChangeResult<CertificateSettingsView>.Stale();
         }
 
         var stored = next.ToStored(secrets);
-        await db.PutSettingAsync(HoopDbContext.CertificateSettingKey, stored, time.GetUtcNow().UtcDateTime, cancellationToken);
+        var row = await db.PutSettingAsync(HoopDbContext.CertificateSettingKey, stored, time.GetUtcNow().UtcDateTime, cancellationToken);
 
         db.AuditEvents.Add(audit.Create(actor, "settings.certificates", null, AuditOutcome.Success,
-            // The audit compares the settings themselves: no version in either picture.
+            // The same (empty) version in both pictures: the audit's before and after differ in the settings alone.
             new { before = View(current, ""), after = View(next, "") }));
         await db.SaveChangesAsync(cancellationToken);
         await policy.RefreshAsync(cancellationToken);
-        return new(ChangeStatus.Ok, View(next, await db.SettingVersionAsync(HoopDbContext.CertificateSettingKey, cancellationToken)));
+        return new(ChangeStatus.Ok, View(next, row.Version.ToString("n")));
     }
 
     /// <summary>The input over the current settings, every field checked; null when a field is wrong.</summary>

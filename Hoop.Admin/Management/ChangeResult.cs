@@ -17,10 +17,13 @@ public sealed record ChangeResult<T>(ChangeStatus Status, T? Value = default, IR
         where TEntity : class, Hoop.Data.Entities.IVersioned
     {
         refusal = stored is null ? Missing()
-            : expectedVersion is not null && expectedVersion != stored.Version.ToString("n") ? Stale()
+            : IsStale(stored.Version.ToString("n"), expectedVersion) ? Stale()
             : null;
         return refusal is not null;
     }
+
+    /// <summary>Whether the caller read another version than the stored one (no expected version: never).</summary>
+    public static bool IsStale(string storedVersion, string? expectedVersion) => expectedVersion is not null && expectedVersion != storedVersion;
 }
 
 public enum ChangeStatus

@@ -55,20 +55,20 @@ public sealed class RecordingSettingsService(
             input.UsersSeeOwnSessions ?? current.UsersSeeOwnSessions);
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var version = await db.SettingVersionAsync(HoopDbContext.RecordingSettingKey, cancellationToken);
-        if (expectedVersion is not null && expectedVersion != version)
+        if (ChangeResult<RecordingSettingsView>.IsStale(version, expectedVersion))
         {
             return ChangeResult<RecordingSettingsView>.Stale();
         }
 
         var json = JsonSerializer.Serialize(next, PolicyStore.RecordingSettingsJson);
-        await db.PutSettingAsync(HoopDbContext.RecordingSettingKey, json, time.GetUtcNow().UtcDateTime, cancellationToken);
+        var row = await db.PutSettingAsync(HoopDbContext.RecordingSettingKey, json, time.GetUtcNow().UtcDateTime, cancellationToken);
 
         db.AuditEvents.Add(audit.Create(actor, "settings.recording", null, AuditOutcome.Success,
-            // The audit compares the settings themselves: no version in either picture.
+            // The same (empty) version in both pictures: the audit's before and after differ in the settings alone.
             new { before = View(current, ""), after = View(next, "") }));
         await db.SaveChangesAsync(cancellationToken);
         await policy.RefreshAsync(cancellationToken);
-        return new(ChangeStatus.Ok, View(next, await db.SettingVersionAsync(HoopDbContext.RecordingSettingKey, cancellationToken)));
+        return new(ChangeStatus.Ok, View(next, row.Version.ToString("n")));
     }
 
     private RecordingSettingsView View(RecordingSettings s, string version) =>

@@ -62,7 +62,6 @@ public sealed class HoopDbContext(DbContextOptions<HoopDbContext> options) : DbC
     /// <summary>The host names and ACME settings saved in the console (JSON; the EAB MAC key encrypted).</summary>
     public const string CertificateSettingKey = "policy.certificates";
 
-    /// <summary>Sets a Settings row (added or changed); saved with the next SaveChanges.</summary>
     /// <summary>The version of a setting's row as an ETag carries it; "configured" while none is saved (appsettings.json's apply).</summary>
     public async Task<string> SettingVersionAsync(string key, CancellationToken cancellationToken) =>
         await Settings.AsNoTracking().Where(s => s.Key == key).Select(s => (Guid?)s.Version).FirstOrDefaultAsync(cancellationToken) is { } version
@@ -71,18 +70,22 @@ public sealed class HoopDbContext(DbContextOptions<HoopDbContext> options) : DbC
 
     public const string ConfiguredVersion = "configured";
 
-    public async Task PutSettingAsync(string key, string value, DateTime now, CancellationToken cancellationToken)
+    /// <summary>Sets a Settings row (added or changed), saved with the next SaveChanges; returns the row, whose version that save sets.</summary>
+    public async Task<Setting> PutSettingAsync(string key, string value, DateTime now, CancellationToken cancellationToken)
     {
         var row = await Settings.FirstOrDefaultAsync(s => s.Key == key, cancellationToken);
         if (row is null)
         {
-            Settings.Add(new Setting { Key = key, Value = value, UpdatedAt = now });
+            row = new Setting { Key = key, Value = value, UpdatedAt = now };
+            Settings.Add(row);
         }
         else
         {
             row.Value = value;
             row.UpdatedAt = now;
         }
+
+        return row;
     }
 
     public override int SaveChanges(bool acceptAllChangesOnSuccess)
