@@ -58,30 +58,27 @@ internal sealed class GuardrailCheck(PolicyStore policy, GuardrailEvaluator eval
         }
 
         var review = decision.Review;
-        var (status, title, detail) = decision.Verdict switch
+        var (status, title, detail, action) = decision.Verdict switch
         {
-            GuardrailVerdict.Denied => (StatusCodes.Status403Forbidden, "Denied by guardrail", decision.RuleMessage!),
+            GuardrailVerdict.Denied => (StatusCodes.Status403Forbidden, "Denied by guardrail", decision.RuleMessage!, "proxy.guardrail-denied"),
             GuardrailVerdict.NotReviewable => (StatusCodes.Status403Forbidden, "Denied by guardrail",
-                $"This request needs a review (rule '{decision.RuleName}'), and its body is larger than {ReviewBodyLimit / 1024} KiB, more than a reviewer can be shown."),
-            GuardrailVerdict.TooManyReviews => (StatusCodes.Status429TooManyRequests, "Too many reviews pending", decision.Reason!),
-            GuardrailVerdict.Rejected => (StatusCodes.Status403Forbidden, "Review rejected", $"Review {review!.Id} was rejected: {decision.Reason}."),
-            GuardrailVerdict.Expired => (StatusCodes.Status403Forbidden, "Review expired", $"Review {review!.Id} expired without a decision. Send the request again to ask anew."),
+                $"This request needs a review (rule '{decision.RuleName}'), and its body is larger than {ReviewBodyLimit / 1024} KiB, more than a reviewer can be shown.",
+                "proxy.guardrail-denied"),
+            GuardrailVerdict.TooManyReviews => (StatusCodes.Status429TooManyRequests, "Too many reviews pending", decision.Reason!, "proxy.review-refused"),
+            GuardrailVerdict.Rejected => (StatusCodes.Status403Forbidden, "Review rejected", $"Review {review!.Id} was rejected: {decision.Reason}.", "proxy.review-held"),
+            GuardrailVerdict.Expired => (StatusCodes.Status403Forbidden, "Review expired",
+                $"Review {review!.Id} expired without a decision. Send the request again to ask anew.", "proxy.review-held"),
             GuardrailVerdict.ApprovalUsed => (StatusCodes.Status403Forbidden, "Approval already used",
-                "The approval for this request was used by an identical request a moment ago; send it again to ask anew."),
+                "The approval for this request was used by an identical request a moment ago; send it again to ask anew.", "proxy.review-held"),
             _ => (StatusCodes.Status403Forbidden, "Review required",
-                $"{decision.RuleMessage} The request is held as review {review!.Id}; send it again once a reviewer approves it (or add 'Prefer: wait=60' to wait for the decision)."),
+                $"{decision.RuleMessage} The request is held as review {review!.Id}; send it again once a reviewer approves it (or add 'Prefer: wait=60' to wait for the decision).",
+                "proxy.review-held"),
         };
         if (decision.Verdict == GuardrailVerdict.TooManyReviews)
         {
             context.Response.Headers.RetryAfter = "60";
         }
 
-        var action = decision.Verdict switch
-        {
-            GuardrailVerdict.Denied or GuardrailVerdict.NotReviewable => "proxy.guardrail-denied",
-            GuardrailVerdict.TooManyReviews => "proxy.review-refused",
-            _ => "proxy.review-held",
-        };
         var extra = decision.Verdict is GuardrailVerdict.Held or GuardrailVerdict.Rejected or GuardrailVerdict.Expired
             ? new Dictionary<string, object?>
             {

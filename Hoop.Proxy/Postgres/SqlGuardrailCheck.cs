@@ -95,21 +95,23 @@ public sealed partial class SqlGuardrailCheck(GuardrailEvaluator evaluator, Revi
             SqlStatements.Justification(sql), TimeSpan.Zero);
         var decision = await evaluator.EvaluateAsync(statements.SelectMany(statement => rules.Where(rule => rule.Matches(statement))), caller, connection, sessionId,
             subject, approvedBy, cancellationToken);
-        var review = decision.Review;
-        return decision.Verdict switch
+        if (decision.Verdict == GuardrailVerdict.Pass)
         {
-            GuardrailVerdict.Pass => null,
-            GuardrailVerdict.Denied or GuardrailVerdict.NotReviewable => Stop(caller, connection, "denied", "42501", $"{decision.RuleMessage} (guardrail '{decision.RuleName}')", null, decision.RuleName),
-            GuardrailVerdict.TooManyReviews => Stop(caller, connection, "held", "53400", decision.Reason!, null, decision.RuleName),
-            GuardrailVerdict.Rejected => Stop(caller, connection, "held", "42501", $"review {review!.Id} was rejected: {decision.Reason}", null, decision.RuleName),
-            GuardrailVerdict.Expired => Stop(caller, connection, "held", "42501", $"review {review!.Id} expired without a decision; run the query again to ask anew", null,
-                decision.RuleName),
-            GuardrailVerdict.ApprovalUsed => Stop(caller, connection, "held", "42501",
-                "the approval for this query was used by an identical query a moment ago; run it again to ask anew", null, decision.RuleName),
-            _ => Stop(caller, connection, "held", "42501", $"{decision.RuleMessage} The query is held as review {review!.Id}.",
-                $"A reviewer decides at {reviews.LinkTo(review.Id)}; once approved, run the identical query again. Explain it with a comment: /* justification: ... */",
-                decision.RuleName),
+            return null;
+        }
+
+        var review = decision.Review;
+        var (sqlState, message, detail) = decision.Verdict switch
+        {
+            GuardrailVerdict.Denied or GuardrailVerdict.NotReviewable => ("42501", $"{decision.RuleMessage} (guardrail '{decision.RuleName}')", null),
+            GuardrailVerdict.TooManyReviews => ("53400", decision.Reason!, null),
+            GuardrailVerdict.Rejected => ("42501", $"review {review!.Id} was rejected: {decision.Reason}", null),
+            GuardrailVerdict.Expired => ("42501", $"review {review!.Id} expired without a decision; run the query again to ask anew", null),
+            GuardrailVerdict.ApprovalUsed => ("42501", "the approval for this query was used by an identical query a moment ago; run it again to ask anew", null),
+            _ => ("42501", $"{decision.RuleMessage} The query is held as review {review!.Id}.",
+                (string?)$"A reviewer decides at {reviews.LinkTo(review.Id)}; once approved, run the identical query again. Explain it with a comment: /* justification: ... */"),
         };
+        return Stop(caller, connection, decision.RecordedAs, sqlState, message, detail, decision.RuleName);
     }
 
     private PgStop Stop(Caller caller, ConnectionPolicy connection, string verdict, string sqlState, string message, string? detail, string? rule)
