@@ -1,3 +1,4 @@
+using Hoop.Proxy.Model;
 using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
 using Hoop.Proxy.Admission;

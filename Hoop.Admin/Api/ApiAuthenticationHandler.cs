@@ -1,3 +1,4 @@
+using Hoop.Proxy.Model;
 using System.Net.Http.Headers;
 using System.Security.Claims;
 using System.Text;
@@ -51,7 +52,7 @@ public sealed class ApiAuthenticationHandler(
         Caller? caller;
         if (ApiKeys.Looks(header.Parameter))
         {
-            caller = snapshot.FindApiKey(header.Parameter, time.GetUtcNow().UtcDateTime)?.ToCaller();
+            caller = snapshot.FindApiKey(ApiKeys.Hash(header.Parameter), time.GetUtcNow().UtcDateTime)?.ToCaller();
             if (caller is null)
             {
                 return AuthenticateResult.Fail("The API key is unknown, revoked or expired.");

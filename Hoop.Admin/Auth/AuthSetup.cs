@@ -24,7 +24,7 @@ public static class AuthSetup
         services.AddAuthentication(CookieAuthenticationDefaults.AuthenticationScheme)
             .AddCookie(options =>
             {
-                options.Cookie.Name = Hoop.Proxy.Identity.IdentityOptions.ConsoleCookie;
+                options.Cookie.Name = Hoop.Proxy.Model.IdentityOptions.ConsoleCookie;
                 options.Cookie.SecurePolicy = CookieSecurePolicy.Always;
                 options.Cookie.SameSite = SameSiteMode.Lax;
                 options.Cookie.HttpOnly = true;

@@ -1,3 +1,4 @@
+using Hoop.Proxy.Model;
 using System.Globalization;
 using System.Net.Http.Headers;
 using System.Security.Claims;

@@ -9,7 +9,7 @@ public static class HoopClaims
     /// <summary>The <see cref="AuthSetup.AuthMethodClaim"/> value, and the identity's type, of a sign-in with a provider.</summary>
     public const string OidcMethod = "oidc";
 
-    /// <summary>On an admin API caller: the identity its sessions are recorded under (<see cref="Hoop.Proxy.Identity.Caller.Key"/>).</summary>
+    /// <summary>On an admin API caller: the identity its sessions are recorded under (<see cref="Hoop.Proxy.Model.Caller.Key"/>).</summary>
     public const string CallerKey = "hoop:caller";
 
     /// <summary>One per group the provider gave (ID token or userinfo, or the agent's token).</summary>

@@ -1,3 +1,4 @@
+using Hoop.Proxy.Model;
 using System.Security.Claims;
 using Hoop.Data.Entities;
 using Hoop.Proxy.Policy;

@@ -2,8 +2,7 @@ using Hoop.Data.Audit;
 using Hoop.Data.Entities;
 using Hoop.Data.Secrets;
 using Hoop.Data.Store;
-using Hoop.Proxy.Certificates;
-using Hoop.Proxy.Certificates.Acme;
+using Hoop.Proxy.Model;
 using Hoop.Proxy.Policy;
 using Microsoft.EntityFrameworkCore;
 

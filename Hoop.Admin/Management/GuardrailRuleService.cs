@@ -1,7 +1,7 @@
 using Hoop.Data.Audit;
 using Hoop.Data.Entities;
 using Hoop.Data.Store;
-using Hoop.Proxy.Guardrails;
+using Hoop.Proxy.Guardrails.Rules;
 using Hoop.Proxy.Policy;
 using Microsoft.EntityFrameworkCore;
 

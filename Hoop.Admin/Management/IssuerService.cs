@@ -3,6 +3,7 @@ using Hoop.Data.Entities;
 using Hoop.Data.Secrets;
 using Hoop.Data.Store;
 using Hoop.Proxy.Identity;
+using Hoop.Proxy.Model;
 using Hoop.Proxy.Policy;
 using Microsoft.EntityFrameworkCore;
 

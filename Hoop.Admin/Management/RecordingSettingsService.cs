@@ -1,9 +1,9 @@
+using Hoop.Proxy.Model;
 using System.Text.Json;
 using Hoop.Data.Audit;
 using Hoop.Data.Entities;
 using Hoop.Data.Store;
 using Hoop.Proxy.Policy;
-using Hoop.Proxy.Recording;
 using Microsoft.EntityFrameworkCore;
 
 namespace Hoop.Admin.Management;

@@ -75,7 +75,7 @@ public sealed class ReviewService(IDbContextFactory<HoopDbContext> contexts, Rev
 
         // The same person as the requester by their identity across providers, or (to be safe) by the same name.
         var key = reviewer.FindFirstValue(Auth.HoopClaims.CallerKey)
-            ?? Hoop.Proxy.Identity.Caller.KeyOf(subject, reviewer.FindFirstValue(HoopClaims.Issuer), null);
+            ?? Hoop.Proxy.Model.Caller.KeyOf(subject, reviewer.FindFirstValue(HoopClaims.Issuer), null);
         if (key == review.RequestedBy || subject == review.RequestedBy || (review.RequestedByName is not null && name == review.RequestedByName))
         {
             return Refused("review", "You cannot decide on your own request.", ChangeStatus.Forbidden);

@@ -1,8 +1,7 @@
+using Hoop.Proxy.Model;
 using System.Security.Claims;
 using Hoop.Admin.Auth;
 using Hoop.Data.Entities;
-using Hoop.Proxy.Identity;
-using Hoop.Proxy.Policy;
 
 namespace Hoop.Admin.Management;
 

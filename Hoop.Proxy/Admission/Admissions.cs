@@ -1,7 +1,6 @@
 using Hoop.Data.Audit;
 using Hoop.Data.Entities;
-using Hoop.Proxy.Identity;
-using Hoop.Proxy.Policy;
+using Hoop.Proxy.Model;
 using Hoop.Proxy.Recording;
 using Microsoft.Extensions.Logging;
 

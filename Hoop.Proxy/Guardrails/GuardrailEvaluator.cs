@@ -1,6 +1,6 @@
 using Hoop.Data.Entities;
-using Hoop.Proxy.Identity;
-using Hoop.Proxy.Policy;
+using Hoop.Proxy.Guardrails.Rules;
+using Hoop.Proxy.Model;
 using Hoop.Proxy.Reviews;
 
 namespace Hoop.Proxy.Guardrails;

@@ -1,7 +1,7 @@
+using Hoop.Proxy.Model;
 using System.Net.Http.Headers;
 using System.Text;
 using Hoop.Data.Entities;
-using Hoop.Proxy.Identity;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Yarp.ReverseProxy.Transforms;

@@ -1,3 +1,5 @@
+using Hoop.Proxy.Guardrails.Rules;
+using Hoop.Proxy.Model;
 using System.Text;
 using System.Text.Json;
 using Hoop.Data.Audit;

@@ -1,6 +1,5 @@
 using Hoop.Proxy.Credentials;
-using Hoop.Proxy.Identity;
-using Hoop.Proxy.Policy;
+using Hoop.Proxy.Model;
 using Hoop.Proxy.Recording;
 
 namespace Hoop.Proxy.Http;

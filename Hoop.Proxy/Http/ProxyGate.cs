@@ -1,3 +1,4 @@
+using Hoop.Proxy.Model;
 using System.Diagnostics;
 using System.Net.Sockets;
 using System.Security.Authentication;

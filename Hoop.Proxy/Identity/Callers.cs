@@ -1,5 +1,5 @@
+using Hoop.Proxy.Model;
 using System.Collections.Concurrent;
-using Hoop.Proxy.Policy;
 using Hoop.Proxy.Recording;
 
 namespace Hoop.Proxy.Identity;
@@ -20,7 +20,7 @@ public sealed class Callers(TokenValidator tokens, Recorder recorder, TimeProvid
             return await tokens.ValidateAsync(credential, cancellationToken);
         }
 
-        if (snapshot.FindApiKey(credential, time.GetUtcNow().UtcDateTime) is not { } key)
+        if (snapshot.FindApiKey(ApiKeys.Hash(credential), time.GetUtcNow().UtcDateTime) is not { } key)
         {
             return (null, new AuthenticationFailure("The API key is unknown, revoked or expired."));
         }

@@ -1,3 +1,4 @@
+using Hoop.Proxy.Model;
 using System.Text.Json;
 
 namespace Hoop.Proxy.Identity;

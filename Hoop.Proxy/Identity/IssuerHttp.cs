@@ -1,3 +1,4 @@
+using Hoop.Proxy.Model;
 using System.Collections.Concurrent;
 using System.Net.Security;
 using System.Security.Authentication;

@@ -1,3 +1,4 @@
+using Hoop.Proxy.Model;
 using System.Collections.Concurrent;
 using Microsoft.IdentityModel.Protocols.OpenIdConnect;
 using Microsoft.IdentityModel.Tokens;

@@ -1,3 +1,4 @@
+using Hoop.Proxy.Model;
 using System.Collections.Concurrent;
 using Hoop.Proxy.Policy;
 using System.Text.Json;

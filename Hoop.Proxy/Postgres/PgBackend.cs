@@ -1,3 +1,4 @@
+using Hoop.Proxy.Model;
 using System.IO.Pipelines;
 using System.Net.Security;
 using System.Net.Sockets;
@@ -6,7 +7,6 @@ using System.Security.Cryptography;
 using System.Text;
 using Hoop.Data.Entities;
 using Hoop.Proxy.Upstream;
-using Hoop.Proxy.Policy;
 
 namespace Hoop.Proxy.Postgres;
 

@@ -1,3 +1,4 @@
+using Hoop.Proxy.Model;
 using System.Buffers;
 using System.Diagnostics;
 using System.Security.Cryptography;

@@ -1,3 +1,4 @@
+using Hoop.Proxy.Model;
 using System.Buffers;
 using System.Diagnostics;
 using System.IO.Pipelines;
@@ -6,9 +7,7 @@ using System.Text.Json;
 using Hoop.Data.Audit;
 using Hoop.Data.Entities;
 using Hoop.Proxy.Credentials;
-using Hoop.Proxy.Identity;
 using Hoop.Proxy.Masking;
-using Hoop.Proxy.Policy;
 using Hoop.Proxy.Recording;
 using Microsoft.Extensions.Logging;
 using static Hoop.Proxy.Postgres.PgPending;

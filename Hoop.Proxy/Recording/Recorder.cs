@@ -1,3 +1,4 @@
+using Hoop.Proxy.Model;
 using System.Threading.Channels;
 using Hoop.Data.Audit;
 using Hoop.Data.Entities;

@@ -1,5 +1,4 @@
-using Hoop.Proxy.Certificates;
-using Hoop.Proxy.Certificates.Acme;
+using Hoop.Proxy.Model;
 using Microsoft.Extensions.Options;
 
 namespace Hoop.Admin.Hosting.Settings;

@@ -1,4 +1,4 @@
-using Hoop.Proxy.Recording;
+using Hoop.Proxy.Model;
 using Microsoft.Extensions.Options;
 
 namespace Hoop.Admin.Hosting.Settings;

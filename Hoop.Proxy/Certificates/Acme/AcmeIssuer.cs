@@ -1,3 +1,4 @@
+using Hoop.Proxy.Model;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Hoop.Data.Entities;

@@ -1,3 +1,4 @@
+using Hoop.Proxy.Model;
 using System.Net.Http.Json;
 using System.Security.Cryptography.X509Certificates;
 using Hoop.Data.Audit;

@@ -1,3 +1,4 @@
+using Hoop.Proxy.Model;
 using System.Security.Cryptography;
 using Hoop.Data.Store;
 using Microsoft.Extensions.Hosting;

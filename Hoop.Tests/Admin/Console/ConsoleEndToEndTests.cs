@@ -193,7 +193,7 @@ public sealed class ConsoleEndToEndTests(ConsoleFixture fixture) : IClassFixture
         var authority = fixture.Provider.Authority;
         Hoop.Data.Entities.Session Recorded(string connection, string subject) => new()
         {
-            ConnectionName = connection, Subject = subject, CallerKey = Hoop.Proxy.Identity.Caller.KeyOf(subject, authority, null),
+            ConnectionName = connection, Subject = subject, CallerKey = Hoop.Proxy.Model.Caller.KeyOf(subject, authority, null),
             StartedAt = DateTime.UtcNow, Status = Hoop.Data.Entities.SessionStatus.Closed,
         };
         var daves = Recorded("daves-ledger", "dave");
@@ -201,7 +201,7 @@ public sealed class ConsoleEndToEndTests(ConsoleFixture fixture) : IClassFixture
         var bots = Recorded("bots-ledger", botSubject);
         // Same subject, other provider: someone else.
         var lookalike = Recorded("lookalike-ledger", "dave");
-        lookalike.CallerKey = Hoop.Proxy.Identity.Caller.KeyOf("dave", "https://other-idp.example", null);
+        lookalike.CallerKey = Hoop.Proxy.Model.Caller.KeyOf("dave", "https://other-idp.example", null);
         var recorder = services.GetRequiredService<Hoop.Proxy.Recording.Recorder>();
         foreach (var session in new[] { daves, eves, bots, lookalike })
         {

@@ -1,7 +1,7 @@
 using Hoop.Admin.Hosting;
 using Hoop.Admin.Hosting.Settings;
 using Hoop.Data.Store;
-using Hoop.Proxy.Certificates.Acme;
+using Hoop.Proxy.Model;
 using Microsoft.Extensions.DependencyInjection;
 using Hoop.Tests.Support;
 using Microsoft.Extensions.Configuration;

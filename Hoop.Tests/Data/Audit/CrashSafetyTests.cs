@@ -1,3 +1,4 @@
+using Hoop.Proxy.Model;
 using System.Diagnostics;
 using Hoop.Admin.Management;
 using Hoop.Data.Entities;

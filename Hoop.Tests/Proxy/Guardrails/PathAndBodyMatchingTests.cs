@@ -1,6 +1,6 @@
+using Hoop.Proxy.Guardrails.Rules;
 using System.Text;
 using Hoop.Data.Entities;
-using Hoop.Proxy.Guardrails;
 using Microsoft.AspNetCore.Http;
 
 namespace Hoop.Tests.Proxy.Guardrails;
@@ -26,9 +26,9 @@ public sealed class PathAndBodyMatchingTests
     [Fact]
     public void Requesters_AreTheSameOnlyWithTheSameIssuerAndSubject_OrTheSameKey()
     {
-        var alice = new Hoop.Proxy.Identity.Caller("alice", "Alice", [], Hoop.Proxy.Identity.CallerKind.Token) { Issuer = "https://idp-a.example" };
+        var alice = new Hoop.Proxy.Model.Caller("alice", "Alice", [], Hoop.Proxy.Model.CallerKind.Token) { Issuer = "https://idp-a.example" };
         var otherAlice = alice with { Issuer = "https://idp-b.example" };
-        var key = new Hoop.Proxy.Identity.Caller("api-key:bot", "bot", [], Hoop.Proxy.Identity.CallerKind.ApiKey) { ApiKeyId = Guid.NewGuid() };
+        var key = new Hoop.Proxy.Model.Caller("api-key:bot", "bot", [], Hoop.Proxy.Model.CallerKind.ApiKey) { ApiKeyId = Guid.NewGuid() };
         var remadeKey = key with { ApiKeyId = Guid.NewGuid() };
 
         Assert.Equal(alice.Key, (alice with { DisplayName = "A." }).Key);

@@ -1,4 +1,4 @@
-using Hoop.Proxy.Guardrails;
+using Hoop.Proxy.Guardrails.Rules;
 
 namespace Hoop.Tests.Proxy.Guardrails;
 

@@ -1,3 +1,4 @@
+using Hoop.Proxy.Model;
 using System.Net;
 using Hoop.Admin.Management;
 using Hoop.Proxy.Recording;

@@ -1,3 +1,4 @@
+using Hoop.Proxy.Model;
 using System.Diagnostics;
 using Hoop.Proxy.Recording;
 using Microsoft.Extensions.Logging.Abstractions;

@@ -1,7 +1,7 @@
 using System.ComponentModel;
 using System.Globalization;
 
-namespace Hoop.Proxy.Certificates.Acme;
+namespace Hoop.Proxy.Model;
 
 /// <summary>
 /// Where and how Hoop gets its inbound certificate by ACME. Bound from Hoop:Acme (empty texts made null after

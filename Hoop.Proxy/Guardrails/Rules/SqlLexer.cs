@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace Hoop.Proxy.Guardrails;
+namespace Hoop.Proxy.Guardrails.Rules;
 
 internal enum SqlTokenKind
 {

@@ -1,18 +1,6 @@
 using System.Security.Cryptography.X509Certificates;
 
-namespace Hoop.Proxy.Identity;
-
-/// <summary>The OIDC issuers of appsettings.json, bound from Hoop:Identity; the console adds more to the store.</summary>
-public sealed class IdentityOptions
-{
-    public IReadOnlyList<IssuerOptions> Issuers { get; set; } = [];
-
-    /// <summary>Header an agent may use for a Hoop API key instead of Authorization: Bearer.</summary>
-    public const string ApiKeyHeader = "X-Hoop-Api-Key";
-
-    /// <summary>The console's session cookie. The console sets it; the proxy never lets a backend set or clear it.</summary>
-    public const string ConsoleCookie = "__Host-hoop";
-}
+namespace Hoop.Proxy.Model;
 
 /// <summary>
 /// One issuer, from appsettings.json or the store. Deliberately a class with no generated ToString:

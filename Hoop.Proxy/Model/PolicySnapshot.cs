@@ -1,12 +1,8 @@
-using System.Security.Cryptography.X509Certificates;
 using Hoop.Data.Entities;
-using Hoop.Proxy.Certificates;
-using Hoop.Proxy.Guardrails;
-using Hoop.Proxy.Identity;
+using Hoop.Proxy.Guardrails.Rules;
 using Hoop.Proxy.Masking;
-using Hoop.Proxy.Recording;
 
-namespace Hoop.Proxy.Policy;
+namespace Hoop.Proxy.Model;
 
 /// <summary>
 /// Everything the data path decides with, compiled from the store and never changed after: the hot path reads
@@ -15,7 +11,7 @@ namespace Hoop.Proxy.Policy;
 public sealed class PolicySnapshot
 {
     public static readonly PolicySnapshot Empty = new("", [], [], [], [], RecordingSettings.From(new RecordingOptions()),
-        new CertificateSettings([], new Certificates.Acme.AcmeOptions()), [], new byte[32], []);
+        new CertificateSettings([], new AcmeOptions()), [], new byte[32], []);
 
     public PolicySnapshot(string version, IEnumerable<ConnectionPolicy> connections, IEnumerable<GroupPolicy> groups,
         IEnumerable<ApiKeyPolicy> apiKeys, IEnumerable<IssuerOptions> issuers, RecordingSettings recording, CertificateSettings certificates,
@@ -52,7 +48,7 @@ public sealed class PolicySnapshot
     private readonly byte[] _pseudonymKey;
 
     /// <summary>The masking rules that apply to this caller on this connection, per direction (often none).</summary>
-    public (Masker Request, Masker Response, Masker Recording) MaskersFor(Identity.Caller caller, ConnectionPolicy connection)
+    public (Masker Request, Masker Response, Masker Recording) MaskersFor(Caller caller, ConnectionPolicy connection)
     {
         if (MaskingRules.Count == 0)
         {
@@ -77,7 +73,7 @@ public sealed class PolicySnapshot
     private const int MaxCachedMaskers = 10_000;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<(Guid, string?, string), (Masker, Masker, Masker)> _maskers = new();
 
-    private (Masker Request, Masker Response, Masker Recording) Compile(Identity.Caller caller, ConnectionPolicy connection)
+    private (Masker Request, Masker Response, Masker Recording) Compile(Caller caller, ConnectionPolicy connection)
     {
         var groups = AcceptedGroups(caller.Groups, caller.Issuer).ToList();
         Masker For(MaskDirections direction)
@@ -120,14 +116,14 @@ public sealed class PolicySnapshot
         return roles;
     }
 
-    /// <summary>The live (known, not revoked, not expired) API key for a presented key, or null.</summary>
-    public ApiKeyPolicy? FindApiKey(string presented, DateTime now) =>
-        ApiKeysByHash.TryGetValue(Identity.ApiKeys.Hash(presented), out var key) && (key.ExpiresAt is not { } expires || expires > now)
+    /// <summary>The live (known, not revoked, not expired) API key whose hash (<c>ApiKeys.Hash</c>) was presented, or null.</summary>
+    public ApiKeyPolicy? FindApiKey(string presentedHash, DateTime now) =>
+        ApiKeysByHash.TryGetValue(presentedHash, out var key) && (key.ExpiresAt is not { } expires || expires > now)
             ? key
             : null;
 
     /// <summary>Whether any of the caller's groups is registered and holds a grant on the connection.</summary>
-    public bool Allows(Identity.Caller caller, ConnectionPolicy connection)
+    public bool Allows(Caller caller, ConnectionPolicy connection)
     {
         foreach (var name in caller.Groups)
         {
@@ -139,43 +135,4 @@ public sealed class PolicySnapshot
 
         return false;
     }
-}
-
-/// <summary>
-/// A connection as the data path needs it, with its credential decrypted in memory.
-/// Deliberately a class with no generated ToString: nothing may print the secret.
-/// </summary>
-public sealed class ConnectionPolicy
-{
-    public required Guid Id { get; init; }
-    public required string Name { get; init; }
-    public required ConnectionKind Kind { get; init; }
-    public required Uri Address { get; init; }
-    public required bool Enabled { get; init; }
-    public required TlsVerification TlsVerification { get; init; }
-    public X509Certificate2Collection? CaBundle { get; init; }
-    public string? PinnedSha256 { get; init; }
-    public required CredentialKind CredentialKind { get; init; }
-    public string? CredentialName { get; init; }
-    public string? CredentialSecret { get; init; }
-
-    /// <summary>Every form the credential takes on the wire, to scrub from whatever comes back from the backend.</summary>
-    public Credentials.SecretScrubber Secrets { get; init; } = Credentials.SecretScrubber.None;
-    public X509Certificate2? ClientCertificate { get; init; }
-
-    /// <summary>Changes whenever the stored connection changes, so upstream clients are rebuilt only then.</summary>
-    public required string Version { get; init; }
-
-    public override string ToString() => Name;
-}
-
-public sealed record GroupPolicy(string Name, Roles Roles, IReadOnlySet<Guid> ConnectionIds, string? Issuer = null)
-{
-    /// <summary>Whether a group name from <paramref name="issuer"/> (null: assigned by an admin to an API key) is this group.</summary>
-    public bool Accepts(string? issuer) => Issuer is null || issuer is null || Issuer == issuer;
-}
-
-public sealed record ApiKeyPolicy(Guid Id, string Name, string Hash, IReadOnlyList<string> Groups, DateTime? ExpiresAt)
-{
-    public Identity.Caller ToCaller() => new($"api-key:{Name}", Name, Groups, Identity.CallerKind.ApiKey) { ApiKeyId = Id };
 }

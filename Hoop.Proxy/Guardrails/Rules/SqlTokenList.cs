@@ -1,4 +1,4 @@
-namespace Hoop.Proxy.Guardrails;
+namespace Hoop.Proxy.Guardrails.Rules;
 
 /// <summary>Finding one's way in a statement's tokens: words and symbols, matching parentheses, the top level, the code.</summary>
 internal static class SqlTokenList

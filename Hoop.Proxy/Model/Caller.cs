@@ -1,4 +1,4 @@
-namespace Hoop.Proxy.Identity;
+namespace Hoop.Proxy.Model;
 
 /// <summary>Who is calling, as proven by a token or an API key. Holds no credential.</summary>
 public sealed record Caller(string Subject, string DisplayName, IReadOnlyList<string> Groups, CallerKind Kind)
@@ -24,6 +24,3 @@ public enum CallerKind
     Token,
     ApiKey,
 }
-
-/// <summary>Why a credential was not accepted, in words an agent (or its developer) can act on.</summary>
-public sealed record AuthenticationFailure(string Reason);

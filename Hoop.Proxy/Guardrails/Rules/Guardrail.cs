@@ -2,7 +2,7 @@ using System.Text.RegularExpressions;
 using Hoop.Data.Entities;
 using Microsoft.AspNetCore.Http;
 
-namespace Hoop.Proxy.Guardrails;
+namespace Hoop.Proxy.Guardrails.Rules;
 
 /// <summary>
 /// A guardrail rule, compiled: every condition it has must hold for it to fire. HTTP rules look at the method,

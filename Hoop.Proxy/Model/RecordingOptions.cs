@@ -1,4 +1,4 @@
-namespace Hoop.Proxy.Recording;
+namespace Hoop.Proxy.Model;
 
 /// <summary>How the data path records. Bound from Hoop:Recording (property names are the setting names).</summary>
 public sealed class RecordingOptions
@@ -22,17 +22,4 @@ public sealed class RecordingOptions
 
     /// <summary>Whether people without the auditor or admin role may see their own sessions (in the console and the API).</summary>
     public bool UsersSeeOwnSessions { get; init; }
-}
-
-/// <summary>The recording settings in force: Hoop:Recording, overridden by what an admin saved in the console.</summary>
-public sealed record RecordingSettings(RecordingMode Mode, int MaxBodyBytes, TimeSpan SessionIdleTimeout, bool UsersSeeOwnSessions = false)
-{
-    public static RecordingSettings From(RecordingOptions options) =>
-        new(options.Mode, options.MaxBodyBytes, options.SessionIdleTimeout, options.UsersSeeOwnSessions);
-}
-
-public enum RecordingMode
-{
-    Required,
-    BestEffort,
 }

@@ -1,6 +1,6 @@
-using static Hoop.Proxy.Guardrails.SqlTokenList;
+using static Hoop.Proxy.Guardrails.Rules.SqlTokenList;
 
-namespace Hoop.Proxy.Guardrails;
+namespace Hoop.Proxy.Guardrails.Rules;
 
 /// <summary>
 /// One statement of a query string: the kinds guardrails match on (DROP, DELETE, DELETE-WITHOUT-WHERE, ...), and
