@@ -13,12 +13,7 @@ using Hoop.Proxy.Postgres;
 using Hoop.Proxy.Recording;
 using Hoop.Proxy.Reviews;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.DependencyInjection.Extensions;
-using Yarp.ReverseProxy.Configuration;
-using Yarp.ReverseProxy.Forwarder;
-using Yarp.ReverseProxy.Transforms.Builder;
 
 namespace Hoop.Proxy;
 
@@ -73,12 +68,8 @@ public static class ProxyServiceCollectionExtensions
         services.AddSingleton<Callers>();
         services.AddSingleton<Admissions>();
 
-        services.AddReverseProxy();
-        services.AddSingleton<IProxyConfigProvider, ProxyConfigProvider>();
-        services.AddSingleton<ITransformProvider, CredentialTransforms>();
-        services.AddSingleton<ITransformProvider, RawPathTransforms>();
-        services.AddSingleton<UpstreamClientFactory>();
-        services.Replace(ServiceDescriptor.Singleton<IForwarderHttpClientFactory>(sp => sp.GetRequiredService<UpstreamClientFactory>()));
+        services.AddHttpForwarder();
+        services.AddSingleton<UpstreamClients>();
         services.AddSingleton<GuardrailEvaluator>();
         services.AddSingleton<GuardrailCheck>();
         services.AddSingleton<ProxyGate>();
@@ -118,12 +109,14 @@ public static class ProxyServiceCollectionExtensions
         return handler;
     }
 
-    /// <summary>The proxy port's endpoints: one YARP route per connection, and for everything else a 401 or, to an authenticated caller, a 404 problem.</summary>
-    public static void MapHoopProxy(this IEndpointRouteBuilder endpoints)
+    /// <summary>
+    /// The proxy port's whole pipeline: every request goes to <see cref="ProxyGate"/>, which finds the connection it
+    /// names, or answers 401 or, to an authenticated caller, a 404 problem.
+    /// </summary>
+    public static void RunHoopProxy(this IApplicationBuilder proxy)
     {
-        var gate = endpoints.ServiceProvider.GetRequiredService<ProxyGate>();
+        var gate = proxy.ApplicationServices.GetRequiredService<ProxyGate>();
         // The proxy port runs no authentication or authorization middleware: the gate checks agents itself.
-        endpoints.MapReverseProxy(pipeline => pipeline.Use((context, next) => gate.InvokeAsync(context, next)));
-        endpoints.MapFallback("{**path}", gate.UnknownAsync);
+        proxy.Run(gate.InvokeAsync);
     }
 }

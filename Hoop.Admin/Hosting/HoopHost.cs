@@ -166,12 +166,11 @@ public static class HoopHost
         app.MapWhen(context => listeners.IsOn(context, ListenerKind.AcmeHttp), acme => acme.Run(challenges.ServeHttp01Async));
         // Everything else waits for the store, the policy and the rest of start-up (the ports open before them).
         app.Use(app.Services.GetRequiredService<StartGate>().Wrap);
-        // A branch of a WebApplication routes over its own endpoints: the proxy's routes are not the console's.
+        // The proxy port has a branch of its own: none of the console's middleware or endpoints.
         app.MapWhen(context => listeners.IsOn(context, ListenerKind.Proxy), proxy =>
         {
             proxy.UseExceptionHandler();
-            proxy.UseRouting();
-            proxy.UseEndpoints(endpoints => endpoints.MapHoopProxy());
+            proxy.RunHoopProxy();
         });
 
         app.UseApiRequestLogging();

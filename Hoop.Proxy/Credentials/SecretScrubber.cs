@@ -116,6 +116,32 @@ public sealed class SecretScrubber
     }
 
     /// <summary>
+    /// Text for a recording with every form replaced. A capture cut off at its cap (<paramref name="cut"/>) may end
+    /// in the first part of a form: that tail goes too.
+    /// </summary>
+    public string ScrubRecorded(string text, bool cut)
+    {
+        text = Scrub(text, out _);
+        if (!cut)
+        {
+            return text;
+        }
+
+        foreach (var form in Forms)
+        {
+            for (var length = Math.Min(form.Length - 1, text.Length); length >= 4; length--)
+            {
+                if (text.EndsWith(form.AsSpan(0, length), StringComparison.Ordinal))
+                {
+                    return text[..^length] + Removed;
+                }
+            }
+        }
+
+        return text;
+    }
+
+    /// <summary>
     /// Writes <paramref name="data"/> to <paramref name="output"/> with every form replaced. Unless
     /// <paramref name="final"/>, a tail that could be the start of a form split across reads is kept back:
     /// <paramref name="consumed"/> says how much of the data was written (the rest goes in front of the next read).

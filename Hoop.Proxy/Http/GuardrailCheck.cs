@@ -6,7 +6,6 @@ using Hoop.Data.Audit;
 using Hoop.Data.Entities;
 using Hoop.Proxy.Guardrails;
 using Hoop.Proxy.Masking;
-using Hoop.Proxy.Policy;
 using Hoop.Proxy.Recording;
 using Hoop.Proxy.Reviews;
 using Microsoft.AspNetCore.Http;
@@ -17,16 +16,16 @@ namespace Hoop.Proxy.Http;
 /// The guardrails of a connection, checked before a request is forwarded: deny rules refuse it, review rules
 /// hold it until reviewers approve (<see cref="ReviewGate"/>). Every stop is audited and marked for the recording.
 /// </summary>
-internal sealed class GuardrailCheck(PolicyStore policy, GuardrailEvaluator evaluator, ReviewGate reviews, MaskingOptions masking, Recorder recorder, AuditLog audit)
+internal sealed class GuardrailCheck(GuardrailEvaluator evaluator, ReviewGate reviews, MaskingOptions masking, Recorder recorder, AuditLog audit)
 {
     /// <summary>
     /// The guardrails of this connection, in order: a deny rule that matches refuses the request; a review rule that
     /// matches holds it unless an approval covers it. Returns why the request was stopped, or null to go on.
     /// </summary>
-    public async Task<string?> CheckAsync(HttpContext context, ProxyCall call)
+    public async Task<string?> CheckAsync(HttpContext context, HttpExchange exchange, PolicySnapshot snapshot)
     {
-        var (caller, connection, _) = call;
-        var all = policy.Current.Guardrails;
+        var (caller, connection) = (exchange.Caller, exchange.Connection);
+        var all = snapshot.Guardrails;
         if (all.Count == 0)
         {
             return null; // The usual case: nothing to allocate on the way through.
@@ -39,7 +38,7 @@ internal sealed class GuardrailCheck(PolicyStore policy, GuardrailEvaluator eval
         }
 
         var request = context.Request;
-        var path = Guardrail.CanonicalPath(RelativePath(context, connection));
+        var path = Guardrail.CanonicalPath(exchange.Route.BackendPath(request));
         byte[]? body = null;
         var bodyComplete = true;
         if (rules.Any(r => r.NeedsBody || r.Action == GuardrailAction.Review) && request.ContentLength != 0 && request.Body is not null)
@@ -50,10 +49,10 @@ internal sealed class GuardrailCheck(PolicyStore policy, GuardrailEvaluator eval
 
         var text = body is null ? "" : bodyComplete ? Guardrail.BodyText(body, request.ContentType, request.Headers.ContentEncoding) : null;
         // The same request under every review rule that holds it: fingerprinted and described once.
-        var subject = new ReviewSubject(() => Fingerprint(connection, request, path, body), () => Describe(request, path, body, call.Masking),
+        var subject = new ReviewSubject(() => Fingerprint(connection, request, path, body), () => Describe(request, path, body, exchange.Masking),
             Justification(request), PreferredWait(request), reviewable: bodyComplete && body is not { Length: > ReviewBodyLimit });
         var decision = await evaluator.EvaluateAsync(rules.Where(r => r.Matches(request.Method, path, request.Headers, text)), caller, connection,
-            call.Session?.Id, subject, call.ApprovedBy, context.RequestAborted);
+            exchange.Session?.Id, subject, exchange.ApprovedBy, context.RequestAborted);
         if (decision.Verdict == GuardrailVerdict.Pass)
         {
             return null;
@@ -89,32 +88,24 @@ internal sealed class GuardrailCheck(PolicyStore policy, GuardrailEvaluator eval
                 ["reviewStatus"] = review.Status.ToString().ToLowerInvariant(),
             }
             : null;
-        return await StopAsync(context, call, decision.RecordedAs, action, status, title, detail, decision.RuleName!, extra);
+        return await StopAsync(context, exchange, decision.RecordedAs, action, status, title, detail, decision.RuleName!, extra);
     }
 
     /// <summary>Refuses the request with problem+json, audited, and marks it for the recording; returns the reason.</summary>
-    private async Task<string> StopAsync(HttpContext context, ProxyCall call, string verdict, string action, int status, string title, string detail,
+    private async Task<string> StopAsync(HttpContext context, HttpExchange exchange, string verdict, string action, int status, string title, string detail,
         string rule, Dictionary<string, object?>? extra = null)
     {
-        call.Verdict = verdict;
-        call.ApprovedBy.Clear();
+        exchange.Verdict = verdict;
+        exchange.ApprovedBy.Clear();
         extra ??= [];
         extra["rule"] = rule;
-        recorder.Enqueue(audit.Create(call.Caller.Subject, action, call.Connection.Name, AuditOutcome.Denied, new { rule, detail, extra }));
-        await ProxyProblems.WriteAsync(context, status, title, detail, call.Connection.Name, extra);
+        recorder.Enqueue(audit.Create(exchange.Caller.Subject, action, exchange.Connection.Name, AuditOutcome.Denied, new { rule, detail, extra }));
+        await ProxyProblems.WriteAsync(context, status, title, detail, exchange.Connection.Name, extra);
         return detail;
     }
 
     /// <summary>The largest body a request held for review may have: the reviewer sees all of what they approve.</summary>
     private const int ReviewBodyLimit = 64 * 1024;
-
-    /// <summary>The path as the backend sees it: without the /&lt;connection&gt; prefix of path routing.</summary>
-    private static string RelativePath(HttpContext context, ConnectionPolicy connection)
-    {
-        var path = context.Request.Path.Value ?? "/";
-        var routed = context.GetReverseProxyFeature().Route.Config.RouteId.EndsWith(":path", StringComparison.Ordinal);
-        return routed && path.StartsWith("/" + connection.Name, StringComparison.OrdinalIgnoreCase) ? path[(connection.Name.Length + 1)..] is { Length: > 0 } rest ? rest : "/" : path;
-    }
 
     /// <summary>What makes two requests "the identical request" for an approval once.</summary>
     private static string Fingerprint(ConnectionPolicy connection, HttpRequest request, string path, byte[]? body)

@@ -1,6 +1,8 @@
 using System.Net;
 using System.Text;
+using Hoop.Proxy.Credentials;
 using Hoop.Proxy.Masking;
+using Hoop.Proxy.Recording;
 using Microsoft.AspNetCore.Http;
 
 namespace Hoop.Proxy.Http;
@@ -12,9 +14,6 @@ namespace Hoop.Proxy.Http;
 /// </summary>
 internal sealed class HttpMasking((Masker Request, Masker Response, Masker Recording) maskers, MaskingOptions options)
 {
-
-    public static readonly HttpRequestOptionsKey<HttpMasking> Key = new("hoop.masking");
-
     public Masker Request { get; } = maskers.Request;
     public Masker Response { get; } = maskers.Response;
     public Masker Recording { get; } = maskers.Recording;
@@ -64,8 +63,31 @@ internal sealed class HttpMasking((Masker Request, Masker Response, Masker Recor
         http.Headers.Remove("Transfer-Encoding");
     }
 
-    /// <summary>The backend's content, masked (or passed through as the settings say).</summary>
-    public async Task<HttpContent> MaskResponseAsync(HttpContent content, CancellationToken cancellationToken)
+    /// <summary>
+    /// Asks the backend for what can be masked when responses have rules: a body with no compression, and whole
+    /// (a part of a document cannot be masked by field).
+    /// </summary>
+    public void PrepareBackendRequest(HttpRequestMessage request)
+    {
+        if (!Response.IsEmpty)
+        {
+            request.Headers.AcceptEncoding.Clear();
+            request.Headers.Range = null;
+            request.Headers.Remove("If-Range");
+        }
+    }
+
+    /// <summary>Replaces the backend's content with its masked form (or passes it through as the settings say).</summary>
+    public async ValueTask MaskResponseAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        if (!Response.IsEmpty && response.RequestMessage?.Method != HttpMethod.Head
+            && response.StatusCode is not (HttpStatusCode.SwitchingProtocols or HttpStatusCode.NoContent or HttpStatusCode.NotModified))
+        {
+            response.Content = await MaskResponseAsync(response.Content, cancellationToken);
+        }
+    }
+
+    private async Task<HttpContent> MaskResponseAsync(HttpContent content, CancellationToken cancellationToken)
     {
         var contentType = content.Headers.ContentType?.ToString();
         if (contentType is null && content.Headers.NonValidated.Contains("Content-Type"))
@@ -121,6 +143,79 @@ internal sealed class HttpMasking((Masker Request, Masker Response, Masker Recor
     /// <summary>The query string as recordings and reviewers see it: masked by the recording's rules.</summary>
     public string? RecordedQuery(QueryString query, MaskingCounts counts) => Recording.IsEmpty ? query.Value : Recording.MaskText(query.Value ?? "", counts);
 
+    /// <summary>The agent's request body as the recording keeps it.</summary>
+    public object? RecordedRequestBody(BodyCapture? capture, HttpRequest request, SecretScrubber secrets) =>
+        Recorded(capture, request.ContentType, request.Headers.ContentEncoding, secrets, count: Request.IsEmpty);
+
+    /// <summary>The backend's response body as the recording keeps it.</summary>
+    public object? RecordedResponseBody(BodyCapture? capture, int maxBytes, HttpResponse response, SecretScrubber secrets) =>
+        MaskedResponse is { } shown && Recording.SameRulesAs(Response)
+            ? Shown(shown, capture, maxBytes, secrets)
+            : Recorded(capture, response.ContentType, response.Headers.ContentEncoding, secrets, count: Response.IsEmpty);
+
+    /// <summary>
+    /// The response as the agent got it, already masked by the same rules the recording has: recorded as it is,
+    /// rather than masked a second time from the backend's bytes.
+    /// </summary>
+    private static object Shown(byte[] shown, BodyCapture? capture, int maxBytes, SecretScrubber secrets)
+    {
+        var truncated = shown.Length > maxBytes;
+        var text = secrets.ScrubRecorded(Encoding.UTF8.GetString(shown, 0, Math.Min(shown.Length, maxBytes)), truncated);
+        return new { bytes = capture?.TotalBytes ?? shown.Length, truncated, text = truncated ? text[..(text.LastIndexOfAny(Separators) + 1)] : text, note = (string?)null };
+    }
+
+    /// <summary>
+    /// A body as recorded: cut at the recording limit, scrubbed of the stored secret, masked by the recording's
+    /// rules. <paramref name="count"/>: whether those maskings count, i.e. the body was not masked (and counted)
+    /// on its way already, so one value is not counted twice.
+    /// </summary>
+    private object? Recorded(BodyCapture? capture, string? contentType, string? contentEncoding, SecretScrubber secrets, bool count)
+    {
+        if (capture is null || capture.TotalBytes == 0)
+        {
+            return null;
+        }
+
+        var textual = string.IsNullOrEmpty(contentEncoding) && Masker.IsText(contentType);
+        string? note = textual ? null : $"{contentType ?? "unknown type"}{(string.IsNullOrEmpty(contentEncoding) ? "" : $", {contentEncoding}")}: not recorded as text";
+        string? text = null;
+        var kind = Masker.KindOf(contentType);
+        if (textual && capture.Truncated && Recording.HasFieldRules && kind is Masker.BodyKind.Json or Masker.BodyKind.Form)
+        {
+            // A document cut at the recording limit cannot be parsed, so its fields could not be masked.
+            note = "cut at the recording limit: not recorded, because field masking needs the whole body";
+        }
+        else if (textual)
+        {
+            text = secrets.ScrubRecorded(Encoding.UTF8.GetString(capture.Captured), capture.Truncated);
+            var lines = Masker.IsLines(kind);
+            if (capture.Truncated)
+            {
+                // The last value (or line of a stream) may be cut in half, and half a card number is not found by its detector: drop it.
+                text = text[..((lines ? text.LastIndexOf('\n') : text.LastIndexOfAny(Separators)) + 1)];
+            }
+
+            if (!Recording.IsEmpty)
+            {
+                try
+                {
+                    // A cut document is masked as text; a cut stream of lines still line by line (its lines are whole).
+                    var maskAs = capture.Truncated && !lines ? "text/plain" : contentType;
+                    text = Encoding.UTF8.GetString(Recording.MaskBody(Encoding.UTF8.GetBytes(text), maskAs, count ? Counts : new MaskingCounts()));
+                }
+                catch (MaskingException e)
+                {
+                    // The exchange is still recorded; only its body is not.
+                    (text, note) = (null, $"not recorded: {e.Message}");
+                }
+            }
+        }
+
+        return new { bytes = capture.TotalBytes, truncated = capture.Truncated, text, note };
+    }
+
+    private static readonly char[] Separators = [' ', '\n', '\r', '\t', ',', ';', '&', '"', '\'', '<', '>', '{', '}', '[', ']'];
+
     private void Unmaskable(string reason)
     {
         if (options.OverLimit == MaskingOverLimit.Block)
@@ -129,115 +224,5 @@ internal sealed class HttpMasking((Masker Request, Masker Response, Masker Recor
         }
 
         Skipped = $"{reason}: passed through unmasked (Hoop:Masking:OverLimit is PassThrough)";
-    }
-}
-
-/// <summary>
-/// A stream of lines (server-sent events, JSON lines) masked as it passes: each complete line is masked and handed
-/// on at once; a line longer than the masking limit fails the stream closed. Lines are split at the '\n' byte,
-/// which never occurs inside a multi-byte UTF-8 character.
-/// </summary>
-internal sealed class MaskedLinesStream(Stream source, Masker masker, Masker.BodyKind kind, int maxLineBytes, MaskingCounts counts) : FilterStream(source)
-{
-    private readonly byte[] _chunk = new byte[16 * 1024];
-    private readonly MemoryStream _line = new();
-    private byte[] _out = [];
-    private int _outOffset;
-    private bool _ended;
-
-    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
-    {
-        while (_outOffset == _out.Length)
-        {
-            if (_ended)
-            {
-                return 0;
-            }
-
-            var read = await Source.ReadAsync(_chunk, cancellationToken);
-            var masked = new MemoryStream();
-            var start = 0;
-            for (var i = 0; i < read; i++)
-            {
-                if (_chunk[i] == (byte)'\n')
-                {
-                    _line.Write(_chunk, start, i - start);
-                    WriteMasked(masked, appendBreak: true);
-                    start = i + 1;
-                }
-            }
-
-            _line.Write(_chunk, start, read - start);
-            if (_line.Length > maxLineBytes)
-            {
-                throw new MaskingException($"A line of the stream is longer than {maxLineBytes / 1024} KiB, so it cannot be masked; the stream was cut.");
-            }
-
-            if (read == 0)
-            {
-                _ended = true;
-                if (_line.Length > 0)
-                {
-                    WriteMasked(masked, appendBreak: false);
-                }
-            }
-
-            (_out, _outOffset) = (masked.ToArray(), 0);
-        }
-
-        var count = Math.Min(buffer.Length, _out.Length - _outOffset);
-        _out.AsMemory(_outOffset, count).CopyTo(buffer);
-        _outOffset += count;
-        return count;
-    }
-
-    private void WriteMasked(MemoryStream to, bool appendBreak)
-    {
-        var text = Encoding.UTF8.GetString(_line.GetBuffer(), 0, (int)_line.Length);
-        _line.SetLength(0);
-        string masked;
-        try
-        {
-            masked = masker.MaskLineKeepingBreak(text, kind, counts);
-        }
-        catch (Exception e) when (e is not MaskingException)
-        {
-            throw new MaskingException($"Masking failed ({e.GetType().Name}); the stream was cut.");
-        }
-
-        to.Write(Encoding.UTF8.GetBytes(appendBreak ? masked + "\n" : masked));
-    }
-}
-
-/// <summary>Masks each backend response whose request carries an <see cref="HttpMasking"/> with response rules.</summary>
-internal sealed class MaskingHandler(HttpMessageHandler inner) : DelegatingHandler(inner)
-{
-    protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
-    {
-        if (!request.Options.TryGetValue(HttpMasking.Key, out var masking) || masking.Response.IsEmpty)
-        {
-            return await base.SendAsync(request, cancellationToken);
-        }
-
-        // Compressed bodies cannot be masked: ask for them plain. A part of a document cannot be masked by field: ask for all of it.
-        request.Headers.AcceptEncoding.Clear();
-        request.Headers.Range = null;
-        request.Headers.Remove("If-Range");
-        var response = await base.SendAsync(request, cancellationToken);
-        if (request.Method != HttpMethod.Head
-            && response.StatusCode is not (HttpStatusCode.SwitchingProtocols or HttpStatusCode.NoContent or HttpStatusCode.NotModified))
-        {
-            try
-            {
-                response.Content = await masking.MaskResponseAsync(response.Content, cancellationToken);
-            }
-            catch
-            {
-                response.Dispose();
-                throw;
-            }
-        }
-
-        return response;
     }
 }

@@ -1,17 +1,15 @@
-using Hoop.Proxy.Model;
 using System.Diagnostics;
+using System.Net;
 using System.Net.Sockets;
 using System.Security.Authentication;
-using System.Text;
-using System.Text.Json;
 using Hoop.Data.Audit;
 using Hoop.Data.Entities;
 using Hoop.Proxy.Admission;
 using Hoop.Proxy.Identity;
 using Hoop.Proxy.Masking;
+using Hoop.Proxy.Model;
 using Hoop.Proxy.Policy;
 using Hoop.Proxy.Recording;
-using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
@@ -20,17 +18,20 @@ using Yarp.ReverseProxy.Forwarder;
 namespace Hoop.Proxy.Http;
 
 /// <summary>
-/// The proxy port's checks, in order, before YARP forwards: who is calling (token or API key), may they use this
-/// connection, can the exchange be recorded, do the guardrails let it through (<see cref="GuardrailCheck"/>);
-/// then the request body is masked (<see cref="HttpMasking"/>). After forwarding: backend errors become
-/// problem+json, and the exchange is recorded, masked, as a session event. Every refusal is audited.
+/// Every request on the proxy port, in the order it happens: which connection it names (<see cref="ProxyRoute"/>),
+/// who is calling (token or API key), may they use it and can the exchange be recorded (<see cref="Admissions"/>),
+/// do the guardrails let it through (<see cref="GuardrailCheck"/>), the request body masked
+/// (<see cref="HttpMasking"/>), then YARP's forwarder with the connection's client and the exchange's
+/// <see cref="BackendTransformer"/>; backend errors become problem+json, and the exchange is recorded
+/// (<see cref="ExchangeRecord"/>). Every refusal is audited.
 /// </summary>
 internal sealed partial class ProxyGate(
     PolicyStore policy,
     Callers callers,
     Admissions admissions,
     Recorder recorder,
-    UpstreamClientFactory upstream,
+    IHttpForwarder forwarder,
+    UpstreamClients upstream,
     MaskingOptions masking,
     GuardrailCheck guardrails,
     AuditLog audit,
@@ -38,29 +39,26 @@ internal sealed partial class ProxyGate(
     TimeProvider time,
     ILogger<ProxyGate> logger)
 {
-    public async Task InvokeAsync(HttpContext context, RequestDelegate next)
+    private readonly ForwarderRequestConfig _requestConfig = new()
+    {
+        ActivityTimeout = options.BackendTimeout,
+        Version = HttpVersion.Version20,
+        VersionPolicy = HttpVersionPolicy.RequestVersionOrLower,
+    };
+
+    public async Task InvokeAsync(HttpContext context)
     {
         var snapshot = policy.Current;
-        var name = context.GetReverseProxyFeature().Route.Config.Metadata?.GetValueOrDefault(ProxyConfigProvider.Metadata.Connection);
-        snapshot.Connections.TryGetValue(name ?? "", out var known);
-        if (await IdentifyOrRefuseAsync(context, snapshot, known?.Name ?? name) is not { } caller)
+        var route = ProxyRoute.Find(context.Request, snapshot, out var known);
+        if (await IdentifyOrRefuseAsync(context, snapshot, route?.Name) is not { } caller)
         {
             return;
         }
 
-        if (known is not { } connection)
+        if (route is not { } found || known is not { } connection)
         {
+            // The same answer for a name that is not a connection's and one the caller may not know about.
             await ProxyProblems.UnknownConnectionAsync(context);
-            return;
-        }
-
-        // YARP applies a new configuration a moment after the snapshot swaps: never send one version's
-        // credential to another version's address.
-        if (context.GetReverseProxyFeature().Cluster.Config.Metadata?.GetValueOrDefault(ProxyConfigProvider.Metadata.Version) != connection.Version)
-        {
-            context.Response.Headers.RetryAfter = "1";
-            await ProxyProblems.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "Connection changing",
-                $"Connection '{connection.Name}' was changed a moment ago and is being applied. Try again.", connection.Name);
             return;
         }
 
@@ -85,15 +83,13 @@ internal sealed partial class ProxyGate(
 
         var upgrade = context.Features.Get<IHttpUpgradeFeature>()?.IsUpgradableRequest == true
             || context.Features.Get<IHttpExtendedConnectFeature>()?.IsExtendedConnect == true;
-        var call = new ProxyCall(caller, connection, session)
+        var exchange = new HttpExchange(caller, connection, found, session, new HttpMasking(snapshot.MaskersFor(caller, connection), masking))
         {
             Response = upgrade ? null : new ResponseCapture(snapshot.Recording.MaxBodyBytes),
-            Masking = new HttpMasking(snapshot.MaskersFor(caller, connection), masking),
         };
-        context.Features.Set(call);
         try
         {
-            await ForwardAndRecordAsync(context, next, call, upgrade, snapshot.Recording.MaxBodyBytes);
+            await ForwardAndRecordAsync(context, exchange, upgrade, snapshot);
         }
         finally
         {
@@ -101,13 +97,13 @@ internal sealed partial class ProxyGate(
         }
     }
 
-    private async Task ForwardAndRecordAsync(HttpContext context, RequestDelegate next, ProxyCall call, bool upgrade, int maxBodyBytes)
+    private async Task ForwardAndRecordAsync(HttpContext context, HttpExchange exchange, bool upgrade, PolicySnapshot snapshot)
     {
-        var (caller, connection, session) = call;
+        var (caller, connection) = (exchange.Caller, exchange.Connection);
         BodyCapture? requestBody = null;
         if (!upgrade)
         {
-            requestBody = new BodyCapture(context.Request.Body, maxBodyBytes);
+            requestBody = new BodyCapture(context.Request.Body, snapshot.Recording.MaxBodyBytes);
             context.Request.Body = requestBody;
         }
 
@@ -116,7 +112,7 @@ internal sealed partial class ProxyGate(
         string? error = null;
         try
         {
-            if (await guardrails.CheckAsync(context, call) is { } stopped)
+            if (await guardrails.CheckAsync(context, exchange, snapshot) is { } stopped)
             {
                 error = stopped;
                 return;
@@ -126,7 +122,7 @@ internal sealed partial class ProxyGate(
             {
                 try
                 {
-                    await call.Masking.MaskRequestAsync(context.Request, context.RequestAborted);
+                    await exchange.Masking.MaskRequestAsync(context.Request, context.RequestAborted);
                 }
                 catch (MaskingException e)
                 {
@@ -137,7 +133,7 @@ internal sealed partial class ProxyGate(
                 }
             }
 
-            await next(context);
+            await forwarder.SendAsync(context, connection.Address.ToString(), upstream.For(connection), _requestConfig, new BackendTransformer(exchange));
             var forwarderError = context.GetForwarderErrorFeature();
             if (forwarderError is not null && MaskingFailure(forwarderError.Exception) is { } withheld)
             {
@@ -162,23 +158,18 @@ internal sealed partial class ProxyGate(
         }
         finally
         {
-            var elapsed = Stopwatch.GetElapsedTime(started);
-            if (session is not null)
+            var reflected = exchange.Reflection.Take();
+            if (reflected.Count > 0)
             {
-                Record(context, call, at, elapsed, requestBody, error is null ? call.Response?.Body : null, upgrade, error);
+                Audit(caller.Subject, "proxy.secret-reflected", connection.Name, AuditOutcome.Denied, new { where = reflected });
+                LogSecretReflected(connection.Name, string.Join(", ", reflected));
             }
-        }
-    }
 
-    /// <summary>
-    /// A request that matches no connection. The caller is identified first: without a valid credential, every
-    /// name answers 401 alike, so connection names cannot be enumerated.
-    /// </summary>
-    public async Task UnknownAsync(HttpContext context)
-    {
-        if (await IdentifyOrRefuseAsync(context, policy.Current, target: null) is not null)
-        {
-            await ProxyProblems.UnknownConnectionAsync(context);
+            if (exchange.Session is { } session)
+            {
+                var outcome = new ExchangeOutcome(at, Stopwatch.GetElapsedTime(started), requestBody, upgrade, error, reflected);
+                recorder.Enqueue(ExchangeRecord.Compose(exchange, context, session, outcome, upstream.TlsOf(connection.Name)));
+            }
         }
     }
 
@@ -256,178 +247,6 @@ internal sealed partial class ProxyGate(
         };
     }
 
-    private void Record(HttpContext context, ProxyCall call, DateTime at, TimeSpan elapsed,
-        BodyCapture? requestBody, BodyCapture? responseBody, bool upgrade, string? error)
-    {
-        var (_, connection, session) = call;
-        var request = context.Request;
-        var response = context.Response;
-        var secrets = connection.Secrets.Forms;
-        var reflected = call.Reflection.Take();
-        if (reflected.Count > 0)
-        {
-            Audit(call.Caller.Subject, "proxy.secret-reflected", connection.Name, AuditOutcome.Denied, new { where = reflected });
-            LogSecretReflected(connection.Name, string.Join(", ", reflected));
-        }
-
-        var masking = call.Masking;
-        var content = new
-        {
-            request = new
-            {
-                method = request.Method,
-                path = (request.PathBase + request.Path).Value,
-                query = masking.RecordedQuery(request.QueryString, masking.Counts),
-                protocol = request.Protocol,
-                headers = Headers(request.Headers, secrets),
-                body = Body(requestBody, request.ContentType, request.Headers.ContentEncoding, secrets, masking, masking.Request.IsEmpty),
-            },
-            response = new
-            {
-                status = response.StatusCode,
-                headers = Headers(response.Headers, secrets),
-                body = masking.MaskedResponse is { } shown && masking.Recording.SameRulesAs(masking.Response)
-                    ? Shown(shown, responseBody, call.Response!.MaxBytes, secrets)
-                    : Body(responseBody, response.ContentType, response.Headers.ContentEncoding, secrets, masking, masking.Response.IsEmpty),
-            },
-            upgrade,
-            error,
-            secretReflected = reflected.Count == 0 ? null : reflected,
-            approvedBy = call.ApprovedBy.Count == 0 ? null : call.ApprovedBy,
-            masked = masking.Counts.Total == 0 ? null : masking.Counts.ByDetector,
-            maskingSkipped = masking.Skipped,
-            tls = new
-            {
-                inbound = context.Features.Get<ITlsHandshakeFeature>() is { } tls ? $"{tls.Protocol} {tls.NegotiatedCipherSuite}" : null,
-                upstream = connection.Address.Scheme == Uri.UriSchemeHttps ? upstream.TlsOf(connection.Name).Negotiated : "none (plain http, set by an admin)",
-                verification = connection.TlsVerification.ToString(),
-            },
-            durationMs = elapsed.TotalMilliseconds,
-        };
-        session!.AddMasked(masking.Counts);
-        recorder.Enqueue(new SessionEvent
-        {
-            SessionId = session.Id,
-            Sequence = session.NextSequence(),
-            At = at,
-            Kind = upgrade ? "http-upgrade" : call.Verdict is { } verdict ? $"http-{verdict}" : "http",
-            Summary = $"{request.Method} {request.Path}{(request.QueryString.HasValue ? "?…" : "")} {response.StatusCode}",
-            Content = JsonSerializer.Serialize(content, JsonOptions),
-            DurationMicroseconds = (long)(elapsed.TotalMilliseconds * 1000),
-            Marks = (masking.Counts.Total == 0 ? EventMarks.None : EventMarks.Masked)
-                | (call.Verdict is null && (error is not null || response.StatusCode >= 500) ? EventMarks.Error : EventMarks.None)
-                | (call.ApprovedBy.Count == 0 ? EventMarks.None : EventMarks.Approved),
-        });
-    }
-
-    /// <summary>Recorded headers: what authenticates anyone is left out; the stored secret never appears.</summary>
-    private static Dictionary<string, string> Headers(IHeaderDictionary headers, IReadOnlyList<string> secrets)
-    {
-        var recorded = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
-        foreach (var (name, values) in headers)
-        {
-            if (name.Equals("Set-Cookie", StringComparison.OrdinalIgnoreCase)
-                || CredentialTransforms.AgentCredentials.Contains(name, StringComparer.OrdinalIgnoreCase))
-            {
-                recorded[name] = "[removed]";
-                continue;
-            }
-
-            recorded[name] = Scrub(values.ToString(), secrets);
-        }
-
-        return recorded;
-    }
-
-    /// <summary>
-    /// The response as the agent got it, already masked by the same rules the recording has: recorded as it is,
-    /// rather than masked a second time from the backend's bytes.
-    /// </summary>
-    private static object Shown(byte[] shown, BodyCapture? capture, int maxBytes, IReadOnlyList<string> secrets)
-    {
-        var truncated = shown.Length > maxBytes;
-        var text = Scrub(Encoding.UTF8.GetString(shown, 0, Math.Min(shown.Length, maxBytes)), secrets, truncated);
-        return new { bytes = capture?.TotalBytes ?? shown.Length, truncated, text = truncated ? text[..(text.LastIndexOfAny(Separators) + 1)] : text, note = (string?)null };
-    }
-
-    /// <summary>
-    /// A body as recorded: cut at the recording limit, scrubbed of the stored secret, masked by the recording's
-    /// rules. <paramref name="count"/>: whether those maskings count, i.e. the body was not masked (and counted)
-    /// on its way already, so one value is not counted twice.
-    /// </summary>
-    private static object? Body(BodyCapture? capture, string? contentType, string? contentEncoding, IReadOnlyList<string> secrets, HttpMasking masking,
-        bool count)
-    {
-        if (capture is null || capture.TotalBytes == 0)
-        {
-            return null;
-        }
-
-        var textual = string.IsNullOrEmpty(contentEncoding) && Masker.IsText(contentType);
-        string? note = textual ? null : $"{contentType ?? "unknown type"}{(string.IsNullOrEmpty(contentEncoding) ? "" : $", {contentEncoding}")}: not recorded as text";
-        string? text = null;
-        var kind = Masker.KindOf(contentType);
-        if (textual && capture.Truncated && masking.Recording.HasFieldRules && kind is Masker.BodyKind.Json or Masker.BodyKind.Form)
-        {
-            // A document cut at the recording limit cannot be parsed, so its fields could not be masked.
-            note = "cut at the recording limit: not recorded, because field masking needs the whole body";
-        }
-        else if (textual)
-        {
-            text = Scrub(Encoding.UTF8.GetString(capture.Captured), secrets, capture.Truncated);
-            var lines = Masker.IsLines(kind);
-            if (capture.Truncated)
-            {
-                // The last value (or line of a stream) may be cut in half, and half a card number is not found by its detector: drop it.
-                text = text[..((lines ? text.LastIndexOf('\n') : text.LastIndexOfAny(Separators)) + 1)];
-            }
-
-            if (!masking.Recording.IsEmpty)
-            {
-                try
-                {
-                    // A cut document is masked as text; a cut stream of lines still line by line (its lines are whole).
-                    var maskAs = capture.Truncated && !lines ? "text/plain" : contentType;
-                    text = Encoding.UTF8.GetString(masking.Recording.MaskBody(Encoding.UTF8.GetBytes(text), maskAs, count ? masking.Counts : new MaskingCounts()));
-                }
-                catch (MaskingException e)
-                {
-                    // The exchange is still recorded; only its body is not.
-                    (text, note) = (null, $"not recorded: {e.Message}");
-                }
-            }
-        }
-
-        return new { bytes = capture.TotalBytes, truncated = capture.Truncated, text, note };
-    }
-
-    private static readonly char[] Separators = [' ', '\n', '\r', '\t', ',', ';', '&', '"', '\'', '<', '>', '{', '}', '[', ']'];
-
-    /// <summary>
-    /// Removes every form of the stored credential. A capture cut off at the cap may end in the first part of
-    /// one: that tail goes too.
-    /// </summary>
-    private static string Scrub(string text, IReadOnlyList<string> secrets, bool truncated = false)
-    {
-        foreach (var secret in secrets)
-        {
-            text = text.Replace(secret, "[removed]", StringComparison.Ordinal);
-            if (truncated)
-            {
-                for (var length = Math.Min(secret.Length - 1, text.Length); length >= 4; length--)
-                {
-                    if (text.EndsWith(secret.AsSpan(0, length), StringComparison.Ordinal))
-                    {
-                        text = text[..^length] + "[removed]";
-                        break;
-                    }
-                }
-            }
-        }
-
-        return text;
-    }
-
     // Through the recorder's queue, so a refusal costs the request no database round trip.
     private void Audit(string actor, string action, string target, AuditOutcome outcome, object details) =>
         recorder.Enqueue(audit.Create(actor, action, target, outcome, details));
@@ -437,8 +256,6 @@ internal sealed partial class ProxyGate(
     /// <summary>Printable ASCII only: a header value with anything else would fail the response.</summary>
     private static string HeaderSafe(string text) =>
         new(text.Select(c => c is >= ' ' and <= '~' && c is not '"' and not '\\' ? c : '?').ToArray());
-
-    private static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web);
 
     [LoggerMessage(4021, LogLevel.Warning, "The backend of {Connection} sent its stored secret back ({Where}); it was replaced before the agent got it")]
     private partial void LogSecretReflected(string connection, string where);

@@ -9,26 +9,18 @@ namespace Hoop.Proxy.Http;
 /// </summary>
 internal sealed class ResponseCapture(int maxBytes)
 {
-    public static readonly HttpRequestOptionsKey<ResponseCapture> Key = new("hoop.response-capture");
-
     public int MaxBytes => maxBytes;
 
     /// <summary>Set once the backend's body starts to be read.</summary>
-    public BodyCapture? Body { get; internal set; }
-}
+    public BodyCapture? Body { get; private set; }
 
-/// <summary>Wraps each backend response's content so that a <see cref="ResponseCapture"/> on the request sees its first bytes.</summary>
-internal sealed class CapturingHandler(HttpMessageHandler inner) : DelegatingHandler(inner)
-{
-    protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    /// <summary>Has the response's content keep its first bytes here as it is read (not an upgraded connection's stream).</summary>
+    public void Attach(HttpResponseMessage response)
     {
-        var response = await base.SendAsync(request, cancellationToken);
-        if (request.Options.TryGetValue(ResponseCapture.Key, out var capture) && response.StatusCode != HttpStatusCode.SwitchingProtocols)
+        if (response.StatusCode != HttpStatusCode.SwitchingProtocols)
         {
-            response.Content = new CapturingContent(response.Content, capture);
+            response.Content = new CapturingContent(response.Content, this);
         }
-
-        return response;
     }
 
     private sealed class CapturingContent : HttpContent

@@ -1,7 +1,9 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
 using System.Net.Security;
 using System.Security.Authentication;
-using Hoop.Proxy.Policy;
+using Hoop.Proxy.Model;
 using Hoop.Proxy.Upstream;
 using Yarp.ReverseProxy.Forwarder;
 
@@ -9,26 +11,53 @@ namespace Hoop.Proxy.Http;
 
 /// <summary>
 /// The HTTP clients Hoop uses towards backends, one per connection: TLS verified the way the connection says
-/// (system roots, its CA bundle, or a pinned certificate), and the client certificate for upstream mTLS.
-/// A client is rebuilt only when its connection changes, so connection pools survive unrelated edits.
+/// (system roots, its CA bundle, or a pinned certificate), and the client certificate for upstream mTLS. A client is
+/// made again only when its connection changes, so connection pools survive unrelated edits; the one it replaces is
+/// left to finish what it carries (requests in flight hold it).
 /// </summary>
-internal sealed class UpstreamClientFactory(PolicyStore policy) : ForwarderHttpClientFactory
+internal sealed class UpstreamClients
 {
     private readonly ConcurrentDictionary<string, UpstreamTls> _tls = new(StringComparer.OrdinalIgnoreCase);
+    private readonly ConcurrentDictionary<string, (string Version, HttpMessageInvoker Client)> _clients = new(StringComparer.OrdinalIgnoreCase);
+    private readonly Lock _creating = new();
 
     /// <summary>What the latest handshake with a connection's backend negotiated, or why it failed.</summary>
     public UpstreamTls TlsOf(string connection) => _tls.GetOrAdd(connection, _ => new UpstreamTls());
 
-    protected override void ConfigureHandler(ForwarderHttpClientContext context, SocketsHttpHandler handler)
+    /// <summary>The client for this version of the connection.</summary>
+    public HttpMessageInvoker For(ConnectionPolicy connection)
     {
-        base.ConfigureHandler(context, handler);
-        handler.ConnectTimeout = TimeSpan.FromSeconds(10);
-        if (!policy.Current.Connections.TryGetValue(context.ClusterId, out var connection))
+        if (_clients.TryGetValue(connection.Name, out var known) && known.Version == connection.Version)
         {
-            return;
+            return known.Client;
         }
 
-        var state = TlsOf(connection.Name);
+        lock (_creating)
+        {
+            if (_clients.TryGetValue(connection.Name, out known) && known.Version == connection.Version)
+            {
+                return known.Client;
+            }
+
+            var client = new HttpMessageInvoker(Handler(connection, TlsOf(connection.Name)), disposeHandler: true);
+            _clients[connection.Name] = (connection.Version, client);
+            return client;
+        }
+    }
+
+    /// <summary>YARP's settings for a forwarding client (no proxy, redirects, decompression or cookies), and the connection's TLS.</summary>
+    private static SocketsHttpHandler Handler(ConnectionPolicy connection, UpstreamTls state)
+    {
+        var handler = new SocketsHttpHandler
+        {
+            UseProxy = false,
+            AllowAutoRedirect = false,
+            AutomaticDecompression = DecompressionMethods.None,
+            UseCookies = false,
+            EnableMultipleHttp2Connections = true,
+            ActivityHeadersPropagator = new ReverseProxyPropagator(DistributedContextPropagator.Current),
+            ConnectTimeout = TimeSpan.FromSeconds(10),
+        };
         handler.SslOptions.EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13;
         handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, chain, errors) =>
         {
@@ -51,17 +80,9 @@ internal sealed class UpstreamClientFactory(PolicyStore policy) : ForwarderHttpC
             handler.SslOptions.ClientCertificates = [clientCertificate];
             handler.SslOptions.LocalCertificateSelectionCallback = (_, _, _, _, _) => clientCertificate;
         }
+
+        return handler;
     }
-
-    // Outermost first: response masking, the recording's copy, then the secret scrub, which sees the backend's
-    // bytes before anything else, so the agent, masking and the recording all get what was scrubbed.
-    protected override HttpMessageHandler WrapHandler(ForwarderHttpClientContext context, HttpMessageHandler handler) =>
-        new MaskingHandler(new CapturingHandler(new SecretReflectionHandler(base.WrapHandler(context, handler))));
-
-    protected override bool CanReuseOldClient(ForwarderHttpClientContext context) =>
-        base.CanReuseOldClient(context)
-        && context.OldMetadata?.GetValueOrDefault(ProxyConfigProvider.Metadata.Version)
-            == context.NewMetadata?.GetValueOrDefault(ProxyConfigProvider.Metadata.Version);
 }
 
 /// <summary>The latest handshake with one backend: protocol and cipher, or the reason it was refused.</summary>
