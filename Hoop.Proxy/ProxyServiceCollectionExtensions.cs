@@ -1,4 +1,3 @@
-using Hoop.Proxy.Model;
 using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
 using Hoop.Proxy.Admission;
@@ -8,6 +7,7 @@ using Hoop.Proxy.Guardrails;
 using Hoop.Proxy.Http;
 using Hoop.Proxy.Identity;
 using Hoop.Proxy.Masking;
+using Hoop.Proxy.Model;
 using Hoop.Proxy.Policy;
 using Hoop.Proxy.Postgres;
 using Hoop.Proxy.Recording;

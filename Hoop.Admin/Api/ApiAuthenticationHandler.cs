@@ -1,4 +1,3 @@
-using Hoop.Proxy.Model;
 using System.Net.Http.Headers;
 using System.Security.Claims;
 using System.Text;
@@ -6,6 +5,7 @@ using System.Text.Encodings.Web;
 using Hoop.Admin.Auth;
 using Hoop.Data.Entities;
 using Hoop.Proxy.Identity;
+using Hoop.Proxy.Model;
 using Hoop.Proxy.Policy;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.Extensions.Options;

@@ -1,8 +1,8 @@
 using System.Security.Claims;
 using Hoop.Data.Entities;
+using Hoop.Proxy.Policy;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.Cookies;
-using Hoop.Proxy.Policy;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Components.Authorization;
 using Microsoft.AspNetCore.Mvc;

@@ -1,4 +1,3 @@
-using Hoop.Proxy.Model;
 using System.Globalization;
 using System.Net.Http.Headers;
 using System.Security.Claims;
@@ -6,6 +5,7 @@ using System.Text.Json;
 using Hoop.Data.Audit;
 using Hoop.Data.Entities;
 using Hoop.Proxy.Identity;
+using Hoop.Proxy.Model;
 using Hoop.Proxy.Policy;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.OpenIdConnect;

@@ -1,7 +1,7 @@
-using Hoop.Proxy.Model;
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
+using Hoop.Proxy.Model;
 using Hoop.Proxy.Policy;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.OpenIdConnect;

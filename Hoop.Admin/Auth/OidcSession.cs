@@ -1,6 +1,6 @@
-using Hoop.Proxy.Model;
 using System.Globalization;
 using System.Security.Claims;
+using Hoop.Proxy.Model;
 
 namespace Hoop.Admin.Auth;
 

@@ -1,6 +1,6 @@
-using Hoop.Proxy.Model;
 using System.Security.Claims;
 using Hoop.Data.Entities;
+using Hoop.Proxy.Model;
 using Hoop.Proxy.Policy;
 using Microsoft.AspNetCore.Authentication;
 

@@ -1,6 +1,6 @@
-using Hoop.Admin.Hosting.Settings;
 using System.Net.Security;
 using System.Security.Authentication;
+using Hoop.Admin.Hosting.Settings;
 using Hoop.Proxy.Certificates;
 using Hoop.Proxy.Certificates.Acme;
 using Hoop.Proxy.Limits;

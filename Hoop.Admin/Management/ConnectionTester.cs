@@ -4,8 +4,8 @@ using System.Net.Sockets;
 using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using Hoop.Data.Entities;
-using Hoop.Proxy.Upstream;
 using Hoop.Proxy.Policy;
+using Hoop.Proxy.Upstream;
 
 namespace Hoop.Admin.Management;
 

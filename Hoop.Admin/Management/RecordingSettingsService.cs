@@ -1,8 +1,8 @@
-using Hoop.Proxy.Model;
 using System.Text.Json;
 using Hoop.Data.Audit;
 using Hoop.Data.Entities;
 using Hoop.Data.Store;
+using Hoop.Proxy.Model;
 using Hoop.Proxy.Policy;
 using Microsoft.EntityFrameworkCore;
 

@@ -1,7 +1,7 @@
-using Hoop.Proxy.Model;
 using System.Security.Claims;
 using Hoop.Admin.Auth;
 using Hoop.Data.Entities;
+using Hoop.Proxy.Model;
 
 namespace Hoop.Admin.Management;
 

@@ -1,5 +1,5 @@
-using System.Text.Json;
 using Hoop.Data.Entities;
+using Hoop.Data.Records;
 using Hoop.Proxy.Credentials;
 using Hoop.Proxy.Recording;
 using Microsoft.AspNetCore.Connections.Features;
@@ -22,36 +22,22 @@ internal static class ExchangeRecord
         var response = context.Response;
         var secrets = connection.Secrets;
         var masking = exchange.Masking;
-        var content = new
+        var record = new HttpExchangeRecord
         {
-            request = new
-            {
-                method = request.Method,
-                path = (request.PathBase + request.Path).Value,
-                query = masking.RecordedQuery(request.QueryString, masking.Counts),
-                protocol = request.Protocol,
-                headers = Headers(request.Headers, secrets),
-                body = masking.RecordedRequestBody(outcome.RequestBody, request, secrets),
-            },
-            response = new
-            {
-                status = response.StatusCode,
-                headers = Headers(response.Headers, secrets),
-                body = masking.RecordedResponseBody(outcome.Error is null ? exchange.Response?.Body : null, exchange.Response?.MaxBytes ?? 0, response, secrets),
-            },
-            upgrade = outcome.Upgrade,
-            error = outcome.Error,
-            secretReflected = outcome.Reflected.Count == 0 ? null : outcome.Reflected,
-            approvedBy = exchange.ApprovedBy.Count == 0 ? null : exchange.ApprovedBy,
-            masked = masking.Counts.Total == 0 ? null : masking.Counts.ByDetector,
-            maskingSkipped = masking.Skipped,
-            tls = new
-            {
-                inbound = context.Features.Get<ITlsHandshakeFeature>() is { } tls ? $"{tls.Protocol} {tls.NegotiatedCipherSuite}" : null,
-                upstream = connection.Address.Scheme == Uri.UriSchemeHttps ? upstream.Negotiated : "none (plain http, set by an admin)",
-                verification = connection.TlsVerification.ToString(),
-            },
-            durationMs = outcome.Elapsed.TotalMilliseconds,
+            Request = new HttpRequestRecord(request.Method, (request.PathBase + request.Path).Value, masking.RecordedQuery(request.QueryString, masking.Counts),
+                request.Protocol, Headers(request.Headers, secrets), masking.RecordedRequestBody(outcome.RequestBody, request, secrets)),
+            Response = new HttpResponseRecord(response.StatusCode, Headers(response.Headers, secrets),
+                masking.RecordedResponseBody(outcome.Error is null ? exchange.Response?.Body : null, exchange.Response?.MaxBytes ?? 0, response, secrets)),
+            Upgrade = outcome.Upgrade,
+            Error = outcome.Error,
+            SecretReflected = outcome.Reflected.Count == 0 ? null : outcome.Reflected,
+            ApprovedBy = exchange.ApprovedBy.Count == 0 ? null : exchange.ApprovedBy,
+            Masked = masking.Counts.Total == 0 ? null : masking.Counts.ByDetector,
+            MaskingSkipped = masking.Skipped,
+            Tls = new TlsRecord(context.Features.Get<ITlsHandshakeFeature>() is { } tls ? $"{tls.Protocol} {tls.NegotiatedCipherSuite}" : null,
+                connection.Address.Scheme == Uri.UriSchemeHttps ? upstream.Negotiated : "none (plain http, set by an admin)",
+                connection.TlsVerification.ToString()),
+            DurationMs = outcome.Elapsed.TotalMilliseconds,
         };
         session.AddMasked(masking.Counts);
         return new SessionEvent
@@ -61,7 +47,7 @@ internal static class ExchangeRecord
             At = outcome.At,
             Kind = outcome.Upgrade ? "http-upgrade" : exchange.Verdict is { } verdict ? $"http-{verdict}" : "http",
             Summary = $"{request.Method} {request.Path}{(request.QueryString.HasValue ? "?…" : "")} {response.StatusCode}",
-            Content = JsonSerializer.Serialize(content, JsonOptions),
+            Content = RecordJson.Write(record),
             DurationMicroseconds = (long)(outcome.Elapsed.TotalMilliseconds * 1000),
             Marks = (masking.Counts.Total == 0 ? EventMarks.None : EventMarks.Masked)
                 | (exchange.Verdict is null && (outcome.Error is not null || response.StatusCode >= 500) ? EventMarks.Error : EventMarks.None)
@@ -87,6 +73,4 @@ internal static class ExchangeRecord
 
         return recorded;
     }
-
-    private static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web);
 }

@@ -1,11 +1,11 @@
-using Hoop.Proxy.Guardrails.Rules;
-using Hoop.Proxy.Model;
 using System.Text;
 using System.Text.Json;
 using Hoop.Data.Audit;
 using Hoop.Data.Entities;
 using Hoop.Proxy.Guardrails;
+using Hoop.Proxy.Guardrails.Rules;
 using Hoop.Proxy.Masking;
+using Hoop.Proxy.Model;
 using Hoop.Proxy.Recording;
 using Hoop.Proxy.Reviews;
 using Microsoft.AspNetCore.Http;

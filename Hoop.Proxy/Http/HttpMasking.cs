@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text;
+using Hoop.Data.Records;
 using Hoop.Proxy.Credentials;
 using Hoop.Proxy.Masking;
 using Hoop.Proxy.Recording;
@@ -144,11 +145,11 @@ internal sealed class HttpMasking((Masker Request, Masker Response, Masker Recor
     public string? RecordedQuery(QueryString query, MaskingCounts counts) => Recording.IsEmpty ? query.Value : Recording.MaskText(query.Value ?? "", counts);
 
     /// <summary>The agent's request body as the recording keeps it.</summary>
-    public object? RecordedRequestBody(BodyCapture? capture, HttpRequest request, SecretScrubber secrets) =>
+    public BodyRecord? RecordedRequestBody(BodyCapture? capture, HttpRequest request, SecretScrubber secrets) =>
         Recorded(capture, request.ContentType, request.Headers.ContentEncoding, secrets, count: Request.IsEmpty);
 
     /// <summary>The backend's response body as the recording keeps it.</summary>
-    public object? RecordedResponseBody(BodyCapture? capture, int maxBytes, HttpResponse response, SecretScrubber secrets) =>
+    public BodyRecord? RecordedResponseBody(BodyCapture? capture, int maxBytes, HttpResponse response, SecretScrubber secrets) =>
         MaskedResponse is { } shown && Recording.SameRulesAs(Response)
             ? Shown(shown, capture, maxBytes, secrets)
             : Recorded(capture, response.ContentType, response.Headers.ContentEncoding, secrets, count: Response.IsEmpty);
@@ -157,11 +158,11 @@ internal sealed class HttpMasking((Masker Request, Masker Response, Masker Recor
     /// The response as the agent got it, already masked by the same rules the recording has: recorded as it is,
     /// rather than masked a second time from the backend's bytes.
     /// </summary>
-    private static object Shown(byte[] shown, BodyCapture? capture, int maxBytes, SecretScrubber secrets)
+    private static BodyRecord Shown(byte[] shown, BodyCapture? capture, int maxBytes, SecretScrubber secrets)
     {
         var truncated = shown.Length > maxBytes;
         var text = secrets.ScrubRecorded(Encoding.UTF8.GetString(shown, 0, Math.Min(shown.Length, maxBytes)), truncated);
-        return new { bytes = capture?.TotalBytes ?? shown.Length, truncated, text = truncated ? text[..(text.LastIndexOfAny(Separators) + 1)] : text, note = (string?)null };
+        return new BodyRecord(capture?.TotalBytes ?? shown.Length, truncated, truncated ? text[..(text.LastIndexOfAny(Separators) + 1)] : text, null);
     }
 
     /// <summary>
@@ -169,7 +170,7 @@ internal sealed class HttpMasking((Masker Request, Masker Response, Masker Recor
     /// rules. <paramref name="count"/>: whether those maskings count, i.e. the body was not masked (and counted)
     /// on its way already, so one value is not counted twice.
     /// </summary>
-    private object? Recorded(BodyCapture? capture, string? contentType, string? contentEncoding, SecretScrubber secrets, bool count)
+    private BodyRecord? Recorded(BodyCapture? capture, string? contentType, string? contentEncoding, SecretScrubber secrets, bool count)
     {
         if (capture is null || capture.TotalBytes == 0)
         {
@@ -211,7 +212,7 @@ internal sealed class HttpMasking((Masker Request, Masker Response, Masker Recor
             }
         }
 
-        return new { bytes = capture.TotalBytes, truncated = capture.Truncated, text, note };
+        return new BodyRecord(capture.TotalBytes, capture.Truncated, text, note);
     }
 
     private static readonly char[] Separators = [' ', '\n', '\r', '\t', ',', ';', '&', '"', '\'', '<', '>', '{', '}', '[', ']'];

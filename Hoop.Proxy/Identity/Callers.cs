@@ -1,5 +1,5 @@
-using Hoop.Proxy.Model;
 using System.Collections.Concurrent;
+using Hoop.Proxy.Model;
 using Hoop.Proxy.Recording;
 
 namespace Hoop.Proxy.Identity;

@@ -1,5 +1,5 @@
-using Hoop.Proxy.Model;
 using System.Text.Json;
+using Hoop.Proxy.Model;
 
 namespace Hoop.Proxy.Identity;
 

@@ -1,10 +1,10 @@
-using Hoop.Proxy.Model;
 using System.Collections.Concurrent;
 using System.Net.Security;
 using System.Security.Authentication;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
+using Hoop.Proxy.Model;
 using Microsoft.IdentityModel.Protocols;
 
 namespace Hoop.Proxy.Identity;

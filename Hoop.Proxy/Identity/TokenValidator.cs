@@ -1,7 +1,7 @@
-using Hoop.Proxy.Model;
 using System.Collections.Concurrent;
-using Hoop.Proxy.Policy;
 using System.Text.Json;
+using Hoop.Proxy.Model;
+using Hoop.Proxy.Policy;
 using Microsoft.Extensions.Logging;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Protocols.OpenIdConnect;

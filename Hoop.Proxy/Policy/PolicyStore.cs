@@ -1,11 +1,11 @@
-using Hoop.Proxy.Guardrails.Rules;
-using Hoop.Proxy.Model;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Hoop.Data.Entities;
 using Hoop.Data.Secrets;
 using Hoop.Data.Store;
+using Hoop.Proxy.Guardrails.Rules;
 using Hoop.Proxy.Masking;
+using Hoop.Proxy.Model;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;

@@ -1,4 +1,3 @@
-using Hoop.Proxy.Model;
 using System.IO.Pipelines;
 using System.Net.Security;
 using System.Net.Sockets;
@@ -6,6 +5,7 @@ using System.Security.Authentication;
 using System.Security.Cryptography;
 using System.Text;
 using Hoop.Data.Entities;
+using Hoop.Proxy.Model;
 using Hoop.Proxy.Upstream;
 
 namespace Hoop.Proxy.Postgres;

@@ -1,6 +1,6 @@
-using Hoop.Proxy.Model;
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
+using Hoop.Proxy.Model;
 
 namespace Hoop.Proxy.Postgres;
 

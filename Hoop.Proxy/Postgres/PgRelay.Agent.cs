@@ -1,9 +1,9 @@
-using Hoop.Proxy.Model;
 using System.Buffers;
 using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;
 using Hoop.Proxy.Masking;
+using Hoop.Proxy.Model;
 using Hoop.Proxy.Recording;
 using static Hoop.Proxy.Postgres.PgPending;
 

@@ -1,13 +1,13 @@
-using Hoop.Proxy.Model;
 using System.Buffers;
 using System.Diagnostics;
 using System.IO.Pipelines;
 using System.Security.Cryptography;
-using System.Text.Json;
 using Hoop.Data.Audit;
 using Hoop.Data.Entities;
+using Hoop.Data.Records;
 using Hoop.Proxy.Credentials;
 using Hoop.Proxy.Masking;
+using Hoop.Proxy.Model;
 using Hoop.Proxy.Recording;
 using Microsoft.Extensions.Logging;
 using static Hoop.Proxy.Postgres.PgPending;
@@ -276,23 +276,23 @@ public sealed partial class PgRelay(
             LogSecretReflected(services.Logger, connection.Name, string.Join(", ", reflected));
         }
 
-        var content = new
+        var record = new SqlQueryRecord
         {
-            query = sql,
-            protocol = query.Simple ? "simple" : "extended",
-            parameters = query.Parameters,
-            columns = query.Columns?.Select(c => c.Name),
-            rows = query.Rows.Count == 0 ? null : query.Rows,
-            rowCount = query.RowCount,
-            rowsTruncated = query.RowCount > query.Rows.Count,
-            commands = query.Tags,
-            error = query.Error,
-            secretReflected = reflected.Count == 0 ? null : reflected,
-            rule = query.Stop?.Rule,
-            approvedBy = query.Stop is null && query.ApprovedBy.Count > 0 ? query.ApprovedBy.Distinct() : null,
-            masked = query.Counts.Total == 0 ? null : query.Counts.ByDetector,
-            tls = new { inbound = inboundTls, upstream = backend.Tls, verification = connection.TlsVerification.ToString() },
-            durationMs = elapsed.TotalMilliseconds,
+            Query = sql,
+            Protocol = query.Simple ? "simple" : "extended",
+            Parameters = query.Parameters,
+            Columns = query.Columns?.Select(c => c.Name).ToArray(),
+            Rows = query.Rows.Count == 0 ? null : query.Rows,
+            RowCount = query.RowCount,
+            RowsTruncated = query.RowCount > query.Rows.Count,
+            Commands = query.Tags,
+            Error = query.Error,
+            SecretReflected = reflected.Count == 0 ? null : reflected,
+            Rule = query.Stop?.Rule,
+            ApprovedBy = query.Stop is null && query.ApprovedBy.Count > 0 ? query.ApprovedBy.Distinct().ToArray() : null,
+            Masked = query.Counts.Total == 0 ? null : query.Counts.ByDetector,
+            Tls = new TlsRecord(inboundTls, backend.Tls, connection.TlsVerification.ToString()),
+            DurationMs = elapsed.TotalMilliseconds,
         };
         var line = sql.ReplaceLineEndings(" ");
         var queued = services.Recorder.Enqueue(new SessionEvent
@@ -302,7 +302,7 @@ public sealed partial class PgRelay(
             At = query.At,
             Kind = query.Stop is { } stop ? $"sql-{stop.Verdict}" : "sql",
             Summary = $"{(line.Length > 120 ? line[..120] + "…" : line)} ({(query.Error is null ? $"{query.RowCount} rows" : "error")})",
-            Content = JsonSerializer.Serialize(content, JsonOptions),
+            Content = RecordJson.Write(record),
             DurationMicroseconds = (long)(elapsed.TotalMilliseconds * 1000),
             Marks = (query.Counts.Total == 0 ? EventMarks.None : EventMarks.Masked)
                 | (query.Stop is null && query.Error is not null ? EventMarks.Error : EventMarks.None)
@@ -313,8 +313,6 @@ public sealed partial class PgRelay(
             Volatile.Write(ref _recordingLost, true);
         }
     }
-
-    private static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web);
 
     [LoggerMessage(5011, LogLevel.Warning, "The database of {Connection} sent its stored password back ({Where}); it was replaced before the agent got it")]
     private static partial void LogSecretReflected(ILogger logger, string connection, string where);

@@ -1,9 +1,9 @@
+using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Authentication;
-using System.Buffers;
 using Hoop.Data.Entities;
 using Hoop.Proxy.Admission;
 using Hoop.Proxy.Identity;

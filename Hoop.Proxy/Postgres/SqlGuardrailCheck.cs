@@ -1,10 +1,10 @@
-using Hoop.Proxy.Guardrails.Rules;
-using Hoop.Proxy.Model;
 using System.Security.Cryptography;
 using System.Text.Json;
 using Hoop.Data.Audit;
 using Hoop.Data.Entities;
 using Hoop.Proxy.Guardrails;
+using Hoop.Proxy.Guardrails.Rules;
+using Hoop.Proxy.Model;
 using Hoop.Proxy.Recording;
 using Hoop.Proxy.Reviews;
 

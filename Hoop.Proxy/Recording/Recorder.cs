@@ -1,8 +1,8 @@
-using Hoop.Proxy.Model;
 using System.Threading.Channels;
 using Hoop.Data.Audit;
 using Hoop.Data.Entities;
 using Hoop.Data.Store;
+using Hoop.Proxy.Model;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;

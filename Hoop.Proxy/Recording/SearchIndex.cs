@@ -136,7 +136,7 @@ public sealed partial class SearchIndex(IDbContextFactory<HoopDbContext> context
                         text.Append(property).Append(": ").Append(Value(ref reader)).Append('\n');
                         break;
                     case JsonTokenType.String:
-                    case JsonTokenType.Number when property is not ("durationMs" or "bytes"):
+                    case JsonTokenType.Number when property is not ("durationMs" or "bytes" or "v"):
                         text.Append(Value(ref reader)).Append('\n');
                         break;
                 }

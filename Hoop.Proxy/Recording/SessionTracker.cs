@@ -1,6 +1,6 @@
-using Hoop.Proxy.Model;
 using System.Collections.Concurrent;
 using Hoop.Data.Entities;
+using Hoop.Proxy.Model;
 using Hoop.Proxy.Policy;
 using Microsoft.Extensions.Hosting;
 

@@ -1,10 +1,10 @@
-using Hoop.Proxy.Guardrails.Rules;
-using Hoop.Proxy.Model;
 using System.Collections.Concurrent;
 using System.Net.Http.Json;
 using Hoop.Data.Audit;
 using Hoop.Data.Entities;
 using Hoop.Data.Store;
+using Hoop.Proxy.Guardrails.Rules;
+using Hoop.Proxy.Model;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;

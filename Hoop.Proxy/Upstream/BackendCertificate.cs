@@ -1,8 +1,8 @@
-using Hoop.Proxy.Model;
 using System.Net.Security;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Hoop.Data.Entities;
+using Hoop.Proxy.Model;
 
 namespace Hoop.Proxy.Upstream;
 

@@ -1,10 +1,10 @@
-using Hoop.Proxy.Model;
 using System.Text.RegularExpressions;
 using Hoop.Admin.Auth;
 using Hoop.Data.Store;
 using Hoop.Proxy.Http;
 using Hoop.Proxy.Limits;
 using Hoop.Proxy.Masking;
+using Hoop.Proxy.Model;
 using Hoop.Proxy.Reviews;
 using Microsoft.Extensions.Options;
 

@@ -1,5 +1,5 @@
-using Hoop.Proxy.Model;
 using System.Security.Cryptography;
+using Hoop.Proxy.Model;
 using Microsoft.Extensions.Options;
 
 namespace Hoop.Admin.Hosting.Settings;

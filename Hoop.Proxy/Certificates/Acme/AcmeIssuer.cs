@@ -1,9 +1,9 @@
-using Hoop.Proxy.Model;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Hoop.Data.Entities;
 using Hoop.Data.Secrets;
 using Hoop.Data.Store;
+using Hoop.Proxy.Model;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Logging;
 

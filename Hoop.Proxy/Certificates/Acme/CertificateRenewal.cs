@@ -1,8 +1,8 @@
-using Hoop.Proxy.Model;
 using System.Net.Http.Json;
 using System.Security.Cryptography.X509Certificates;
 using Hoop.Data.Audit;
 using Hoop.Data.Entities;
+using Hoop.Proxy.Model;
 using Hoop.Proxy.Policy;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;

@@ -1,6 +1,6 @@
-using Hoop.Proxy.Model;
 using System.Security.Cryptography;
 using Hoop.Data.Store;
+using Hoop.Proxy.Model;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 

@@ -144,9 +144,12 @@ public sealed class ConsoleEndToEndTests(ConsoleFixture fixture) : IClassFixture
         {
             recorder.Enqueue(new Hoop.Data.Entities.SessionEvent
             {
-                SessionId = session.Id, Sequence = i + 1, At = session.StartedAt.AddMilliseconds(300 * i), Kind = i == 1 ? "http-denied" : "http",
-                Summary = $"GET /replayed/{i}",
-                Content = System.Text.Json.JsonSerializer.Serialize(new { body = payloads[i], columns = new[] { "id", "note" }, rows = new[] { new[] { $"{i}", payloads[i] } } }),
+                SessionId = session.Id, Sequence = i + 1, At = session.StartedAt.AddMilliseconds(300 * i), Kind = i == 1 ? "sql-denied" : "sql",
+                Summary = $"SELECT {i}",
+                Content = Hoop.Data.Records.RecordJson.Write(new Hoop.Data.Records.SqlQueryRecord
+                {
+                    Query = payloads[i], Protocol = "simple", Columns = ["id", "note"], Rows = [[$"{i}", payloads[i]]], RowCount = 1,
+                }),
             });
         }
 

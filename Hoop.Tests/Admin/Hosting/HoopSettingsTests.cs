@@ -2,9 +2,9 @@ using Hoop.Admin.Hosting;
 using Hoop.Admin.Hosting.Settings;
 using Hoop.Data.Store;
 using Hoop.Proxy.Model;
-using Microsoft.Extensions.DependencyInjection;
 using Hoop.Tests.Support;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Hoop.Tests.Admin.Hosting;
 

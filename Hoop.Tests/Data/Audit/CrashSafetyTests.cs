@@ -1,10 +1,10 @@
-using Hoop.Proxy.Model;
 using System.Diagnostics;
 using Hoop.Admin.Management;
 using Hoop.Data.Entities;
 using Hoop.Data.Secrets;
 using Hoop.Data.Store;
 using Hoop.Proxy.Identity;
+using Hoop.Proxy.Model;
 using Hoop.Tests.Support;
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;

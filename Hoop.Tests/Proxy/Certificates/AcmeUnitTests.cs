@@ -1,4 +1,3 @@
-using Hoop.Proxy.Model;
 using System.Net;
 using System.Net.Security;
 using System.Security.Cryptography;
@@ -6,6 +5,7 @@ using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using Hoop.Proxy.Certificates;
 using Hoop.Proxy.Certificates.Acme;
+using Hoop.Proxy.Model;
 using Hoop.Tests.Support;
 
 namespace Hoop.Tests.Proxy.Certificates;

@@ -1,6 +1,6 @@
-using Hoop.Proxy.Guardrails.Rules;
 using System.Text;
 using Hoop.Data.Entities;
+using Hoop.Proxy.Guardrails.Rules;
 using Microsoft.AspNetCore.Http;
 
 namespace Hoop.Tests.Proxy.Guardrails;

@@ -154,7 +154,7 @@ public sealed class HttpMaskingTests(MaskingFixture fixture) : IClassFixture<Mas
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         var recorded = JsonDocument.Parse(await RecordedAsync("/echo?… 200")).RootElement.GetProperty("request").GetProperty("body");
-        Assert.Equal(JsonValueKind.Null, recorded.GetProperty("text").ValueKind);
+        Assert.False(recorded.TryGetProperty("text", out _)); // no text: left out of the record
         Assert.Contains("no-csv-in-recordings", recorded.GetProperty("note").GetString());
     }
 

@@ -1,6 +1,6 @@
-using Hoop.Proxy.Model;
 using System.Net;
 using Hoop.Admin.Management;
+using Hoop.Proxy.Model;
 using Hoop.Proxy.Recording;
 using Hoop.Tests.Support;
 using Microsoft.EntityFrameworkCore;

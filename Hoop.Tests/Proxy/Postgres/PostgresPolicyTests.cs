@@ -1,8 +1,8 @@
 using System.Net.Http.Json;
 using System.Text.Json;
+using Hoop.Proxy.Postgres;
 using Hoop.Tests.Support;
 using Microsoft.EntityFrameworkCore;
-using Hoop.Proxy.Postgres;
 using Npgsql;
 
 namespace Hoop.Tests.Proxy.Postgres;

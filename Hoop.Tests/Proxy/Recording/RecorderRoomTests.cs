@@ -1,5 +1,5 @@
-using Hoop.Proxy.Model;
 using System.Diagnostics;
+using Hoop.Proxy.Model;
 using Hoop.Proxy.Recording;
 using Microsoft.Extensions.Logging.Abstractions;
 
