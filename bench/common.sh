@@ -1,4 +1,4 @@
-# Shared by the benchmarks: a bench CA, nginx as the TLS backend (and as a TLS reverse proxy), npm
+# Shared by the benchmarks: a bench CA, nginx as the TLS backend (and as a TLS reverse proxy; bench/http.sh adds Caddy), npm
 # oidc-provider for tokens, and Hoop (bench/HoopBench, published Release) seeded with the connections
 # "bench" (no masking) and "masked" (response masking on). Sourced by bench/http.sh and bench/masking.sh.
 set -euo pipefail
@@ -8,8 +8,8 @@ DURATION=${DURATION:-10}
 CONNECTIONS=${CONNECTIONS:-64}
 ROUNDS=${ROUNDS:-3}
 
-command -v wrk >/dev/null && command -v nginx >/dev/null || {
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx >/dev/null
+command -v wrk >/dev/null && command -v nginx >/dev/null && command -v caddy >/dev/null || {
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx caddy >/dev/null
 }
 [ -f tools/oidc/node_modules/oidc-provider/package.json ] || { echo "bench: run ./test.sh once first (it installs tools/oidc)"; exit 1; }
 cp tools-src/oidc/server.mjs tools/oidc/server.mjs

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# HTTP data path benchmark: the same backend reached directly, through bare YARP, through nginx as a TLS
-# reverse proxy, and through Hoop (OIDC token check + credential injection + recording), side by side in
+# HTTP data path benchmark: the same backend reached directly, through bare YARP, through nginx and Caddy as TLS
+# reverse proxies, and through Hoop (OIDC token check + credential injection + recording), side by side in
 # one run on this machine. Three interleaved rounds per target and size; the median is reported.
 #   bench/http.sh            (needs ./test.sh to have run once, for tools/oidc)
 # Environment: DURATION (s per run, default 10), CONNECTIONS (default 64), ROUNDS (default 3),
@@ -15,7 +15,30 @@ yarp_pid=$!
 pids+=($yarp_pid)
 for _ in $(seq 50); do curl -sk -o /dev/null "https://127.0.0.1:$YARP/1k" && break; sleep 0.2; done
 
-targets="backend nginx yarp hoop"
+# Caddy as a TLS reverse proxy: a Go proxy beside nginx, verifying the backend by the bench CA as Hoop does.
+CADDY=18449
+cat > "$work/Caddyfile" <<CONF
+{
+    admin off
+    auto_https disable_redirects
+}
+:$CADDY {
+    bind 127.0.0.1
+    tls $work/server.pem $work/server.key
+    reverse_proxy https://localhost:$BACKEND {
+        transport http {
+            tls_trusted_ca_certs $work/ca.pem
+            tls_server_name localhost
+        }
+    }
+}
+CONF
+caddy run --config "$work/Caddyfile" --adapter caddyfile >"$work/caddy.log" 2>&1 &
+caddy_pid=$!
+pids+=($caddy_pid)
+for _ in $(seq 50); do curl -sk -o /dev/null "https://127.0.0.1:$CADDY/1k" && break; sleep 0.2; done
+
+targets="backend nginx caddy yarp hoop"
 if [ -n "${BASE_REF:-}" ]; then
     BASE=18447 BASE_CONSOLE=18448
     echo "bench: publishing Release (HoopBench at $BASE_REF)"
@@ -33,7 +56,7 @@ fi
 
 # Every target must answer 200 before anything is measured.
 TOKEN=$(token)
-for url in "https://127.0.0.1:$BACKEND/1k" "https://127.0.0.1:$NGINX/1k" "https://127.0.0.1:$YARP/1k" "https://127.0.0.1:$HOOP/bench/1k" \
+for url in "https://127.0.0.1:$BACKEND/1k" "https://127.0.0.1:$NGINX/1k" "https://127.0.0.1:$CADDY/1k" "https://127.0.0.1:$YARP/1k" "https://127.0.0.1:$HOOP/bench/1k" \
     ${BASE:+"https://127.0.0.1:$BASE/bench/1k"}; do
     code=$(curl -sk -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" "$url")
     [ "$code" = 200 ] || { echo "bench: $url answered $code"; cat "$work/hoop.log"; exit 1; }
@@ -41,7 +64,7 @@ done
 
 # Warm-up: .NET tiers its code up under load; measure steady state, not the JIT.
 echo "bench: warming up"
-for target in "https://127.0.0.1:$BACKEND/1k" "https://127.0.0.1:$NGINX/1k" "https://127.0.0.1:$YARP/1k" "https://127.0.0.1:$HOOP/bench/1k" \
+for target in "https://127.0.0.1:$BACKEND/1k" "https://127.0.0.1:$NGINX/1k" "https://127.0.0.1:$CADDY/1k" "https://127.0.0.1:$YARP/1k" "https://127.0.0.1:$HOOP/bench/1k" \
     ${BASE:+"https://127.0.0.1:$BASE/bench/1k"}; do
     wrk -t2 -c"$CONNECTIONS" -d"${WARMUP:-20}s" -H "Authorization: Bearer $TOKEN" "$target" >/dev/null
 done
@@ -52,6 +75,7 @@ for round in $(seq "$ROUNDS"); do
     for size in 1k 1m; do
         run backend "https://127.0.0.1:$BACKEND/$size" $size
         run nginx "https://127.0.0.1:$NGINX/$size" $size
+        measure caddy "https://127.0.0.1:$CADDY/$size" $size "$caddy_pid"
         measure yarp "https://127.0.0.1:$YARP/$size" $size "$yarp_pid"
         measure hoop "https://127.0.0.1:$HOOP/bench/$size" $size "$hoop_pid"
         if [ -n "${BASE:-}" ]; then measure hoop-base "https://127.0.0.1:$BASE/bench/$size" $size "$base_pid"; fi

@@ -1,4 +1,5 @@
 using Hoop.Data.Entities;
+using Hoop.Data.Records;
 using Hoop.Data.Store;
 using Microsoft.EntityFrameworkCore;
 
@@ -84,11 +85,11 @@ public sealed class ActivityQueries(IDbContextFactory<HoopDbContext> contexts, H
         query = Given(filter.Outcome)?.ToLowerInvariant() switch
         {
             null => query,
-            "denied" => query.Where(s => events.Any(e => e.SessionId == s.Id && e.Kind.EndsWith("-denied"))),
-            "held" => query.Where(s => events.Any(e => e.SessionId == s.Id && e.Kind.EndsWith("-held"))),
+            "denied" => query.Where(s => events.Any(e => e.SessionId == s.Id && e.Kind.EndsWith(EventKinds.DeniedSuffix))),
+            "held" => query.Where(s => events.Any(e => e.SessionId == s.Id && e.Kind.EndsWith(EventKinds.HeldSuffix))),
             "error" => query.Where(s => s.Status == SessionStatus.Interrupted
                 || events.Any(e => e.SessionId == s.Id && (e.Marks & EventMarks.Error) != 0)),
-            "allowed" => query.Where(s => !events.Any(e => e.SessionId == s.Id && (e.Kind.EndsWith("-denied") || e.Kind.EndsWith("-held")))),
+            "allowed" => query.Where(s => !events.Any(e => e.SessionId == s.Id && (e.Kind.EndsWith(EventKinds.DeniedSuffix) || e.Kind.EndsWith(EventKinds.HeldSuffix)))),
             var other => throw new ArgumentException($"'{other}' is not an outcome; use allowed, denied, held or error."),
         };
 
@@ -103,7 +104,7 @@ public sealed class ActivityQueries(IDbContextFactory<HoopDbContext> contexts, H
 
     /// <summary>"denied" or "held" for an event a guardrail stopped (kinds "http-denied", "sql-held", ...); null for any other.</summary>
     public static string? StopOf(string kind) =>
-        kind.EndsWith("-denied", StringComparison.Ordinal) ? "denied" : kind.EndsWith("-held", StringComparison.Ordinal) ? "held" : null;
+        kind.EndsWith(EventKinds.DeniedSuffix, StringComparison.Ordinal) ? "denied" : kind.EndsWith(EventKinds.HeldSuffix, StringComparison.Ordinal) ? "held" : null;
 
     private static string? Given(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
 

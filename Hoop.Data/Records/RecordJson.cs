@@ -18,11 +18,11 @@ public sealed partial class RecordJson : JsonSerializerContext
 
     /// <summary>An HTTP event's record, or null when the kind is not HTTP or the content does not read as one.</summary>
     public static HttpExchangeRecord? ReadHttp(string kind, string content) =>
-        kind.StartsWith("http", StringComparison.Ordinal) ? Read(content, Default.HttpExchangeRecord) : null;
+        kind.StartsWith(EventKinds.Http, StringComparison.Ordinal) ? Read(content, Default.HttpExchangeRecord) : null;
 
     /// <summary>A SQL event's record, or null when the kind is not SQL or the content does not read as one.</summary>
     public static SqlQueryRecord? ReadSql(string kind, string content) =>
-        kind.StartsWith("sql", StringComparison.Ordinal) ? Read(content, Default.SqlQueryRecord) : null;
+        kind.StartsWith(EventKinds.Sql, StringComparison.Ordinal) ? Read(content, Default.SqlQueryRecord) : null;
 
     private static T? Read<T>(string content, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type) where T : class
     {

@@ -6,25 +6,6 @@ using Microsoft.Extensions.Logging;
 
 namespace Hoop.Proxy.Admission;
 
-/// <summary>Why a caller was not let in.</summary>
-public enum RefusalKind
-{
-    /// <summary>No credential, or one that names nobody (HTTP 401, SQLSTATE 28P01).</summary>
-    Unauthenticated,
-
-    /// <summary>The connection is disabled, or none of the caller's groups holds a grant on it (HTTP 403, SQLSTATE 28000).</summary>
-    Forbidden,
-
-    /// <summary>Recording is required and cannot keep up (HTTP 503, SQLSTATE 57P03).</summary>
-    RecordingUnavailable,
-}
-
-/// <summary>A refusal, its reason in words for the caller; each protocol gives it its own form.</summary>
-public sealed record Refusal(RefusalKind Kind, string Reason);
-
-/// <summary>The outcome of admission: the session the caller's work is recorded in (null when recording is best effort and none could start), or the refusal.</summary>
-public sealed record AdmissionResult(LiveSession? Session, Refusal? Refusal);
-
 /// <summary>
 /// The steps every protocol takes before it forwards anything, written once: is the caller allowed on the connection,
 /// is there room to record (in Required mode), then its session begins. Refusals are audited; a refused credential

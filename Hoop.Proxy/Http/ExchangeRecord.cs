@@ -1,6 +1,7 @@
 using Hoop.Data.Entities;
 using Hoop.Data.Records;
 using Hoop.Proxy.Credentials;
+using Hoop.Proxy.Guardrails;
 using Hoop.Proxy.Recording;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http;
@@ -45,12 +46,12 @@ internal static class ExchangeRecord
             SessionId = session.Id,
             Sequence = session.NextSequence(),
             At = outcome.At,
-            Kind = outcome.Upgrade ? "http-upgrade" : exchange.Verdict is { } verdict ? $"http-{verdict}" : "http",
+            Kind = outcome.Upgrade ? EventKinds.HttpUpgrade : EventKinds.Of(EventKinds.Http, exchange.Stop == GuardrailStop.Denied, exchange.Stop == GuardrailStop.Held),
             Summary = $"{request.Method} {request.Path}{(request.QueryString.HasValue ? "?…" : "")} {response.StatusCode}",
             Content = RecordJson.Write(record),
             DurationMicroseconds = (long)(outcome.Elapsed.TotalMilliseconds * 1000),
             Marks = (masking.Counts.Total == 0 ? EventMarks.None : EventMarks.Masked)
-                | (exchange.Verdict is null && (outcome.Error is not null || response.StatusCode >= 500) ? EventMarks.Error : EventMarks.None)
+                | (exchange.Stop is null && (outcome.Error is not null || response.StatusCode >= 500) ? EventMarks.Error : EventMarks.None)
                 | (exchange.ApprovedBy.Count == 0 ? EventMarks.None : EventMarks.Approved),
         };
     }

@@ -88,14 +88,14 @@ internal sealed class GuardrailCheck(GuardrailEvaluator evaluator, ReviewGate re
                 ["reviewStatus"] = review.Status.ToString().ToLowerInvariant(),
             }
             : null;
-        return await StopAsync(context, exchange, decision.RecordedAs, action, status, title, detail, decision.RuleName!, extra);
+        return await StopAsync(context, exchange, decision.Stop, action, status, title, detail, decision.RuleName!, extra);
     }
 
     /// <summary>Refuses the request with problem+json, audited, and marks it for the recording; returns the reason.</summary>
-    private async Task<string> StopAsync(HttpContext context, HttpExchange exchange, string verdict, string action, int status, string title, string detail,
+    private async Task<string> StopAsync(HttpContext context, HttpExchange exchange, GuardrailStop stop, string action, int status, string title, string detail,
         string rule, Dictionary<string, object?>? extra = null)
     {
-        exchange.Verdict = verdict;
+        exchange.Stop = stop;
         exchange.ApprovedBy.Clear();
         extra ??= [];
         extra["rule"] = rule;

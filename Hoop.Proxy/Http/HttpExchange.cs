@@ -1,4 +1,5 @@
 using Hoop.Proxy.Credentials;
+using Hoop.Proxy.Guardrails;
 using Hoop.Proxy.Model;
 using Hoop.Proxy.Recording;
 
@@ -25,8 +26,8 @@ internal sealed class HttpExchange(Caller caller, ConnectionPolicy connection, P
     /// <summary>Receives the first bytes of the backend's response; null when the exchange is not captured (upgrades).</summary>
     public ResponseCapture? Response { get; init; }
 
-    /// <summary>Set when a guardrail stopped the request: "denied" or "held" (for the recording).</summary>
-    public string? Verdict { get; set; }
+    /// <summary>Set when a guardrail stopped the request (for the recording).</summary>
+    public GuardrailStop? Stop { get; set; }
 
     /// <summary>The reviews whose approval let this request through (for the recording).</summary>
     public List<Guid> ApprovedBy { get; } = [];

@@ -1,4 +1,5 @@
 using System.Buffers;
+using Hoop.Proxy.Guardrails;
 using Hoop.Proxy.Masking;
 using static Hoop.Proxy.Postgres.PgPending;
 
@@ -234,7 +235,7 @@ public sealed partial class PgRelay
                     }
                 }
 
-                stop ??= new PgStop("denied", "42501", "refused by Hoop", null, null);
+                stop ??= new PgStop(GuardrailStop.Denied, "42501", "refused by Hoop", null, null);
             }
         }
 

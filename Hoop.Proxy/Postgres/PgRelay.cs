@@ -6,6 +6,7 @@ using Hoop.Data.Audit;
 using Hoop.Data.Entities;
 using Hoop.Data.Records;
 using Hoop.Proxy.Credentials;
+using Hoop.Proxy.Guardrails;
 using Hoop.Proxy.Masking;
 using Hoop.Proxy.Model;
 using Hoop.Proxy.Recording;
@@ -300,7 +301,7 @@ public sealed partial class PgRelay(
             SessionId = session.Id,
             Sequence = session.NextSequence(),
             At = query.At,
-            Kind = query.Stop is { } stop ? $"sql-{stop.Verdict}" : "sql",
+            Kind = EventKinds.Of(EventKinds.Sql, query.Stop?.Stop == GuardrailStop.Denied, query.Stop?.Stop == GuardrailStop.Held),
             Summary = $"{(line.Length > 120 ? line[..120] + "…" : line)} ({(query.Error is null ? $"{query.RowCount} rows" : "error")})",
             Content = RecordJson.Write(record),
             DurationMicroseconds = (long)(elapsed.TotalMilliseconds * 1000),

@@ -10,31 +10,6 @@ using Hoop.Proxy.Reviews;
 
 namespace Hoop.Proxy.Postgres;
 
-/// <summary>Where a query is checked: each decides which rules apply there.</summary>
-public enum PgCheckPoint
-{
-    /// <summary>A simple query: every rule.</summary>
-    Query,
-
-    /// <summary>
-    /// Parse of a named statement: every rule, since SQL's EXECUTE can run it with no Bind. Its review approves
-    /// the statement for as long as it stays prepared.
-    /// </summary>
-    ParseNamed,
-
-    /// <summary>Parse of the unnamed statement: deny rules only; reviews wait for the Bind and its parameters.</summary>
-    ParseUnnamed,
-
-    /// <summary>Bind of the unnamed statement: every rule, with the parameters.</summary>
-    BindUnnamed,
-
-    /// <summary>Bind of a named statement (checked whole at its Parse): deny rules again, no second review.</summary>
-    BindNamed,
-}
-
-/// <summary>Why a query was not run: the ErrorResponse the agent gets, and what the recording says.</summary>
-public sealed record PgStop(string Verdict, string SqlState, string Message, string? Detail, string? Rule);
-
 /// <summary>
 /// The SQL guardrails of a connection, checked on each query before it reaches the database, statement by
 /// statement (<see cref="SqlStatements"/>: comments, literals and dollar-quoted bodies are not code). A deny rule
@@ -55,7 +30,7 @@ public sealed partial class SqlGuardrailCheck(GuardrailEvaluator evaluator, Revi
         // set_config, ALTER ... SET). Should it change anyway, the database reports it and the relay ends the session.
         if (sql.Contains("standard_conforming_strings", StringComparison.OrdinalIgnoreCase) && ChangesSetting().IsMatch(sql))
         {
-            return Stop(caller, connection, "denied", "0A000",
+            return Stop(caller, connection, GuardrailStop.Denied, "0A000",
                 "standard_conforming_strings cannot be changed through Hoop: its guardrails read SQL strings with the setting on", null, null);
         }
 
@@ -76,18 +51,18 @@ public sealed partial class SqlGuardrailCheck(GuardrailEvaluator evaluator, Revi
         catch (SqlSyntaxException e)
         {
             // The database would refuse it too; a query Hoop cannot read is never passed to it unchecked.
-            return Stop(caller, connection, "denied", "42601", $"Hoop could not read this query ({e.Message}), so its guardrails cannot check it", null, null);
+            return Stop(caller, connection, GuardrailStop.Denied, "42601", $"Hoop could not read this query ({e.Message}), so its guardrails cannot check it", null, null);
         }
 
         if (point != PgCheckPoint.Query && statements.Any(s => s.Kinds.Contains("COPY") && s.Code.Contains(" FROM STDIN", StringComparison.Ordinal)))
         {
             // Extended-protocol copy-in makes the database ignore Syncs, which Hoop's message tracking cannot follow.
-            return Stop(caller, connection, "denied", "0A000", "COPY ... FROM STDIN is served through Hoop as a simple query only", null, null);
+            return Stop(caller, connection, GuardrailStop.Denied, "0A000", "COPY ... FROM STDIN is served through Hoop as a simple query only", null, null);
         }
 
         if (responseMasked && statements.Any(s => s.Kinds.Contains("COPY") && s.Code.Contains(" TO ", StringComparison.Ordinal)))
         {
-            return Stop(caller, connection, "denied", "42501",
+            return Stop(caller, connection, GuardrailStop.Denied, "42501",
                 "COPY ... TO is refused on this connection: masking rules apply to your results, and COPY output has no columns to mask by", null, "masking");
         }
 
@@ -111,14 +86,14 @@ public sealed partial class SqlGuardrailCheck(GuardrailEvaluator evaluator, Revi
             _ => ("42501", $"{decision.RuleMessage} The query is held as review {review!.Id}.",
                 (string?)$"A reviewer decides at {reviews.LinkTo(review.Id)}; once approved, run the identical query again. Explain it with a comment: /* justification: ... */"),
         };
-        return Stop(caller, connection, decision.RecordedAs, sqlState, message, detail, decision.RuleName);
+        return Stop(caller, connection, decision.Stop, sqlState, message, detail, decision.RuleName);
     }
 
-    private PgStop Stop(Caller caller, ConnectionPolicy connection, string verdict, string sqlState, string message, string? detail, string? rule)
+    private PgStop Stop(Caller caller, ConnectionPolicy connection, GuardrailStop stop, string sqlState, string message, string? detail, string? rule)
     {
-        recorder.Enqueue(audit.Create(caller.Subject, verdict == "held" ? "postgres.review-held" : "postgres.guardrail-denied", connection.Name,
+        recorder.Enqueue(audit.Create(caller.Subject, stop == GuardrailStop.Held ? "postgres.review-held" : "postgres.guardrail-denied", connection.Name,
             AuditOutcome.Denied, new { rule, message }));
-        return new PgStop(verdict, sqlState, message, detail, rule);
+        return new PgStop(stop, sqlState, message, detail, rule);
     }
 
     /// <summary>What makes two queries "the identical query" for an approval once: the text and every bind value.</summary>

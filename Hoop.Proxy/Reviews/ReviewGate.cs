@@ -12,46 +12,6 @@ using Microsoft.Extensions.Logging;
 namespace Hoop.Proxy.Reviews;
 
 /// <summary>
-/// How long a held request waits for reviewers, and where new reviews and decisions are announced. Bound from
-/// Hoop:Reviews (property names are the setting names).
-/// </summary>
-public sealed class ReviewOptions
-{
-    public int PendingMinutes { get; init; } = 60;
-
-    /// <summary>The longest an agent may ask to wait for a decision with "Prefer: wait=N".</summary>
-    public int MaxWaitSeconds { get; init; } = 300;
-
-    /// <summary>A Slack-compatible incoming webhook ({"text": ...}) for new reviews and decisions.</summary>
-    public Uri? Webhook { get; init; }
-
-    public TimeSpan PendingTimeout => TimeSpan.FromMinutes(PendingMinutes);
-
-    public TimeSpan MaxWait => TimeSpan.FromSeconds(MaxWaitSeconds);
-}
-
-/// <summary>
-/// The console's address for links in review notices: the configured URL with the port the console really listens
-/// on (the system may have chosen it), known once the listeners are open.
-/// </summary>
-public sealed class ConsoleLink(Func<Uri> consoleUrl)
-{
-    public Uri To(string path) => new(consoleUrl(), path);
-}
-
-/// <summary>Too many reviews pending for one caller on one connection.</summary>
-internal sealed class TooManyReviewsException(string message) : Exception(message);
-
-/// <summary>
-/// What became of a request that a review rule caught. An allowed outcome on an approval "once" still has to be
-/// used up (<see cref="ReviewGate.UseAsync"/>) once every rule has let the request through.
-/// </summary>
-public sealed record ReviewOutcome(ReviewStatus Status, Review Review, bool Allowed)
-{
-    public bool UsesApprovalOnce => Allowed && Review.Scope == ReviewScope.Once;
-}
-
-/// <summary>
 /// Holds requests that need a just-in-time approval: each becomes a pending review in the store (so it survives a
 /// restart), an approval "once" lets the identical request run one time, an approval for a window lets the caller
 /// use the connection under that rule until it ends. Pending reviews expire. Every step is audited.
