@@ -29,6 +29,9 @@ cat > "$work/Caddyfile" <<CONF
         transport http {
             tls_trusted_ca_certs $work/ca.pem
             tls_server_name localhost
+            # As many idle backend connections as wrk keeps open (nginx keeps 128): none made again per request.
+            keepalive_idle_conns 128
+            keepalive_idle_conns_per_host 128
         }
     }
 }

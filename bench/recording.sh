@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Recording benchmark: events per second through the batched, chained writer (bench/RecorderBench: the product's
 # recorder in its own host, 1 KB events), the time to read the first page of the 100,000-event session, and to
-# open its replay (timeline and first page) and seek to its middle.
+# open its replay (timeline and first page) and seek to its middle; then each step of an event's recording alone
+# (bench/RecorderBench/Breakdown.cs), and the same events written in compressed 64 KB chunks, to size that design.
 #   bench/recording.sh       Environment: EVENTS (default 100000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d /tmp/hoop-recording.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-dotnet run -c Release --project bench/RecorderBench -v q -- "$work" "${EVENTS:-100000}" 2>/dev/null | grep '^recorder-bench'
+dotnet run -c Release --project bench/RecorderBench -v q -- "$work" "${EVENTS:-100000}" 2>/dev/null | grep '^recorder-'

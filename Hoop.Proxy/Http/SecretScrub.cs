@@ -1,6 +1,5 @@
 using System.IO.Compression;
 using System.Net;
-using Hoop.Proxy.Credentials;
 using Microsoft.AspNetCore.Http;
 
 namespace Hoop.Proxy.Http;
@@ -32,7 +31,11 @@ internal static class SecretScrub
         if (response.StatusCode == HttpStatusCode.SwitchingProtocols || (request.Method == HttpMethod.Connect && response.IsSuccessStatusCode))
         {
             var websocket = request.Headers.Protocol == "websocket" || request.Headers.Upgrade.Any(u => u.Name.Equals("websocket", StringComparison.OrdinalIgnoreCase));
-            response.Content = new UpgradedContent(response.Content, secrets, websocket, () => reflection.Found(websocket ? "websocket message" : "upgraded stream"));
+            // A WebSocket is read message by message; any other protocol (rare: SPDY, custom TCP tunnels) as plain
+            // bytes, whose framing a replacement may break, which beats passing the secret.
+            Action found = () => reflection.Found(websocket ? "websocket message" : "upgraded stream");
+            response.Content = new WrappedContent(response.Content,
+                stream => websocket ? new WebSocketScrubbingStream(stream, secrets, found) : new ScrubbingStream(stream, secrets, found), keepsLength: false);
             return;
         }
 
@@ -105,38 +108,5 @@ internal static class SecretScrub
         }
 
         return body;
-    }
-
-    /// <summary>
-    /// The upgraded connection's stream: a WebSocket read message by message; any other protocol (rare: SPDY,
-    /// custom TCP tunnels) as plain bytes, whose framing a replacement may break, which beats passing the secret.
-    /// </summary>
-    private sealed class UpgradedContent(HttpContent inner, SecretScrubber secrets, bool websocket, Action found) : HttpContent
-    {
-        protected override async Task<Stream> CreateContentReadStreamAsync(CancellationToken cancellationToken)
-        {
-            var stream = await inner.ReadAsStreamAsync(cancellationToken);
-            return websocket ? new WebSocketScrubbingStream(stream, secrets, found) : new ScrubbingStream(stream, secrets, found);
-        }
-
-        protected override Task<Stream> CreateContentReadStreamAsync() => CreateContentReadStreamAsync(CancellationToken.None);
-
-        protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context) => throw new NotSupportedException();
-
-        protected override bool TryComputeLength(out long length)
-        {
-            length = 0;
-            return false;
-        }
-
-        protected override void Dispose(bool disposing)
-        {
-            if (disposing)
-            {
-                inner.Dispose();
-            }
-
-            base.Dispose(disposing);
-        }
     }
 }

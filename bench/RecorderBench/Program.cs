@@ -1,12 +1,14 @@
 // The recorder as the data path uses it: one session, EVENTS events of about 1 KB each (an HTTP exchange as
 // recorded) enqueued as fast as the queue takes them, timed until the writer has committed the last one, each
-// chained (SHA-256 link and MAC). Then the first page (100 events) of that session, read as the console would.
+// chained (SHA-256 link and MAC). Then the first page (100 events) of that session, read as the console would,
+// and where each event's time goes (Breakdown.cs).
 //   RecorderBench <data folder> [events]
 using System.Diagnostics;
 using Hoop.Admin.Hosting;
 using Hoop.Data.Entities;
 using Hoop.Data.Store;
 using Hoop.Proxy.Recording;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -23,7 +25,9 @@ var settings = new Dictionary<string, string?>
     ["HOOP_ADMIN_PASSWORD"] = "bench-admin-password",
     ["Serilog:MinimumLevel:Default"] = "Warning",
 };
-await using var app = HoopHost.Build([], TextWriter.Null, c => c.AddInMemoryCollection(settings));
+WebApplication Build(string dataFolder) =>
+    HoopHost.Build([], TextWriter.Null, c => c.AddInMemoryCollection(new Dictionary<string, string?>(settings) { ["Hoop:DataFolder"] = dataFolder }));
+await using var app = Build(args[0]);
 await app.StartAsync();
 var recorder = app.Services.GetRequiredService<Recorder>();
 
@@ -36,11 +40,7 @@ var session = new Session
     Status = SessionStatus.Open,
 };
 recorder.Enqueue(session);
-var content = System.Text.Json.JsonSerializer.Serialize(new
-{
-    request = new { method = "GET", path = "/v1/customers/42", headers = new { accept = "application/json", authorization = "[removed]" } },
-    response = new { status = 200, body = new { text = new string('x', 700) } },
-});
+var content = Hoop.Data.Records.RecordJson.Write(Breakdown.Sample());
 
 var watch = Stopwatch.StartNew();
 for (var i = 1; i <= events; i++)
@@ -78,3 +78,6 @@ seek.Stop();
 Console.WriteLine($"recorder-bench replay-seek to event {sequences.Count / 2} ({middle.Count} events) in {seek.Elapsed.TotalMilliseconds:0.0} ms");
 
 await app.StopAsync();
+
+// Then each step of an event's recording alone, and the same events as a chunked writer would store them.
+await Breakdown.RunAsync(Build, Path.Combine(args[0], "breakdown"), events);
