@@ -30,6 +30,8 @@ public static class AdminApi
         services.AddSingleton<GuardrailRuleService>();
         services.AddSingleton<ReviewService>();
         services.AddSingleton<CertificateService>();
+        services.AddSingleton<OverviewService>();
+        services.AddSingleton<LogQueries>();
         services.AddAuthentication().AddScheme<Microsoft.AspNetCore.Authentication.AuthenticationSchemeOptions, ApiAuthenticationHandler>(ApiAuthenticationHandler.SchemeName, null);
         services.AddAuthorizationBuilder().AddPolicy(AdminPolicy, p => p
             .AddAuthenticationSchemes(ApiAuthenticationHandler.SchemeName)
@@ -74,6 +76,7 @@ public static class AdminApi
         // What happened is for auditors too; reviews for reviewers; everything that changes something is for admins only.
         endpoints.MapActivityApi();
         endpoints.MapReviewsApi();
+        endpoints.MapStatusApi();
 
         var api = endpoints.MapGroup("/api/v1").RequireAuthorization(AdminPolicy).DisableAntiforgery().WithTags("admin");
         api.MapRecords<ConnectionService, ConnectionInput, ConnectionView>("/connections");

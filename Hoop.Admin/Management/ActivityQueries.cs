@@ -171,60 +171,65 @@ public sealed class ActivityQueries(IDbContextFactory<HoopDbContext> contexts, H
     public async Task<(List<int> Sequences, List<TimelineMark> Marks)> TimelineAsync(Guid id, bool withReviewers, CancellationToken cancellationToken)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
-        var rows = await db.SessionEvents.AsNoTracking().Where(e => e.SessionId == id).OrderBy(e => e.Sequence)
-            .Select(e => new { e.Sequence, e.Kind, e.Marks, e.At }).ToListAsync(cancellationToken);
+        var events = db.SessionEvents.AsNoTracking().Where(e => e.SessionId == id);
+        // The sequence numbers alone come from the (session, sequence) index; only the events with a marker are read further.
+        var sequences = await events.OrderBy(e => e.Sequence).Select(e => e.Sequence).ToListAsync(cancellationToken);
+        var marked = await events
+            .Where(e => e.Marks != EventMarks.None || e.Kind.EndsWith(EventKinds.DeniedSuffix) || e.Kind.EndsWith(EventKinds.HeldSuffix))
+            .OrderBy(e => e.Sequence).Select(e => new { e.Sequence, e.Kind, e.Marks }).ToListAsync(cancellationToken);
         var decided = await db.Reviews.AsNoTracking().Include(r => r.Decisions).Where(r => r.SessionId == id && r.DecidedAt != null)
             .ToListAsync(cancellationToken);
 
         var marks = new List<TimelineMark>();
         var drawn = new HashSet<(string, int)>();
-        void Mark(int index, string kind, string label)
+        void Mark(int sequence, string kind, string label)
         {
-            if (drawn.Add((kind, (int)(400L * index / Math.Max(1, rows.Count)))))
+            if (drawn.Add((kind, (int)(400L * sequences.BinarySearch(sequence) / Math.Max(1, sequences.Count)))))
             {
-                marks.Add(new(rows[index].Sequence, kind, label));
+                marks.Add(new(sequence, kind, label));
             }
         }
 
-        for (var i = 0; i < rows.Count; i++)
+        foreach (var row in marked)
         {
-            var row = rows[i];
             switch (StopOf(row.Kind))
             {
-                case "denied": Mark(i, "denied", "denied by a guardrail"); break;
-                case "held": Mark(i, "held", "held for review"); break;
+                case "denied": Mark(row.Sequence, "denied", "denied by a guardrail"); break;
+                case "held": Mark(row.Sequence, "held", "held for review"); break;
             }
 
             if (row.Marks.HasFlag(EventMarks.Approved))
             {
-                Mark(i, "approved", "ran on a reviewer's approval");
+                Mark(row.Sequence, "approved", "ran on a reviewer's approval");
             }
 
             if (row.Marks.HasFlag(EventMarks.Error))
             {
-                Mark(i, "error", "error");
+                Mark(row.Sequence, "error", "error");
             }
 
             if (row.Marks.HasFlag(EventMarks.Masked))
             {
-                Mark(i, "masked", "values masked");
+                Mark(row.Sequence, "masked", "values masked");
             }
         }
 
         foreach (var review in decided.OrderBy(r => r.DecidedAt))
         {
-            var after = rows.FindIndex(r => r.At >= review.DecidedAt);
+            if (sequences.Count == 0)
+            {
+                break;
+            }
+
+            var after = await events.Where(e => e.At >= review.DecidedAt).MinAsync(e => (int?)e.Sequence, cancellationToken);
             var by = review.Status == ReviewStatus.Expired ? " without a decision"
                 : withReviewers ? $" by {review.Decisions.OrderBy(d => d.At).LastOrDefault()?.Reviewer ?? "a reviewer"}" : "";
-            if (rows.Count > 0)
-            {
-                // Every decision is shown: they are few, and each is what an auditor looks for.
-                marks.Add(new(rows[after < 0 ? rows.Count - 1 : after].Sequence, review.Status == ReviewStatus.Approved ? "decision" : "decision-refused",
-                    $"review {review.Id.ToString()[..8]} ({review.RuleName}) {review.Status.ToString().ToLowerInvariant()}{by} at {review.DecidedAt:u}"));
-            }
+            // Every decision is shown: they are few, and each is what an auditor looks for.
+            marks.Add(new(after ?? sequences[^1], review.Status == ReviewStatus.Approved ? "decision" : "decision-refused",
+                $"review {review.Id.ToString()[..8]} ({review.RuleName}) {review.Status.ToString().ToLowerInvariant()}{by} at {review.DecidedAt:u}"));
         }
 
-        return (rows.Select(r => r.Sequence).ToList(), marks);
+        return (sequences, marks);
     }
 
     /// <summary>Newest first; <paramref name="text"/> matches part of the actor, the action or the target.</summary>

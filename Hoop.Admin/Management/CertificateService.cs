@@ -15,9 +15,18 @@ public sealed class CertificateService(IDbContextFactory<HoopDbContext> contexts
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var all = await db.Certificates.AsNoTracking().OrderByDescending(c => c.CreatedAt).Take(100).ToListAsync(cancellationToken);
-        return all.Select(c => new CertificateView(c.Id, c.Source, c.HostNames, c.Subject, c.Issuer, c.Thumbprint, c.SerialNumber, c.KeyType,
-            c.NotBefore, c.NotAfter, c.IsCurrent, c.CreatedAt, c.ReplacedAt)).ToList();
+        return all.Select(View).ToList();
     }
+
+    /// <summary>The certificate served now, or null before the first one is installed.</summary>
+    public async Task<CertificateView?> CurrentAsync(CancellationToken cancellationToken)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        return await db.Certificates.AsNoTracking().FirstOrDefaultAsync(c => c.IsCurrent, cancellationToken) is { } current ? View(current) : null;
+    }
+
+    private static CertificateView View(Certificate c) => new(c.Id, c.Source, c.HostNames, c.Subject, c.Issuer, c.Thumbprint, c.SerialNumber, c.KeyType,
+        c.NotBefore, c.NotAfter, c.IsCurrent, c.CreatedAt, c.ReplacedAt);
 
     /// <summary>A PEM certificate (with its chain after it) and its PEM private key.</summary>
     public Task<ChangeResult<CertificateView>> UploadPemAsync(string? certificatePem, string? privateKeyPem, string actor, CancellationToken cancellationToken)

@@ -76,3 +76,19 @@ public sealed record IssuerView(
     bool FromConfiguration,
     string? Version,
     string? CaBundlePem = null);
+
+/// <summary>How Hoop is doing right now (<see cref="OverviewService"/>).</summary>
+public sealed record Overview(int LiveSessions, IReadOnlyList<LiveSessionView> Live, int PendingReviews, IReadOnlyList<DenialView> Denials,
+    CertificateView? Certificate, DateTime? BreakGlassLastLogin, int BreakGlassLogins, RecordingHealth Recording, LoggingHealth Logging);
+
+public sealed record LiveSessionView(Guid Id, string Connection, string Agent, DateTime StartedAt);
+
+/// <summary>A refusal of the last day, from the audit log.</summary>
+public sealed record DenialView(DateTime At, string Actor, string Action, string? Target);
+
+/// <summary>Whether the recorder writes (it refuses access it cannot record in Required mode), and how many records it lost.</summary>
+public sealed record RecordingHealth(bool Healthy, string Mode, long Lost);
+
+public sealed record LoggingHealth(long Written, long Dropped);
+
+public sealed record LogEventView(long Id, DateTime Timestamp, string Level, string? Category, string Message, string? Exception);
