@@ -51,6 +51,7 @@ public static class ProxyServiceCollectionExtensions
 
         services.AddSingleton<ReviewGate>();
         services.AddHostedService(sp => sp.GetRequiredService<ReviewGate>());
+        services.AddSingleton<ActivityFeed>();
         services.AddSingleton<Recorder>();
         services.AddHostedService(sp => sp.GetRequiredService<Recorder>());
         services.AddSingleton<SessionTracker>();

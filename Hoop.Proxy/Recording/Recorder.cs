@@ -19,6 +19,7 @@ public sealed partial class Recorder(
     RecordingOptions options,
     AuditLog audit,
     RecordSeal seal,
+    ActivityFeed feed,
     TimeProvider time,
     ILogger<Recorder> logger) : BackgroundService
 {
@@ -301,6 +302,13 @@ public sealed partial class Recorder(
 
         Interlocked.Add(ref _written, written);
         flushed.ForEach(t => t.TrySetResult());
+        feed.Publish(new ActivityChange(batch.Select(item => item switch
+        {
+            Session s => s.Id,
+            SessionEvent e => e.SessionId,
+            SessionEnd end => end.SessionId,
+            _ => Guid.Empty,
+        }).Where(id => id != Guid.Empty).ToHashSet(), Reviews: false));
     }
 
     /// <summary>

@@ -5,6 +5,7 @@ using Hoop.Data.Entities;
 using Hoop.Data.Store;
 using Hoop.Proxy.Guardrails.Rules;
 using Hoop.Proxy.Model;
+using Hoop.Proxy.Recording;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -22,6 +23,7 @@ public sealed partial class ReviewGate(
     ConsoleLink console,
     AuditLog audit,
     IHttpClientFactory httpClients,
+    ActivityFeed feed,
     TimeProvider time,
     ILogger<ReviewGate> logger) : BackgroundService
 {
@@ -194,6 +196,7 @@ public sealed partial class ReviewGate(
         try
         {
             await db.SaveChangesAsync(cancellationToken);
+            feed.Publish(ActivityChange.ReviewsChanged);
             return true;
         }
         catch (DbUpdateConcurrencyException)
@@ -283,6 +286,7 @@ public sealed partial class ReviewGate(
     /// <summary>Queues an announcement for the webhook (the oldest are dropped if it falls far behind).</summary>
     private void Announce(string text, Review review, string @event)
     {
+        feed.Publish(ActivityChange.ReviewsChanged);
         if (options.Webhook is not null)
         {
             _announcements.Writer.TryWrite(new
