@@ -174,9 +174,8 @@ public sealed class ActivityQueries(IDbContextFactory<HoopDbContext> contexts, H
         var events = db.SessionEvents.AsNoTracking().Where(e => e.SessionId == id);
         // The sequence numbers alone come from the (session, sequence) index; only the events with a marker are read further.
         var sequences = await events.OrderBy(e => e.Sequence).Select(e => e.Sequence).ToListAsync(cancellationToken);
-        var marked = await events
-            .Where(e => e.Marks != EventMarks.None || e.Kind.EndsWith(EventKinds.DeniedSuffix) || e.Kind.EndsWith(EventKinds.HeldSuffix))
-            .OrderBy(e => e.Sequence).Select(e => new { e.Sequence, e.Kind, e.Marks }).ToListAsync(cancellationToken);
+        var marked = await events.Where(e => e.Marks != EventMarks.None).OrderBy(e => e.Sequence).Select(e => new { e.Sequence, e.Marks })
+            .ToListAsync(cancellationToken);
         var decided = await db.Reviews.AsNoTracking().Include(r => r.Decisions).Where(r => r.SessionId == id && r.DecidedAt != null)
             .ToListAsync(cancellationToken);
 
@@ -192,10 +191,14 @@ public sealed class ActivityQueries(IDbContextFactory<HoopDbContext> contexts, H
 
         foreach (var row in marked)
         {
-            switch (StopOf(row.Kind))
+            if (row.Marks.HasFlag(EventMarks.Denied))
             {
-                case "denied": Mark(row.Sequence, "denied", "denied by a guardrail"); break;
-                case "held": Mark(row.Sequence, "held", "held for review"); break;
+                Mark(row.Sequence, "denied", "denied by a guardrail");
+            }
+
+            if (row.Marks.HasFlag(EventMarks.Held))
+            {
+                Mark(row.Sequence, "held", "held for review");
             }
 
             if (row.Marks.HasFlag(EventMarks.Approved))

@@ -80,7 +80,7 @@ public sealed class SessionEvent
     public string? Mac { get; set; }
 }
 
-/// <summary>What an event holds besides its kind (denials and holds are kinds: "http-denied", "sql-held").</summary>
+/// <summary>What an event's timeline marker shows: what it holds besides its kind, and (as its kind says too) whether a guardrail stopped it.</summary>
 [Flags]
 public enum EventMarks
 {
@@ -91,6 +91,10 @@ public enum EventMarks
     Error = 2,
     /// <summary>It ran on a reviewer's approval (the content names the reviews).</summary>
     Approved = 4,
+    /// <summary>A deny rule stopped it (its kind ends in "-denied").</summary>
+    Denied = 8,
+    /// <summary>A review held it (its kind ends in "-held").</summary>
+    Held = 16,
 }
 
 internal sealed class SessionConfiguration : IEntityTypeConfiguration<Session>, IEntityTypeConfiguration<SessionEvent>
@@ -109,6 +113,8 @@ internal sealed class SessionConfiguration : IEntityTypeConfiguration<Session>, 
     public void Configure(EntityTypeBuilder<SessionEvent> b)
     {
         b.HasIndex(e => new { e.SessionId, e.Sequence }).IsUnique();
+        // The few events a replay's timeline marks, found without reading the rest of the session.
+        b.HasIndex(e => new { e.SessionId, e.Sequence }, "IX_SessionEvents_Marked").HasFilter("\"Marks\" <> 0");
         b.Property(e => e.Kind).HasMaxLength(32);
         b.HasOne<Session>().WithMany().HasForeignKey(e => e.SessionId).OnDelete(DeleteBehavior.Cascade);
     }

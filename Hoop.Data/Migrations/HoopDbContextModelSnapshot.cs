@@ -15,7 +15,7 @@ namespace Hoop.Data.Migrations
         protected override void BuildModel(ModelBuilder modelBuilder)
         {
 #pragma warning disable 612, 618
-            modelBuilder.HasAnnotation("ProductVersion", "9.0.22");
+            modelBuilder.HasAnnotation("ProductVersion", "10.0.15");
 
             modelBuilder.Entity("Hoop.Data.Entities.AcmeAccount", b =>
                 {
@@ -855,6 +855,9 @@ namespace Hoop.Data.Migrations
 
                     b.HasIndex("SessionId", "Sequence")
                         .IsUnique();
+
+                    b.HasIndex(new[] { "SessionId", "Sequence" }, "IX_SessionEvents_Marked")
+                        .HasFilter("\"Marks\" <> 0");
 
                     b.ToTable("SessionEvents");
                 });

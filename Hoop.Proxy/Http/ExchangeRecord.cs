@@ -46,13 +46,14 @@ internal static class ExchangeRecord
             SessionId = session.Id,
             Sequence = session.NextSequence(),
             At = outcome.At,
-            Kind = outcome.Upgrade ? EventKinds.HttpUpgrade : EventKinds.Of(EventKinds.Http, exchange.Stop == GuardrailStop.Denied, exchange.Stop == GuardrailStop.Held),
+            Kind = outcome.Upgrade ? EventKinds.HttpUpgrade : exchange.Stop.EventKind(EventKinds.Http),
             Summary = $"{request.Method} {request.Path}{(request.QueryString.HasValue ? "?…" : "")} {response.StatusCode}",
             Content = RecordJson.Write(record),
             DurationMicroseconds = (long)(outcome.Elapsed.TotalMilliseconds * 1000),
             Marks = (masking.Counts.Total == 0 ? EventMarks.None : EventMarks.Masked)
                 | (exchange.Stop is null && (outcome.Error is not null || response.StatusCode >= 500) ? EventMarks.Error : EventMarks.None)
-                | (exchange.ApprovedBy.Count == 0 ? EventMarks.None : EventMarks.Approved),
+                | (exchange.ApprovedBy.Count == 0 ? EventMarks.None : EventMarks.Approved)
+                | exchange.Stop.Marks(),
         };
     }
 

@@ -301,13 +301,14 @@ public sealed partial class PgRelay(
             SessionId = session.Id,
             Sequence = session.NextSequence(),
             At = query.At,
-            Kind = EventKinds.Of(EventKinds.Sql, query.Stop?.Stop == GuardrailStop.Denied, query.Stop?.Stop == GuardrailStop.Held),
+            Kind = (query.Stop?.Stop).EventKind(EventKinds.Sql),
             Summary = $"{(line.Length > 120 ? line[..120] + "…" : line)} ({(query.Error is null ? $"{query.RowCount} rows" : "error")})",
             Content = RecordJson.Write(record),
             DurationMicroseconds = (long)(elapsed.TotalMilliseconds * 1000),
             Marks = (query.Counts.Total == 0 ? EventMarks.None : EventMarks.Masked)
                 | (query.Stop is null && query.Error is not null ? EventMarks.Error : EventMarks.None)
-                | (query.Stop is null && query.ApprovedBy.Count > 0 ? EventMarks.Approved : EventMarks.None),
+                | (query.Stop is null && query.ApprovedBy.Count > 0 ? EventMarks.Approved : EventMarks.None)
+                | (query.Stop?.Stop).Marks(),
         });
         if (!queued && snapshot.Recording.Mode == RecordingMode.Required)
         {

@@ -145,7 +145,7 @@ public sealed class ConsoleEndToEndTests(ConsoleFixture fixture) : IClassFixture
             recorder.Enqueue(new Hoop.Data.Entities.SessionEvent
             {
                 SessionId = session.Id, Sequence = i + 1, At = session.StartedAt.AddMilliseconds(300 * i), Kind = i == 1 ? "sql-denied" : "sql",
-                Summary = $"SELECT {i}",
+                Marks = i == 1 ? Hoop.Data.Entities.EventMarks.Denied : Hoop.Data.Entities.EventMarks.None, Summary = $"SELECT {i}",
                 Content = Hoop.Data.Records.RecordJson.Write(new Hoop.Data.Records.SqlQueryRecord
                 {
                     Query = payloads[i], Protocol = "simple", Columns = ["id", "note"], Rows = [[$"{i}", payloads[i]]], RowCount = 1,

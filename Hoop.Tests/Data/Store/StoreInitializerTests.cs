@@ -113,7 +113,9 @@ public sealed class StoreInitializerTests : IDisposable
             await db.Database.ExecuteSqlRawAsync("""
                 INSERT INTO SessionEvents (SessionId, Sequence, At, Kind, Summary, Content, DurationMicroseconds)
                 VALUES ('5B6B2D8A-3A5E-4C1D-9E5F-0A1B2C3D4E5F', 1, '2026-01-01 00:00:30', 'http', 'GET /invoices 200',
-                        '{{"request":{{"path":"/invoices","query":"?customer=okapi17"}},"masked":{{"email":1}}}}', 1500)
+                        '{{"request":{{"path":"/invoices","query":"?customer=okapi17"}},"masked":{{"email":1}}}}', 1500),
+                       ('5B6B2D8A-3A5E-4C1D-9E5F-0A1B2C3D4E5F', 2, '2026-01-01 00:00:40', 'http-held', 'DELETE /invoices 403',
+                        '{{"request":{{"path":"/invoices"}}}}', 900)
                 """);
             Assert.Equal([first], await db.Database.GetAppliedMigrationsAsync());
         }
@@ -124,8 +126,10 @@ public sealed class StoreInitializerTests : IDisposable
         var group = await again.Groups.SingleAsync();
         Assert.Equal(("platform-team", Roles.Admin), (group.Name, group.Roles));
         // The first release's event: marked from its content, and found by search.
-        var recorded = await again.SessionEvents.SingleAsync();
+        var recorded = await again.SessionEvents.SingleAsync(e => e.Sequence == 1);
         Assert.Equal(EventMarks.Masked, recorded.Marks);
+        // A hold is a mark too, for the timeline (its kind says so).
+        Assert.Equal(EventMarks.Held, (await again.SessionEvents.SingleAsync(e => e.Sequence == 2)).Marks);
         var search = host.Services.GetRequiredService<SearchIndex>();
         await search.IndexAsync(CancellationToken.None);
         var hit = Assert.Single(await search.SearchAsync("okapi17", 10, CancellationToken.None));
