@@ -183,7 +183,9 @@ public sealed class ActivityQueries(IDbContextFactory<HoopDbContext> contexts, H
         var drawn = new HashSet<(string, int)>();
         void Mark(int sequence, string kind, string label)
         {
-            if (drawn.Add((kind, (int)(400L * sequences.BinarySearch(sequence) / Math.Max(1, sequences.Count)))))
+            // An open session grows between the reads: a marker past the sequences read is left for the next reload.
+            var index = sequences.BinarySearch(sequence);
+            if (index >= 0 && drawn.Add((kind, (int)(400L * index / Math.Max(1, sequences.Count)))))
             {
                 marks.Add(new(sequence, kind, label));
             }
@@ -224,7 +226,8 @@ public sealed class ActivityQueries(IDbContextFactory<HoopDbContext> contexts, H
                 break;
             }
 
-            var after = await events.Where(e => e.At >= review.DecidedAt).MinAsync(e => (int?)e.Sequence, cancellationToken);
+            var last = sequences[^1];
+            var after = await events.Where(e => e.At >= review.DecidedAt && e.Sequence <= last).MinAsync(e => (int?)e.Sequence, cancellationToken);
             var by = review.Status == ReviewStatus.Expired ? " without a decision"
                 : withReviewers ? $" by {review.Decisions.OrderBy(d => d.At).LastOrDefault()?.Reviewer ?? "a reviewer"}" : "";
             // Every decision is shown: they are few, and each is what an auditor looks for.

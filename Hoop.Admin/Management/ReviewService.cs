@@ -4,6 +4,7 @@ using Hoop.Data.Audit;
 using Hoop.Data.Entities;
 using Hoop.Data.Store;
 using Hoop.Proxy.Policy;
+using Hoop.Proxy.Recording;
 using Hoop.Proxy.Reviews;
 using Microsoft.EntityFrameworkCore;
 
@@ -22,7 +23,8 @@ public sealed record ReviewView(Guid Id, string Connection, string Rule, string 
 /// What reviewers see and decide. Only callers with the reviewer role (and, when the rule names one, in the rule's
 /// reviewer group) decide; nobody decides on their own request; each reviewer votes once; a rejection ends it.
 /// </summary>
-public sealed class ReviewService(IDbContextFactory<HoopDbContext> contexts, ReviewGate gate, PolicyStore policy, AuditLog audit, TimeProvider time)
+public sealed class ReviewService(IDbContextFactory<HoopDbContext> contexts, ReviewGate gate, ActivityFeed feed, PolicyStore policy, AuditLog audit,
+    TimeProvider time)
 {
     private const int LongestWindowMinutes = 24 * 60;
 
@@ -176,6 +178,10 @@ public sealed class ReviewService(IDbContextFactory<HoopDbContext> contexts, Rev
         if (review.Status != ReviewStatus.Pending)
         {
             gate.Decided(review, $"Review {review.Status.ToString().ToLowerInvariant()} by {name}: {review.RequestedByName ?? review.RequestedBy} on {review.ConnectionName} ({review.RuleName}).");
+        }
+        else
+        {
+            feed.Publish(ActivityChange.ReviewsChanged); // One approval of several: other reviewers' pages show it too.
         }
 
         return new(ChangeStatus.Ok, View(review));

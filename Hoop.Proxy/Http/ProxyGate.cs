@@ -135,11 +135,12 @@ internal sealed partial class ProxyGate(
 
             await forwarder.SendAsync(context, connection.Address.ToString(), upstream.For(connection), _requestConfig, new BackendTransformer(exchange));
             var forwarderError = context.GetForwarderErrorFeature();
-            if (forwarderError is not null && MaskingFailure(forwarderError.Exception) is { } withheld)
+            if (forwarderError is not null && WithheldBy(forwarderError.Exception) is { } withheld)
             {
-                // Masking failed closed: the backend's answer stays with Hoop.
+                // Masking failed closed, or the answer could not be searched for the secret: it stays with Hoop.
                 error = withheld.Message;
-                Audit(caller.Subject, "proxy.masking-refused", connection.Name, AuditOutcome.Denied, new { error });
+                Audit(caller.Subject, withheld is MaskingException ? "proxy.masking-refused" : "proxy.backend-error", connection.Name,
+                    withheld is MaskingException ? AuditOutcome.Denied : AuditOutcome.Failed, new { error });
                 if (!context.Response.HasStarted)
                 {
                     await ProxyProblems.WriteAsync(context, StatusCodes.Status502BadGateway, "Response withheld", withheld.Message, connection.Name);
@@ -147,11 +148,12 @@ internal sealed partial class ProxyGate(
             }
             else if (forwarderError is not null)
             {
-                error = Describe(forwarderError, connection);
+                var timedOut = TimedOut(forwarderError, context);
+                error = Describe(forwarderError, connection, timedOut, context.RequestAborted.IsCancellationRequested);
                 Audit(caller.Subject, "proxy.backend-error", connection.Name, AuditOutcome.Failed, new { error });
                 if (!context.Response.HasStarted)
                 {
-                    var status = forwarderError.Error == ForwarderError.RequestTimedOut ? StatusCodes.Status504GatewayTimeout : StatusCodes.Status502BadGateway;
+                    var status = timedOut ? StatusCodes.Status504GatewayTimeout : StatusCodes.Status502BadGateway;
                     await ProxyProblems.WriteAsync(context, status, status == 504 ? "Backend timeout" : "Backend error", error, connection.Name);
                 }
             }
@@ -189,18 +191,27 @@ internal sealed partial class ProxyGate(
         return null;
     }
 
-    private static MaskingException? MaskingFailure(Exception? error)
+    /// <summary>Why Hoop kept the backend's answer from the agent (masking failed closed, or it could not be searched), or null.</summary>
+    private static Exception? WithheldBy(Exception? error)
     {
         for (var e = error; e is not null; e = e.InnerException)
         {
-            if (e is MaskingException masking)
+            if (e is MaskingException or WithheldResponseException)
             {
-                return masking;
+                return e;
             }
         }
 
         return null;
     }
+
+    /// <summary>
+    /// The backend stayed silent past the timeout: before its headers (YARP's RequestTimedOut), or while Hoop read the
+    /// start of its body to scrub or mask it (a cancellation the agent did not cause).
+    /// </summary>
+    private static bool TimedOut(IForwarderErrorFeature error, HttpContext context) =>
+        error.Error == ForwarderError.RequestTimedOut
+        || (error.Error == ForwarderError.ResponseHeaders && error.Exception is OperationCanceledException && !context.RequestAborted.IsCancellationRequested);
 
     private async Task<(Caller?, AuthenticationFailure?)> IdentifyAsync(HttpContext context, PolicySnapshot snapshot)
     {
@@ -224,7 +235,7 @@ internal sealed partial class ProxyGate(
         return await callers.IdentifyAsync(credential, snapshot, context.RequestAborted);
     }
 
-    private string Describe(IForwarderErrorFeature error, ConnectionPolicy connection)
+    private string Describe(IForwarderErrorFeature error, ConnectionPolicy connection, bool timedOut, bool agentGone)
     {
         var inner = error.Exception;
         while (inner?.InnerException is not null && inner is not AuthenticationException and not SocketException)
@@ -232,9 +243,14 @@ internal sealed partial class ProxyGate(
             inner = inner.InnerException;
         }
 
+        if (timedOut)
+        {
+            return $"The backend of '{connection.Name}' did not answer within {options.BackendTimeout.TotalSeconds:0} s.";
+        }
+
         return (error.Error, inner) switch
         {
-            (ForwarderError.RequestTimedOut, _) => $"The backend of '{connection.Name}' did not answer within {options.BackendTimeout.TotalSeconds:0} s.",
+            (ForwarderError.ResponseHeaders, OperationCanceledException) when agentGone => "The agent closed the connection before the exchange completed.",
             (_, AuthenticationException) => $"TLS to the backend of '{connection.Name}' failed: {upstream.TlsOf(connection.Name).LastFailure ?? "the handshake did not complete"}.",
             (_, SocketException { SocketErrorCode: SocketError.ConnectionRefused }) => $"The backend of '{connection.Name}' refused the connection.",
             (_, SocketException) => $"The backend of '{connection.Name}' could not be reached.",

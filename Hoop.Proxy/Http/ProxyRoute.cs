@@ -64,8 +64,10 @@ internal readonly record struct ProxyRoute(string Name, string? Prefix)
                 new UriCreationOptions { DangerousDisablePathAndQueryCanonicalization = true });
         }
 
+        // A PathString made from the decoded value, never converted from a string: that decodes it once more (%252e
+        // would become a dot segment the backend's URL then drops), past what the guardrails checked.
         var path = context.Request.Path;
-        return RequestUtilities.MakeDestinationAddress(destinationPrefix, Prefix is null ? path : path.Value![Prefix.Length..], query);
+        return RequestUtilities.MakeDestinationAddress(destinationPrefix, Prefix is null ? path : new PathString(path.Value![Prefix.Length..]), query);
     }
 
     /// <summary>

@@ -102,7 +102,7 @@ internal static class SecretScrub
                 "deflate" => new ZLibStream(body, CompressionMode.Decompress),
                 "br" => new BrotliStream(body, CompressionMode.Decompress),
                 "identity" => body,
-                var other => throw new HttpRequestException(
+                var other => throw new WithheldResponseException(
                     $"The backend answered with Content-Encoding '{other}', which Hoop cannot search for the stored credential; the answer was not passed on."),
             };
         }

@@ -4,21 +4,23 @@ using System.Net;
 using System.Net.Security;
 using System.Security.Authentication;
 using Hoop.Proxy.Model;
+using Hoop.Proxy.Policy;
 using Hoop.Proxy.Upstream;
 using Yarp.ReverseProxy.Forwarder;
 
 namespace Hoop.Proxy.Http;
 
 /// <summary>
-/// The HTTP clients Hoop uses towards backends, one per connection: TLS verified the way the connection says
-/// (system roots, its CA bundle, or a pinned certificate), and the client certificate for upstream mTLS. A client is
-/// made again only when its connection changes, so connection pools survive unrelated edits; the one it replaces is
-/// left to finish what it carries (requests in flight hold it).
+/// The HTTP clients Hoop uses towards backends, one per version of a connection: TLS verified the way the connection
+/// says (system roots, its CA bundle, or a pinned certificate), and the client certificate for upstream mTLS. A client
+/// is made only when its connection changes, so connection pools survive unrelated edits. A request that started
+/// before an edit keeps its version's client; clients of versions the policy no longer has are dropped (not disposed:
+/// requests in flight may hold them, as YARP does with the clients it replaces).
 /// </summary>
-internal sealed class UpstreamClients
+internal sealed class UpstreamClients(PolicyStore policy)
 {
     private readonly ConcurrentDictionary<string, UpstreamTls> _tls = new(StringComparer.OrdinalIgnoreCase);
-    private readonly ConcurrentDictionary<string, (string Version, HttpMessageInvoker Client)> _clients = new(StringComparer.OrdinalIgnoreCase);
+    private readonly ConcurrentDictionary<(string Name, string Version), HttpMessageInvoker> _clients = new();
     private readonly Lock _creating = new();
 
     /// <summary>What the latest handshake with a connection's backend negotiated, or why it failed.</summary>
@@ -27,21 +29,26 @@ internal sealed class UpstreamClients
     /// <summary>The client for this version of the connection.</summary>
     public HttpMessageInvoker For(ConnectionPolicy connection)
     {
-        if (_clients.TryGetValue(connection.Name, out var known) && known.Version == connection.Version)
+        var key = (connection.Name.ToUpperInvariant(), connection.Version);
+        if (_clients.TryGetValue(key, out var known))
         {
-            return known.Client;
+            return known;
         }
 
         lock (_creating)
         {
-            if (_clients.TryGetValue(connection.Name, out known) && known.Version == connection.Version)
+            if (_clients.TryGetValue(key, out known))
             {
-                return known.Client;
+                return known;
             }
 
-            var client = new HttpMessageInvoker(Handler(connection, TlsOf(connection.Name)), disposeHandler: true);
-            _clients[connection.Name] = (connection.Version, client);
-            return client;
+            var current = policy.Current.Connections;
+            foreach (var stale in _clients.Keys.Where(k => !current.TryGetValue(k.Name, out var c) || c.Version != k.Version))
+            {
+                _clients.TryRemove(stale, out _);
+            }
+
+            return _clients[key] = new HttpMessageInvoker(Handler(connection, TlsOf(connection.Name)), disposeHandler: true);
         }
     }
 

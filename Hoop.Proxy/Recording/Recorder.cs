@@ -138,6 +138,14 @@ public sealed partial class Recorder(
             }
 
             await WriteWithRetryAsync(batch, stoppingToken);
+            // Outside the write and its retries: what the pages do with it can never make a batch be written again.
+            feed.Publish(new ActivityChange(batch.Select(item => item switch
+            {
+                Session s => s.Id,
+                SessionEvent e => e.SessionId,
+                SessionEnd end => end.SessionId,
+                _ => Guid.Empty,
+            }).Where(id => id != Guid.Empty).ToHashSet(), Reviews: false));
             batch.Clear();
         }
     }
@@ -302,13 +310,6 @@ public sealed partial class Recorder(
 
         Interlocked.Add(ref _written, written);
         flushed.ForEach(t => t.TrySetResult());
-        feed.Publish(new ActivityChange(batch.Select(item => item switch
-        {
-            Session s => s.Id,
-            SessionEvent e => e.SessionId,
-            SessionEnd end => end.SessionId,
-            _ => Guid.Empty,
-        }).Where(id => id != Guid.Empty).ToHashSet(), Reviews: false));
     }
 
     /// <summary>

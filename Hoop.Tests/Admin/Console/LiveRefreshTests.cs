@@ -7,7 +7,7 @@ namespace Hoop.Tests.Admin.Console;
 public sealed class LiveRefreshTests
 {
     private static readonly Guid Mine = Guid.NewGuid();
-    private readonly ActivityFeed _feed = new();
+    private readonly ActivityFeed _feed = new(Microsoft.Extensions.Logging.Abstractions.NullLogger<ActivityFeed>.Instance);
     private readonly TimerClock _clock = new();
     private int _reloads;
 
@@ -60,6 +60,17 @@ public sealed class LiveRefreshTests
         Recorded(Mine);
 
         Assert.Equal(0, _reloads);
+        Assert.Single(_clock.Timers);
+    }
+
+    [Fact]
+    public void ASubscriberThatFails_NeitherStopsTheOthersNorThePublisher()
+    {
+        _feed.Changed += _ => throw new InvalidOperationException("a broken page");
+        using var live = Watch();
+
+        Recorded(Mine);
+
         Assert.Single(_clock.Timers);
     }
 

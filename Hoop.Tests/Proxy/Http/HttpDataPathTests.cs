@@ -72,6 +72,23 @@ public sealed class HttpDataPathTests(DataPathFixture fixture) : IClassFixture<D
         Assert.DoesNotContain(fixture.Backend.Requests, r => r.RawTarget?.Contains("raw-admin", StringComparison.Ordinal) == true);
     }
 
+    /// <summary>
+    /// A path Kestrel had to normalise (a dot segment) goes to the backend as Hoop checked it: an escaped escape stays
+    /// one, never decoded again into a dot segment or a letter that would reach a path the guardrails did not see.
+    /// </summary>
+    [Theory]
+    [InlineData("/billing/./echo/%252e%252e/secret-area", "/echo/%252e%252e/secret-area")] // not /secret-area
+    [InlineData("/billing/./echo/%2573ecret", "/echo/%2573ecret")] // not /echo/secret
+    public async Task NormalisedPath_IsSentAsChecked_NeverDecodedAgain(string target, string backendTarget)
+    {
+        using var agent = fixture.Agent(fixture.Issuer.Token(subject: "agent-dot-segments"));
+        var exact = new UriCreationOptions { DangerousDisablePathAndQueryCanonicalization = true };
+
+        await agent.GetAsync(new Uri($"https://localhost:{fixture.Hoop.ProxyPort}{target}", exact));
+
+        Assert.Contains(fixture.Backend.Requests, r => r.RawTarget == backendTarget); // the test backend answers 404: the path is what counts
+    }
+
     [Fact]
     public async Task HostName_ConnectionSubdomain_RoutesWithoutPrefix()
     {

@@ -42,6 +42,27 @@ public sealed class ProxyRouteTests
         Assert.Null(connection);
     }
 
+    /// <summary>
+    /// When the raw target cannot be used as it is (a dot segment), the backend's URL is built from the path Hoop
+    /// checked, encoded once: an escaped escape stays an escape, never a dot segment or a letter the backend decodes.
+    /// </summary>
+    [Theory]
+    [InlineData("/billing/./a/%252e%252e/secret", "/billing/a/%2e%2e/secret", "https://backend.test/a/%252e%252e/secret")]
+    [InlineData("/billing/./%2561dmin", "/billing/%61dmin", "https://backend.test/%2561dmin")]
+    [InlineData("/billing/./x%2Fy", "/billing/x%2Fy", "https://backend.test/x%252Fy")]
+    public void BackendUri_WithoutTheRawTarget_EncodesTheCheckedPathOnce(string rawTarget, string kestrelPath, string expected)
+    {
+        var request = Request("hoop.example.com", "/");
+        request.Path = new PathString(kestrelPath); // as Kestrel decoded it (a string would be decoded once more)
+        request.HttpContext.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpRequestFeature>()!.RawTarget = rawTarget;
+        var route = ProxyRoute.Find(request, Snapshot, out _)!.Value;
+
+        var uri = route.BackendUri(request.HttpContext, "https://backend.test/");
+
+        Assert.Equal(expected, uri.AbsoluteUri);
+        Assert.Equal(expected, uri.OriginalString);
+    }
+
     private static HttpRequest Request(string host, string path)
     {
         var context = new DefaultHttpContext();

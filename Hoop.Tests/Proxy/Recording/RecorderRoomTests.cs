@@ -10,7 +10,7 @@ public sealed class RecorderRoomTests
 {
     // Not started: nothing drains the queue, and the store is never reached.
     private static Recorder Unstarted(int capacity) =>
-        new(null!, new RecordingOptions { QueueCapacity = capacity }, null!, null!, new ActivityFeed(), TimeProvider.System, NullLogger<Recorder>.Instance);
+        new(null!, new RecordingOptions { QueueCapacity = capacity }, null!, null!, new ActivityFeed(NullLogger<ActivityFeed>.Instance), TimeProvider.System, NullLogger<Recorder>.Instance);
 
     [Fact]
     public async Task WaitForRoom_QueueHasRoom_AnswersAtOnce()
