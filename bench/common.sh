@@ -82,7 +82,8 @@ dotnet publish bench/HoopBench -c Release -o "$work/hoop-bin" -v q -nologo >/dev
 (cd tools/oidc && exec node server.mjs $OIDC '[{"client_id":"bench-agent","client_secret":"bench-secret","groups":["bench"]}]' >"$work/oidc.log" 2>&1) &
 pids+=($!)
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$OIDC/.well-known/openid-configuration" >/dev/null && break; sleep 0.2; done
-"$work/hoop-bin/HoopBench" "$work/hoop-data" $HOOP $CONSOLE "https://localhost:$BACKEND/" \
+# HOOP_ENV: settings for Hoop's process alone (e.g. HOOP_ENV=DOTNET_gcServer=0 to measure it with the workstation GC).
+env ${HOOP_ENV:-} "$work/hoop-bin/HoopBench" "$work/hoop-data" $HOOP $CONSOLE "https://localhost:$BACKEND/" \
     "$work/ca.pem" "http://127.0.0.1:$OIDC" "urn:hoop:proxy" >"$work/hoop.log" 2>&1 &
 hoop_pid=$!
 pids+=($hoop_pid)
