@@ -89,10 +89,9 @@ public sealed partial class CertificateBootstrapper(
     {
         var hostNames = policy.Current.Certificates.HostNames;
         var certificate = SelfSignedCertificate.Create(hostNames, time.GetUtcNow());
-        var record = await store.SaveAsCurrentAsync(certificate, CertificateSource.SelfSigned, hostNames, cancellationToken);
+        var record = await store.SaveAsCurrentAsync(certificate, [], CertificateSource.SelfSigned, hostNames, r => audit.Create(AuditLog.System,
+            "certificate.self-signed", r.Thumbprint, AuditOutcome.Success, new { r.HostNames, r.NotAfter }), cancellationToken);
         serve(certificate);
-        await audit.WriteAsync(AuditLog.System, "certificate.self-signed", record.Thumbprint, AuditOutcome.Success,
-            new { record.HostNames, record.NotAfter }, cancellationToken);
         LogCreated(string.Join(", ", hostNames), record.Thumbprint);
     }
 

@@ -23,10 +23,9 @@ public sealed class CertificateInstaller(CertificateStore store, InboundCertific
                 $"The new certificate (issuer {certificate.Issuer}) is not publicly trusted and would replace one that is: a staging or test CA? The current certificate stays.");
         }
 
-        var record = await store.SaveAsCurrentAsync(certificate, source, hostNames, cancellationToken, chain);
+        var record = await store.SaveAsCurrentAsync(certificate, chain, source, hostNames, r => audit.Create(actor, "certificate.installed",
+            r.Thumbprint, AuditOutcome.Success, new { source = source.ToString(), r.HostNames, r.Issuer, r.NotAfter }), cancellationToken);
         inbound.Install(certificate, chain);
-        await audit.WriteAsync(actor, "certificate.installed", record.Thumbprint, AuditOutcome.Success,
-            new { source = source.ToString(), record.HostNames, record.Issuer, record.NotAfter }, cancellationToken);
         return record;
     }
 

@@ -34,13 +34,16 @@ public sealed class CertificateStore(IDbContextFactory<HoopDbContext> contexts, 
         }
     }
 
-    /// <summary>Stores a certificate as the current one; the previous one stays in the history.</summary>
-    public async Task<Certificate> SaveAsCurrentAsync(X509Certificate2 certificate, CertificateSource source, IReadOnlyList<string> hostNames,
-        CancellationToken cancellationToken, X509Certificate2Collection? chain = null)
+    /// <summary>
+    /// Stores a certificate as the current one (the previous one stays in the history) with the audit event
+    /// <paramref name="audited"/> makes of it, in one transaction: a certificate is never current without its audit record.
+    /// </summary>
+    public async Task<Certificate> SaveAsCurrentAsync(X509Certificate2 certificate, X509Certificate2Collection chain, CertificateSource source,
+        IReadOnlyList<string> hostNames, Func<Certificate, AuditEvent> audited, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow().UtcDateTime;
         var bundle = new X509Certificate2Collection(certificate);
-        bundle.AddRange(chain ?? []);
+        bundle.AddRange(chain);
         var pfx = bundle.Export(X509ContentType.Pkcs12)!;
         var record = new Certificate
         {
@@ -68,6 +71,7 @@ public sealed class CertificateStore(IDbContextFactory<HoopDbContext> contexts, 
         }
 
         db.Certificates.Add(record);
+        db.AuditEvents.Add(audited(record));
         await db.SaveChangesAsync(cancellationToken);
         await transaction.CommitAsync(cancellationToken);
         return record;
