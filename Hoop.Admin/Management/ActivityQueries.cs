@@ -81,25 +81,50 @@ public sealed class ActivityQueries(IDbContextFactory<HoopDbContext> contexts, H
             query = query.Where(s => s.StartedAt < to.ToUniversalTime());
         }
 
+        // Outcomes by the events' marks: event rows (older stores) and chunks, whose marks are every event's together.
         var events = db.SessionEvents;
+        var chunks = db.SessionChunks;
+        const EventMarks Stopped = EventMarks.Denied | EventMarks.Held;
         query = Given(filter.Outcome)?.ToLowerInvariant() switch
         {
             null => query,
-            "denied" => query.Where(s => events.Any(e => e.SessionId == s.Id && e.Kind.EndsWith(EventKinds.DeniedSuffix))),
-            "held" => query.Where(s => events.Any(e => e.SessionId == s.Id && e.Kind.EndsWith(EventKinds.HeldSuffix))),
+            "denied" => query.Where(s => events.Any(e => e.SessionId == s.Id && (e.Marks & EventMarks.Denied) != 0)
+                || chunks.Any(c => c.SessionId == s.Id && (c.Marks & EventMarks.Denied) != 0)),
+            "held" => query.Where(s => events.Any(e => e.SessionId == s.Id && (e.Marks & EventMarks.Held) != 0)
+                || chunks.Any(c => c.SessionId == s.Id && (c.Marks & EventMarks.Held) != 0)),
             "error" => query.Where(s => s.Status == SessionStatus.Interrupted
-                || events.Any(e => e.SessionId == s.Id && (e.Marks & EventMarks.Error) != 0)),
-            "allowed" => query.Where(s => !events.Any(e => e.SessionId == s.Id && (e.Kind.EndsWith(EventKinds.DeniedSuffix) || e.Kind.EndsWith(EventKinds.HeldSuffix)))),
+                || events.Any(e => e.SessionId == s.Id && (e.Marks & EventMarks.Error) != 0)
+                || chunks.Any(c => c.SessionId == s.Id && (c.Marks & EventMarks.Error) != 0)),
+            "allowed" => query.Where(s => !events.Any(e => e.SessionId == s.Id && (e.Marks & Stopped) != 0)
+                && !chunks.Any(c => c.SessionId == s.Id && (c.Marks & Stopped) != 0)),
             var other => throw new ArgumentException($"'{other}' is not an outcome; use allowed, denied, held or error."),
         };
 
-        if (Given(filter.Contains) is { } content)
+        query = query.OrderByDescending(s => s.StartedAt);
+        limit = Math.Clamp(limit, 1, MaxRows);
+        if (Given(filter.Contains) is not { } content)
         {
-            // Recorded content is masked as stored, so a search finds only what anyone may see.
-            query = query.Where(s => events.Any(e => e.SessionId == s.Id && (e.Content.Contains(content) || e.Summary.Contains(content))));
+            return await query.Take(limit).ToListAsync(cancellationToken);
         }
 
-        return await query.OrderByDescending(s => s.StartedAt).Take(Math.Clamp(limit, 1, MaxRows)).ToListAsync(cancellationToken);
+        // Recorded content is masked as stored, so a search finds only what anyone may see. Chunks are compressed:
+        // the sessions the other filters leave are read newest first until enough hold the text.
+        var found = new List<Session>();
+        await using var reader = await contexts.CreateDbContextAsync(cancellationToken);
+        await foreach (var session in query.Where(s => events.Any(e => e.SessionId == s.Id) || chunks.Any(c => c.SessionId == s.Id)).AsAsyncEnumerable()
+            .WithCancellation(cancellationToken))
+        {
+            if (await RecordedEvents.ContainsAsync(reader, session.Id, content, cancellationToken))
+            {
+                found.Add(session);
+                if (found.Count == limit)
+                {
+                    break;
+                }
+            }
+        }
+
+        return found;
     }
 
     /// <summary>"denied" or "held" for an event a guardrail stopped (kinds "http-denied", "sql-held", ...); null for any other.</summary>
@@ -142,8 +167,7 @@ public sealed class ActivityQueries(IDbContextFactory<HoopDbContext> contexts, H
         if (elsewhere.Count > 0)
         {
             await using var db = await contexts.CreateDbContextAsync(cancellationToken);
-            var counts = await db.SessionEvents.Where(e => elsewhere.Contains(e.SessionId)).GroupBy(e => e.SessionId)
-                .Select(g => new { g.Key, Count = g.Count() }).ToDictionaryAsync(g => g.Key, g => g.Count, cancellationToken);
+            var counts = await RecordedEvents.CountsAsync(db, elsewhere, cancellationToken);
             foreach (var session in sessions.Where(s => counts.ContainsKey(s.Id)))
             {
                 session.EventCount = counts[session.Id];
@@ -157,8 +181,7 @@ public sealed class ActivityQueries(IDbContextFactory<HoopDbContext> contexts, H
     public async Task<List<SessionEvent>> EventsPageAsync(Guid id, int fromSequence, int count, CancellationToken cancellationToken)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
-        return await db.SessionEvents.AsNoTracking().Where(e => e.SessionId == id && e.Sequence >= fromSequence).OrderBy(e => e.Sequence)
-            .Take(Math.Clamp(count, 1, MaxRows)).ToListAsync(cancellationToken);
+        return await RecordedEvents.PageAsync(db, id, fromSequence, Math.Clamp(count, 1, MaxRows), cancellationToken);
     }
 
     /// <summary>
@@ -171,11 +194,7 @@ public sealed class ActivityQueries(IDbContextFactory<HoopDbContext> contexts, H
     public async Task<(List<int> Sequences, List<TimelineMark> Marks)> TimelineAsync(Guid id, bool withReviewers, CancellationToken cancellationToken)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
-        var events = db.SessionEvents.AsNoTracking().Where(e => e.SessionId == id);
-        // The sequence numbers alone come from the (session, sequence) index; only the events with a marker are read further.
-        var sequences = await events.OrderBy(e => e.Sequence).Select(e => e.Sequence).ToListAsync(cancellationToken);
-        var marked = await events.Where(e => e.Marks != EventMarks.None).OrderBy(e => e.Sequence).Select(e => new { e.Sequence, e.Marks })
-            .ToListAsync(cancellationToken);
+        var (sequences, marked) = await RecordedEvents.OutlineAsync(db, id, cancellationToken);
         var decided = await db.Reviews.AsNoTracking().Include(r => r.Decisions).Where(r => r.SessionId == id && r.DecidedAt != null)
             .ToListAsync(cancellationToken);
 
@@ -191,7 +210,7 @@ public sealed class ActivityQueries(IDbContextFactory<HoopDbContext> contexts, H
             }
         }
 
-        foreach (var row in marked)
+        foreach (var row in marked.Select(m => new { m.Sequence, m.Marks }))
         {
             if (row.Marks.HasFlag(EventMarks.Denied))
             {
@@ -227,7 +246,7 @@ public sealed class ActivityQueries(IDbContextFactory<HoopDbContext> contexts, H
             }
 
             var last = sequences[^1];
-            var after = await events.Where(e => e.At >= review.DecidedAt && e.Sequence <= last).MinAsync(e => (int?)e.Sequence, cancellationToken);
+            var after = await RecordedEvents.FirstAtOrAfterAsync(db, id, review.DecidedAt!.Value, last, cancellationToken);
             var by = review.Status == ReviewStatus.Expired ? " without a decision"
                 : withReviewers ? $" by {review.Decisions.OrderBy(d => d.At).LastOrDefault()?.Reviewer ?? "a reviewer"}" : "";
             // Every decision is shown: they are few, and each is what an auditor looks for.

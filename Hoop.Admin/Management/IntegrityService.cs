@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using Hoop.Data.Audit;
 using Hoop.Data.Entities;
+using Hoop.Data.Records;
 using Hoop.Data.Store;
 using Microsoft.EntityFrameworkCore;
 
@@ -62,7 +63,7 @@ public sealed class IntegrityService(IDbContextFactory<HoopDbContext> contexts, 
             return null;
         }
 
-        var events = await db.SessionEvents.AsNoTracking().Where(e => e.SessionId == id).OrderBy(e => e.Id).ToListAsync(cancellationToken);
+        var events = await RecordedEvents.ListAsync(db, id, cancellationToken);
         var report = ChainVerifier.Session(SessionSeal.Of(session), events, h => seal.Mac(h), await seal.PublicKeyPemAsync(cancellationToken));
         var target = id.ToString();
         var sealedDetails = await db.AuditEvents.AsNoTracking().Where(a => a.Action == "session.sealed" && a.Target == target).OrderByDescending(a => a.Id)
@@ -144,7 +145,7 @@ public sealed class IntegrityService(IDbContextFactory<HoopDbContext> contexts, 
 
         var count = 0;
         var last = RecordChain.Hex(RecordChain.Genesis(id));
-        await foreach (var e in db.SessionEvents.AsNoTracking().Where(e => e.SessionId == id).OrderBy(e => e.Id).AsAsyncEnumerable().WithCancellation(cancellationToken))
+        await foreach (var e in RecordedEvents.AllAsync(db, id, cancellationToken))
         {
             if (format == "csv")
             {
@@ -153,7 +154,10 @@ public sealed class IntegrityService(IDbContextFactory<HoopDbContext> contexts, 
             }
             else
             {
-                await WriteLineAsync(writer, new ExportEvent("event", e.Sequence, e.At, e.At.Ticks, e.Kind, e.Summary, e.Content, e.DurationMicroseconds, e.Hash, e.Mac));
+                await WriteLineAsync(writer, new ExportEvent("event", e.Sequence, e.At, e.At.Ticks, e.Kind, e.Summary, e.Content, e.DurationMicroseconds, e.Hash, e.Mac)
+                {
+                    Chain = e.Chain == 1 ? null : e.Chain,
+                });
             }
 
             count++;
@@ -319,6 +323,7 @@ public sealed class IntegrityService(IDbContextFactory<HoopDbContext> contexts, 
                 DurationMicroseconds = e.DurationMicroseconds,
                 Hash = e.Hash,
                 Mac = e.Mac,
+                Chain = e.Chain ?? 1,
             });
         }
 
@@ -399,8 +404,13 @@ public sealed class IntegrityService(IDbContextFactory<HoopDbContext> contexts, 
     private sealed record ExportHeader(string Type, Guid Id, string Connection, string Protocol, string Subject, DateTime StartedAt, DateTime? EndedAt,
         string Status, int EventCount, string? FinalHash, string? Signature);
 
+    /// <summary>An event line; <see cref="Chain"/> is left out for chain link v1 (event rows), so exports written before it still read exactly.</summary>
     private sealed record ExportEvent(string Type, int Sequence, DateTime At, long AtTicks, string Kind, string Summary, string Content,
-        long DurationMicroseconds, string? Hash, string? Mac);
+        long DurationMicroseconds, string? Hash, string? Mac)
+    {
+        [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+        public int? Chain { get; init; }
+    }
 
     private static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web);
 }

@@ -20,7 +20,12 @@ public static class RecordChain
     /// <summary>Where the audit log's chain starts.</summary>
     public static byte[] AuditGenesis { get; } = SHA256.HashData("hoop audit chain v1"u8);
 
-    public static byte[] Link(ReadOnlySpan<byte> previous, SessionEvent e) => Link(previous, Canonical(e));
+    /// <summary>
+    /// An event's link: over its canonical JSON for an event row (v1), over its frame for an event of a chunk (v2,
+    /// see <see cref="Records.EventChunk"/>).
+    /// </summary>
+    public static byte[] Link(ReadOnlySpan<byte> previous, SessionEvent e) =>
+        e.Chain == 2 ? Records.EventChunk.Link(previous, e) : Link(previous, Canonical(e));
 
     public static byte[] Link(ReadOnlySpan<byte> previous, AuditEvent a) => Link(previous, Canonical(a));
 

@@ -76,6 +76,13 @@ public sealed class SessionEvent
     /// <summary>SHA-256 (hex) of the previous event's hash and this event's content: the session's chain.</summary>
     public string? Hash { get; set; }
 
+    /// <summary>
+    /// How <see cref="Hash"/> links: 1 for event rows (a canonical JSON array), 2 for events read from a
+    /// <see cref="SessionChunk"/> (the event's frame). Not stored: a row is always 1.
+    /// </summary>
+    [System.ComponentModel.DataAnnotations.Schema.NotMapped]
+    public int Chain { get; set; } = 1;
+
     /// <summary>HMAC-SHA256 (hex) of <see cref="Hash"/> under a key derived from the master key, which the store does not hold.</summary>
     public string? Mac { get; set; }
 }
@@ -97,7 +104,7 @@ public enum EventMarks
     Held = 16,
 }
 
-internal sealed class SessionConfiguration : IEntityTypeConfiguration<Session>, IEntityTypeConfiguration<SessionEvent>
+internal sealed class SessionConfiguration : IEntityTypeConfiguration<Session>, IEntityTypeConfiguration<SessionEvent>, IEntityTypeConfiguration<SessionChunk>
 {
     public void Configure(EntityTypeBuilder<Session> b)
     {
@@ -117,5 +124,11 @@ internal sealed class SessionConfiguration : IEntityTypeConfiguration<Session>, 
         b.HasIndex(e => new { e.SessionId, e.Sequence }, "IX_SessionEvents_Marked").HasFilter("\"Marks\" <> 0");
         b.Property(e => e.Kind).HasMaxLength(32);
         b.HasOne<Session>().WithMany().HasForeignKey(e => e.SessionId).OnDelete(DeleteBehavior.Cascade);
+    }
+
+    public void Configure(EntityTypeBuilder<SessionChunk> b)
+    {
+        b.HasIndex(c => new { c.SessionId, c.FirstSequence }).IsUnique();
+        b.HasOne<Session>().WithMany().HasForeignKey(c => c.SessionId).OnDelete(DeleteBehavior.Cascade);
     }
 }

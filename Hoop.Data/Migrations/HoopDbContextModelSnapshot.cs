@@ -811,6 +811,59 @@ namespace Hoop.Data.Migrations
                     b.ToTable("Sessions");
                 });
 
+            modelBuilder.Entity("Hoop.Data.Entities.SessionChunk", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("Count")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<byte[]>("Data")
+                        .IsRequired()
+                        .HasColumnType("BLOB");
+
+                    b.Property<DateTime>("FirstAt")
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("FirstSequence")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("Format")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<DateTime>("LastAt")
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("LastSequence")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("Length")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Mac")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<byte[]>("Marked")
+                        .IsRequired()
+                        .HasColumnType("BLOB");
+
+                    b.Property<int>("Marks")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<Guid>("SessionId")
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("SessionId", "FirstSequence")
+                        .IsUnique();
+
+                    b.ToTable("SessionChunks");
+                });
+
             modelBuilder.Entity("Hoop.Data.Entities.SessionEvent", b =>
                 {
                     b.Property<long>("Id")
@@ -942,6 +995,15 @@ namespace Hoop.Data.Migrations
                     b.HasOne("Hoop.Data.Entities.Review", null)
                         .WithMany("Decisions")
                         .HasForeignKey("ReviewId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("Hoop.Data.Entities.SessionChunk", b =>
+                {
+                    b.HasOne("Hoop.Data.Entities.Session", null)
+                        .WithMany()
+                        .HasForeignKey("SessionId")
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired();
                 });

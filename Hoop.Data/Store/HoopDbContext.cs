@@ -19,6 +19,7 @@ public sealed class HoopDbContext(DbContextOptions<HoopDbContext> options) : DbC
     public DbSet<ReviewDecision> ReviewDecisions => Set<ReviewDecision>();
     public DbSet<Session> Sessions => Set<Session>();
     public DbSet<SessionEvent> SessionEvents => Set<SessionEvent>();
+    public DbSet<SessionChunk> SessionChunks => Set<SessionChunk>();
     public DbSet<AuditEvent> AuditEvents => Set<AuditEvent>();
     public DbSet<Certificate> Certificates => Set<Certificate>();
     public DbSet<AcmeAccount> AcmeAccounts => Set<AcmeAccount>();

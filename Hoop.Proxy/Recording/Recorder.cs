@@ -1,6 +1,7 @@
 using System.Threading.Channels;
 using Hoop.Data.Audit;
 using Hoop.Data.Entities;
+using Hoop.Data.Records;
 using Hoop.Data.Store;
 using Hoop.Proxy.Model;
 using Microsoft.EntityFrameworkCore;
@@ -150,6 +151,12 @@ public sealed partial class Recorder(
         }
     }
 
+    public override void Dispose()
+    {
+        _chunk.Dispose();
+        base.Dispose();
+    }
+
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
         _queue.Writer.TryComplete();
@@ -216,6 +223,7 @@ public sealed partial class Recorder(
 
     // Each session's chain so far (events written, last hash): kept by the one writer, advanced only once a batch commits.
     private readonly Dictionary<Guid, (int Count, byte[] Last)> _chains = [];
+    private readonly EventChunk.Writer _chunk = new();
 
     private (int Count, byte[] Last) ChainOf(Guid session, Dictionary<Guid, (int Count, byte[] Last)> pending) =>
         pending.TryGetValue(session, out var p) ? p : _chains.TryGetValue(session, out var c) ? c : (0, RecordChain.Genesis(session));
@@ -225,6 +233,7 @@ public sealed partial class Recorder(
         await using var db = await contexts.CreateDbContextAsync();
         db.ChangeTracker.AutoDetectChangesEnabled = false;
         await using var transaction = await db.Database.BeginTransactionAsync();
+        _chunk.Reset(); // What a failed attempt appended.
         var events = new List<SessionEvent>(batch.Count);
         var flushed = new List<TaskCompletionSource>();
         var written = 0;
@@ -245,20 +254,31 @@ public sealed partial class Recorder(
             }
         }
 
-        // Each event is linked to the one before it in its session (see RecordChain).
+        // Each event is linked to the one before it in its session (see RecordChain); a session's events of this
+        // batch are stored in chunks of up to EventChunk.TargetBytes, each with one MAC over its last link.
         var chains = new Dictionary<Guid, (int Count, byte[] Last)>();
-        foreach (var e in events)
+        var chunks = new List<SessionChunk>();
+        foreach (var session in events.GroupBy(e => e.SessionId))
         {
-            var (count, last) = ChainOf(e.SessionId, chains);
-            var hash = RecordChain.Link(last, e);
-            e.Hash = RecordChain.Hex(hash);
-            e.Mac = seal.Mac(hash);
-            chains[e.SessionId] = (count + 1, hash);
+            var (count, last) = ChainOf(session.Key, chains);
+            foreach (var e in session)
+            {
+                if (_chunk.Length >= EventChunk.TargetBytes)
+                {
+                    chunks.Add(_chunk.Close(session.Key, seal.Mac(last)));
+                }
+
+                var hash = new byte[32];
+                _chunk.Append(e, last, hash);
+                (count, last) = (count + 1, hash);
+            }
+
+            chunks.Add(_chunk.Close(session.Key, seal.Mac(last)));
+            chains[session.Key] = (count, last);
         }
 
-        // Sessions first: events refer to them.
-        await db.SaveChangesAsync();
-        await SessionEventWriter.InsertAsync(db, events);
+        db.SessionChunks.AddRange(chunks);
+        await db.SaveChangesAsync(); // Sessions before the chunks that refer to them: EF orders the inserts.
         written += events.Count;
         foreach (var item in batch)
         {
@@ -345,10 +365,9 @@ public sealed partial class Recorder(
             session.Status = SessionStatus.Interrupted;
             session.EndedAt = now;
             session.EndReason = "Hoop stopped without closing the session (crash or kill).";
-            session.EventCount = await db.SessionEvents.CountAsync(e => e.SessionId == session.Id, cancellationToken);
+            session.EventCount = (await RecordedEvents.CountsAsync(db, [session.Id], cancellationToken)).GetValueOrDefault(session.Id);
             // Sealed as found: what the crash left is what the seal vouches for from now on.
-            session.FinalHash = await db.SessionEvents.Where(e => e.SessionId == session.Id).OrderByDescending(e => e.Id).Select(e => e.Hash)
-                .FirstOrDefaultAsync(cancellationToken) ?? RecordChain.Hex(RecordChain.Genesis(session.Id));
+            session.FinalHash = await RecordedEvents.LastHashAsync(db, session.Id, cancellationToken) ?? RecordChain.Hex(RecordChain.Genesis(session.Id));
             session.Signature = await SealAsync(db, session.Id, session.Subject, session.ConnectionName, session.StartedAt, session.EventCount, session.FinalHash,
                 cancellationToken);
             db.AuditEvents.Add(audit.Create(AuditLog.System, "session.interrupted", session.Id.ToString(), AuditOutcome.Failed,

@@ -60,13 +60,17 @@ internal sealed partial class RetentionJob(IDbContextFactory<HoopDbContext> cont
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
         foreach (var id in ids)
         {
-            // The search index goes with the events (by their ids, the index's row ids; ids stored as EF stores them).
+            // The search index goes with the events (by the ids of their rows and chunks, the indexes' row ids; ids stored as EF stores them).
+            var session = id.ToString().ToUpperInvariant();
             await db.Database.ExecuteSqlAsync(
-                $"DELETE FROM SessionEventSearch WHERE rowid IN (SELECT Id FROM SessionEvents WHERE SessionId = {id.ToString().ToUpperInvariant()})",
-                cancellationToken);
+                $"DELETE FROM SessionEventSearch WHERE rowid IN (SELECT Id FROM SessionEvents WHERE SessionId = {session})", cancellationToken);
+            await db.Database.ExecuteSqlAsync(
+                $"DELETE FROM SessionChunkSearch WHERE rowid IN (SELECT Id FROM SessionChunks WHERE SessionId = {session})", cancellationToken);
         }
 
-        var events = await db.SessionEvents.Where(e => ids.Contains(e.SessionId)).ExecuteDeleteAsync(cancellationToken);
+        var events = await db.SessionEvents.Where(e => ids.Contains(e.SessionId)).ExecuteDeleteAsync(cancellationToken)
+            + await db.SessionChunks.Where(c => ids.Contains(c.SessionId)).SumAsync(c => c.Count, cancellationToken);
+        await db.SessionChunks.Where(c => ids.Contains(c.SessionId)).ExecuteDeleteAsync(cancellationToken);
         await db.Sessions.Where(s => ids.Contains(s.Id)).ExecuteDeleteAsync(cancellationToken);
         db.AuditEvents.Add(audit.Create(AuditLog.System, "session.purged", connection, AuditOutcome.Success,
             new { retentionDays = days, endedBefore = cutoff, sessions = ids, events }));

@@ -1,6 +1,8 @@
 using System.Data.Common;
 using System.Text;
 using System.Text.Json;
+using Hoop.Data.Entities;
+using Hoop.Data.Records;
 using Hoop.Data.Store;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Storage;
@@ -9,20 +11,26 @@ using Microsoft.Extensions.Logging;
 
 namespace Hoop.Proxy.Recording;
 
-/// <summary>One search hit: the event, its session, and the matching text with the match in [brackets].</summary>
-public sealed record SearchHit(long EventId, Guid SessionId, int Sequence, string Kind, string Summary, DateTime At, string Snippet);
+/// <summary>
+/// One search hit: the event (by session and sequence; <paramref name="EventId"/> only for an event stored as a
+/// row), and the matching text with the match in [brackets].
+/// </summary>
+public sealed record SearchHit(long? EventId, Guid SessionId, int Sequence, string Kind, string Summary, DateTime At, string Snippet);
 
 /// <summary>
-/// Full-text search over recorded content: an SQLite FTS5 table (SessionEventSearch, made by a migration) that
-/// this indexer fills in the order events were written, within about a second, so the recorder's writes stay as
-/// cheap as they are. While the recorder has a backlog it indexes one batch a second and no more, so it neither
+/// Full-text search over recorded content, in SQLite FTS5 tables made by migrations: one document per chunk of
+/// events (SessionChunkSearch, rowid = the chunk's id) and, for stores written before chunks, one per event row
+/// (SessionEventSearch). This indexer fills them in the order written, within about a second, never on the
+/// request path. While the recorder has a backlog it indexes one small batch a second and no more, so it neither
 /// competes with the recorder nor falls behind for good. Content is indexed as stored, that is masked: a search
-/// finds only what anyone may see; what is indexed of it is its values (<see cref="TextOf"/>).
+/// finds only what anyone may see; what is indexed of it is its values (<see cref="TextOf"/>). A hit in a chunk
+/// names the event in it that holds the words, with a snippet of that event.
 /// </summary>
 public sealed partial class SearchIndex(IDbContextFactory<HoopDbContext> contexts, Recorder recorder, TimeProvider time, ILogger<SearchIndex> logger)
     : BackgroundService
 {
     public const string IndexedThroughSetting = "search.indexed-through";
+    public const string ChunksIndexedThroughSetting = "search.chunks-indexed-through";
 
     /// <summary>
     /// Events per transaction once the recorder is idle: each commit adds a segment that FTS5 merges later, so
@@ -48,6 +56,10 @@ public sealed partial class SearchIndex(IDbContextFactory<HoopDbContext> context
             while (await IndexBatchAsync(recorder.Pending == 0 ? BatchSize : BusyBatchSize, cancellationToken) && recorder.Pending == 0)
             {
             }
+
+            while (await IndexChunksAsync(recorder.Pending == 0 ? BatchSize : BusyBatchSize, cancellationToken) && recorder.Pending == 0)
+            {
+            }
         }
         finally
         {
@@ -55,13 +67,70 @@ public sealed partial class SearchIndex(IDbContextFactory<HoopDbContext> context
         }
     }
 
+    /// <summary>Indexes chunks, one document each, until about <paramref name="events"/> events; true when there may be more.</summary>
+    private async Task<bool> IndexChunksAsync(int events, CancellationToken cancellationToken)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        // Read and indexed in one write transaction: retention cannot purge a chunk between the two and leave it indexed.
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+        var through = await WatermarkAsync(db, ChunksIndexedThroughSetting, cancellationToken);
+        var documents = new List<(long Id, string Text)>();
+        var count = 0;
+        var chars = 0L;
+        await foreach (var chunk in db.SessionChunks.AsNoTracking().Where(c => c.Id > through).OrderBy(c => c.Id).AsAsyncEnumerable()
+            .WithCancellation(cancellationToken))
+        {
+            var text = new StringBuilder(chunk.Length);
+            foreach (var e in EventChunk.Read(chunk))
+            {
+                text.Append(e.Summary).Append('\n').Append(TextOf(e.Content)).Append('\n');
+            }
+
+            documents.Add((chunk.Id, text.ToString()));
+            count += chunk.Count;
+            chars += text.Length;
+            if (count >= events || chars >= MaxBatchChars)
+            {
+                break;
+            }
+        }
+
+        if (documents.Count == 0)
+        {
+            return false;
+        }
+
+        await using (var insert = db.Database.GetDbConnection().CreateCommand())
+        {
+            insert.Transaction = transaction.GetDbTransaction();
+            insert.CommandText = "INSERT INTO SessionChunkSearch (rowid, Text) VALUES ($id, $text)";
+            var id = Add(insert, "$id", 0L);
+            var text = Add(insert, "$text", "");
+            foreach (var document in documents)
+            {
+                id.Value = document.Id;
+                text.Value = document.Text;
+                await insert.ExecuteNonQueryAsync(cancellationToken);
+            }
+        }
+
+        await db.PutSettingAsync(ChunksIndexedThroughSetting, documents[^1].Id.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            time.GetUtcNow().UtcDateTime, cancellationToken);
+        await db.SaveChangesAsync(cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        return count >= events || chars >= MaxBatchChars;
+    }
+
+    private static async Task<long> WatermarkAsync(HoopDbContext db, string setting, CancellationToken cancellationToken) =>
+        long.TryParse(await db.Settings.AsNoTracking().Where(s => s.Key == setting).Select(s => s.Value).FirstOrDefaultAsync(cancellationToken),
+            out var last) ? last : 0;
+
     private async Task<bool> IndexBatchAsync(int size, CancellationToken cancellationToken)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         // Read and indexed in one write transaction: retention cannot purge an event between the two and leave it indexed.
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
-        var through = long.TryParse(await db.Settings.AsNoTracking().Where(s => s.Key == IndexedThroughSetting).Select(s => s.Value)
-            .FirstOrDefaultAsync(cancellationToken), out var last) ? last : 0;
+        var through = await WatermarkAsync(db, IndexedThroughSetting, cancellationToken);
         // Events carry bodies of up to the recording limit each: a batch also ends at about MaxBatchChars of them,
         // so it holds the write lock briefly whatever was recorded.
         var batch = new List<(long Id, string Summary, string Content)>();
@@ -167,26 +236,83 @@ public sealed partial class SearchIndex(IDbContextFactory<HoopDbContext> context
         }
 
         var match = string.Join(' ', words.Select(w => $"\"{w.Replace("\"", "\"\"", StringComparison.Ordinal)}\""));
+        limit = Math.Clamp(limit, 1, 500);
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
-        var connection = db.Database.GetDbConnection();
         await db.Database.OpenConnectionAsync(cancellationToken);
-        await using var command = connection.CreateCommand();
-        command.CommandText = """
-            SELECT s.rowid, e.SessionId, e.Sequence, e.Kind, e.Summary, e.At, snippet(SessionEventSearch, 1, '[', ']', '…', 16)
-            FROM SessionEventSearch s JOIN SessionEvents e ON e.Id = s.rowid
-            WHERE SessionEventSearch MATCH $match ORDER BY rank LIMIT $limit
-            """;
-        Add(command, "$match", match);
-        Add(command, "$limit", Math.Clamp(limit, 1, 500));
-        var hits = new List<SearchHit>();
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
+        var hits = new List<(double Rank, SearchHit Hit)>();
+        await using (var rows = db.Database.GetDbConnection().CreateCommand())
         {
-            hits.Add(new SearchHit(reader.GetInt64(0), Guid.Parse(reader.GetString(1)), reader.GetInt32(2), reader.GetString(3), reader.GetString(4),
-                DateTime.SpecifyKind(reader.GetDateTime(5), DateTimeKind.Utc), reader.GetString(6)));
+            rows.CommandText = """
+                SELECT s.rowid, e.SessionId, e.Sequence, e.Kind, e.Summary, e.At, snippet(SessionEventSearch, 1, '[', ']', '…', 16), rank
+                FROM SessionEventSearch s JOIN SessionEvents e ON e.Id = s.rowid
+                WHERE SessionEventSearch MATCH $match ORDER BY rank LIMIT $limit
+                """;
+            Add(rows, "$match", match);
+            Add(rows, "$limit", limit);
+            await using var reader = await rows.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                hits.Add((reader.GetDouble(7), new SearchHit(reader.GetInt64(0), Guid.Parse(reader.GetString(1)), reader.GetInt32(2), reader.GetString(3),
+                    reader.GetString(4), DateTime.SpecifyKind(reader.GetDateTime(5), DateTimeKind.Utc), reader.GetString(6))));
+            }
         }
 
-        return hits;
+        var chunks = new List<(long Id, double Rank)>();
+        await using (var inChunks = db.Database.GetDbConnection().CreateCommand())
+        {
+            inChunks.CommandText = "SELECT rowid, rank FROM SessionChunkSearch WHERE SessionChunkSearch MATCH $match ORDER BY rank LIMIT $limit";
+            Add(inChunks, "$match", match);
+            Add(inChunks, "$limit", limit);
+            await using var reader = await inChunks.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                chunks.Add((reader.GetInt64(0), reader.GetDouble(1)));
+            }
+        }
+
+        foreach (var (id, rank) in chunks)
+        {
+            if (await db.SessionChunks.AsNoTracking().FirstOrDefaultAsync(c => c.Id == id, cancellationToken) is { } chunk)
+            {
+                hits.Add((rank, HitIn(chunk, words)));
+            }
+        }
+
+        return [.. hits.OrderBy(h => h.Rank).Take(limit).Select(h => h.Hit)];
+    }
+
+    /// <summary>The first event of a chunk whose text holds every word (the index matched the chunk as a whole), with a snippet of it.</summary>
+    private static SearchHit HitIn(SessionChunk chunk, string[] words)
+    {
+        var events = EventChunk.Read(chunk);
+        foreach (var e in events)
+        {
+            var text = e.Summary + "\n" + TextOf(e.Content);
+            if (words.All(w => text.Contains(w, StringComparison.OrdinalIgnoreCase)))
+            {
+                return new SearchHit(null, chunk.SessionId, e.Sequence, e.Kind, e.Summary, e.At, Snippet(text, words));
+            }
+        }
+
+        // Matched by the index's folding (diacritics) rather than by the words as typed: the chunk's first event.
+        var first = events[0];
+        return new SearchHit(null, chunk.SessionId, first.Sequence, first.Kind, first.Summary, first.At, Snippet(first.Summary + "\n" + TextOf(first.Content), words));
+    }
+
+    /// <summary>About 120 characters of <paramref name="text"/> around the first word found, each word in [brackets], as the index's snippets read.</summary>
+    internal static string Snippet(string text, string[] words)
+    {
+        var at = words.Select(w => text.IndexOf(w, StringComparison.OrdinalIgnoreCase)).Where(i => i >= 0).DefaultIfEmpty(0).Min();
+        var start = Math.Max(0, at - 40);
+        var end = Math.Min(text.Length, at + 80);
+        var window = text[start..end].ReplaceLineEndings(" ");
+        foreach (var word in words.Distinct(StringComparer.OrdinalIgnoreCase))
+        {
+            window = System.Text.RegularExpressions.Regex.Replace(window, System.Text.RegularExpressions.Regex.Escape(word), m => $"[{m.Value}]",
+                System.Text.RegularExpressions.RegexOptions.IgnoreCase, TimeSpan.FromSeconds(1));
+        }
+
+        return (start > 0 ? "…" : "") + window + (end < text.Length ? "…" : "");
     }
 
     private static DbParameter Add(DbCommand command, string name, object value)

@@ -1,25 +1,19 @@
 using System.Diagnostics;
-using System.IO.Compression;
-using System.Security.Cryptography;
 using Hoop.Data.Audit;
 using Hoop.Data.Entities;
 using Hoop.Data.Records;
 using Hoop.Data.Store;
 using Hoop.Proxy.Recording;
-using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 
 /// <summary>
-/// Where a recorded event's CPU goes, one step at a time on one thread, with the product's own code for each step
-/// of today's design (one row per event), and the same events written the way a chunked design would (events of one
-/// session gathered to 64 KB, compressed, one MAC and one row per chunk), to size that design before building it.
+/// Where a recorded event's CPU goes, one step at a time on one thread, with the product's own code for each step:
+/// serialization, framing and chaining into a chunk, closing chunks, storing them, and indexing them for search.
 /// </summary>
 internal static class Breakdown
 {
-    private const int ChunkBytes = 64 * 1024;
-
     /// <summary>
     /// Runs in a host that is built but not started (its store migrated by hand), so no background service (the
     /// search indexer above all) works beside the step being timed; each step is timed on the one thread running it.
@@ -50,110 +44,58 @@ internal static class Breakdown
             list.Add(new SessionEvent { SessionId = sessionId, Sequence = i, At = DateTime.UtcNow, Kind = EventKinds.Http, Summary = $"GET /v1/customers/{i} 200", Content = sample });
         }
 
-        var last = RecordChain.Genesis(sessionId);
-        var hashes = new byte[events][];
-        var n = 0;
-        Report("chain link (canonical JSON + SHA-256)", events, () => last = hashes[n] = RecordChain.Link(last, list[n++]));
-        n = 0;
-        Report("MAC per event (HMAC-SHA256, hex)", events, () => list[n].Mac = seal.Mac(hashes[n++]));
-        foreach (var (e, hash) in list.Zip(hashes))
-        {
-            e.Hash = RecordChain.Hex(hash);
-        }
-
+        // The recorder's write path, step by step: batches of 512 events (its batch size), each event framed and
+        // chained into a chunk, a chunk closed (compressed, one MAC) at 64 KB and at the batch's end, one transaction per batch.
+        using var writer = new EventChunk.Writer();
         var size = Size(dataFolder);
-        var from = Now();
+        double append = 0, close = 0, insert = 0;
+        var last = RecordChain.Genesis(sessionId);
+        var chunkCount = 0;
         for (var start = 0; start < events; start += 512)
         {
-            await using var db = await contexts.CreateDbContextAsync();
-            await using var transaction = await db.Database.BeginTransactionAsync();
-            await SessionEventWriter.InsertAsync(db, list.GetRange(start, Math.Min(512, events - start)));
-            await transaction.CommitAsync();
-        }
-
-        Line("row insert (prepared INSERT, 512 per transaction)", Now() - from, events);
-        var rowBytes = Size(dataFolder) - size;
-
-        var index = services.GetRequiredService<SearchIndex>();
-        from = Now();
-        await index.IndexAsync(CancellationToken.None);
-        Line("search index (FTS5, in batches after the write)", Now() - from, events);
-        var indexedBytes = Size(dataFolder) - size;
-        Console.WriteLine($"recorder-breakdown bytes-per-event rows {rowBytes / events} with-index {indexedBytes / events}");
-
-        await ChunkedAsync(dataFolder, list, seal);
-    }
-
-    /// <summary>The same events as a chunked writer would store them: JSON lines per session, 64 KB per chunk, compressed, one MAC and one row each.</summary>
-    private static async Task ChunkedAsync(string dataFolder, List<SessionEvent> events, RecordSeal seal)
-    {
-        foreach (var (codec, compress) in new (string, Func<byte[], int, byte[]>)[] { ("deflate-fastest", Deflate), ("brotli-1", Brotli) })
-        {
-            var path = Path.Combine(dataFolder, $"chunks-{codec}.db");
-            await using var connection = new SqliteConnection($"Data Source={path};Pooling=false");
-            await connection.OpenAsync();
-            await using (var create = connection.CreateCommand())
+            var chunks = new List<SessionChunk>();
+            var at = Now();
+            foreach (var e in list.GetRange(start, Math.Min(512, events - start)))
             {
-                create.CommandText = "PRAGMA journal_mode=WAL; CREATE TABLE chunks (id INTEGER PRIMARY KEY, session TEXT, first INTEGER, last INTEGER, mac TEXT, data BLOB)";
-                await create.ExecuteNonQueryAsync();
-            }
-
-            var from = Now();
-            var compressSeconds = 0.0;
-            var buffer = new MemoryStream();
-            var first = 1;
-            var stored = 0L;
-            await using var transaction = connection.BeginTransaction();
-            await using var insert = connection.CreateCommand();
-            insert.Transaction = transaction;
-            insert.CommandText = "INSERT INTO chunks (session, first, last, mac, data) VALUES (@s, @f, @l, @m, @d)";
-            var (s, f, l, m, d) = (insert.Parameters.Add("@s", SqliteType.Text), insert.Parameters.Add("@f", SqliteType.Integer),
-                insert.Parameters.Add("@l", SqliteType.Integer), insert.Parameters.Add("@m", SqliteType.Text), insert.Parameters.Add("@d", SqliteType.Blob));
-            for (var i = 0; i < events.Count; i++)
-            {
-                var e = events[i];
-                // The line holds what the row held: sequence, time, kind, summary, content, duration, marks, hash.
-                System.Text.Json.JsonSerializer.Serialize(buffer, new object?[] { e.Sequence, e.At.Ticks, e.Kind, e.Summary, e.Content, e.DurationMicroseconds, (int)e.Marks, e.Hash });
-                buffer.WriteByte((byte)'\n');
-                if (buffer.Length < ChunkBytes && i < events.Count - 1)
+                if (writer.Length >= EventChunk.TargetBytes)
                 {
-                    continue;
+                    chunks.Add(writer.Close(sessionId, seal.Mac(last)));
+                    close += Now() - at;
+                    at = Now();
                 }
 
-                var started = Now();
-                var data = compress(buffer.GetBuffer(), (int)buffer.Length);
-                compressSeconds += Now() - started;
-                (s.Value, f.Value, l.Value, m.Value, d.Value) = (e.SessionId.ToString(), first, e.Sequence, seal.Mac(SHA256.HashData(data)), data);
-                await insert.ExecuteNonQueryAsync();
-                stored += data.Length;
-                buffer.SetLength(0);
-                first = e.Sequence + 1;
+                var hash = new byte[32];
+                writer.Append(e, last, hash);
+                last = hash;
+                append += Now() - at;
+                at = Now();
             }
 
+            chunks.Add(writer.Close(sessionId, seal.Mac(last)));
+            close += Now() - at;
+            at = Now();
+            await using var db = await contexts.CreateDbContextAsync();
+            db.ChangeTracker.AutoDetectChangesEnabled = false;
+            await using var transaction = await db.Database.BeginTransactionAsync();
+            db.SessionChunks.AddRange(chunks);
+            await db.SaveChangesAsync();
             await transaction.CommitAsync();
-            var total = Now() - from;
-            Line($"chunked write, {codec} (lines, compress, MAC and row per 64 KB)", total, events.Count);
-            Line($"  of which compression ({codec})", compressSeconds, events.Count);
-            Console.WriteLine($"recorder-breakdown chunked-bytes-per-event {codec} {stored / events.Count} (file {new FileInfo(path).Length / events.Count})");
-        }
-    }
-
-    private static byte[] Deflate(byte[] data, int length)
-    {
-        using var output = new MemoryStream();
-        using (var zlib = new ZLibStream(output, CompressionLevel.Fastest))
-        {
-            zlib.Write(data, 0, length);
+            insert += Now() - at;
+            chunkCount += chunks.Count;
         }
 
-        return output.ToArray();
-    }
+        Line("frame and chain link v2 (SHA-256 over the frame)", append, events);
+        Line("close chunks (Brotli quality 1, one MAC each)", close, events);
+        Line($"insert chunks ({chunkCount} rows, one transaction per 512 events)", insert, events);
+        Line("write path after serialization", append + close + insert, events);
+        var chunkBytes = Size(dataFolder) - size;
 
-    private static byte[] Brotli(byte[] data, int length)
-    {
-        var output = new byte[BrotliEncoder.GetMaxCompressedLength(length)];
-        BrotliEncoder.TryCompress(data.AsSpan(0, length), output, out var written, quality: 1, window: 22);
-        return output[..written];
+        var index = services.GetRequiredService<SearchIndex>();
+        var indexFrom = Now();
+        await index.IndexAsync(CancellationToken.None);
+        Line("search index (FTS5, one document per chunk, after the write)", Now() - indexFrom, events);
+        var indexedBytes = Size(dataFolder) - size;
+        Console.WriteLine($"recorder-breakdown bytes-per-event chunks {chunkBytes / events} with-index {indexedBytes / events}");
     }
 
     /// <summary>About 1 KB: an HTTP exchange as the proxy records it (headers, a JSON body, TLS on both hops).</summary>
@@ -186,6 +128,5 @@ internal static class Breakdown
     // Wall time of the one thread doing the step: nothing else runs in this host (see RunAsync).
     private static double Now() => Stopwatch.GetTimestamp() / (double)Stopwatch.Frequency;
 
-    private static long Size(string folder) => Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories)
-        .Where(f => !Path.GetFileName(f).StartsWith("chunks-", StringComparison.Ordinal)).Sum(f => new FileInfo(f).Length);
+    private static long Size(string folder) => Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length);
 }

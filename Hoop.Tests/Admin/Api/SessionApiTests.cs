@@ -3,7 +3,6 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Hoop.Tests.Support;
-using Microsoft.EntityFrameworkCore;
 
 namespace Hoop.Tests.Admin.Api;
 
@@ -37,7 +36,7 @@ public sealed partial class SessionApiTests(DataPathFixture fixture) : IClassFix
         Assert.Equal(2, read.GetProperty("events").GetArrayLength());
         AssertEveryTimeIsUtc(one);
         await using var db = await fixture.Contexts.CreateDbContextAsync();
-        Assert.Equal(2, await db.SessionEvents.CountAsync(e => e.SessionId == Guid.Parse(id!)));
+        Assert.Equal(2, (await Recorded.EventsAsync(db, Guid.Parse(id!))).Count);
         AssertEveryTimeIsUtc(await admin.GetStringAsync("/api/v1/audit?limit=20"));
         // A time given with an offset is kept as the same instant, in UTC.
         var key = await admin.PostAsJsonAsync("/api/v1/api-keys", new { name = "live-key", groups = new[] { "live-agents" }, expiresAt = "2030-01-01T00:00:00+02:00" });

@@ -117,7 +117,7 @@ public sealed class CrashSafetyTests
         var store = after.Services.GetRequiredService<IDbContextFactory<HoopDbContext>>();
         await using var check = await store.CreateDbContextAsync();
         var session = await check.Sessions.SingleAsync(s => s.Subject == "api-key:burst");
-        var contents = await check.SessionEvents.Where(e => e.SessionId == session.Id).Select(e => e.Content).ToListAsync();
+        var contents = (await Recorded.EventsAsync(check, session.Id)).Select(e => e.Content).ToList();
 
         Assert.Equal(SessionStatus.Interrupted, session.Status);
         Assert.True(await check.AuditEvents.AnyAsync(a => a.Action == "session.interrupted" && a.Target == session.Id.ToString()));
@@ -132,7 +132,7 @@ public sealed class CrashSafetyTests
         await using var connection = new SqliteConnection($"Data Source={database};Mode=ReadOnly;Pooling=false");
         await connection.OpenAsync();
         await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT count(*) FROM SessionEvents";
+        command.CommandText = "SELECT coalesce(sum(Count), 0) FROM SessionChunks";
         return (long)(await command.ExecuteScalarAsync())!;
     }
 

@@ -23,6 +23,7 @@ public sealed class RecordIntegrityTests(DataPathFixture fixture) : IClassFixtur
         for (var i = 0; i < requests; i++)
         {
             (await agent.GetAsync($"/billing/echo?step={i}")).EnsureSuccessStatusCode();
+            await fixture.FlushRecordingAsync(); // Each event in a chunk of its own: the tampering below is then the same each run.
         }
 
         fixture.Hoop.Services.GetRequiredService<SessionTracker>().EndIdle(DateTimeOffset.MaxValue);
@@ -39,10 +40,14 @@ public sealed class RecordIntegrityTests(DataPathFixture fixture) : IClassFixtur
         return await response.Content.ReadFromJsonAsync<JsonElement>();
     }
 
-    private async Task SqlAsync(string sql, params object[] parameters)
+    private static SessionEvent Edited(SessionEvent e, int sequence)
     {
-        await using var db = await fixture.Contexts.CreateDbContextAsync();
-        await db.Database.ExecuteSqlRawAsync(sql, parameters);
+        if (e.Sequence == sequence)
+        {
+            e.Content = e.Content.Replace("step=2", "step=9", StringComparison.Ordinal);
+        }
+
+        return e;
     }
 
     [Fact]
@@ -71,56 +76,41 @@ public sealed class RecordIntegrityTests(DataPathFixture fixture) : IClassFixtur
     public async Task TamperingInTheStore_IsFound_AndNamed(string how)
     {
         var id = await RecordedSessionAsync($"tampered-{how}");
-        var table = "SessionEvents";
-        switch (how)
+        await using (var db = await fixture.Contexts.CreateDbContextAsync())
         {
-            case "edit":
-                await SqlAsync($"UPDATE {table} SET Content = replace(Content, 'step=2', 'step=9') WHERE SessionId = {{0}} AND Sequence = 3", id.ToString().ToUpperInvariant());
-                break;
-            case "delete":
-                await SqlAsync($"DELETE FROM {table} WHERE SessionId = {{0}} AND Sequence = 2", id.ToString().ToUpperInvariant());
-                break;
-            case "reorder":
-                // The contents of events 2 and 3 swapped, hashes left where they were.
-                await SqlAsync($$"""
-                    UPDATE {{table}} SET Content = CASE Sequence WHEN 2 THEN (SELECT Content FROM {{table}} WHERE SessionId = {0} AND Sequence = 3)
-                                                            ELSE (SELECT Content FROM {{table}} WHERE SessionId = {0} AND Sequence = 2) END
-                    WHERE SessionId = {0} AND Sequence IN (2, 3)
-                    """, id.ToString().ToUpperInvariant());
-                break;
-            case "recompute":
-                // Whoever edits event 3 can recompute its SHA-256 link, but not its MAC: that needs the master key.
-                await using (var db = await fixture.Contexts.CreateDbContextAsync())
-                {
-                    var events = await db.SessionEvents.Where(e => e.SessionId == id).OrderBy(e => e.Id).ToListAsync();
-                    var previous = RecordChain.Genesis(id);
-                    foreach (var e in events)
+            var session = id.ToString().ToUpperInvariant();
+            switch (how)
+            {
+                case "edit":
+                    await Recorded.RewriteAsync(db, id, events => [.. events.Select(e => Edited(e, 3))]);
+                    break;
+                case "delete":
+                    await Recorded.RewriteAsync(db, id, events => [.. events.Where(e => e.Sequence != 2)]);
+                    break;
+                case "reorder":
+                    // The contents of events 2 and 3 swapped, hashes left where they were.
+                    await Recorded.RewriteAsync(db, id, events =>
                     {
-                        if (e.Sequence == 3)
-                        {
-                            e.Content = e.Content.Replace("step=2", "step=9", StringComparison.Ordinal);
-                        }
-
-                        var hash = RecordChain.Link(previous, e);
-                        e.Hash = RecordChain.Hex(hash);
-                        previous = hash;
-                    }
-
-                    await db.SaveChangesAsync();
-                }
-
-                break;
-            case "strip-seal":
-                // The last event removed and the seal with it, to pass the session off as never sealed.
-                await SqlAsync($"DELETE FROM {table} WHERE SessionId = {{0}} AND Sequence = 4", id.ToString().ToUpperInvariant());
-                await SqlAsync("UPDATE Sessions SET Signature = NULL, FinalHash = NULL WHERE Id = {0}", id.ToString().ToUpperInvariant());
-                break;
-            case "change-agent":
-                await SqlAsync("UPDATE Sessions SET Subject = 'someone-else' WHERE Id = {0}", id.ToString().ToUpperInvariant());
-                break;
-            default:
-                await SqlAsync($"DELETE FROM {table} WHERE SessionId = {{0}} AND Sequence = 4", id.ToString().ToUpperInvariant());
-                break;
+                        (events[1].Content, events[2].Content) = (events[2].Content, events[1].Content);
+                        return events;
+                    });
+                    break;
+                case "recompute":
+                    // Whoever edits event 3 can recompute the SHA-256 links, but not the MAC: that needs the master key.
+                    await Recorded.RewriteAsync(db, id, events => [.. events.Select(e => Edited(e, 3))], recompute: true);
+                    break;
+                case "strip-seal":
+                    // The last event removed and the seal with it, to pass the session off as never sealed.
+                    await Recorded.RewriteAsync(db, id, events => [.. events.Where(e => e.Sequence != 4)]);
+                    await db.Database.ExecuteSqlRawAsync("UPDATE Sessions SET Signature = NULL, FinalHash = NULL WHERE Id = {0}", session);
+                    break;
+                case "change-agent":
+                    await db.Database.ExecuteSqlRawAsync("UPDATE Sessions SET Subject = 'someone-else' WHERE Id = {0}", session);
+                    break;
+                default:
+                    await Recorded.RewriteAsync(db, id, events => [.. events.Where(e => e.Sequence != 4)]);
+                    break;
+            }
         }
 
         var report = await VerifyAsync(id);
@@ -137,6 +127,98 @@ public sealed class RecordIntegrityTests(DataPathFixture fixture) : IClassFixtur
             "change-agent" => "seal does not verify",
             _ => "sealed with a different last event",
         }, problem);
+    }
+
+    [Fact]
+    public async Task AChunkOfSeveralEvents_EditedAndRecomputed_IsFoundAtTheChunksLastEvent()
+    {
+        using (var agent = fixture.Agent(fixture.Issuer.Token(subject: "chunked-agent")))
+        {
+            // Sent together, so written in one batch and stored in one chunk.
+            await Task.WhenAll(Enumerable.Range(0, 6).Select(async i => (await agent.GetAsync($"/billing/echo?step={i}")).EnsureSuccessStatusCode()));
+        }
+
+        fixture.Hoop.Services.GetRequiredService<SessionTracker>().EndIdle(DateTimeOffset.MaxValue);
+        await fixture.FlushRecordingAsync();
+        await using var db = await fixture.Contexts.CreateDbContextAsync();
+        var id = await db.Sessions.Where(s => s.Subject == "chunked-agent").Select(s => s.Id).SingleAsync();
+        var chunks = await db.SessionChunks.AsNoTracking().Where(c => c.SessionId == id).OrderBy(c => c.Id).ToListAsync();
+        Assert.Contains(chunks, c => c.Count > 1);
+        Assert.Equal(6, chunks.Sum(c => c.Count));
+        Assert.True((await VerifyAsync(id)).GetProperty("intact").GetBoolean());
+
+        // Editing the first event of a chunk of several and recomputing every link after it: only the chunk's MAC gives it away.
+        var edited = chunks.First(c => c.Count > 1);
+        await Recorded.RewriteAsync(db, id, events =>
+        {
+            events.Single(e => e.Sequence == edited.FirstSequence).Content += " ";
+            return events;
+        }, recompute: true);
+
+        var report = await VerifyAsync(id);
+        Assert.False(report.GetProperty("intact").GetBoolean());
+        Assert.Contains($"event {edited.LastSequence} has a hash that Hoop's key did not sign", report.GetProperty("problem").GetString());
+    }
+
+    [Fact]
+    public async Task ASessionStoredAsEventRows_ByAnEarlierVersion_StillReplaysVerifiesAndExports()
+    {
+        // As Hoop wrote sessions before chunks: one row per event, chain link v1, a MAC per event, sealed.
+        var seal = fixture.Hoop.Services.GetRequiredService<RecordSeal>();
+        var session = new Session
+        {
+            ConnectionName = "billing",
+            Protocol = ConnectionKind.Http,
+            Subject = "row-era-agent",
+            StartedAt = DateTime.UtcNow.AddDays(-1),
+            EndedAt = DateTime.UtcNow.AddDays(-1).AddMinutes(1),
+            Status = SessionStatus.Closed,
+            EventCount = 3,
+        };
+        var previous = RecordChain.Genesis(session.Id);
+        var events = new List<SessionEvent>();
+        for (var i = 1; i <= 3; i++)
+        {
+            var e = new SessionEvent
+            {
+                SessionId = session.Id,
+                Sequence = i,
+                At = session.StartedAt.AddSeconds(i),
+                Kind = "http",
+                Summary = $"GET /billing/echo?row={i} 200",
+                Content = $"{{\"request\":{{\"method\":\"GET\",\"path\":\"/billing/echo\",\"query\":\"?row={i}\"}},\"response\":{{\"status\":200}}}}",
+            };
+            previous = RecordChain.Link(previous, e);
+            (e.Hash, e.Mac) = (RecordChain.Hex(previous), seal.Mac(previous));
+            events.Add(e);
+        }
+
+        session.FinalHash = RecordChain.Hex(previous);
+        session.Signature = await seal.SignAsync(RecordChain.Manifest(session.Id, session.Subject, session.ConnectionName, session.StartedAt, 3, session.FinalHash),
+            CancellationToken.None);
+        await using (var db = await fixture.Contexts.CreateDbContextAsync())
+        {
+            db.Sessions.Add(session);
+            db.SessionEvents.AddRange(events);
+            await db.SaveChangesAsync();
+        }
+
+        using var auditor = fixture.Hoop.CreateAdminClient();
+        var replayed = await auditor.GetFromJsonAsync<JsonElement>($"/api/v1/sessions/{session.Id}");
+        var report = await VerifyAsync(session.Id);
+        var export = await auditor.GetStringAsync($"/api/v1/sessions/{session.Id}/export");
+        using var folder = new TempFolder();
+        await File.WriteAllTextAsync(folder["rows.jsonl"], export);
+        await File.WriteAllTextAsync(folder["hoop.pem"], await auditor.GetStringAsync("/api/v1/recording/public-key"));
+        var output = new StringWriter();
+        var code = await HoopHost.RunAsync(["verify-export", folder["rows.jsonl"], folder["hoop.pem"]], output, output);
+
+        Assert.Equal([1, 2, 3], replayed.GetProperty("events").EnumerateArray().Select(e => e.GetProperty("sequence").GetInt32()));
+        Assert.True(report.GetProperty("intact").GetBoolean(), report.GetProperty("problem").GetString());
+        Assert.Equal(3, report.GetProperty("events").GetInt32());
+        Assert.DoesNotContain("\"chain\"", export); // Event lines of rows read exactly as earlier versions wrote them.
+        Assert.True(code == 0, output.ToString());
+        Assert.Contains("intact: 3 events, sealed and signed", output.ToString());
     }
 
     [Fact]
@@ -238,7 +320,8 @@ public sealed class RecordIntegrityTests(DataPathFixture fixture) : IClassFixtur
         await using var check = await fixture.Contexts.CreateDbContextAsync();
         Assert.Equal(1, purged);
         Assert.False(await check.Sessions.AnyAsync(s => s.Id == expired));
-        Assert.False(await check.SessionEvents.AnyAsync(e => e.SessionId == expired));
+        Assert.Empty(await Recorded.EventsAsync(check, expired));
+        Assert.False(await check.SessionChunks.AnyAsync(c => c.SessionId == expired));
         Assert.True(await check.Sessions.AnyAsync(s => s.Id == held));
         Assert.True(await check.Sessions.AnyAsync(s => s.Id == recent));
         var audit = await check.AuditEvents.SingleAsync(a => a.Action == "session.purged");
@@ -291,6 +374,31 @@ public sealed class RecordIntegrityTests(DataPathFixture fixture) : IClassFixtur
         Assert.Equal(session, Assert.Single(found.GetProperty("sessions").EnumerateArray()).GetGuid());
         Assert.Equal(System.Net.HttpStatusCode.OK, odd.StatusCode); // FTS5 syntax in a query is searched for as words, not run.
         Assert.Equal(System.Net.HttpStatusCode.BadRequest, (await auditor.GetAsync("/api/v1/search?q=%20")).StatusCode);
+    }
+
+    [Fact]
+    public async Task FullTextSearch_InAChunkOfSeveralEvents_NamesTheEventThatHoldsTheWords()
+    {
+        using (var agent = fixture.Agent(fixture.Issuer.Token(subject: "chunk-searched-agent")))
+        {
+            // Sent together, so written in one batch and stored in one chunk.
+            await Task.WhenAll(Enumerable.Range(0, 5).Select(async i =>
+                (await agent.GetAsync($"/billing/echo?note={(i == 3 ? "quagga77" : "plain")}-{i}")).EnsureSuccessStatusCode()));
+        }
+
+        await fixture.FlushRecordingAsync();
+        await fixture.Hoop.Services.GetRequiredService<SearchIndex>().IndexAsync(CancellationToken.None);
+        using var auditor = fixture.Hoop.CreateAdminClient();
+
+        var found = await auditor.GetFromJsonAsync<JsonElement>("/api/v1/search?q=quagga77");
+
+        var hit = Assert.Single(found.GetProperty("events").EnumerateArray());
+        await using var db = await fixture.Contexts.CreateDbContextAsync();
+        var session = await db.Sessions.Where(s => s.Subject == "chunk-searched-agent").Select(s => s.Id).SingleAsync();
+        var holder = (await Recorded.EventsAsync(db, session)).Single(e => e.Content.Contains("quagga77", StringComparison.Ordinal));
+        Assert.Equal(session, hit.GetProperty("sessionId").GetGuid());
+        Assert.Equal(holder.Sequence, hit.GetProperty("sequence").GetInt32());
+        Assert.Contains("[quagga77]", hit.GetProperty("snippet").GetString());
     }
 
     [Fact]

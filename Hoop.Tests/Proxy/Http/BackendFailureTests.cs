@@ -93,7 +93,7 @@ public sealed class BackendFailureTests(DataPathFixture fixture) : IClassFixture
 
         await fixture.FlushRecordingAsync();
         await using var db = await fixture.Contexts.CreateDbContextAsync();
-        var recorded = await db.SessionEvents.Where(e => e.Summary.StartsWith("GET /plain/")).SingleAsync();
+        var recorded = (await Recorded.EventsAsync(db)).Single(e => e.Summary.StartsWith("GET /plain/", StringComparison.Ordinal));
         Assert.Contains("plain http, set by an admin", recorded.Content);
     }
 
@@ -155,7 +155,7 @@ public sealed class BackendFailureTests(DataPathFixture fixture) : IClassFixture
         await fixture.FlushRecordingAsync();
         await using var db = await fixture.Contexts.CreateDbContextAsync();
         var session = await db.Sessions.SingleAsync(s => s.Subject == "reset-agent");
-        var recorded = await db.SessionEvents.SingleAsync(e => e.SessionId == session.Id);
+        var recorded = (await Recorded.EventsAsync(db, session.Id)).Single();
         Assert.Contains("broke off the exchange", JsonDocument.Parse(recorded.Content).RootElement.GetProperty("error").GetString());
     }
 }

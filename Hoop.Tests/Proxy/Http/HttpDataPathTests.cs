@@ -322,7 +322,7 @@ public sealed class HttpDataPathTests(DataPathFixture fixture) : IClassFixture<D
 
         await fixture.FlushRecordingAsync();
         await using var db = await fixture.Contexts.CreateDbContextAsync();
-        Assert.Empty(await db.SessionEvents.Where(e => e.Content.Contains(DataPathFixture.Canary)).ToListAsync());
+        Assert.DoesNotContain(await Recorded.EventsAsync(db), e => e.Content.Contains(DataPathFixture.Canary, StringComparison.Ordinal));
         Assert.Empty(await db.AuditEvents.Where(e => e.Details!.Contains(DataPathFixture.Canary)).ToListAsync());
         Assert.Empty(await db.LogEvents.Where(e => e.Message.Contains(DataPathFixture.Canary) || e.Exception!.Contains(DataPathFixture.Canary)).ToListAsync());
     }
@@ -371,7 +371,7 @@ public sealed class HttpDataPathTests(DataPathFixture fixture) : IClassFixture<D
         Assert.Equal("billing", session.ConnectionName);
         Assert.Equal(SessionStatus.Open, session.Status);
         Assert.Equal([DataPathFixture.Group], session.Groups);
-        var events = await db.SessionEvents.Where(e => e.SessionId == session.Id).OrderBy(e => e.Sequence).ToListAsync();
+        var events = (await Recorded.EventsAsync(db, session.Id)).OrderBy(e => e.Sequence).ToList();
         Assert.Equal([1, 2], events.Select(e => e.Sequence));
         Assert.Equal("POST /billing/echo?… 200", events[0].Summary);
         var content = JsonDocument.Parse(events[0].Content).RootElement;

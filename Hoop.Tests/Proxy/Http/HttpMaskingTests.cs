@@ -84,7 +84,7 @@ public sealed class HttpMaskingTests(MaskingFixture fixture) : IClassFixture<Mas
         await fixture.FlushRecordingAsync();
         await using var db = await fixture.Contexts.CreateDbContextAsync();
         var session = await db.Sessions.SingleAsync(x => x.Subject == "agent-glued-card");
-        var events = await db.SessionEvents.Where(e => e.SessionId == session.Id).Select(e => e.Summary + "\n" + e.Content).ToListAsync();
+        var events = (await Recorded.EventsAsync(db, session.Id)).Select(e => e.Summary + "\n" + e.Content).ToList();
         Assert.NotEmpty(events);
         var recorded = string.Join('\n', events);
         Assert.DoesNotContain("4111111111111111", recorded);
@@ -188,7 +188,7 @@ public sealed class HttpMaskingTests(MaskingFixture fixture) : IClassFixture<Mas
     {
         await fixture.FlushRecordingAsync();
         await using var db = await fixture.Contexts.CreateDbContextAsync();
-        var events = await db.SessionEvents.OrderByDescending(e => e.Id).ToListAsync();
+        var events = (await Recorded.EventsAsync(db)).OrderByDescending(e => e.At).ToList();
         return events.First(e => e.Summary.Contains(summaryPart, StringComparison.Ordinal)).Content;
     }
 }

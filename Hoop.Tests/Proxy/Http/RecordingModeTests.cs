@@ -34,7 +34,7 @@ public sealed class RecordingModeTests
             Assert.Equal(HttpStatusCode.OK, (await agent.GetAsync("/billing/echo?after=1")).StatusCode);
             await fixture.FlushRecordingAsync();
             await using var db = await fixture.Contexts.CreateDbContextAsync();
-            var summaries = await db.SessionEvents.Select(e => e.Summary).ToListAsync();
+            var summaries = (await Recorded.EventsAsync(db)).Select(e => e.Summary).ToList();
             Assert.Contains("GET /billing/echo?… 200", summaries);
             Assert.Equal(2, summaries.Count);
         }
@@ -90,7 +90,7 @@ public sealed class RecordingModeTests
             await fixture.FlushRecordingAsync();
             await using (var db = await fixture.Contexts.CreateDbContextAsync())
             {
-                var recorded = await db.SessionEvents.SingleAsync(e => e.Summary.StartsWith("GET /billing/bytes/100"));
+                var recorded = (await Recorded.EventsAsync(db)).Single(e => e.Summary.StartsWith("GET /billing/bytes/100", StringComparison.Ordinal));
                 var body = System.Text.Json.JsonDocument.Parse(recorded.Content).RootElement.GetProperty("response").GetProperty("body");
                 Assert.Equal(100, body.GetProperty("bytes").GetInt64());
                 Assert.True(body.GetProperty("truncated").GetBoolean());
@@ -119,13 +119,13 @@ public sealed class RecordingModeTests
     private static async Task BreakSessionEventsAsync(DataPathFixture fixture)
     {
         await using var db = await fixture.Contexts.CreateDbContextAsync();
-        await db.Database.ExecuteSqlRawAsync("ALTER TABLE SessionEvents RENAME TO SessionEventsAway");
+        await db.Database.ExecuteSqlRawAsync("ALTER TABLE SessionChunks RENAME TO SessionChunksAway");
     }
 
     private static async Task RepairSessionEventsAsync(DataPathFixture fixture)
     {
         await using var db = await fixture.Contexts.CreateDbContextAsync();
-        await db.Database.ExecuteSqlRawAsync("ALTER TABLE SessionEventsAway RENAME TO SessionEvents");
+        await db.Database.ExecuteSqlRawAsync("ALTER TABLE SessionChunksAway RENAME TO SessionChunks");
     }
 
     private static async Task WaitUntil(Func<bool> condition)

@@ -152,7 +152,7 @@ public sealed class SecretReflectionTests(SecretReflectionTests.Fixture fixture)
     {
         await fixture.FlushRecordingAsync();
         await using var db = await fixture.Contexts.CreateDbContextAsync();
-        var events = await db.SessionEvents.Where(e => e.Summary.StartsWith(summaryPrefix)).OrderBy(e => e.Id).ToListAsync();
+        var events = (await Recorded.EventsAsync(db)).Where(e => e.Summary.StartsWith(summaryPrefix, StringComparison.Ordinal)).ToList();
         Assert.All(events, e => AssertNoForm(e.Content));
         return events.Select(e => JsonDocument.Parse(e.Content).RootElement).ToList();
     }

@@ -5,7 +5,6 @@ using System.Net.WebSockets;
 using System.Text;
 using System.Text.Json;
 using Hoop.Tests.Support;
-using Microsoft.EntityFrameworkCore;
 
 namespace Hoop.Tests.Proxy.Http;
 
@@ -54,7 +53,7 @@ public sealed class StreamingTests(DataPathFixture fixture) : IClassFixture<Data
 
         await fixture.FlushRecordingAsync();
         await using var db = await fixture.Contexts.CreateDbContextAsync();
-        var recorded = await db.SessionEvents.Where(e => e.Summary.StartsWith("GET /billing/bytes/")).SingleAsync();
+        var recorded = (await Recorded.EventsAsync(db)).Single(e => e.Summary.StartsWith("GET /billing/bytes/", StringComparison.Ordinal));
         var body = JsonDocument.Parse(recorded.Content).RootElement.GetProperty("response").GetProperty("body");
         Assert.Equal(HundredMegabytes, body.GetProperty("bytes").GetInt64());
         Assert.True(body.GetProperty("truncated").GetBoolean());

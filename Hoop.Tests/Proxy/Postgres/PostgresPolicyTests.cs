@@ -62,7 +62,7 @@ public sealed class PostgresPolicyTests(PostgresFixture fixture) : IClassFixture
         });
         await using var db = await fixture.Contexts.CreateDbContextAsync();
         var sessions = await db.Sessions.Where(s => s.Subject == "masked-bot" || s.Subject == "masked-psql").Select(s => s.Id).ToListAsync();
-        var recorded = string.Join('\n', await db.SessionEvents.Where(e => sessions.Contains(e.SessionId)).Select(e => e.Content).ToListAsync());
+        var recorded = string.Join('\n', (await Recorded.EventsAsync(db)).Where(e => sessions.Contains(e.SessionId)).Select(e => e.Content));
         Assert.DoesNotContain("ada@example.com", recorded);
         Assert.DoesNotContain("123-45-6789", recorded);
         Assert.Contains("[SSN_COLUMN]", recorded);
@@ -122,7 +122,7 @@ public sealed class PostgresPolicyTests(PostgresFixture fixture) : IClassFixture
         {
             await fixture.FlushRecordingAsync();
             await using var db = await fixture.Contexts.CreateDbContextAsync();
-            return await db.SessionEvents.AnyAsync(e => e.Kind == "sql-denied" && e.Summary.StartsWith("DROP TABLE orders"));
+            return (await Recorded.EventsAsync(db)).Any(e => e.Kind == "sql-denied" && e.Summary.StartsWith("DROP TABLE orders", StringComparison.Ordinal));
         });
     }
 
@@ -177,8 +177,8 @@ public sealed class PostgresPolicyTests(PostgresFixture fixture) : IClassFixture
         await fixture.FlushRecordingAsync();
         await using var db = await fixture.Contexts.CreateDbContextAsync();
         var stored = await db.Reviews.AsNoTracking().SingleAsync(r => r.Id == Guid.Parse(reviewId));
-        var ran = await db.SessionEvents.AsNoTracking().Where(e => e.SessionId == stored.SessionId && e.Kind == "sql" && e.Summary.Contains("DELETE FROM orders"))
-            .ToListAsync();
+        var ran = (await Recorded.EventsAsync(db, stored.SessionId)).Where(e => e.Kind == "sql" && e.Summary.Contains("DELETE FROM orders", StringComparison.Ordinal))
+            .ToList();
         var approved = Assert.Single(ran, e => e.Marks.HasFlag(Hoop.Data.Entities.EventMarks.Approved));
         Assert.Contains(reviewId, approved.Content);
     }

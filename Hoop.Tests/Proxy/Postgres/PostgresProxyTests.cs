@@ -222,7 +222,7 @@ public sealed class PostgresProxyTests(PostgresFixture fixture) : IClassFixture<
         });
         await using var db = await fixture.Contexts.CreateDbContextAsync();
         var session = await db.Sessions.SingleAsync(s => s.Subject == "recorded-agent");
-        var events = await db.SessionEvents.Where(e => e.SessionId == session.Id).OrderBy(e => e.Sequence).ToListAsync();
+        var events = (await Recorded.EventsAsync(db, session.Id)).OrderBy(e => e.Sequence).ToList();
         var query = events.Single(e => e.Summary.StartsWith("SELECT id, name", StringComparison.Ordinal));
         using var content = JsonDocument.Parse(query.Content);
 
@@ -234,7 +234,7 @@ public sealed class PostgresProxyTests(PostgresFixture fixture) : IClassFixture<
         Assert.Equal("Ada", content.RootElement.GetProperty("rows")[0][1].GetString());
         Assert.Equal(1, content.RootElement.GetProperty("rowCount").GetInt32());
 
-        var stored = string.Join('\n', await db.SessionEvents.Select(e => e.Content).ToListAsync())
+        var stored = string.Join('\n', (await Recorded.EventsAsync(db)).Select(e => e.Content))
             + string.Join('\n', await db.AuditEvents.Select(e => e.Details).ToListAsync())
             + string.Join('\n', await db.LogEvents.Select(e => e.Message + e.Exception).ToListAsync());
         Assert.DoesNotContain(PostgresFixture.DatabaseCanary, stored);

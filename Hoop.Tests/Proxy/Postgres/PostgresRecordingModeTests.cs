@@ -20,7 +20,7 @@ public sealed class PostgresRecordingModeTests
             await using (var db = await fixture.Contexts.CreateDbContextAsync())
             {
                 // A real write failure: the table the writer inserts into is gone for a while.
-                await db.Database.ExecuteSqlRawAsync("ALTER TABLE SessionEvents RENAME TO SessionEventsAway");
+                await db.Database.ExecuteSqlRawAsync("ALTER TABLE SessionChunks RENAME TO SessionChunksAway");
             }
 
             await using (var before = await fixture.OpenAgentAsync())
@@ -36,7 +36,7 @@ public sealed class PostgresRecordingModeTests
 
             await using (var db = await fixture.Contexts.CreateDbContextAsync())
             {
-                await db.Database.ExecuteSqlRawAsync("ALTER TABLE SessionEventsAway RENAME TO SessionEvents");
+                await db.Database.ExecuteSqlRawAsync("ALTER TABLE SessionChunksAway RENAME TO SessionChunks");
             }
 
             await Eventually.TrueAsync(() => recorder.Healthy, TimeSpan.FromSeconds(30));

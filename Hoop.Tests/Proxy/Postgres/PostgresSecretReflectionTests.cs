@@ -85,7 +85,7 @@ public sealed class PostgresSecretReflectionTests(PostgresFixture fixture) : ICl
     {
         await fixture.FlushRecordingAsync();
         await using var db = await fixture.Contexts.CreateDbContextAsync();
-        var events = await db.SessionEvents.Where(e => e.Summary.StartsWith(queryPrefix)).ToListAsync();
+        var events = (await Recorded.EventsAsync(db)).Where(e => e.Summary.StartsWith(queryPrefix, StringComparison.Ordinal)).ToList();
         Assert.All(events, e => Assert.DoesNotContain(PostgresFixture.DatabaseCanary, e.Content));
         return JsonDocument.Parse(events.Last().Content).RootElement;
     }
