@@ -41,12 +41,11 @@ public static class EventChunk
         return sha.GetHashAndReset();
     }
 
-    /// <summary>
-    /// The chunk's events, in the order written, with the hash stored beside each (<see cref="SessionEvent.Chain"/>
-    /// 2). The last event carries the chunk's MAC (an empty one if the row lost it, so a check of it fails); the
-    /// others carry none, since the MAC of the last hash vouches for every link before it.
-    /// </summary>
-    public static List<SessionEvent> Read(SessionChunk chunk)
+    /// <summary>Where one event's fields lie in a chunk's opened bytes (<see cref="Open"/>).</summary>
+    public readonly record struct FrameLayout(int Sequence, long AtTicks, long DurationMicroseconds, Range Kind, Range Summary, Range Content, Range Hash);
+
+    /// <summary>The chunk's frames, decompressed; throws <see cref="InvalidDataException"/> when the row was changed so it no longer opens.</summary>
+    public static byte[] Open(SessionChunk chunk)
     {
         if (chunk.Format != Format)
         {
@@ -59,34 +58,72 @@ public static class EventChunk
             throw new InvalidDataException($"chunk {chunk.Id} does not decompress to its recorded length: it was changed in the store");
         }
 
-        var marks = MarksOf(chunk.Marked);
-        var events = new List<SessionEvent>(chunk.Count);
-        var span = data.AsSpan();
-        while (span.Length > 0)
+        return data;
+    }
+
+    /// <summary>The layout of every frame in <paramref name="data"/> (<see cref="Open"/>), checked to stay inside it.</summary>
+    public static List<FrameLayout> Layout(byte[] data)
+    {
+        var frames = new List<FrameLayout>(data.Length / 1024 + 1);
+        var at = 0;
+        while (at < data.Length)
         {
-            var length = BinaryPrimitives.ReadInt32LittleEndian(span);
-            if (length < 32 || span.Length < 4 + length + HashBytes)
+            var length = data.Length - at >= 4 ? BinaryPrimitives.ReadInt32LittleEndian(data.AsSpan(at)) : -1;
+            if (length < 32 || data.Length - at - 4 - HashBytes < length)
             {
-                throw new InvalidDataException($"chunk {chunk.Id} holds a cut frame: it was changed in the store");
+                throw new InvalidDataException("a chunk holds a cut frame: it was changed in the store");
             }
 
-            var frame = span.Slice(4, length);
-            var sequence = BinaryPrimitives.ReadInt32LittleEndian(frame);
-            ReadOnlySpan<byte> fields = frame[20..];
+            var frame = data.AsSpan(at + 4, length);
+            var field = at + 4 + 20;
+            var end = at + 4 + length;
+            frames.Add(new FrameLayout(BinaryPrimitives.ReadInt32LittleEndian(frame), BinaryPrimitives.ReadInt64LittleEndian(frame[4..]),
+                BinaryPrimitives.ReadInt64LittleEndian(frame[12..]), Field(data, ref field, end), Field(data, ref field, end), Field(data, ref field, end),
+                end..(end + HashBytes)));
+            at = end + HashBytes;
+        }
+
+        return frames;
+    }
+
+    private static Range Field(byte[] data, ref int at, int end)
+    {
+        var length = end - at >= 4 ? BinaryPrimitives.ReadInt32LittleEndian(data.AsSpan(at)) : -1;
+        if (length < 0 || length > end - at - 4)
+        {
+            throw new InvalidDataException("a frame's field runs past the frame: the chunk was changed in the store");
+        }
+
+        var range = (at + 4)..(at + 4 + length);
+        at += 4 + length;
+        return range;
+    }
+
+    /// <summary>
+    /// The chunk's events, in the order written, with the hash stored beside each (<see cref="SessionEvent.Chain"/>
+    /// 2). The last event carries the chunk's MAC (an empty one if the row lost it, so a check of it fails); the
+    /// others carry none, since the MAC of the last hash vouches for every link before it.
+    /// </summary>
+    public static List<SessionEvent> Read(SessionChunk chunk)
+    {
+        var data = Open(chunk);
+        var marks = MarksOf(chunk.Marked);
+        var events = new List<SessionEvent>(chunk.Count);
+        foreach (var f in Layout(data))
+        {
             events.Add(new SessionEvent
             {
                 SessionId = chunk.SessionId,
-                Sequence = sequence,
-                At = new DateTime(BinaryPrimitives.ReadInt64LittleEndian(frame[4..]), DateTimeKind.Utc),
-                DurationMicroseconds = BinaryPrimitives.ReadInt64LittleEndian(frame[12..]),
-                Kind = ReadString(ref fields),
-                Summary = ReadString(ref fields),
-                Content = ReadString(ref fields),
-                Hash = Convert.ToHexStringLower(span.Slice(4 + length, HashBytes)),
-                Marks = marks.GetValueOrDefault(sequence),
+                Sequence = f.Sequence,
+                At = new DateTime(f.AtTicks, DateTimeKind.Utc),
+                DurationMicroseconds = f.DurationMicroseconds,
+                Kind = Encoding.UTF8.GetString(data.AsSpan(f.Kind)),
+                Summary = Encoding.UTF8.GetString(data.AsSpan(f.Summary)),
+                Content = Encoding.UTF8.GetString(data.AsSpan(f.Content)),
+                Hash = Convert.ToHexStringLower(data.AsSpan(f.Hash)),
+                Marks = marks.GetValueOrDefault(f.Sequence),
                 Chain = 2,
             });
-            span = span[(4 + length + HashBytes)..];
         }
 
         if (events.Count > 0)
@@ -106,19 +143,6 @@ public static class EventChunk
         }
 
         return marks;
-    }
-
-    private static string ReadString(ref ReadOnlySpan<byte> span)
-    {
-        var length = BinaryPrimitives.ReadInt32LittleEndian(span);
-        if (length < 0 || length > span.Length - 4)
-        {
-            throw new InvalidDataException("a frame's field runs past the frame: the chunk was changed in the store");
-        }
-
-        var value = Encoding.UTF8.GetString(span.Slice(4, length));
-        span = span[(4 + length)..];
-        return value;
     }
 
     internal static void WriteFrame(IBufferWriter<byte> buffer, SessionEvent e)

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Data.Common;
 using System.Text;
 using System.Text.Json;
@@ -21,9 +22,10 @@ public sealed record SearchHit(long? EventId, Guid SessionId, int Sequence, stri
 /// Full-text search over recorded content, in SQLite FTS5 tables made by migrations: one document per chunk of
 /// events (SessionChunkSearch, rowid = the chunk's id) and, for stores written before chunks, one per event row
 /// (SessionEventSearch). This indexer fills them in the order written, within about a second, never on the
-/// request path. While the recorder has a backlog it indexes one small batch a second and no more, so it neither
-/// competes with the recorder nor falls behind for good. Content is indexed as stored, that is masked: a search
-/// finds only what anyone may see; what is indexed of it is its values (<see cref="TextOf"/>). A hit in a chunk
+/// request path. While the recorder is writing it works within a CPU budget (<see cref="BusyBudget"/>), so under
+/// load it lags rather than competes with the data path, and it catches up once load drops. Content is indexed as
+/// stored, that is masked: a search finds only what anyone may see; what is indexed of it is its values
+/// (<see cref="TextOf(string)"/>). A hit in a chunk
 /// names the event in it that holds the words, with a snippet of that event.
 /// </summary>
 public sealed partial class SearchIndex(IDbContextFactory<HoopDbContext> contexts, Recorder recorder, TimeProvider time, ILogger<SearchIndex> logger)
@@ -38,26 +40,43 @@ public sealed partial class SearchIndex(IDbContextFactory<HoopDbContext> context
     /// </summary>
     public const int BatchSize = 1000;
 
-    /// <summary>Events per transaction while the recorder has a backlog: a core is held a few milliseconds at a time, so requests on a small machine do not queue behind it.</summary>
+    /// <summary>Events per transaction while the recorder is writing: a core is held a few milliseconds at a time, so requests on a small machine do not queue behind it.</summary>
     public const int BusyBatchSize = 200;
+
+    /// <summary>
+    /// The indexer's CPU budget while the recorder is writing: at most this much of each second (a tenth of one
+    /// core). Under sustained load the index lags; it catches up at full speed in the first second without writes.
+    /// </summary>
+    public static readonly TimeSpan BusyBudget = TimeSpan.FromMilliseconds(100);
 
     private const long MaxBatchChars = 4 * 1024 * 1024;
     private readonly SemaphoreSlim _running = new(1, 1);
+    private long _lastWritten;
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken) => Periodic.RunAsync(TimeSpan.FromSeconds(1), time,
-        IndexAsync, LogIndexFailed, stoppingToken);
+        TickAsync, LogIndexFailed, stoppingToken);
 
-    /// <summary>Indexes every event written so far; one batch only while the recorder has a backlog (it comes first).</summary>
-    public async Task IndexAsync(CancellationToken cancellationToken)
+    /// <summary>Indexes everything written so far, now and without a budget (tests, benchmarks).</summary>
+    public Task IndexAsync(CancellationToken cancellationToken) => RunAsync(budget: null, cancellationToken);
+
+    /// <summary>A second's work: everything when the recorder wrote nothing since the last tick, else at most <see cref="BusyBudget"/>.</summary>
+    private Task TickAsync(CancellationToken cancellationToken)
+    {
+        var written = recorder.Written;
+        var busy = Interlocked.Exchange(ref _lastWritten, written) != written;
+        return RunAsync(busy ? BusyBudget : null, cancellationToken);
+    }
+
+    private async Task RunAsync(TimeSpan? budget, CancellationToken cancellationToken)
     {
         await _running.WaitAsync(cancellationToken);
         try
         {
-            while (await IndexBatchAsync(recorder.Pending == 0 ? BatchSize : BusyBatchSize, cancellationToken) && recorder.Pending == 0)
-            {
-            }
-
-            while (await IndexChunksAsync(recorder.Pending == 0 ? BatchSize : BusyBatchSize, cancellationToken) && recorder.Pending == 0)
+            var started = time.GetTimestamp();
+            var size = budget is null ? BatchSize : BusyBatchSize;
+            // Event rows of older stores first, then chunks; a batch at a time until done or out of budget.
+            while ((await IndexBatchAsync(size, cancellationToken) || await IndexChunksAsync(size, cancellationToken))
+                && (budget is null || time.GetElapsedTime(started) < budget))
             {
             }
         }
@@ -77,18 +96,24 @@ public sealed partial class SearchIndex(IDbContextFactory<HoopDbContext> context
         var documents = new List<(long Id, string Text)>();
         var count = 0;
         var chars = 0L;
+        var text = new ArrayBufferWriter<byte>(EventChunk.TargetBytes);
+        var scratch = new ArrayBufferWriter<byte>(4096);
         await foreach (var chunk in db.SessionChunks.AsNoTracking().Where(c => c.Id > through).OrderBy(c => c.Id).AsAsyncEnumerable()
             .WithCancellation(cancellationToken))
         {
-            var text = new StringBuilder(chunk.Length);
-            foreach (var e in EventChunk.Read(chunk))
+            // Straight from the frames' UTF-8 to the document's: no string per event or per value.
+            var data = EventChunk.Open(chunk);
+            text.ResetWrittenCount();
+            foreach (var frame in EventChunk.Layout(data))
             {
-                text.Append(e.Summary).Append('\n').Append(TextOf(e.Content)).Append('\n');
+                text.Write(data.AsSpan(frame.Summary));
+                text.Write("\n"u8);
+                TextOf(data.AsSpan(frame.Content), text, scratch);
             }
 
-            documents.Add((chunk.Id, text.ToString()));
+            documents.Add((chunk.Id, Encoding.UTF8.GetString(text.WrittenSpan)));
             count += chunk.Count;
-            chars += text.Length;
+            chars += text.WrittenCount;
             if (count >= events || chars >= MaxBatchChars)
             {
                 break;
@@ -105,11 +130,11 @@ public sealed partial class SearchIndex(IDbContextFactory<HoopDbContext> context
             insert.Transaction = transaction.GetDbTransaction();
             insert.CommandText = "INSERT INTO SessionChunkSearch (rowid, Text) VALUES ($id, $text)";
             var id = Add(insert, "$id", 0L);
-            var text = Add(insert, "$text", "");
+            var value = Add(insert, "$text", "");
             foreach (var document in documents)
             {
                 id.Value = document.Id;
-                text.Value = document.Text;
+                value.Value = document.Text;
                 await insert.ExecuteNonQueryAsync(cancellationToken);
             }
         }
@@ -182,10 +207,24 @@ public sealed partial class SearchIndex(IDbContextFactory<HoopDbContext> context
     /// </summary>
     internal static string TextOf(string content)
     {
-        var text = new StringBuilder(content.Length);
-        var reader = new Utf8JsonReader(Encoding.UTF8.GetBytes(content));
-        string? property = null;
-        var namedDepth = -1; // Inside "headers" or "masked", whose keys are names worth finding.
+        var text = new ArrayBufferWriter<byte>(content.Length);
+        TextOf(Encoding.UTF8.GetBytes(content), text, new ArrayBufferWriter<byte>(content.Length));
+        return Encoding.UTF8.GetString(text.WrittenSpan);
+    }
+
+    /// <summary>
+    /// <see cref="TextOf(string)"/> on UTF-8, appended to <paramref name="output"/> without a string per value: the
+    /// indexer's path over a chunk's frames. <paramref name="scratch"/> is reused between calls.
+    /// </summary>
+    internal static void TextOf(ReadOnlySpan<byte> content, ArrayBufferWriter<byte> output, ArrayBufferWriter<byte> scratch)
+    {
+        scratch.ResetWrittenCount();
+        var reader = new Utf8JsonReader(content);
+        Span<byte> property = stackalloc byte[128];
+        var propertyLength = 0;
+        var named = false; // The property is "headers" or "masked", whose keys are names worth finding.
+        var skipped = false; // The property is a duration, a byte count or the version.
+        var namedDepth = -1;
         try
         {
             while (reader.Read())
@@ -193,34 +232,52 @@ public sealed partial class SearchIndex(IDbContextFactory<HoopDbContext> context
                 switch (reader.TokenType)
                 {
                     case JsonTokenType.PropertyName:
-                        property = reader.GetString();
+                        named = reader.ValueTextEquals("headers"u8) || reader.ValueTextEquals("masked"u8);
+                        skipped = reader.ValueTextEquals("durationMs"u8) || reader.ValueTextEquals("bytes"u8) || reader.ValueTextEquals("v"u8);
+                        propertyLength = namedDepth >= 0 && reader.CurrentDepth == namedDepth + 1 && reader.ValueSpan.Length <= property.Length
+                            ? reader.CopyString(property) : 0;
                         break;
-                    case JsonTokenType.StartObject when property is "headers" or "masked":
+                    case JsonTokenType.StartObject when named:
                         namedDepth = reader.CurrentDepth;
                         break;
                     case JsonTokenType.EndObject when reader.CurrentDepth == namedDepth:
                         namedDepth = -1;
                         break;
                     case JsonTokenType.String or JsonTokenType.Number when namedDepth >= 0 && reader.CurrentDepth == namedDepth + 1:
-                        text.Append(property).Append(": ").Append(Value(ref reader)).Append('\n');
+                        scratch.Write(property[..propertyLength]);
+                        scratch.Write(": "u8);
+                        WriteValue(ref reader, scratch);
                         break;
                     case JsonTokenType.String:
-                    case JsonTokenType.Number when property is not ("durationMs" or "bytes" or "v"):
-                        text.Append(Value(ref reader)).Append('\n');
+                    case JsonTokenType.Number when !skipped:
+                        WriteValue(ref reader, scratch);
                         break;
                 }
             }
         }
         catch (Exception e) when (e is JsonException or InvalidOperationException)
         {
-            // Not written by Hoop (changed in the store; a lone surrogate fails GetString): indexed as it is.
-            return content;
+            // Not written by Hoop (changed in the store; a lone surrogate fails to unescape): indexed as it is.
+            output.Write(content);
+            return;
         }
 
-        return text.ToString();
+        output.Write(scratch.WrittenSpan);
 
-        static string Value(ref Utf8JsonReader reader) =>
-            reader.TokenType == JsonTokenType.String ? reader.GetString()! : Encoding.UTF8.GetString(reader.ValueSpan);
+        static void WriteValue(ref Utf8JsonReader reader, ArrayBufferWriter<byte> to)
+        {
+            if (reader.ValueIsEscaped)
+            {
+                // Unescaped is never longer than escaped.
+                to.Advance(reader.CopyString(to.GetSpan(reader.ValueSpan.Length + 1)));
+            }
+            else
+            {
+                to.Write(reader.ValueSpan);
+            }
+
+            to.Write("\n"u8);
+        }
     }
 
     /// <summary>
