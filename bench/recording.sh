@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Recording benchmark: events per second through the batched, chained writer (bench/RecorderBench: the product's
-# recorder in its own host, 1 KB events), the time to read the first page of the 100,000-event session, and to
-# open its replay (timeline and first page) and seek to its middle; then each step of an event's recording alone
-# (bench/RecorderBench/Breakdown.cs), and the same events written in compressed 64 KB chunks, to size that design.
+# Recording benchmark: events per second through the batched, chained, chunked writer (bench/RecorderBench: the
+# product's recorder in its own host, 1 KB events), the time to read the first page of the 100,000-event session,
+# to open its replay (timeline and first page) and seek to its middle, and for the search index to catch up; then
+# each step of an event's recording alone (bench/RecorderBench/Breakdown.cs) with bytes on disk per event.
 #   bench/recording.sh       Environment: EVENTS (default 100000)
 set -euo pipefail
 cd "$(dirname "$0")/.."

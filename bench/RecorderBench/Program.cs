@@ -1,7 +1,7 @@
 // The recorder as the data path uses it: one session, EVENTS events of about 1 KB each (an HTTP exchange as
 // recorded) enqueued as fast as the queue takes them, timed until the writer has committed the last one, each
-// chained (SHA-256 link and MAC). Then the first page (100 events) of that session, read as the console would,
-// and where each event's time goes (Breakdown.cs).
+// chained and stored in compressed chunks. Then the first page (100 events) of that session, read as the console
+// would, its replay opened and a seek, the catch-up of the search index, and where each event's time goes (Breakdown.cs).
 //   RecorderBench <data folder> [events]
 using System.Diagnostics;
 using Hoop.Admin.Hosting;
@@ -60,7 +60,7 @@ var contexts = app.Services.GetRequiredService<IDbContextFactory<HoopDbContext>>
 var page = Stopwatch.StartNew();
 await using (var db = await contexts.CreateDbContextAsync())
 {
-    var first = await db.SessionEvents.AsNoTracking().Where(x => x.SessionId == session.Id).OrderBy(x => x.Sequence).Take(100).ToListAsync();
+    var first = await Hoop.Data.Records.RecordedEvents.PageAsync(db, session.Id, 0, 100, CancellationToken.None);
     page.Stop();
     Console.WriteLine($"recorder-bench first-page {first.Count} events in {page.Elapsed.TotalMilliseconds:0.0} ms (of a {events}-event session)");
 }
@@ -83,7 +83,14 @@ var middle = await activity.EventsPageAsync(session.Id, sequences[sequences.Coun
 seek.Stop();
 Console.WriteLine($"recorder-bench replay-seek to event {sequences.Count / 2} ({middle.Count} events) in {seek.Elapsed.TotalMilliseconds:0.0} ms");
 
+// The search indexer runs beside the writer but yields to it: what it has left once the writer is done, and how long it takes.
+var index = app.Services.GetRequiredService<SearchIndex>();
+var catchUp = Stopwatch.StartNew();
+await index.IndexAsync(CancellationToken.None);
+catchUp.Stop();
+Console.WriteLine($"recorder-bench search-index caught up {catchUp.Elapsed.TotalSeconds:0.00} s after the last event was written");
+
 await app.StopAsync();
 
-// Then each step of an event's recording alone, and the same events as a chunked writer would store them.
+// Then each step of an event's recording alone.
 await Breakdown.RunAsync(Build, Path.Combine(args[0], "breakdown"), events);
