@@ -24,7 +24,7 @@ public sealed class SessionChunk
     /// <summary>The marked events, as pairs of little-endian int32 (sequence, marks); empty when none.</summary>
     public byte[] Marked { get; set; } = [];
 
-    /// <summary>How <see cref="Data"/> is written: <see cref="Records.EventChunk.Format"/> (frames, chain link v2, Brotli).</summary>
+    /// <summary>How <see cref="Data"/> is written: <see cref="Records.EventChunk.Format"/> (frames, chain link v2, LZ4).</summary>
     public int Format { get; set; }
 
     /// <summary>Uncompressed length of <see cref="Data"/>.</summary>

@@ -1,9 +1,9 @@
 using System.Buffers.Binary;
-using System.IO.Compression;
 using Hoop.Data.Audit;
 using Hoop.Data.Entities;
 using Hoop.Data.Records;
 using Hoop.Data.Store;
+using K4os.Compression.LZ4;
 using Microsoft.EntityFrameworkCore;
 
 namespace Hoop.Tests.Support;
@@ -59,8 +59,8 @@ internal static class Recorded
             }
 
             var data = frames.ToArray();
-            var compressed = new byte[BrotliEncoder.GetMaxCompressedLength(data.Length)];
-            BrotliEncoder.TryCompress(data, compressed, out var written, 1, 22);
+            var compressed = new byte[LZ4Codec.MaximumOutputSize(data.Length)];
+            var written = LZ4Codec.Encode(data, compressed);
             (chunk.FirstSequence, chunk.LastSequence, chunk.Count) = (inChunk[0].Sequence, inChunk[^1].Sequence, inChunk.Count);
             (chunk.Length, chunk.Data) = (data.Length, compressed[..written]);
         }
