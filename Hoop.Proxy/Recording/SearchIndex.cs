@@ -45,7 +45,8 @@ public sealed partial class SearchIndex(IDbContextFactory<HoopDbContext> context
 
     /// <summary>
     /// The indexer's CPU budget while the recorder is writing: at most this much of each second (a tenth of one
-    /// core). Under sustained load the index lags; it catches up at full speed in the first second without writes.
+    /// core). Under sustained load the index lags; it catches up at full speed in the first second without writes,
+    /// and yields again as soon as writes resume.
     /// </summary>
     public static readonly TimeSpan BusyBudget = TimeSpan.FromMilliseconds(100);
 
@@ -57,33 +58,38 @@ public sealed partial class SearchIndex(IDbContextFactory<HoopDbContext> context
         TickAsync, LogIndexFailed, stoppingToken);
 
     /// <summary>Indexes everything written so far, now and without a budget (tests, benchmarks).</summary>
-    public Task IndexAsync(CancellationToken cancellationToken) => RunAsync(budget: null, cancellationToken);
+    public Task IndexAsync(CancellationToken cancellationToken) => RunAsync(yieldToWriter: false, cancellationToken);
 
-    /// <summary>A second's work: everything when the recorder wrote nothing since the last tick, else at most <see cref="BusyBudget"/>.</summary>
-    private Task TickAsync(CancellationToken cancellationToken)
-    {
-        var written = recorder.Written;
-        var busy = Interlocked.Exchange(ref _lastWritten, written) != written;
-        return RunAsync(busy ? BusyBudget : null, cancellationToken);
-    }
+    /// <summary>A second's work: everything while the recorder is idle, at most <see cref="BusyBudget"/> while it writes.</summary>
+    private Task TickAsync(CancellationToken cancellationToken) => RunAsync(yieldToWriter: true, cancellationToken);
 
-    private async Task RunAsync(TimeSpan? budget, CancellationToken cancellationToken)
+    private async Task RunAsync(bool yieldToWriter, CancellationToken cancellationToken)
     {
         await _running.WaitAsync(cancellationToken);
         try
         {
             var started = time.GetTimestamp();
-            var size = budget is null ? BatchSize : BusyBatchSize;
+            // Looked at before every batch, so a catch-up at full speed yields as soon as the recorder writes again.
+            var busy = yieldToWriter && WriterBusy();
             // Event rows of older stores first, then chunks; a batch at a time until done or out of budget.
-            while ((await IndexBatchAsync(size, cancellationToken) || await IndexChunksAsync(size, cancellationToken))
-                && (budget is null || time.GetElapsedTime(started) < budget))
+            while (!(busy && time.GetElapsedTime(started) >= BusyBudget)
+                && (await IndexBatchAsync(busy ? BusyBatchSize : BatchSize, cancellationToken)
+                    || await IndexChunksAsync(busy ? BusyBatchSize : BatchSize, cancellationToken)))
             {
+                busy = yieldToWriter && (WriterBusy() || busy);
             }
         }
         finally
         {
             _running.Release();
         }
+    }
+
+    /// <summary>True when the recorder has written since the last look.</summary>
+    private bool WriterBusy()
+    {
+        var written = recorder.Written;
+        return Interlocked.Exchange(ref _lastWritten, written) != written;
     }
 
     /// <summary>Indexes chunks, one document each, until about <paramref name="events"/> events; true when there may be more.</summary>
@@ -93,7 +99,7 @@ public sealed partial class SearchIndex(IDbContextFactory<HoopDbContext> context
         // Read and indexed in one write transaction: retention cannot purge a chunk between the two and leave it indexed.
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
         var through = await WatermarkAsync(db, ChunksIndexedThroughSetting, cancellationToken);
-        var documents = new List<(long Id, string Text)>();
+        var documents = new List<(long Id, byte[] Text)>();
         var count = 0;
         var chars = 0L;
         var text = new ArrayBufferWriter<byte>(EventChunk.TargetBytes);
@@ -111,7 +117,7 @@ public sealed partial class SearchIndex(IDbContextFactory<HoopDbContext> context
                 TextOf(data.AsSpan(frame.Content), text, scratch);
             }
 
-            documents.Add((chunk.Id, Encoding.UTF8.GetString(text.WrittenSpan)));
+            documents.Add((chunk.Id, text.WrittenSpan.ToArray()));
             count += chunk.Count;
             chars += text.WrittenCount;
             if (count >= events || chars >= MaxBatchChars)
@@ -128,9 +134,10 @@ public sealed partial class SearchIndex(IDbContextFactory<HoopDbContext> context
         await using (var insert = db.Database.GetDbConnection().CreateCommand())
         {
             insert.Transaction = transaction.GetDbTransaction();
-            insert.CommandText = "INSERT INTO SessionChunkSearch (rowid, Text) VALUES ($id, $text)";
+            // The document's UTF-8 bound as it is: CAST makes it text without a trip through a .NET string.
+            insert.CommandText = "INSERT INTO SessionChunkSearch (rowid, Text) VALUES ($id, CAST($text AS TEXT))";
             var id = Add(insert, "$id", 0L);
-            var value = Add(insert, "$text", "");
+            var value = Add(insert, "$text", Array.Empty<byte>());
             foreach (var document in documents)
             {
                 id.Value = document.Id;

@@ -3,6 +3,7 @@ using System.Text.Json;
 using Hoop.Admin.Hosting;
 using Hoop.Data.Audit;
 using Hoop.Data.Entities;
+using Hoop.Data.Store;
 using Hoop.Proxy.Recording;
 using Hoop.Tests.Support;
 using Microsoft.EntityFrameworkCore;
@@ -31,6 +32,10 @@ public sealed class RecordIntegrityTests(DataPathFixture fixture) : IClassFixtur
         await using var db = await fixture.Contexts.CreateDbContextAsync();
         return await db.Sessions.Where(s => s.Subject == subject).Select(s => s.Id).SingleAsync();
     }
+
+    /// <summary>The chunks whose search documents hold <paramref name="word"/>, straight from the index.</summary>
+    private static async Task<List<long>> IndexedChunksAsync(HoopDbContext db, string word) =>
+        await db.Database.SqlQueryRaw<long>("SELECT rowid AS Value FROM SessionChunkSearch WHERE SessionChunkSearch MATCH {0}", word).ToListAsync();
 
     private async Task<JsonElement> VerifyAsync(Guid session)
     {
@@ -315,6 +320,14 @@ public sealed class RecordIntegrityTests(DataPathFixture fixture) : IClassFixtur
             await db.Sessions.Where(s => s.Id == expired || s.Id == held).ExecuteUpdateAsync(u => u.SetProperty(s => s.EndedAt, DateTime.UtcNow.AddDays(-30)));
         }
 
+        await fixture.Hoop.Services.GetRequiredService<SearchIndex>().IndexAsync(CancellationToken.None);
+        List<long> expiredChunks;
+        await using (var db = await fixture.Contexts.CreateDbContextAsync())
+        {
+            expiredChunks = await db.SessionChunks.Where(c => c.SessionId == expired).Select(c => c.Id).ToListAsync();
+            Assert.Contains(await IndexedChunksAsync(db, "step"), expiredChunks.Contains);
+        }
+
         var purged = await fixture.Hoop.Services.GetRequiredService<RetentionJob>().PurgeAsync(CancellationToken.None);
 
         await using var check = await fixture.Contexts.CreateDbContextAsync();
@@ -322,6 +335,7 @@ public sealed class RecordIntegrityTests(DataPathFixture fixture) : IClassFixtur
         Assert.False(await check.Sessions.AnyAsync(s => s.Id == expired));
         Assert.Empty(await Recorded.EventsAsync(check, expired));
         Assert.False(await check.SessionChunks.AnyAsync(c => c.SessionId == expired));
+        Assert.DoesNotContain(await IndexedChunksAsync(check, "step"), expiredChunks.Contains); // its words gone from the index too
         Assert.True(await check.Sessions.AnyAsync(s => s.Id == held));
         Assert.True(await check.Sessions.AnyAsync(s => s.Id == recent));
         var audit = await check.AuditEvents.SingleAsync(a => a.Action == "session.purged");
