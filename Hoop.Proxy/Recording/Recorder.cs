@@ -24,7 +24,8 @@ public sealed partial class Recorder(
     TimeProvider time,
     ILogger<Recorder> logger) : BackgroundService
 {
-    private const int BatchSize = 512;
+    /// <summary>Records per transaction at most: under load a batch of this many is written in a few milliseconds.</summary>
+    public const int BatchSize = 2048;
     private static readonly TimeSpan Linger = TimeSpan.FromMilliseconds(20);
 
     private readonly Channel<object> _queue = Channel.CreateBounded<object>(new BoundedChannelOptions(options.QueueCapacity)
