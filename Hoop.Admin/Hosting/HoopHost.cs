@@ -91,6 +91,7 @@ public static class HoopHost
         builder.Services.AddProblemDetails();
         builder.Services.AddSingleton<Listeners>();
         builder.Services.AddSingleton<StartGate>();
+        builder.Services.AddHostedService<IdleMemoryTrim>();
         builder.WebHost.ConfigureKestrel(KestrelSetup.Configure);
         ServerFirst.Apply(builder.Host);
         services?.Invoke(builder.Services);
