@@ -5,9 +5,15 @@
 # side in one run on this machine. Every hop is TLS. Rounds are interleaved; the median is reported.
 #   bench/postgres.sh        (needs ./test.sh to have run once, for tools/oidc)
 # Environment: DURATION (s per run, default 10), ROUNDS (default 3), CLIENTS (default 8), SCALE (default 10),
-# CPU_PROFILE=1 (also CPU per transaction of each process).
+# CPU_PROFILE=1 (also CPU per transaction of each process), PERF_PROFILE=1 (also where Hoop's and the bare relay's
+# CPU goes under -S, sampled with perf and grouped by part; ROUNDS=0 gives the profile alone).
 PG=18450 BOUNCER=18451 RELAY=18452 HOOPPG=18447
 export HOOP_BENCH_PG_ADDRESS="127.0.0.1:$PG/bench" HOOP_BENCH_PG_PASSWORD="bench-db-password" Hoop__PostgresPort=$HOOPPG
+# .NET writes a map of its compiled methods for perf to name them (with W^X off, so the code is where the map says).
+if [ "${PERF_PROFILE:-0}" = 1 ]; then
+    HOOP_ENV="${HOOP_ENV:-} DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0"
+    export DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0
+fi
 source "$(dirname "$0")/common.sh"
 CLIENTS=${CLIENTS:-8}
 SCALE=${SCALE:-10}
@@ -130,6 +136,26 @@ if [ "${CPU_PROFILE:-0}" = 1 ]; then
     echo "| path | Hoop | PgBouncer | bare relay | PostgreSQL | pgbench |"; echo "|---|---|---|---|---|---|"
     for name in direct pgbouncer relay hoop direct pgbouncer relay hoop; do cpu_per_txn "$name"; done
 fi
+
+# PERF_PROFILE=1: a -S run through each .NET proxy with perf sampling it; its samples grouped by part (bench/perf-parts.awk).
+profile() { # profile <name> <pid>
+    local spec password conn
+    spec=$(target "$1"); password=${spec%%|*}; conn=${spec#*|}
+    perf record -q -F 499 -p "$2" -o "$work/perf-$1.data" -- sleep "$DURATION" >/dev/null 2>&1 &
+    local perf_pid=$!
+    PGPASSWORD="$password" "$bin/pgbench" -n -S -c "$CLIENTS" -j 2 -T "$DURATION" "$conn" >/dev/null 2>&1
+    wait $perf_pid
+    echo; echo "Where $1's CPU goes under -S (perf samples of its process, self time)"
+    echo "| part | share of samples |"; echo "|---|---|"
+    perf report -q -i "$work/perf-$1.data" --no-children --sort dso,sym --stdio 2>/dev/null | awk -f bench/perf-parts.awk |
+        sort -t$'\t' -k1,1nr | awk -F'\t' '$1 >= 0.5 {printf "| %s | %s%% |\n", $2, $1}'
+}
+if [ "${PERF_PROFILE:-0}" = 1 ]; then
+    command -v perf >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq linux-perf >/dev/null; }
+    profile relay "$relay_pid"
+    profile hoop "$hoop_pid"
+fi
+[ "$ROUNDS" = 0 ] && exit 0
 
 pmedian() {
     awk -v n="$1" -v m="$2" '$1==n && $2==m {print $3, $4}' "$work/raw" | sort -n |
