@@ -3,7 +3,7 @@
 # fresh and idle, the peak under load (wrk -c64, 1 KB over TLS), the peak with 1,000 keep-alive connections, and a
 # minute after the load stopped.
 #   bench/memory.sh          (needs ./test.sh to have run once, for tools/oidc)
-# Environment: LOAD (s of each load, default 30), AFTER (s to wait after load, default 60).
+# Environment: LOAD (s of each load, default 30), AFTER (s to wait after load, default 60), TARGETS (default "yarp hoop").
 source "$(dirname "$0")/common.sh"
 LOAD=${LOAD:-30}
 AFTER=${AFTER:-60}
@@ -35,7 +35,7 @@ mkdir -p bench/results
     echo "| process | fresh, idle | peak, 64 connections | peak, 1,000 connections | ${AFTER} s after load |"
     echo "|---|---|---|---|---|"
 } >"$result"
-for target in yarp hoop; do
+for target in ${TARGETS:-yarp hoop}; do
     if [ $target = yarp ]; then pid=$yarp_pid url="https://127.0.0.1:$YARP/1k"; else pid=$hoop_pid url="https://127.0.0.1:$HOOP/bench/1k"; fi
     echo "bench: $target"
     idle=$(rss $pid)
