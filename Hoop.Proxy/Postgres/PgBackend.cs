@@ -158,9 +158,9 @@ public sealed class PgBackend : IAsyncDisposable
             var message = await PgWire.ReadMessageAsync(Reader, cancellationToken, PgWire.MaxAuthenticationBytes)
                 ?? throw new PgBackendException($"the database server of '{connection.Name}' closed the connection during start-up");
             var (type, body) = message;
-            switch ((char)type)
+            switch ((BackendMessage)type)
             {
-                case 'R':
+                case BackendMessage.Authentication:
                     var reader = new PgReader(body);
                     switch (reader.Int32())
                     {
@@ -191,7 +191,7 @@ public sealed class PgBackend : IAsyncDisposable
 
                             scram = new Scram(password);
                             var first = Encoding.UTF8.GetBytes(scram.ClientFirst);
-                            await SendAsync(new PgBuilder().CString("SCRAM-SHA-256").Int32(first.Length).Bytes(first).Message((byte)'p'), cancellationToken);
+                            await SendAsync(new PgBuilder().CString("SCRAM-SHA-256").Int32(first.Length).Bytes(first).Message((byte)FrontendMessage.Password), cancellationToken);
                             break;
                         case 11 when scram is not null:
                             await SendAsync(PgWire.Password(Encoding.UTF8.GetBytes(scram.ClientFinal(Encoding.UTF8.GetString(reader.Rest())))), cancellationToken);
@@ -209,21 +209,21 @@ public sealed class PgBackend : IAsyncDisposable
                     }
 
                     break;
-                case 'S':
+                case BackendMessage.ParameterStatus:
                     var parameter = new PgReader(body);
                     Parameters[parameter.CString()] = parameter.CString();
                     break;
-                case 'K':
+                case BackendMessage.BackendKeyData:
                     var key = new PgReader(body);
                     ProcessId = key.Int32();
                     Secret = key.Int32();
                     break;
-                case 'Z':
+                case BackendMessage.ReadyForQuery:
                     return;
-                case 'E':
+                case BackendMessage.ErrorResponse:
                     var fields = PgWire.Fields(body);
                     throw new PgBackendException($"the database of '{connection.Name}' refused Hoop's session: {fields.GetValueOrDefault('M', "no message")}");
-                case 'N' or 'v':
+                case BackendMessage.NoticeResponse or BackendMessage.NegotiateProtocolVersion:
                     break;
                 default:
                     throw new PgBackendException($"the database server of '{connection.Name}' sent an unexpected message during start-up");
