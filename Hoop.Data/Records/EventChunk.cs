@@ -223,8 +223,9 @@ public static class EventChunk
                 _compressed = new byte[LZ4Codec.MaximumOutputSize(frames.Length)];
             }
 
-            // LZ4's fast level: Brotli at quality 1 stored a fifth less but took four times as long to open, which
-            // the search index and replay pay on every chunk (bench/recording.sh).
+            // LZ4's fast level: Brotli at quality 1 stored no less of recorded exchanges (their chain hashes do not
+            // compress) and took several times as long to open, which the search index and replay pay on every chunk
+            // (bench/recording.sh).
             var compressed = LZ4Codec.Encode(frames, _compressed, LZ4Level.L00_FAST);
 
             var chunk = new SessionChunk
