@@ -33,24 +33,28 @@ await app.StartAsync();
 var recorder = app.Services.GetRequiredService<Recorder>();
 
 var content = Hoop.Data.Records.RecordJson.Write(Breakdown.Sample());
+Session Open(string subject)
+{
+    var session = new Session { ConnectionId = Guid.NewGuid(), ConnectionName = "bench", Subject = subject, StartedAt = DateTime.UtcNow, Status = SessionStatus.Open };
+    recorder.Enqueue(session);
+    return session;
+}
+
+async Task EnqueueAsync(Session session, int sequence)
+{
+    var e = new SessionEvent { SessionId = session.Id, Sequence = sequence, At = DateTime.UtcNow, Kind = "http", Summary = $"GET /v1/customers/{sequence} 200", Content = content };
+    while (!recorder.Enqueue(e))
+    {
+        await Task.Delay(1); // Queue full: the writer is the limit, which is what is measured.
+    }
+}
+
 async Task<Session> RecordAsync(int count)
 {
-    var session = new Session
-    {
-        ConnectionId = Guid.NewGuid(),
-        ConnectionName = "bench",
-        Subject = "recorder-bench",
-        StartedAt = DateTime.UtcNow,
-        Status = SessionStatus.Open,
-    };
-    recorder.Enqueue(session);
+    var session = Open("recorder-bench");
     for (var i = 1; i <= count; i++)
     {
-        var e = new SessionEvent { SessionId = session.Id, Sequence = i, At = DateTime.UtcNow, Kind = "http", Summary = $"GET /v1/customers/{i} 200", Content = content };
-        while (!recorder.Enqueue(e))
-        {
-            await Task.Delay(1); // Queue full: the writer is the limit, which is what is measured.
-        }
+        await EnqueueAsync(session, i);
     }
 
     await recorder.FlushAsync(CancellationToken.None);
@@ -125,20 +129,14 @@ var burstSeconds = int.Parse(Environment.GetEnvironmentVariable("BURST_SECONDS")
 var burstRate = int.Parse(Environment.GetEnvironmentVariable("BURST_RATE") ?? "12000", System.Globalization.CultureInfo.InvariantCulture);
 if (burstSeconds > 0)
 {
-    var burst = new Session { ConnectionId = Guid.NewGuid(), ConnectionName = "bench", Subject = "recorder-burst", StartedAt = DateTime.UtcNow, Status = SessionStatus.Open };
-    recorder.Enqueue(burst);
+    var burst = Open("recorder-burst");
     var clock = Stopwatch.StartNew();
     var sent = 0;
     while (clock.Elapsed.TotalSeconds < burstSeconds)
     {
         for (var due = (int)(clock.Elapsed.TotalSeconds * burstRate); sent < due;)
         {
-            sent++;
-            var e = new SessionEvent { SessionId = burst.Id, Sequence = sent, At = DateTime.UtcNow, Kind = "http", Summary = $"GET /v1/customers/{sent} 200", Content = content };
-            while (!recorder.Enqueue(e))
-            {
-                await Task.Delay(1);
-            }
+            await EnqueueAsync(burst, ++sent);
         }
 
         await Task.Delay(1);
