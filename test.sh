@@ -27,6 +27,14 @@ if [ ! -d tools/oidc/node_modules/oidc-provider ]; then
 fi
 cp tools-src/oidc/server.mjs tools/oidc/server.mjs
 
+# npm axe-core: the accessibility check the console's tests run in Chromium on every page.
+if [ ! -f tools/axe/node_modules/axe-core/axe.min.js ]; then
+    echo "test.sh: installing axe-core into tools/axe"
+    mkdir -p tools/axe
+    cp tools-src/axe/package.json tools/axe/
+    (cd tools/axe && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e

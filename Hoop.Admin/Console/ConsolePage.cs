@@ -2,7 +2,7 @@ using System.Security.Claims;
 using Hoop.Admin.Management;
 using Microsoft.AspNetCore.Components;
 using Microsoft.AspNetCore.Components.Authorization;
-using Radzen;
+using MudBlazor;
 
 namespace Hoop.Admin.Console;
 
@@ -16,10 +16,10 @@ public abstract class ConsolePage : ComponentBase
     private Task<AuthenticationState> AuthenticationState { get; set; } = default!;
 
     [Inject]
-    protected NotificationService Notifications { get; set; } = default!;
+    protected ISnackbar Snackbar { get; set; } = default!;
 
     [Inject]
-    protected DialogService Dialogs { get; set; } = default!;
+    protected IDialogService Dialogs { get; set; } = default!;
 
     /// <summary>Field name (as the admin API names it) to its messages, from the last save.</summary>
     protected IReadOnlyDictionary<string, string[]> Errors { get; set; } = new Dictionary<string, string[]>();
@@ -36,7 +36,7 @@ public abstract class ConsolePage : ComponentBase
         var user = (await AuthenticationState).User;
         if (!user.IsInRole(role))
         {
-            Notifications.Notify(NotificationSeverity.Error, "Not allowed", $"This needs the {role.ToLowerInvariant()} role.");
+            Notify(Severity.Error, "Not allowed", $"This needs the {role.ToLowerInvariant()} role.");
             return null;
         }
 
@@ -53,21 +53,32 @@ public abstract class ConsolePage : ComponentBase
         switch (result.Status)
         {
             case ChangeStatus.Ok or ChangeStatus.Created:
-                Notifications.Notify(NotificationSeverity.Success, $"{what} {done}");
+                Notify(Severity.Success, $"{what} {done}.");
                 return true;
             case ChangeStatus.VersionMismatch:
-                Notifications.Notify(NotificationSeverity.Warning, "Changed by someone else",
+                Notify(Severity.Warning, "Changed by someone else",
                     $"{what} was changed since you opened it. Nothing was saved: reopen it and apply your change again.");
                 return false;
             case ChangeStatus.NotFound:
-                Notifications.Notify(NotificationSeverity.Warning, "Gone", $"{what} no longer exists.");
+                Notify(Severity.Warning, "Gone", $"{what} no longer exists.");
                 return false;
             case ChangeStatus.Forbidden or ChangeStatus.Conflict when result.Errors?.Values.FirstOrDefault()?.FirstOrDefault() is { } reason:
-                Notifications.Notify(NotificationSeverity.Error, result.Status == ChangeStatus.Forbidden ? "Not allowed" : "Not saved", reason);
+                Notify(Severity.Error, result.Status == ChangeStatus.Forbidden ? "Not allowed" : "Not saved", reason);
                 return false;
             default:
-                Notifications.Notify(NotificationSeverity.Error, "Not saved", "Correct the fields marked in red; nothing was saved.");
+                Notify(Severity.Error, "Not saved", "Correct the fields marked in red; nothing was saved.");
                 return false;
         }
     }
+
+    /// <summary>A notification in the corner, away from the content it reports on; gone once the person moves on.</summary>
+    protected void Notify(Severity severity, string title, string? detail = null) =>
+        Snackbar.Add(detail is null ? title : $"{title}: {detail}", severity, options => options.SnackbarTypeClass = "hoop-notification");
+
+    /// <summary>Asks before something that cannot be undone; true when the person confirmed.</summary>
+    protected async Task<bool> ConfirmAsync(string title, string message, string yes, string no = "Cancel") =>
+        await Dialogs.ShowMessageBoxAsync(title, message, yesText: yes, cancelText: no) == true;
+
+    /// <summary>A field's error text for MudBlazor's inputs (null when the last save had none).</summary>
+    protected string? ErrorOf(string field) => Errors.TryGetValue(field, out var messages) ? string.Join(" ", messages) : null;
 }

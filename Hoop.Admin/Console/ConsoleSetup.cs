@@ -1,5 +1,6 @@
 using Hoop.Proxy.Certificates;
-using Radzen;
+using MudBlazor;
+using MudBlazor.Services;
 
 namespace Hoop.Admin.Console;
 
@@ -9,9 +10,24 @@ public static class ConsoleSetup
     public static IServiceCollection AddHoopConsole(this IServiceCollection services)
     {
         services.AddRazorComponents().AddInteractiveServerComponents();
-        services.AddRadzenComponents();
+        services.AddMudServices(mud =>
+        {
+            // Bottom right, away from the forms and tables they report on, and gone once the person moves on.
+            mud.SnackbarConfiguration.PositionClass = Defaults.Classes.Position.BottomRight;
+            mud.SnackbarConfiguration.ClearAfterNavigation = true;
+            mud.SnackbarConfiguration.PreventDuplicates = false;
+            mud.SnackbarConfiguration.VisibleStateDuration = 6000;
+        });
         return services;
     }
+
+    /// <summary>A browser navigating to a page (HTML wanted), not an API call, a script or a file.</summary>
+    public static bool IsPageRequest(HttpContext context) =>
+        HttpMethods.IsGet(context.Request.Method)
+        && !context.Request.Path.StartsWithSegments("/api")
+        && !context.Request.Path.StartsWithSegments("/_framework")
+        && !context.Request.Path.StartsWithSegments("/_content")
+        && context.Request.Headers.Accept.ToString().Contains("text/html", StringComparison.Ordinal);
 
     public static void MapHoopConsole(this WebApplication app)
     {

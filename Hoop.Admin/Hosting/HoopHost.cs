@@ -67,7 +67,7 @@ public static class HoopHost
         });
         configure?.Invoke(builder.Configuration);
         KeepThreadsForRequests();
-        // Radzen's and the console's static files, in every environment (a no-op once published).
+        // MudBlazor's and the console's static files, in every environment (a no-op once published).
         builder.WebHost.UseStaticWebAssets();
 
         builder.Services.AddHoopSettings();
@@ -177,6 +177,10 @@ public static class HoopHost
         app.UseApiRequestLogging();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+        // A person's browser asking for a console address that does not exist gets the console's own "not found"
+        // page, inside its layout; the API and every other client keep problem+json. Inside the line above, so it
+        // answers first.
+        app.UseWhen(ConsoleSetup.IsPageRequest, console => console.UseStatusCodePagesWithReExecute("/not-found", createScopeForStatusCodePages: true));
         app.UseAdminApiRequests();
         app.UseRouting();
         app.UseAuthentication();

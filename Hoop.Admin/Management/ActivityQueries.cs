@@ -17,6 +17,51 @@ public sealed record SessionFilter(string? Search = null, string? Agent = null, 
     public string? OwnedBy { get; init; }
 }
 
+/// <summary>
+/// Which audit events to show or export; every filter given must hold. Actor, action and target match part of the
+/// value; the time range is UTC, from inclusive, to exclusive.
+/// </summary>
+public sealed record AuditFilter(string? Actor = null, string? Action = null, string? Target = null, AuditOutcome? Outcome = null,
+    DateTime? From = null, DateTime? To = null)
+{
+    public IQueryable<AuditEvent> Apply(IQueryable<AuditEvent> query)
+    {
+        if (Given(Actor) is { } actor)
+        {
+            query = query.Where(a => a.Actor.Contains(actor));
+        }
+
+        if (Given(Action) is { } action)
+        {
+            query = query.Where(a => a.Action.Contains(action));
+        }
+
+        if (Given(Target) is { } target)
+        {
+            query = query.Where(a => a.Target != null && a.Target.Contains(target));
+        }
+
+        if (Outcome is { } outcome)
+        {
+            query = query.Where(a => a.Outcome == outcome);
+        }
+
+        if (From is { } from)
+        {
+            query = query.Where(a => a.At >= from);
+        }
+
+        if (To is { } to)
+        {
+            query = query.Where(a => a.At < to);
+        }
+
+        return query;
+    }
+
+    private static string? Given(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
+}
+
 /// <summary>A marker on a replay's timeline: the event it is at, its kind (denied, held, decision, decision-refused, approved, error, masked) and what it says.</summary>
 public sealed record TimelineMark(int Sequence, string Kind, string Label);
 
@@ -274,5 +319,15 @@ public sealed class ActivityQueries(IDbContextFactory<HoopDbContext> contexts, H
         }
 
         return await query.OrderByDescending(a => a.Id).Take(Math.Clamp(limit, 1, MaxRows)).ToListAsync(cancellationToken);
+    }
+
+    /// <summary>One page of the audit events that match, newest first, and how many match in all.</summary>
+    public async Task<(List<AuditEvent> Events, int Total)> AuditPageAsync(AuditFilter filter, int skip, int take, CancellationToken cancellationToken)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var query = filter.Apply(db.AuditEvents.AsNoTracking());
+        var total = await query.CountAsync(cancellationToken);
+        var events = await query.OrderByDescending(a => a.Id).Skip(Math.Max(0, skip)).Take(Math.Clamp(take, 1, MaxRows)).ToListAsync(cancellationToken);
+        return (events, total);
     }
 }

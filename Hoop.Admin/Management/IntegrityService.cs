@@ -196,7 +196,7 @@ public sealed class IntegrityService(IDbContextFactory<HoopDbContext> contexts, 
 
         if (format == "csv")
         {
-            await writer.WriteAsync("id,at,actor,action,target,outcome,details,hash\r\n");
+            await writer.WriteAsync(AuditCsvHeader);
         }
         else
         {
@@ -213,8 +213,7 @@ public sealed class IntegrityService(IDbContextFactory<HoopDbContext> contexts, 
         {
             if (format == "csv")
             {
-                await writer.WriteAsync(string.Join(',', a.Id.ToString(CultureInfo.InvariantCulture), a.At.ToString("O", CultureInfo.InvariantCulture), Csv(a.Actor),
-                    Csv(a.Action), Csv(a.Target ?? ""), a.Outcome.ToString(), Csv(a.Details ?? ""), a.Hash) + "\r\n");
+                await writer.WriteAsync(CsvLine(a));
             }
             else
             {
@@ -224,6 +223,25 @@ public sealed class IntegrityService(IDbContextFactory<HoopDbContext> contexts, 
     }
 
     private const int MaxAuditExport = 100_000;
+
+    /// <summary>
+    /// The audit events a filter selects, oldest first, as CSV (the columns of the CSV export): what someone looking
+    /// into one matter takes away. Not a chain to verify (a filtered range has gaps); the full export is for that.
+    /// </summary>
+    public async Task<int> ExportAuditCsvAsync(AuditFilter filter, string actor, TextWriter writer, CancellationToken cancellationToken)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var range = filter.Apply(db.AuditEvents.AsNoTracking()).OrderByDescending(a => a.Id).Take(MaxAuditExport);
+        var count = await range.CountAsync(cancellationToken);
+        await audit.WriteAsync(actor, "audit.export", null, AuditOutcome.Success, new { format = "csv", events = count, filter }, cancellationToken);
+        await writer.WriteAsync(AuditCsvHeader);
+        await foreach (var a in range.OrderBy(a => a.Id).AsAsyncEnumerable().WithCancellation(cancellationToken))
+        {
+            await writer.WriteAsync(CsvLine(a));
+        }
+
+        return count;
+    }
 
     /// <summary>
     /// Checks an export offline: the chain of its events and, for a sealed session, the seal against the given
@@ -398,6 +416,12 @@ public sealed class IntegrityService(IDbContextFactory<HoopDbContext> contexts, 
 
     private sealed record AuditLine(string Type, long Id, DateTime At, long AtTicks, string Actor, string Action, string? Target, AuditOutcome Outcome,
         string? Details, string? Hash, string? Mac);
+
+    private const string AuditCsvHeader = "id,at,actor,action,target,outcome,details,hash\r\n";
+
+    private static string CsvLine(AuditEvent a) =>
+        string.Join(',', a.Id.ToString(CultureInfo.InvariantCulture), a.At.ToString("O", CultureInfo.InvariantCulture), Csv(a.Actor),
+            Csv(a.Action), Csv(a.Target ?? ""), a.Outcome.ToString(), Csv(a.Details ?? ""), a.Hash) + "\r\n";
 
     private static string Csv(string value) => $"\"{value.Replace("\"", "\"\"", StringComparison.Ordinal)}\"";
 

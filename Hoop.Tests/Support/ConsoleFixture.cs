@@ -57,16 +57,52 @@ public sealed class ConsoleFixture : IAsyncLifetime
     }
 
     /// <summary>A fresh browser profile (no cookies) that accepts Hoop's self-signed bootstrap certificate.</summary>
-    public async Task<IPage> NewPageAsync()
+    public async Task<IPage> NewPageAsync(int width = 1400, int height = 900)
     {
         var context = await Browser.NewContextAsync(new BrowserNewContextOptions
         {
             IgnoreHTTPSErrors = true,
             BaseURL = Hoop.ConsoleUrl.ToString(),
-            ViewportSize = new ViewportSize { Width = 1400, Height = 900 },
+            ViewportSize = new ViewportSize { Width = width, Height = height },
         });
         context.SetDefaultTimeout(15_000);
         return await context.NewPageAsync();
+    }
+
+    /// <summary>Signs in as the break-glass admin with its password (the form folds away once a provider is registered).</summary>
+    public static async Task BreakGlassSignInAsync(IPage page)
+    {
+        await page.GotoAsync("login");
+        await page.Locator("details").EvaluateAsync("d => d.open = true");
+        await page.FillAsync("#user", "admin");
+        await page.FillAsync("#password", HoopTestHost.AdminPassword);
+        await page.ClickAsync("form[action='auth/login'] button[type=submit]");
+        await Assertions.Expect(page.Locator("h1")).ToHaveTextAsync("Dashboard");
+    }
+
+    /// <summary>From the sign-in page: "Sign in with ..." and the provider's forms, back to the dashboard.</summary>
+    public static async Task ProviderSignInAsync(IPage page, string user)
+    {
+        await page.ClickAsync("[data-test=sign-in-with]");
+        await CompleteProviderFormAsync(page, user);
+        await Assertions.Expect(page.Locator("h1")).ToHaveTextAsync("Dashboard");
+    }
+
+    /// <summary>oidc-provider's development login form (any password), then its consent form.</summary>
+    public static async Task CompleteProviderFormAsync(IPage page, string user)
+    {
+        await page.FillAsync("input[name=login]", user);
+        await page.FillAsync("input[name=password]", "any password");
+        await page.ClickAsync("button[type=submit]");
+        var consent = page.Locator("button[type=submit]", new() { HasText = "Continue" });
+        try
+        {
+            await consent.ClickAsync(new() { Timeout = 5_000 });
+        }
+        catch (TimeoutException)
+        {
+            // Consent remembered from an earlier sign-in.
+        }
     }
 
     public async Task DisposeAsync()

@@ -36,7 +36,7 @@ public sealed class OidcSchemesTests(ConsoleFixture fixture) : IClassFixture<Con
         Assert.Equal(ChangeStatus.Created, saved.Status);
         await RefreshAsync();
         await page.GotoAsync(signIn);
-        await CompleteProviderFormAsync(page, "alice");
+        await ConsoleFixture.CompleteProviderFormAsync(page, "alice");
         await Expect(page.Locator("[data-test=sign-in-error]")).ToContainTextAsync("could not be verified");
         await using (var db = await Contexts.CreateDbContextAsync())
         {
@@ -50,7 +50,7 @@ public sealed class OidcSchemesTests(ConsoleFixture fixture) : IClassFixture<Con
         await RefreshAsync();
         page = await fixture.NewPageAsync();
         await page.GotoAsync(signIn);
-        await CompleteProviderFormAsync(page, "alice");
+        await ConsoleFixture.CompleteProviderFormAsync(page, "alice");
         await Expect(page.Locator("[data-test=user]")).ToHaveTextAsync("alice");
 
         // Removed: alice's session ends at her next page, and nobody can start a sign-in with it.
@@ -110,23 +110,6 @@ public sealed class OidcSchemesTests(ConsoleFixture fixture) : IClassFixture<Con
     private IDbContextFactory<HoopDbContext> Contexts => fixture.Hoop.Services.GetRequiredService<IDbContextFactory<HoopDbContext>>();
 
     private Task RefreshAsync() => fixture.Hoop.Services.GetRequiredService<PolicyStore>().RefreshAsync(default);
-
-    /// <summary>oidc-provider's development login form (any password), then its consent form unless remembered.</summary>
-    private static async Task CompleteProviderFormAsync(IPage page, string user)
-    {
-        await page.FillAsync("input[name=login]", user);
-        await page.FillAsync("input[name=password]", "any password");
-        await page.ClickAsync("button[type=submit]");
-        var consent = page.Locator("button[type=submit]", new() { HasText = "Continue" });
-        try
-        {
-            await consent.ClickAsync(new() { Timeout = 5_000 });
-        }
-        catch (TimeoutException)
-        {
-            // Consent remembered from an earlier sign-in.
-        }
-    }
 
     private static ILocatorAssertions Expect(ILocator locator) => Assertions.Expect(locator);
 }

@@ -18,6 +18,7 @@ public sealed partial class ConnectionSnippetsTests(PostgresFixture fixture) : I
     public async Task HttpSnippets_CurlAndBaseUrl_VerifyTlsAndReachTheBackend()
     {
         var snippets = Snippets("billing", ConnectionKind.Http);
+        Assert.DoesNotContain("kubectl config", snippets.Keys); // A plain HTTP API gets no kubeconfig.
 
         var curl = await RunAsync(snippets["curl"].Replace("/billing/", "/billing/echo", StringComparison.Ordinal) + " -sS --fail");
         var baseUrl = BaseUrl().Match(snippets["SDK base URL"]).Value;
@@ -33,19 +34,31 @@ public sealed partial class ConnectionSnippetsTests(PostgresFixture fixture) : I
     [Fact]
     public async Task PostgresSnippet_PsqlVerifiesTlsAndRunsAQuery()
     {
-        var psql = Snippets("ledger", ConnectionKind.Postgres)["psql"];
+        var snippets = Snippets("ledger", ConnectionKind.Postgres);
+        var uri = snippets.Single(s => s.Key.StartsWith("Connection URI", StringComparison.Ordinal)).Value;
 
-        var run = await RunAsync($"{psql} -tAc 'SELECT count(*) FROM customers'");
+        var run = await RunAsync($"{snippets["psql"]} -tAc 'SELECT count(*) FROM customers'");
+        var byUri = await RunAsync($"PGPASSWORD=\"$HOOP_TOKEN\" psql '{uri}' -tAc 'SELECT count(*) FROM customers'");
 
         Assert.True(run.ExitCode == 0, run.Error);
         Assert.Equal("2", run.Output.Trim());
+        Assert.True(byUri.ExitCode == 0, byUri.Error);
+        Assert.Equal("2", byUri.Output.Trim());
+        Assert.DoesNotContain("curl", snippets.Keys);
     }
+
+    [Theory]
+    [InlineData("https://kube.internal/", true)]
+    [InlineData("https://10.0.0.5:6443/", true)]
+    [InlineData("https://api.example.com/", false)]
+    public void Kubeconfig_OnlyForWhatLooksLikeAKubernetesApiServer(string address, bool expected) =>
+        Assert.Equal(expected, ConnectionSnippets.LooksLikeKubernetes(address));
 
     private Dictionary<string, string> Snippets(string connection, ConnectionKind kind)
     {
         var services = fixture.Hoop.Services;
         var listeners = services.GetRequiredService<Listeners>();
-        return ConnectionSnippets.For(connection, kind, services.GetRequiredService<InboundCertificate>().Certificate,
+        return ConnectionSnippets.For(connection, kind, "https://api.example.com/", services.GetRequiredService<InboundCertificate>().Certificate,
                 services.GetRequiredService<PolicyStore>().Current.Certificates.HostNames, listeners.PortOf(ListenerKind.Proxy), listeners.PortOf(ListenerKind.Postgres))
             .ToDictionary(s => s.Title, s => s.Text);
     }

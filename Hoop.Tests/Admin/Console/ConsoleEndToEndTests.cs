@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
+using System.Text.RegularExpressions;
 using Hoop.Admin.Management;
 using Hoop.Proxy.Policy;
 using Hoop.Tests.Support;
@@ -22,7 +23,7 @@ public sealed class ConsoleEndToEndTests(ConsoleFixture fixture) : IClassFixture
         var page = await fixture.NewPageAsync();
 
         // First setup: the break-glass admin registers the identity provider and the admins' group.
-        await BreakGlassSignInAsync(page);
+        await ConsoleFixture.BreakGlassSignInAsync(page);
         await page.ScreenshotAsync(new() { Path = Shot("dashboard") });
         await page.GotoAsync("settings");
         await page.ClickAsync("[data-test=new-issuer]");
@@ -48,7 +49,7 @@ public sealed class ConsoleEndToEndTests(ConsoleFixture fixture) : IClassFixture
         await Expect(page.Locator("[data-test=sign-in-with]")).ToBeVisibleAsync();
 
         // Alice signs in through the provider's own login form; her group makes her an admin.
-        await ProviderSignInAsync(page, "alice");
+        await ConsoleFixture.ProviderSignInAsync(page, "alice");
         await Expect(page.Locator("[data-test=user]")).ToHaveTextAsync("alice");
         await Expect(page.Locator("[data-test=roles]")).ToHaveTextAsync("Admin");
 
@@ -62,14 +63,22 @@ public sealed class ConsoleEndToEndTests(ConsoleFixture fixture) : IClassFixture
         Assert.DoesNotContain(await fixture.Hoop.Services.GetRequiredService<ConnectionService>().ListAsync(default), c => c.Name == "ledger");
 
         await page.FillAsync("#c-address", fixture.Backend.Address.ToString());
-        await ChooseAsync(page, "#c-tls", "CaBundle");
+        await ChooseAsync(page, "TLS verification", "CaBundle");
         await page.FillAsync("#c-ca", fixture.Ca.Pem);
         await page.FillAsync("#c-secret", ConsoleFixture.Canary);
-        await ChooseAsync(page, "#c-groups", "ledger-agents");
+        await ChooseAsync(page, "Granted to groups", "ledger-agents");
         await page.ClickAsync("[data-test=save-connection]");
-        await Expect(page.Locator("[data-test=connections]")).ToContainTextAsync("Bearer: set, last changed");
+        // Saved: the record's own page, with a confirmation that stays until dismissed.
+        await Expect(page.Locator("[data-test=saved]")).ToBeVisibleAsync();
+        await Expect(page).ToHaveURLAsync(new Regex("/connections/ledger$"));
+        await Expect(page.Locator("[data-test=credential]")).ToContainTextAsync("Bearer: set, last changed");
         await Expect(page.Locator("[data-test=snippets]")).ToContainTextAsync("curl --cacert certificate.pem");
-        await page.ClickAsync("[data-test=test-ledger]");
+        await Expect(page.Locator("[data-test=snippets]")).Not.ToContainTextAsync("kubectl"); // A plain HTTP API gets no kubeconfig.
+        await page.Context.GrantPermissionsAsync(["clipboard-read", "clipboard-write"]);
+        await page.Locator("[data-test=snippets] [data-test=copy]").First.ClickAsync();
+        await Expect(page.Locator(".mud-snackbar", new() { HasText = "copied" })).ToBeVisibleAsync();
+        Assert.StartsWith("curl --cacert certificate.pem", await page.EvaluateAsync<string>("navigator.clipboard.readText()"));
+        await page.ClickAsync("[data-test=test-connection]");
         await Expect(page.Locator("[data-test=test-result]")).ToContainTextAsync("is reachable");
         await page.ScreenshotAsync(new() { Path = Shot("connections"), FullPage = true });
         Assert.DoesNotContain(ConsoleFixture.Canary, await page.ContentAsync());
@@ -77,9 +86,9 @@ public sealed class ConsoleEndToEndTests(ConsoleFixture fixture) : IClassFixture
         // Someone else changes the connection while the form is open: the second save is told, and nothing is saved.
         var connections = fixture.Hoop.Services.GetRequiredService<ConnectionService>();
         await connections.UpdateAsync("ledger", new ConnectionInput(null, null, null, null, null, null, null, null, 30), null, "someone-else", default);
-        await page.FillAsync("#c-retention input", "7");
+        await page.FillAsync("#c-retention", "7");
         await page.ClickAsync("[data-test=save-connection]");
-        await Expect(page.Locator(".rz-notification-item", new() { HasText = "Changed by someone else" })).ToBeVisibleAsync();
+        await Expect(page.Locator(".mud-snackbar", new() { HasText = "Changed by someone else" })).ToBeVisibleAsync();
         Assert.Equal(30, (await connections.GetAsync("ledger", default))!.RetentionDays);
 
         // The agent: a client-credentials token from the provider, curl-equivalent call through the proxy port.
@@ -95,8 +104,12 @@ public sealed class ConsoleEndToEndTests(ConsoleFixture fixture) : IClassFixture
         var row = page.Locator("[data-test=sessions] tr", new() { HasText = "ledger-agent" });
         await Expect(row).ToBeVisibleAsync(new() { Timeout = 10_000 });
         await row.First.ClickAsync();
+        await Expect(page).ToHaveURLAsync(new Regex("/sessions/[0-9a-f-]{36}$"));
         await Expect(page.Locator("[data-test=session-events]")).ToContainTextAsync("GET /ledger/echo");
-        await Expect(page.Locator("[data-test=session-events]")).ToContainTextAsync("\"path\":\"/ledger/echo\",\"query\":\"?from=console-test\"");
+        // The event as Replay shows it: request and response side by side, the record pretty-printed.
+        await page.Locator("[data-test=session-events] summary").First.ClickAsync();
+        await Expect(page.Locator("[data-test=session-events] .hoop-side-by-side").First).ToContainTextAsync("GET /ledger/echo?from=console-test");
+        await Expect(page.Locator("[data-test=session-events]")).ToContainTextAsync("\"path\": \"/ledger/echo\"");
         await page.ClickAsync("[data-test=session-verify]");
         await Expect(page.Locator("[data-test=session-verified]")).ToContainTextAsync("Intact");
         await page.ScreenshotAsync(new() { Path = Shot("sessions"), FullPage = true });
@@ -156,7 +169,7 @@ public sealed class ConsoleEndToEndTests(ConsoleFixture fixture) : IClassFixture
         await recorder.FlushAsync(default);
         var page = await fixture.NewPageAsync();
         await page.GotoAsync($"auth/oidc?issuer={Uri.EscapeDataString(fixture.Provider.Authority)}");
-        await CompleteProviderFormAsync(page, "carol");
+        await ConsoleFixture.CompleteProviderFormAsync(page, "carol");
 
         await page.GotoAsync($"sessions/{session.Id}/replay");
         await Expect(page.Locator("[data-test=replay-position]")).ToHaveTextAsync("Event 1 of 3");
@@ -223,7 +236,7 @@ public sealed class ConsoleEndToEndTests(ConsoleFixture fixture) : IClassFixture
         // Off (the default): dave, who holds no role, sees no session; the agent's API call is refused.
         var page = await fixture.NewPageAsync();
         await page.GotoAsync($"auth/oidc?issuer={Uri.EscapeDataString(authority)}");
-        await CompleteProviderFormAsync(page, "dave");
+        await ConsoleFixture.CompleteProviderFormAsync(page, "dave");
         await page.GotoAsync("sessions");
         await Expect(page.Locator("[data-test=not-allowed]")).ToBeVisibleAsync();
         await page.GotoAsync($"sessions/{daves.Id}/replay");
@@ -277,7 +290,7 @@ public sealed class ConsoleEndToEndTests(ConsoleFixture fixture) : IClassFixture
 
         // Sign-in that asks to return to another site lands on the console instead.
         await page.GotoAsync($"auth/oidc?issuer={Uri.EscapeDataString(fixture.Provider.Authority)}&returnUrl={Uri.EscapeDataString("https://evil.example/")}");
-        await CompleteProviderFormAsync(page, "carol");
+        await ConsoleFixture.CompleteProviderFormAsync(page, "carol");
         await Expect(page.Locator("h1")).ToHaveTextAsync("Dashboard");
         Assert.StartsWith(fixture.Hoop.ConsoleUrl.ToString(), page.Url);
         await Expect(page.Locator("[data-test=roles]")).ToHaveTextAsync("Auditor");
@@ -321,15 +334,15 @@ public sealed class ConsoleEndToEndTests(ConsoleFixture fixture) : IClassFixture
 
         // The admin writes the rule in the console.
         var admin = await fixture.NewPageAsync();
-        await BreakGlassSignInAsync(admin);
+        await ConsoleFixture.BreakGlassSignInAsync(admin);
         await admin.GotoAsync("guardrails");
         await admin.ClickAsync("[data-test=new-guardrail]");
         await admin.FillAsync("#gr-name", "refunds-reviewed");
         await admin.FillAsync("#gr-method", "POST");
         await admin.FillAsync("#gr-path", "/echo");
-        await ChooseAsync(admin, "#gr-action", "review");
+        await ChooseAsync(admin, "Action", "review");
         await admin.FillAsync("#gr-message", "Refunds need a reviewer.");
-        await ChooseAsync(admin, "#gr-connection", "refunds");
+        await ChooseAsync(admin, "Connection", "refunds");
         await admin.ClickAsync("[data-test=save-guardrail]");
         await Expect(admin.Locator("[data-test=guardrails]")).ToContainTextAsync("refunds-reviewed");
 
@@ -345,7 +358,7 @@ public sealed class ConsoleEndToEndTests(ConsoleFixture fixture) : IClassFixture
         var reviewer = await fixture.NewPageAsync();
         await reviewer.GotoAsync(reviewUrl);
         await reviewer.ClickAsync("[data-test=sign-in-with]");
-        await CompleteProviderFormAsync(reviewer, "rita");
+        await ConsoleFixture.CompleteProviderFormAsync(reviewer, "rita");
         await Expect(reviewer.Locator("h1")).ToHaveTextAsync("Reviews");
         Assert.Equal(reviewUrl, reviewer.Url);
         await Expect(reviewer.Locator("[data-test=justification]")).ToHaveTextAsync("order 991 was charged twice");
@@ -379,13 +392,13 @@ public sealed class ConsoleEndToEndTests(ConsoleFixture fixture) : IClassFixture
     public async Task Admin_WritesAMaskingRule_AndTheTesterShowsWhatItMasks()
     {
         var page = await fixture.NewPageAsync();
-        await BreakGlassSignInAsync(page);
+        await ConsoleFixture.BreakGlassSignInAsync(page);
         await page.GotoAsync("masking");
 
         // A pattern that needs backtracking is refused beside its field; nothing is saved.
         await page.ClickAsync("[data-test=new-masking-rule]");
         await page.FillAsync("#m-name", "tickets");
-        await ChooseAsync(page, "#m-detector", "regex");
+        await ChooseAsync(page, "Detector", "regex");
         await page.FillAsync("#m-pattern", "(?<=ticket )\\d+");
         await page.ClickAsync("[data-test=save-masking-rule]");
         await Expect(page.Locator("[data-field-error=pattern]")).ToContainTextAsync("non-backtracking");
@@ -416,41 +429,6 @@ public sealed class ConsoleEndToEndTests(ConsoleFixture fixture) : IClassFixture
         }
     }
 
-    private static async Task BreakGlassSignInAsync(IPage page)
-    {
-        await page.GotoAsync("login");
-        // Folded away once an identity provider is registered.
-        await page.Locator("details").EvaluateAsync("d => d.open = true");
-        await page.FillAsync("#user", "admin");
-        await page.FillAsync("#password", HoopTestHost.AdminPassword);
-        await page.ClickAsync("form[action='auth/login'] button[type=submit]");
-        await Expect(page.Locator("h1")).ToHaveTextAsync("Dashboard");
-    }
-
-    private static async Task ProviderSignInAsync(IPage page, string user)
-    {
-        await page.ClickAsync("[data-test=sign-in-with]");
-        await CompleteProviderFormAsync(page, user);
-        await Expect(page.Locator("h1")).ToHaveTextAsync("Dashboard");
-    }
-
-    /// <summary>oidc-provider's development login form (any password), then its consent form.</summary>
-    private static async Task CompleteProviderFormAsync(IPage page, string user)
-    {
-        await page.FillAsync("input[name=login]", user);
-        await page.FillAsync("input[name=password]", "any password");
-        await page.ClickAsync("button[type=submit]");
-        var consent = page.Locator("button[type=submit]", new() { HasText = "Continue" });
-        try
-        {
-            await consent.ClickAsync(new() { Timeout = 5_000 });
-        }
-        catch (TimeoutException)
-        {
-            // Consent remembered from an earlier sign-in.
-        }
-    }
-
     private static async Task CreateGroupAsync(IPage page, string name, string? role)
     {
         await page.GotoAsync("groups");
@@ -458,23 +436,26 @@ public sealed class ConsoleEndToEndTests(ConsoleFixture fixture) : IClassFixture
         await page.FillAsync("#g-name", name);
         if (role is not null)
         {
-            await page.Locator("[data-test=group-form] .rz-checkbox-list-horizontal, [data-test=group-form] [data-test=roles]")
-                .GetByText(role, new() { Exact = true }).ClickAsync();
+            await page.Locator("[data-test=group-form] [data-test=roles]").GetByText(role, new() { Exact = true }).ClickAsync();
         }
 
         await page.ClickAsync("[data-test=save-group]");
-        await Expect(page.Locator("[data-test=groups]")).ToContainTextAsync(name);
+        await Expect(page.Locator("[data-test=saved]")).ToBeVisibleAsync();
+        await Expect(page).ToHaveURLAsync(new Regex($"/groups/{name}$"));
     }
 
-    /// <summary>Picks an item of a Radzen drop-down (single or multiple) and closes it.</summary>
-    private static async Task ChooseAsync(IPage page, string dropDown, string item)
+    /// <summary>Picks an item of a MudBlazor select (single or multiple), found by its label as a person would, and closes it.</summary>
+    private static async Task ChooseAsync(IPage page, string label, string item)
     {
-        await page.Locator(dropDown).ClickAsync();
-        await page.Locator(".rz-popup:visible li", new() { HasText = item }).First.ClickAsync();
+        await page.GetByRole(AriaRole.Combobox, new() { Name = label, Exact = true }).ClickAsync();
+        await page.Locator(".mud-popover-open .mud-list-item", new() { HasText = item }).First.ClickAsync();
         await page.Keyboard.PressAsync("Escape");
+        await Expect(page.Locator(".mud-popover-open .mud-list-item")).ToHaveCountAsync(0);
     }
 
     private static string Shot(string name) => Path.Combine(ConsoleFixture.Screenshots, $"{name}.png");
 
     private static ILocatorAssertions Expect(ILocator locator) => Assertions.Expect(locator);
+
+    private static IPageAssertions Expect(IPage page) => Assertions.Expect(page);
 }

@@ -1,0 +1,8 @@
+// Saves what the server streams as a file the browser downloads.
+export async function save(name, type, stream) {
+    const blob = new Blob([await stream.arrayBuffer()], { type });
+    const url = URL.createObjectURL(blob);
+    const link = Object.assign(document.createElement('a'), { href: url, download: name });
+    link.click();
+    URL.revokeObjectURL(url);
+}

@@ -1,0 +1,385 @@
+using System.Net;
+using System.Text.RegularExpressions;
+using Hoop.Admin.Management;
+using Hoop.Data.Audit;
+using Hoop.Data.Entities;
+using Hoop.Data.Records;
+using Hoop.Proxy.Recording;
+using Hoop.Tests.Support;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Playwright;
+
+namespace Hoop.Tests.Admin.Console;
+
+/// <summary>
+/// Every console page for every role in Chromium at 1280x800: what each role reaches and what it must not, the
+/// accessibility check (axe-core) on each page it reaches, readable tables, the replay player's keys and links, the
+/// audit log's filters, diff and export, the "not found" page, and one OIDC flow per sign-in click.
+/// </summary>
+[Collection(Timing.Name)]
+public sealed class ConsolePagesTests(ConsoleFixture fixture) : IClassFixture<ConsoleFixture>
+{
+    private const int Width = 1280;
+    private const int Height = 800;
+
+    /// <summary>Each page: its address, its heading, and the roles that may open it.</summary>
+    private sealed record ConsolePage(string Slug, string Path, string Heading, params string[] Roles);
+
+    private static readonly string[] Everyone = ["admin", "auditor", "reviewer", "none"];
+
+    private static IEnumerable<ConsolePage> Pages(Guid session) =>
+    [
+        new("dashboard", "", "Dashboard", Everyone),
+        new("connections", "connections", "Connections", "admin"),
+        new("connection", "connections/ledger", "ledger", "admin"),
+        new("connection-new", "connections/new", "New connection", "admin"),
+        new("groups", "groups", "Groups", "admin"),
+        new("group", "groups/developers", "developers", "admin"),
+        new("api-keys", "api-keys", "API keys", "admin"),
+        new("masking", "masking", "Masking", "admin"),
+        new("guardrails", "guardrails", "Guardrails", "admin"),
+        new("reviews", "reviews", "Reviews", "admin", "reviewer"),
+        new("sessions", "sessions", "Sessions", "admin", "auditor"),
+        new("session", $"sessions/{session}", "replayed — replayed-agent", "admin", "auditor"),
+        new("replay", $"sessions/{session}/replay", "Replay", "admin", "auditor"),
+        new("audit", "audit", "Audit log", "admin", "auditor"),
+        new("certificates", "certificates", "Certificates", "admin", "auditor"),
+        new("logs", "logs", "Logs", "admin"),
+        new("settings", "settings", "Settings", "admin"),
+    ];
+
+    [Theory]
+    [InlineData("alice", "admin")]
+    [InlineData("carol", "auditor")]
+    [InlineData("rita", "reviewer")]
+    [InlineData("dave", "none")]
+    public async Task EveryPage_ForEachRole_OpensOnlyWhatTheRoleMayUse_ReadableAndAccessible(string user, string role)
+    {
+        var session = await SeedAsync();
+        var page = await fixture.NewPageAsync(Width, Height);
+        await SignInAsync(page, user);
+
+        foreach (var shown in Pages(session))
+        {
+            await page.GotoAsync(shown.Path);
+            if (!shown.Roles.Contains(role))
+            {
+                // Refused inside the layout: the role's explanation, or "no such session" for a session that is not theirs.
+                await Expect(page.Locator("[data-test=not-allowed], [data-test=not-found]").First).ToBeVisibleAsync();
+                continue;
+            }
+
+            await Expect(page.Locator("h1")).ToHaveTextAsync(shown.Heading);
+            await Expect(page.Locator("[data-test=not-allowed], [data-test=not-found]")).ToHaveCountAsync(0);
+            await AssertAccessibleAsync(page, shown.Slug);
+            await AssertColumnsReadableAsync(page, shown.Slug);
+            if (role == "admin")
+            {
+                await page.ScreenshotAsync(new() { Path = Shot(shown.Slug), FullPage = true });
+            }
+        }
+
+        // The menu offers exactly the pages the role may open.
+        await page.GotoAsync("");
+        await Expect(page.Locator("h1")).ToHaveTextAsync("Dashboard");
+        var menu = await page.Locator("nav .mud-nav-link").AllInnerTextsAsync();
+        var expected = Pages(session).Where(p => p.Roles.Contains(role) && !p.Path.Contains('/') && p.Path != "connections/new")
+            .Select(p => p.Heading).ToList();
+        Assert.Equal(expected.Order(), menu.Select(m => m.Trim()).Order());
+    }
+
+    [Fact]
+    public async Task Dashboard_WithoutARole_ShowsOnlyTheirIdentityAndWhatTheyMayDo()
+    {
+        await SeedAsync();
+        var page = await fixture.NewPageAsync(Width, Height);
+        await SignInAsync(page, "dave");
+
+        await Expect(page.Locator("[data-test=identity]")).ToContainTextAsync("dave");
+        await Expect(page.Locator("[data-test=identity]")).ToContainTextAsync("developers");
+        await Expect(page.Locator("[data-test=may-do]")).ToContainTextAsync("ledger");
+        foreach (var gatewayState in new[] { "live-sessions", "denials", "listeners", "break-glass", "recording-health", "certificate" })
+        {
+            await Expect(page.Locator($"[data-test={gatewayState}]")).ToHaveCountAsync(0);
+        }
+
+        Assert.DoesNotContain(fixture.Hoop.Services.GetRequiredService<Hoop.Data.Store.StoreOptions>().DatabasePath, await page.ContentAsync());
+        await page.ScreenshotAsync(new() { Path = Shot("dashboard-no-role") });
+    }
+
+    [Fact]
+    public async Task Theme_SwitchesBetweenLightAndDark()
+    {
+        await SeedAsync();
+        var page = await fixture.NewPageAsync(Width, Height);
+        await SignInAsync(page, "alice");
+        var background = () => page.EvaluateAsync<string>("getComputedStyle(document.body).backgroundColor");
+        var light = await background();
+
+        await page.ClickAsync("[data-test=theme]");
+
+        await Expect(page.Locator("[data-test=theme]")).ToHaveAttributeAsync("aria-label", "Light theme");
+        Assert.NotEqual(light, await background());
+        await AssertAccessibleAsync(page, "dashboard (dark)");
+        await page.ScreenshotAsync(new() { Path = Shot("dashboard-dark") });
+    }
+
+    [Fact]
+    public async Task UnknownAddress_ShowsNotFoundInsideTheLayout_WhileTheApiKeepsProblemJson()
+    {
+        await SeedAsync();
+        var page = await fixture.NewPageAsync(Width, Height);
+        await SignInAsync(page, "alice");
+
+        var answer = await page.GotoAsync("no/such/page");
+
+        Assert.Equal(404, answer!.Status);
+        await Expect(page.Locator("h1")).ToHaveTextAsync("Not found");
+        await Expect(page.Locator("nav .mud-nav-link", new() { HasText = "Connections" })).ToBeVisibleAsync(); // The menu is there: a way back.
+        await AssertAccessibleAsync(page, "not found");
+        await page.GotoAsync("connections/no-such-connection");
+        await Expect(page.Locator("[data-test=not-found]")).ToContainTextAsync("no-such-connection");
+
+        using var api = fixture.Hoop.CreateAdminClient();
+        api.DefaultRequestHeaders.Accept.ParseAdd("text/html"); // Even when asked as a browser would.
+        var problem = await api.GetAsync("/api/v1/connections/no-such-connection");
+        Assert.Equal(HttpStatusCode.NotFound, problem.StatusCode);
+        Assert.Equal("application/problem+json", problem.Content.Headers.ContentType?.MediaType);
+    }
+
+    [Fact]
+    public async Task SignInWithProvider_StartsTheFlowOncePerClick()
+    {
+        await SeedAsync();
+        var page = await fixture.NewPageAsync(Width, Height);
+        var starts = 0;
+        page.Request += (_, request) =>
+        {
+            if (request.Url.Contains("/auth/oidc?", StringComparison.Ordinal))
+            {
+                Interlocked.Increment(ref starts);
+            }
+        };
+        await page.GotoAsync("login");
+        await AssertAccessibleAsync(page, "sign-in");
+        await page.ScreenshotAsync(new() { Path = Shot("sign-in") });
+
+        await page.ClickAsync("[data-test=sign-in-with]");
+        await Expect(page.Locator("input[name=login]")).ToBeVisibleAsync();
+
+        Assert.Equal(1, starts);
+    }
+
+    [Fact]
+    public async Task Replay_IsPlayedWithTheKeyboard_AndEachEventHasItsOwnLink()
+    {
+        var session = await SeedAsync();
+        var page = await fixture.NewPageAsync(Width, Height);
+        await SignInAsync(page, "carol");
+        var position = page.Locator("[data-test=replay-position]");
+
+        // A link to event 4 opens the replay there.
+        await page.GotoAsync($"sessions/{session}/replay#event-4");
+        await Expect(position).ToHaveTextAsync("Event 4 of 5");
+        await Expect(page.Locator("[data-test=replay-player][data-keys=on]")).ToBeVisibleAsync(); // Keys are live.
+        await Expect(page.Locator("[data-test=replay-legend]")).ToContainTextAsync("denied");
+        await Expect(page.Locator("[data-test=replay-timeline]")).ToContainTextAsync("Denials and holds");
+
+        await page.Keyboard.PressAsync("ArrowLeft");
+        await Expect(position).ToHaveTextAsync("Event 3 of 5");
+        await Expect(page.Locator("[data-test=replay-event]")).ToContainTextAsync("denied");
+        await Expect(page).ToHaveURLAsync(new Regex($"/sessions/{session}/replay#event-3$")); // The address follows, to be shared.
+        await page.Keyboard.PressAsync("n"); // Next marker: the masked event.
+        await Expect(position).ToHaveTextAsync("Event 5 of 5");
+        await page.Keyboard.PressAsync("p");
+        await Expect(position).ToHaveTextAsync("Event 3 of 5");
+        await page.Keyboard.PressAsync("Home");
+        await Expect(position).ToHaveTextAsync("Event 1 of 5");
+        await page.Keyboard.PressAsync("ArrowRight");
+        await Expect(position).ToHaveTextAsync("Event 2 of 5");
+        await page.Keyboard.PressAsync(" ");
+        await Expect(position).ToHaveTextAsync("Event 5 of 5", new() { Timeout = 10_000 });
+        await Expect(page.Locator("[data-test=replay-play]")).ToHaveAttributeAsync("aria-label", "Play"); // Stopped at the end.
+
+        // The HTTP exchange side by side: request and response.
+        await Expect(page.Locator("[data-test=replay-event] .hoop-side-by-side")).ToContainTextAsync("POST /ledger/orders");
+        await Expect(page.Locator("[data-test=replay-event] .hoop-side-by-side")).ToContainTextAsync("201");
+
+        // Opening the link in a new tab lands on the same event.
+        var shared = page.Url;
+        var other = await fixture.NewPageAsync(Width, Height);
+        await SignInAsync(other, "carol");
+        await other.GotoAsync(shared);
+        await Expect(other).ToHaveURLAsync(shared);
+        await Expect(other.Locator("[data-test=replay-position]")).ToHaveTextAsync("Event 5 of 5");
+    }
+
+    [Fact]
+    public async Task AuditLog_FiltersOnTheServer_PagesExpandsToADiff_AndExportsTheFilteredRange()
+    {
+        await SeedAsync();
+        var audit = fixture.Hoop.Services.GetRequiredService<AuditLog>();
+        for (var i = 0; i < 60; i++)
+        {
+            await audit.WriteAsync("paging-test", "test.paging", $"item-{i}", AuditOutcome.Success, new { before = new { n = i }, after = new { n = i + 1 } });
+        }
+
+        var groups = fixture.Hoop.Services.GetRequiredService<GroupService>();
+        var group = await groups.SaveAsync(null, new GroupInput("audited", [], []), null, "test", default);
+        await groups.SaveAsync("audited", new GroupInput(null, ["auditor"], []), group.Value!.Version, "diff-test", default);
+        var page = await fixture.NewPageAsync(Width, Height);
+        await SignInAsync(page, "carol");
+        await page.GotoAsync("audit");
+
+        await page.FillAsync("#a-action", "test.paging");
+        await page.ClickAsync("[data-test=audit-search]");
+        await Expect(page.Locator(".mud-table-pagination")).ToContainTextAsync("1-50 of 60");
+        await Expect(page.Locator("[data-test=audit] tbody tr")).ToHaveCountAsync(50);
+        await page.Locator(".mud-table-pagination button[aria-label='Next page']").ClickAsync();
+        await Expect(page.Locator(".mud-table-pagination")).ToContainTextAsync("51-60 of 60");
+
+        await page.FillAsync("#a-action", "group.update");
+        await page.FillAsync("#a-actor", "diff-test");
+        await page.ClickAsync("[data-test=audit-search]");
+        await Expect(page.Locator("[data-test=audit] tbody tr")).ToHaveCountAsync(1);
+        await page.Locator("[data-test=audit] tbody tr").First.ClickAsync();
+        var diff = page.Locator("[data-test=audit-diff]");
+        await Expect(diff.Locator("tr", new() { HasText = "roles" }).Locator(".hoop-diff-added")).ToHaveTextAsync("auditor");
+        await AssertAccessibleAsync(page, "audit (expanded)");
+        await page.ScreenshotAsync(new() { Path = Shot("audit-diff") });
+
+        var download = await page.RunAndWaitForDownloadAsync(() => page.ClickAsync("[data-test=audit-export]"));
+        var csv = await File.ReadAllLinesAsync((await download.PathAsync())!);
+        Assert.Equal("id,at,actor,action,target,outcome,details,hash", csv[0]);
+        Assert.Single(csv.Skip(1));
+        Assert.Contains("\"group.update\"", csv[1]);
+    }
+
+    [Fact]
+    public async Task Sessions_FiltersFitAt1280_AndMoreFiltersFoldAway()
+    {
+        await SeedAsync();
+        var page = await fixture.NewPageAsync(Width, Height);
+        await SignInAsync(page, "carol");
+        await page.GotoAsync("sessions");
+
+        var search = await page.Locator("[data-test=session-search]").BoundingBoxAsync();
+        var live = await page.Locator("[data-test=session-live]").BoundingBoxAsync();
+        Assert.True(search!.X + search.Width <= Width && live!.X + live.Width <= Width, "the filter bar overflows at 1280 px");
+        Assert.True(Math.Abs(search.Y - live.Y) < search.Height, "the filter bar wraps at 1280 px");
+        await Expect(page.Locator("#s-contains")).Not.ToBeVisibleAsync();
+
+        await page.ClickAsync("[data-test=session-more]");
+        await page.FillAsync("#s-contains", "ledger/orders");
+        await page.ClickAsync("[data-test=session-search]");
+        await Expect(page.Locator("[data-test=sessions] tbody tr")).ToHaveCountAsync(1);
+        await Expect(page.Locator("[data-test=sessions]")).ToContainTextAsync("replayed");
+        await Expect(page.Locator("[data-test=session-more]")).ToContainTextAsync("(1)");
+    }
+
+    private static Task SignInAsync(IPage page, string user) => SignInAsync(page, user, "");
+
+    private static async Task SignInAsync(IPage page, string user, string returnUrl)
+    {
+        await page.GotoAsync($"login?returnUrl=/{returnUrl}");
+        await ConsoleFixture.ProviderSignInAsync(page, user);
+    }
+
+    /// <summary>axe-core in the page: no serious or critical violation.</summary>
+    private static async Task AssertAccessibleAsync(IPage page, string what)
+    {
+        if (!await page.EvaluateAsync<bool>("typeof axe !== 'undefined'"))
+        {
+            await page.AddScriptTagAsync(new() { Path = Path.Combine(Repository.Root, "tools", "axe", "node_modules", "axe-core", "axe.min.js") });
+        }
+
+        var violations = await page.EvaluateAsync<string[]>(
+            """
+            async () => (await axe.run(document, { resultTypes: ['violations'] })).violations
+                .filter(v => v.impact === 'serious' || v.impact === 'critical')
+                .map(v => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.slice(0, 3).map(n => n.target.join(' ')).join('; ')}`)
+            """);
+        Assert.True(violations.Length == 0, $"{what}: {string.Join("\n", violations)}");
+    }
+
+    /// <summary>No column squeezed below a readable width, and nothing wider than the window.</summary>
+    private static async Task AssertColumnsReadableAsync(IPage page, string what)
+    {
+        var narrow = await page.EvaluateAsync<string[]>(
+            "() => [...document.querySelectorAll('table th')].filter(th => th.offsetParent && th.getBoundingClientRect().width < 48).map(th => th.textContent)");
+        Assert.True(narrow.Length == 0, $"{what}: columns too narrow to read: {string.Join(", ", narrow)}");
+        var overflow = await page.EvaluateAsync<int>("() => document.documentElement.scrollWidth - document.documentElement.clientWidth");
+        Assert.True(overflow <= 0, $"{what}: {overflow} px wider than the window");
+    }
+
+    private readonly SemaphoreSlim _seeding = new(1, 1);
+    private static Guid? _seeded;
+
+    /// <summary>
+    /// The provider and the four kinds of people (admins, auditors, reviewers, and developers with no role), a
+    /// connection, and a recorded session of five HTTP exchanges with a denial (event 3) and masked values (event 5).
+    /// </summary>
+    private async Task<Guid> SeedAsync()
+    {
+        await _seeding.WaitAsync();
+        try
+        {
+            if (_seeded is { } done && await fixture.Hoop.Services.GetRequiredService<ActivityQueries>().FindSessionAsync(done, default) is not null)
+            {
+                return done;
+            }
+
+            var services = fixture.Hoop.Services;
+            await services.GetRequiredService<IssuerService>().SaveAsync(null, new IssuerInput("Test IdP", fixture.Provider.Authority, OidcProvider.Audience, "groups",
+                ConsoleFixture.ConsoleClient, ConsoleFixture.ConsoleSecret, RequireHttpsMetadata: false), null, "test", default);
+            await services.GetRequiredService<ConnectionService>().CreateAsync(new ConnectionInput("ledger", ConnectionKind.Http, fixture.Backend.Address.ToString(),
+                TlsVerification.CaBundle, fixture.Ca.Pem, null, new CredentialInput(CredentialKind.Bearer, null, ConsoleFixture.Canary), true, null), "test", default);
+            var groups = services.GetRequiredService<GroupService>();
+            foreach (var (name, roles, connections) in new (string, string[], string[])[]
+                     {
+                         ("hoop-admins", ["admin"], []), ("hoop-auditors", ["auditor"], []), ("hoop-reviewers", ["reviewer"], []), ("developers", [], ["ledger"]),
+                     })
+            {
+                await groups.SaveAsync(null, new GroupInput(name, roles, connections), null, "test", default);
+            }
+
+            var session = new Session
+            {
+                ConnectionName = "replayed", Subject = "replayed-agent", StartedAt = DateTime.UtcNow, Status = SessionStatus.Closed, Protocol = ConnectionKind.Http,
+            };
+            var recorder = services.GetRequiredService<Recorder>();
+            recorder.Enqueue(session);
+            for (var i = 1; i <= 5; i++)
+            {
+                var denied = i == 3;
+                var exchange = new HttpExchangeRecord
+                {
+                    Request = new HttpRequestRecord("POST", "/ledger/orders", $"?n={i}", "HTTP/1.1", new Dictionary<string, string> { ["Content-Type"] = "application/json" },
+                        new BodyRecord(14, false, $"{{\"order\":{i}}}", null)),
+                    Response = new HttpResponseRecord(denied ? 403 : 201, new Dictionary<string, string> { ["Content-Type"] = "application/json" },
+                        new BodyRecord(11, false, "{\"ok\":true}", null)),
+                };
+                recorder.Enqueue(new SessionEvent
+                {
+                    SessionId = session.Id, Sequence = i, At = session.StartedAt.AddMilliseconds(200 * i), Kind = denied ? "http-denied" : "http",
+                    Marks = denied ? EventMarks.Denied : i == 5 ? EventMarks.Masked : EventMarks.None, Summary = $"POST /ledger/orders?n={i}",
+                    Content = RecordJson.Write(exchange),
+                });
+            }
+
+            await recorder.FlushAsync(default);
+            _seeded = session.Id;
+            return session.Id;
+        }
+        finally
+        {
+            _seeding.Release();
+        }
+    }
+
+    private static string Shot(string name) => Path.Combine(ConsoleFixture.Screenshots, $"{name}.png");
+
+    private static ILocatorAssertions Expect(ILocator locator) => Assertions.Expect(locator);
+
+    private static IPageAssertions Expect(IPage page) => Assertions.Expect(page);
+}
