@@ -79,7 +79,18 @@ public sealed record IssuerView(
 
 /// <summary>How Hoop is doing right now (<see cref="OverviewService"/>).</summary>
 public sealed record Overview(int LiveSessions, IReadOnlyList<LiveSessionView> Live, int PendingReviews, IReadOnlyList<DenialView> Denials,
-    CertificateView? Certificate, DateTime? BreakGlassLastLogin, int BreakGlassLogins, RecordingHealth Recording, LoggingHealth Logging);
+    CertificateView? Certificate, DateTime? BreakGlassLastLogin, int BreakGlassLogins, RecordingHealth Recording, LoggingHealth Logging,
+    ActivityView Activity);
+
+/// <summary>
+/// The last 24 hours of recorded traffic: per hour (UTC, oldest first; each hour's start in <see cref="Hours"/>) the
+/// requests (HTTP exchanges and SQL queries recorded), those a guardrail denied or held, and those with values masked;
+/// and the same totals per connection, busiest first.
+/// </summary>
+public sealed record ActivityView(IReadOnlyList<DateTime> Hours, IReadOnlyList<int> Requests, IReadOnlyList<int> Denied, IReadOnlyList<int> Held,
+    IReadOnlyList<int> Masked, IReadOnlyList<ConnectionActivity> Connections);
+
+public sealed record ConnectionActivity(string Connection, int Requests, int Denied, int Held, int Masked);
 
 public sealed record LiveSessionView(Guid Id, string Connection, string Agent, DateTime StartedAt);
 

@@ -1,5 +1,6 @@
 using Hoop.Data.Entities;
 using Hoop.Data.Logging;
+using Hoop.Data.Records;
 using Hoop.Data.Store;
 using Hoop.Proxy.Policy;
 using Hoop.Proxy.Recording;
@@ -9,7 +10,8 @@ namespace Hoop.Admin.Management;
 
 /// <summary>
 /// How Hoop is doing right now, for the dashboard and GET /api/v1/overview: live sessions, pending reviews, the
-/// day's denials, the inbound certificate, the break-glass admin's use, and the recorder's and log's health.
+/// day's denials, the inbound certificate, the break-glass admin's use, the recorder's and log's health, and the
+/// last 24 hours of traffic for the charts.
 /// </summary>
 public sealed class OverviewService(
     IDbContextFactory<HoopDbContext> contexts,
@@ -40,6 +42,36 @@ public sealed class OverviewService(
             await db.AuditEvents.CountAsync(a => a.Action == "console.login" && a.Actor == "break-glass" && a.Outcome == AuditOutcome.Success && a.At >= week,
                 cancellationToken),
             new RecordingHealth(recorder.Healthy, policy.Current.Recording.Mode.ToString(), recorder.Dropped),
-            new LoggingHealth(logs.Written, logs.Dropped));
+            new LoggingHealth(logs.Written, logs.Dropped),
+            await ActivityAsync(db, now, cancellationToken));
+    }
+
+    private const int Hours = 24;
+
+    /// <summary>The recorded events of the last 24 hours (the current one included) by hour and by connection.</summary>
+    private static async Task<ActivityView> ActivityAsync(HoopDbContext db, DateTime now, CancellationToken cancellationToken)
+    {
+        var last = new DateTime(now.Year, now.Month, now.Day, now.Hour, 0, 0, DateTimeKind.Utc);
+        var hours = Enumerable.Range(0, Hours).Select(i => last.AddHours(i - Hours + 1)).ToList();
+        var counts = await RecordedEvents.HourlyAsync(db, hours[0], cancellationToken);
+        var sessions = counts.Select(c => c.SessionId).Distinct().ToList();
+        var connections = await db.Sessions.AsNoTracking().Where(s => sessions.Contains(s.Id)).ToDictionaryAsync(s => s.Id, s => s.ConnectionName, cancellationToken);
+
+        int[] PerHour(Func<HourlyActivity, int> value)
+        {
+            var series = new int[Hours];
+            foreach (var c in counts)
+            {
+                // An event stamped ahead of this clock (another instance's) counts in the current hour.
+                series[Math.Min(Hours - 1, (int)(c.Hour - hours[0]).TotalHours)] += value(c);
+            }
+
+            return series;
+        }
+
+        var byConnection = counts.GroupBy(c => connections.GetValueOrDefault(c.SessionId, "(deleted)"))
+            .Select(g => new ConnectionActivity(g.Key, g.Sum(c => c.Events), g.Sum(c => c.Denied), g.Sum(c => c.Held), g.Sum(c => c.Masked)))
+            .OrderByDescending(c => c.Requests).ThenBy(c => c.Connection, StringComparer.Ordinal).ToList();
+        return new ActivityView(hours, PerHour(c => c.Events), PerHour(c => c.Denied), PerHour(c => c.Held), PerHour(c => c.Masked), byConnection);
     }
 }

@@ -122,6 +122,7 @@ internal sealed class SessionConfiguration : IEntityTypeConfiguration<Session>, 
         b.HasIndex(e => new { e.SessionId, e.Sequence }).IsUnique();
         // The few events a replay's timeline marks, found without reading the rest of the session.
         b.HasIndex(e => new { e.SessionId, e.Sequence }, "IX_SessionEvents_Marked").HasFilter("\"Marks\" <> 0");
+        b.HasIndex(e => e.At); // The dashboard's last 24 hours, for events written before chunks.
         b.Property(e => e.Kind).HasMaxLength(32);
         b.HasOne<Session>().WithMany().HasForeignKey(e => e.SessionId).OnDelete(DeleteBehavior.Cascade);
     }
@@ -129,6 +130,7 @@ internal sealed class SessionConfiguration : IEntityTypeConfiguration<Session>, 
     public void Configure(EntityTypeBuilder<SessionChunk> b)
     {
         b.HasIndex(c => new { c.SessionId, c.FirstSequence }).IsUnique();
+        b.HasIndex(c => c.FirstAt); // The dashboard's last 24 hours.
         b.HasOne<Session>().WithMany().HasForeignKey(c => c.SessionId).OnDelete(DeleteBehavior.Cascade);
     }
 }

@@ -858,6 +858,8 @@ namespace Hoop.Data.Migrations
 
                     b.HasKey("Id");
 
+                    b.HasIndex("FirstAt");
+
                     b.HasIndex("SessionId", "FirstSequence")
                         .IsUnique();
 
@@ -905,6 +907,8 @@ namespace Hoop.Data.Migrations
                         .HasColumnType("TEXT");
 
                     b.HasKey("Id");
+
+                    b.HasIndex("At");
 
                     b.HasIndex("SessionId", "Sequence")
                         .IsUnique();

@@ -168,4 +168,45 @@ public static class RecordedEvents
 
         return false;
     }
+
+    /// <summary>
+    /// Events recorded since <paramref name="since"/>, counted per session and hour (UTC), with how many of them a
+    /// guardrail denied or held and how many had values masked: for the dashboard's charts. Chunks are counted from
+    /// their own columns (an hour is the one its first event fell in; a chunk spans one recorder batch), never opened.
+    /// </summary>
+    public static async Task<List<HourlyActivity>> HourlyAsync(HoopDbContext db, DateTime since, CancellationToken cancellationToken)
+    {
+        var counts = new Dictionary<(Guid, DateTime), HourlyActivity>();
+        void Add(Guid session, DateTime at, int events, IEnumerable<EventMarks> marks)
+        {
+            var hour = new DateTime(at.Year, at.Month, at.Day, at.Hour, 0, 0, DateTimeKind.Utc);
+            var (denied, held, masked) = (0, 0, 0);
+            foreach (var m in marks)
+            {
+                denied += m.HasFlag(EventMarks.Denied) ? 1 : 0;
+                held += m.HasFlag(EventMarks.Held) ? 1 : 0;
+                masked += m.HasFlag(EventMarks.Masked) ? 1 : 0;
+            }
+
+            var c = counts.GetValueOrDefault((session, hour)) ?? new HourlyActivity(session, hour, 0, 0, 0, 0);
+            counts[(session, hour)] = c with { Events = c.Events + events, Denied = c.Denied + denied, Held = c.Held + held, Masked = c.Masked + masked };
+        }
+
+        foreach (var e in await db.SessionEvents.AsNoTracking().Where(e => e.At >= since).Select(e => new { e.SessionId, e.At, e.Marks })
+                     .ToListAsync(cancellationToken))
+        {
+            Add(e.SessionId, e.At, 1, [e.Marks]);
+        }
+
+        foreach (var c in await db.SessionChunks.AsNoTracking().Where(c => c.FirstAt >= since)
+                     .Select(c => new { c.SessionId, c.FirstAt, c.Count, c.Marked }).ToListAsync(cancellationToken))
+        {
+            Add(c.SessionId, c.FirstAt, c.Count, Enumerable.Range(0, c.Marked.Length / 8).Select(i => (EventMarks)BitConverter.ToInt32(c.Marked, i * 8 + 4)));
+        }
+
+        return [.. counts.Values];
+    }
 }
+
+/// <summary>One session's events in one hour (UTC): how many, and how many were denied, held for review, or masked.</summary>
+public sealed record HourlyActivity(Guid SessionId, DateTime Hour, int Events, int Denied, int Held, int Masked);

@@ -108,6 +108,25 @@ public sealed class ConsolePagesTests(ConsoleFixture fixture) : IClassFixture<Co
     }
 
     [Fact]
+    public async Task Dashboard_ForAuditors_ChartsTheLastDayFromTheStore()
+    {
+        await SeedAsync();
+        var page = await fixture.NewPageAsync(Width, Height);
+        await SignInAsync(page, "carol");
+
+        // The seeded session: five requests on "replayed", one denied, one masked.
+        var row = page.Locator("[data-test=per-connection] tr", new() { HasText = "replayed" });
+        await Expect(row.Locator("td")).ToHaveTextAsync(["replayed", "5", "1", "0", "1", ""]);
+        await Expect(page.Locator("[data-test=chart-requests] svg").First).ToBeVisibleAsync();
+        Assert.True(await page.Locator("[data-test=chart-requests] svg path").CountAsync() > 0);
+        await page.ScreenshotAsync(new() { Path = Shot("dashboard-charts"), FullPage = true });
+        var overview = await fixture.Hoop.Services.GetRequiredService<OverviewService>().GetAsync(default);
+        Assert.Equal(24, overview.Activity.Hours.Count);
+        Assert.Equal(5, overview.Activity.Requests.Sum() - overview.Activity.Connections.Where(c => c.Connection != "replayed").Sum(c => c.Requests));
+        Assert.Equal(1, overview.Activity.Denied.Sum());
+    }
+
+    [Fact]
     public async Task Theme_SwitchesBetweenLightAndDark()
     {
         await SeedAsync();
