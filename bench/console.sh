@@ -62,10 +62,13 @@ print(json.dumps({"name": "ledger", "kind": "Http", "address": sys.argv[1], "tls
     echo "https://localhost:$console $session"
 }
 
-read -r url session < <(start current "$work/current-bin")
+# Run in this shell (not a pipe's), so the trap knows each Hoop's pid.
+start current "$work/current-bin" >"$work/current.target"
+read -r url session <"$work/current.target"
 targets=("current=$url@$session")
 if [ -n "$BASE_REF" ]; then
-    read -r url session < <(start base "$work/base-bin")
+    start base "$work/base-bin" >"$work/base.target"
+    read -r url session <"$work/base.target"
     targets+=("base=$url@$session")
 fi
 

@@ -105,6 +105,15 @@ public sealed class ConsoleFixture : IAsyncLifetime
         }
     }
 
+    /// <summary>Picks an item of a MudBlazor select (single or multiple), found by its label as a person would, and closes it.</summary>
+    public static async Task ChooseAsync(IPage page, string label, string item)
+    {
+        await page.GetByRole(AriaRole.Combobox, new() { Name = label, Exact = true }).ClickAsync();
+        await page.Locator(".mud-popover-open .mud-list-item", new() { HasText = item }).First.ClickAsync();
+        await page.Keyboard.PressAsync("Escape");
+        await Assertions.Expect(page.Locator(".mud-popover-open .mud-list-item")).ToHaveCountAsync(0);
+    }
+
     public async Task DisposeAsync()
     {
         await Browser.DisposeAsync();

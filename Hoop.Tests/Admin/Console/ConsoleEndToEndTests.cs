@@ -63,10 +63,10 @@ public sealed class ConsoleEndToEndTests(ConsoleFixture fixture) : IClassFixture
         Assert.DoesNotContain(await fixture.Hoop.Services.GetRequiredService<ConnectionService>().ListAsync(default), c => c.Name == "ledger");
 
         await page.FillAsync("#c-address", fixture.Backend.Address.ToString());
-        await ChooseAsync(page, "TLS verification", "CaBundle");
+        await ConsoleFixture.ChooseAsync(page, "TLS verification", "CaBundle");
         await page.FillAsync("#c-ca", fixture.Ca.Pem);
         await page.FillAsync("#c-secret", ConsoleFixture.Canary);
-        await ChooseAsync(page, "Granted to groups", "ledger-agents");
+        await ConsoleFixture.ChooseAsync(page, "Granted to groups", "ledger-agents");
         await page.ClickAsync("[data-test=save-connection]");
         // Saved: the record's own page, with a confirmation that stays until dismissed.
         await Expect(page.Locator("[data-test=saved]")).ToBeVisibleAsync();
@@ -340,9 +340,9 @@ public sealed class ConsoleEndToEndTests(ConsoleFixture fixture) : IClassFixture
         await admin.FillAsync("#gr-name", "refunds-reviewed");
         await admin.FillAsync("#gr-method", "POST");
         await admin.FillAsync("#gr-path", "/echo");
-        await ChooseAsync(admin, "Action", "review");
+        await ConsoleFixture.ChooseAsync(admin, "Action", "review");
         await admin.FillAsync("#gr-message", "Refunds need a reviewer.");
-        await ChooseAsync(admin, "Connection", "refunds");
+        await ConsoleFixture.ChooseAsync(admin, "Connection", "refunds");
         await admin.ClickAsync("[data-test=save-guardrail]");
         await Expect(admin.Locator("[data-test=guardrails]")).ToContainTextAsync("refunds-reviewed");
 
@@ -398,7 +398,7 @@ public sealed class ConsoleEndToEndTests(ConsoleFixture fixture) : IClassFixture
         // A pattern that needs backtracking is refused beside its field; nothing is saved.
         await page.ClickAsync("[data-test=new-masking-rule]");
         await page.FillAsync("#m-name", "tickets");
-        await ChooseAsync(page, "Detector", "regex");
+        await ConsoleFixture.ChooseAsync(page, "Detector", "regex");
         await page.FillAsync("#m-pattern", "(?<=ticket )\\d+");
         await page.ClickAsync("[data-test=save-masking-rule]");
         await Expect(page.Locator("[data-field-error=pattern]")).ToContainTextAsync("non-backtracking");
@@ -442,15 +442,6 @@ public sealed class ConsoleEndToEndTests(ConsoleFixture fixture) : IClassFixture
         await page.ClickAsync("[data-test=save-group]");
         await Expect(page.Locator("[data-test=saved]")).ToBeVisibleAsync();
         await Expect(page).ToHaveURLAsync(new Regex($"/groups/{name}$"));
-    }
-
-    /// <summary>Picks an item of a MudBlazor select (single or multiple), found by its label as a person would, and closes it.</summary>
-    private static async Task ChooseAsync(IPage page, string label, string item)
-    {
-        await page.GetByRole(AriaRole.Combobox, new() { Name = label, Exact = true }).ClickAsync();
-        await page.Locator(".mud-popover-open .mud-list-item", new() { HasText = item }).First.ClickAsync();
-        await page.Keyboard.PressAsync("Escape");
-        await Expect(page.Locator(".mud-popover-open .mud-list-item")).ToHaveCountAsync(0);
     }
 
     private static string Shot(string name) => Path.Combine(ConsoleFixture.Screenshots, $"{name}.png");

@@ -234,6 +234,45 @@ public sealed class ConsolePagesTests(ConsoleFixture fixture) : IClassFixture<Co
     }
 
     [Fact]
+    public async Task Replay_OfAHundredThousandEvents_OpensAndMovesAtOnce()
+    {
+        await SeedAsync();
+        const int Events = 100_000;
+        var recorder = fixture.Hoop.Services.GetRequiredService<Recorder>();
+        var session = new Session { ConnectionName = "long", Subject = "long-agent", StartedAt = DateTime.UtcNow, Status = SessionStatus.Closed };
+        recorder.Enqueue(session);
+        for (var i = 1; i <= Events; i++)
+        {
+            var denied = i % 10_000 == 0;
+            while (!recorder.Enqueue(new SessionEvent
+                   {
+                       SessionId = session.Id, Sequence = i, At = session.StartedAt.AddMilliseconds(i), Kind = denied ? "http-denied" : "http",
+                       Marks = denied ? EventMarks.Denied : EventMarks.None, Summary = $"GET /items/{i}", Content = "{}",
+                   }))
+            {
+                await Task.Delay(10); // The recorder's queue is full: let it write.
+            }
+        }
+
+        await recorder.FlushAsync(default);
+        var page = await fixture.NewPageAsync(Width, Height);
+        await SignInAsync(page, "carol");
+        var position = page.Locator("[data-test=replay-position]");
+
+        await page.GotoAsync($"sessions/{session.Id}/replay");
+        await Expect(position).ToHaveTextAsync($"Event 1 of {Events:0}");
+        await Expect(page.Locator("[data-test=replay-mark][data-kind=denied]")).ToHaveCountAsync(10);
+        await Expect(page.Locator("[data-test=replay-player][data-keys=on]")).ToBeVisibleAsync();
+        await page.Keyboard.PressAsync("End");
+        await Expect(position).ToHaveTextAsync($"Event {Events:0} of {Events:0}");
+        await Expect(page.Locator("[data-test=replay-event]")).ToContainTextAsync($"GET /items/{Events}");
+        await page.Keyboard.PressAsync("p");
+        await Expect(position).ToHaveTextAsync($"Event 90000 of {Events:0}");
+        await page.Locator("[data-test=replay-seek]").FillAsync("54320");
+        await Expect(page.Locator("[data-test=replay-event]")).ToContainTextAsync("GET /items/54321");
+    }
+
+    [Fact]
     public async Task AuditLog_FiltersOnTheServer_PagesExpandsToADiff_AndExportsTheFilteredRange()
     {
         await SeedAsync();
@@ -272,6 +311,47 @@ public sealed class ConsolePagesTests(ConsoleFixture fixture) : IClassFixture<Co
         Assert.Equal("id,at,actor,action,target,outcome,details,hash", csv[0]);
         Assert.Single(csv.Skip(1));
         Assert.Contains("\"group.update\"", csv[1]);
+    }
+
+    [Fact]
+    public async Task Forms_RefuseBadInputBesideTheField_SaveNothing_ThenSaveGoodInput()
+    {
+        await SeedAsync();
+        var page = await fixture.NewPageAsync(Width, Height);
+        await SignInAsync(page, "alice");
+        var services = fixture.Hoop.Services;
+
+        // A group without a name.
+        await page.GotoAsync("groups/new");
+        await page.ClickAsync("[data-test=save-group]");
+        await Expect(page.Locator("[data-field-error=name]")).ToBeVisibleAsync();
+        await Expect(page).ToHaveURLAsync(new Regex("/groups/new$"));
+        await page.FillAsync("#g-name", "form-test-group");
+        await page.ClickAsync("[data-test=save-group]");
+        await Expect(page.Locator("[data-test=saved]")).ToBeVisibleAsync();
+        Assert.NotNull(await services.GetRequiredService<GroupService>().GetAsync("form-test-group", default));
+
+        // A guardrail without a name.
+        var rules = (await services.GetRequiredService<GuardrailRuleService>().ListAsync(default)).Count;
+        await page.GotoAsync("guardrails");
+        await page.ClickAsync("[data-test=new-guardrail]");
+        await page.ClickAsync("[data-test=save-guardrail]");
+        await Expect(page.Locator("[data-field-error=name]")).ToBeVisibleAsync();
+        Assert.Equal(rules, (await services.GetRequiredService<GuardrailRuleService>().ListAsync(default)).Count);
+
+        // An API key: refused without a name; then shown once, with a copy button, and never again.
+        await page.GotoAsync("api-keys");
+        await page.ClickAsync("[data-test=create-key]");
+        await Expect(page.Locator("[data-field-error=name]")).ToBeVisibleAsync();
+        await page.FillAsync("#k-name", "form-test-agent");
+        await ConsoleFixture.ChooseAsync(page, "Groups", "developers");
+        await page.ClickAsync("[data-test=create-key]");
+        var key = await page.Locator("[data-test=key]").InnerTextAsync();
+        Assert.False(string.IsNullOrWhiteSpace(key));
+        await Expect(page.Locator("[data-test=api-keys]")).ToContainTextAsync("form-test-agent");
+        await page.ReloadAsync();
+        await Expect(page.Locator("[data-test=api-keys]")).ToContainTextAsync("form-test-agent");
+        Assert.DoesNotContain(key.Trim(), await page.ContentAsync());
     }
 
     [Fact]
