@@ -16,7 +16,7 @@ namespace Hoop.Proxy.Admission;
 public sealed partial class Admissions(Recorder recorder, SessionTracker sessions, RecordingOptions recording, AuditLog audit, ILogger<Admissions> logger)
 {
     /// <summary>Audits a refused credential (while the recorder has room to spare) and returns the refusal.</summary>
-    public Refusal Unauthenticated(string protocol, string target, string reason, object details)
+    internal Refusal Unauthenticated(string protocol, string target, string reason, object details)
     {
         if (recorder.Pending < recording.QueueCapacity / 2)
         {
@@ -31,7 +31,7 @@ public sealed partial class Admissions(Recorder recorder, SessionTracker session
     /// (<paramref name="ownSession"/>: one for this client connection, as Postgres has; else the caller's live session on
     /// the connection, which HTTP exchanges share until it idles).
     /// </summary>
-    public async Task<AdmissionResult> AdmitAsync(string protocol, Caller caller, ConnectionPolicy connection, PolicySnapshot snapshot, string? client,
+    internal async Task<AdmissionResult> AdmitAsync(string protocol, Caller caller, ConnectionPolicy connection, PolicySnapshot snapshot, string? client,
         bool ownSession, CancellationToken cancellationToken)
     {
         if (!connection.Enabled || !snapshot.Allows(caller, connection))

@@ -1,7 +1,7 @@
 namespace Hoop.Proxy.Admission;
 
 /// <summary>Why a caller was not let in.</summary>
-public enum RefusalKind
+internal enum RefusalKind
 {
     /// <summary>No credential, or one that names nobody (HTTP 401, SQLSTATE 28P01).</summary>
     Unauthenticated,

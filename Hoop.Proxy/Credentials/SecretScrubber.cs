@@ -13,7 +13,7 @@ namespace Hoop.Proxy.Credentials;
 /// JSON, URL and HTML text would escape either. One vectorised search per form: a handful of forms, each a
 /// memchr-speed scan, beats a regex or a per-byte automaton at the sizes that matter.
 /// </summary>
-public sealed class SecretScrubber
+internal sealed class SecretScrubber
 {
     public const string Removed = "[removed]";
 

@@ -6,7 +6,7 @@ namespace Hoop.Proxy.Guardrails;
 /// The guardrails' decision: the verdict, the rule it came from, the review (held, rejected, expired, used), and for
 /// a rejection or too many reviews the reason given. Each protocol turns it into its own answer.
 /// </summary>
-public sealed record GuardrailDecision(GuardrailVerdict Verdict, string? RuleName = null, string? RuleMessage = null, Review? Review = null, string? Reason = null)
+internal sealed record GuardrailDecision(GuardrailVerdict Verdict, string? RuleName = null, string? RuleMessage = null, Review? Review = null, string? Reason = null)
 {
     public static readonly GuardrailDecision Pass = new(GuardrailVerdict.Pass);
 

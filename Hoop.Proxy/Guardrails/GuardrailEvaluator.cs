@@ -14,7 +14,7 @@ namespace Hoop.Proxy.Guardrails;
 public sealed class GuardrailEvaluator(ReviewGate reviews)
 {
     /// <summary>The decision, and the reviews whose approval let it through (in <paramref name="approvedBy"/>, on a pass only).</summary>
-    public async Task<GuardrailDecision> EvaluateAsync(IEnumerable<Guardrail> matched, Caller caller, ConnectionPolicy connection, Guid? sessionId,
+    internal async Task<GuardrailDecision> EvaluateAsync(IEnumerable<Guardrail> matched, Caller caller, ConnectionPolicy connection, Guid? sessionId,
         ReviewSubject subject, List<Guid> approvedBy, CancellationToken cancellationToken)
     {
         var once = new List<Review>();

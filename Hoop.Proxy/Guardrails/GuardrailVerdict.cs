@@ -1,7 +1,7 @@
 namespace Hoop.Proxy.Guardrails;
 
 /// <summary>How a request or query fared against the guardrails that matched it.</summary>
-public enum GuardrailVerdict
+internal enum GuardrailVerdict
 {
     /// <summary>Nothing denied it, and every review rule that matched has an approval: it goes on.</summary>
     Pass,

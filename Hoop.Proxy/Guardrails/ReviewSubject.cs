@@ -4,7 +4,7 @@ namespace Hoop.Proxy.Guardrails;
 /// What a review rule shows its reviewers and what makes two requests "the identical request" for an approval; each
 /// is computed once, when the first review rule matches.
 /// </summary>
-public sealed class ReviewSubject(Func<string> fingerprint, Func<string> description, string? justification, TimeSpan preferredWait, bool reviewable = true)
+internal sealed class ReviewSubject(Func<string> fingerprint, Func<string> description, string? justification, TimeSpan preferredWait, bool reviewable = true)
 {
     private readonly Lazy<string> _fingerprint = new(fingerprint);
     private readonly Lazy<string> _description = new(description);

@@ -13,7 +13,7 @@ public sealed class Callers(TokenValidator tokens, Recorder recorder, TimeProvid
     private static readonly TimeSpan ApiKeyUseInterval = TimeSpan.FromMinutes(1);
     private readonly ConcurrentDictionary<Guid, long> _apiKeyUseRecorded = new();
 
-    public async Task<(Caller? Caller, AuthenticationFailure? Failure)> IdentifyAsync(string credential, PolicySnapshot snapshot, CancellationToken cancellationToken)
+    internal async Task<(Caller? Caller, AuthenticationFailure? Failure)> IdentifyAsync(string credential, PolicySnapshot snapshot, CancellationToken cancellationToken)
     {
         if (!ApiKeys.Looks(credential))
         {

@@ -23,7 +23,7 @@ public sealed class ConnectionPolicy
     public string? CredentialSecret { get; init; }
 
     /// <summary>Every form the credential takes on the wire, to scrub from whatever comes back from the backend.</summary>
-    public SecretScrubber Secrets { get; init; } = SecretScrubber.None;
+    internal SecretScrubber Secrets { get; init; } = SecretScrubber.None;
     public X509Certificate2? ClientCertificate { get; init; }
 
     /// <summary>Changes whenever the stored connection changes, so upstream clients are rebuilt only then.</summary>

@@ -1,7 +1,7 @@
 namespace Hoop.Proxy.Postgres;
 
 /// <summary>Where a query is checked: each decides which rules apply there.</summary>
-public enum PgCheckPoint
+internal enum PgCheckPoint
 {
     /// <summary>A simple query: every rule.</summary>
     Query,

@@ -23,7 +23,7 @@ public sealed partial class SqlGuardrailCheck(GuardrailEvaluator evaluator, Revi
     /// query (for the approval's fingerprint and the reviewer), already masked as recordings are. The reviews whose
     /// approval lets the query run are added to <paramref name="approvedBy"/>.
     /// </summary>
-    public async Task<PgStop?> CheckAsync(PgCheckPoint point, Caller caller, ConnectionPolicy connection, Guid? sessionId, PolicySnapshot snapshot, bool responseMasked,
+    internal async Task<PgStop?> CheckAsync(PgCheckPoint point, Caller caller, ConnectionPolicy connection, Guid? sessionId, PolicySnapshot snapshot, bool responseMasked,
         string sql, IReadOnlyList<string?>? parameters, byte[]? parameterDigest, List<Guid> approvedBy, CancellationToken cancellationToken)
     {
         // The lexer reads strings as standard_conforming_strings = on; a session may not change it (SET, RESET,

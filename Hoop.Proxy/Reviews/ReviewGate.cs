@@ -42,7 +42,7 @@ public sealed partial class ReviewGate(
     public Uri LinkTo(Guid id) => console.To($"reviews/{id}");
 
     /// <summary>Lets the request through on a standing approval, or finds or opens its pending review, and waits if asked.</summary>
-    public async Task<ReviewOutcome> CheckAsync(Caller caller, ConnectionPolicy connection, Guid? sessionId, Guardrail rule, string fingerprint,
+    internal async Task<ReviewOutcome> CheckAsync(Caller caller, ConnectionPolicy connection, Guid? sessionId, Guardrail rule, string fingerprint,
         string request, string? justification, TimeSpan wait, CancellationToken cancellationToken)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);

@@ -13,7 +13,7 @@ namespace Hoop.Proxy.Certificates.Acme;
 /// nonce the server sent; everything else that goes wrong becomes an <see cref="AcmeException"/> in plain words.
 /// Safe for several authorizations at once: each answer's nonce goes to a pool the next request takes from.
 /// </summary>
-public sealed class AcmeClient(HttpClient http, Uri directoryUrl, Jws jws, TimeProvider time)
+internal sealed class AcmeClient(HttpClient http, Uri directoryUrl, Jws jws, TimeProvider time)
 {
     private const int NonceRetries = 5;
 
@@ -330,13 +330,13 @@ public sealed class AcmeClient(HttpClient http, Uri directoryUrl, Jws jws, TimeP
     }
 }
 
-public sealed record AcmeDirectory(Uri NewNonce, Uri NewAccount, Uri NewOrder, Uri? RenewalInfo, string? TermsOfService, bool ExternalAccountRequired);
+internal sealed record AcmeDirectory(Uri NewNonce, Uri NewAccount, Uri NewOrder, Uri? RenewalInfo, string? TermsOfService, bool ExternalAccountRequired);
 
-public sealed record AcmeOrder(Uri Url, string Status, IReadOnlyList<Uri> Authorizations, Uri Finalize, Uri? Certificate, string? Error, TimeSpan? RetryAfter);
+internal sealed record AcmeOrder(Uri Url, string Status, IReadOnlyList<Uri> Authorizations, Uri Finalize, Uri? Certificate, string? Error, TimeSpan? RetryAfter);
 
-public sealed record AcmeAuthorization(Uri Url, string Name, string Status, IReadOnlyList<AcmeChallenge> Challenges, TimeSpan? RetryAfter);
+internal sealed record AcmeAuthorization(Uri Url, string Name, string Status, IReadOnlyList<AcmeChallenge> Challenges, TimeSpan? RetryAfter);
 
-public sealed record AcmeChallenge(string Type, Uri Url, string Token, string Status, string? Error);
+internal sealed record AcmeChallenge(string Type, Uri Url, string Token, string Status, string? Error);
 
 /// <summary>What went wrong with the ACME server, in words fit for the console's certificate page.</summary>
 internal sealed class AcmeException(string message, string? type = null, HttpStatusCode? status = null, TimeSpan? retryAfter = null, Exception? inner = null)

@@ -27,7 +27,7 @@ public sealed partial class AcmeIssuer(
     private static readonly TimeSpan StepTimeout = TimeSpan.FromMinutes(2);
 
     /// <summary>A client signed with the stored account key (created on first use).</summary>
-    public async Task<AcmeClient> ConnectAsync(AcmeOptions options, CancellationToken cancellationToken)
+    internal async Task<AcmeClient> ConnectAsync(AcmeOptions options, CancellationToken cancellationToken)
     {
         var directory = options.DirectoryUrl ?? throw new InvalidOperationException("ACME is not configured.");
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
@@ -68,7 +68,7 @@ public sealed partial class AcmeIssuer(
     /// A new account whose key is not in the store yet: the first start orders while the store is still being
     /// created, and <see cref="SaveAccountAsync"/> keeps the key once it is ready.
     /// </summary>
-    public async Task<AcmeClient> RegisterUnstoredAsync(AcmeOptions options, ECDsa key, CancellationToken cancellationToken)
+    internal async Task<AcmeClient> RegisterUnstoredAsync(AcmeOptions options, ECDsa key, CancellationToken cancellationToken)
     {
         var client = Client(options.DirectoryUrl ?? throw new InvalidOperationException("ACME is not configured."), key);
         client.AccountUrl = await RegisterAsync(client, options, cancellationToken);
@@ -124,7 +124,7 @@ public sealed partial class AcmeIssuer(
     }
 
     /// <summary>Checks, stores as current and serves an issued certificate.</summary>
-    public async Task<Certificate> InstallAsync(IssuedCertificate issued, string actor, CancellationToken cancellationToken)
+    internal async Task<Certificate> InstallAsync(IssuedCertificate issued, string actor, CancellationToken cancellationToken)
     {
         var record = await installer.InstallAsync(issued.Certificate, issued.Chain, CertificateSource.Acme, issued.HostNames, actor, cancellationToken);
         LogIssued(string.Join(", ", issued.HostNames), record.Thumbprint, record.NotAfter);
@@ -148,7 +148,7 @@ public sealed partial class AcmeIssuer(
     /// One order for <paramref name="hostNames"/>: every authorization at once, the CSR, the download. The certificate
     /// comes back with its key, neither checked, stored nor served (<see cref="CertificateInstaller"/> checks it).
     /// </summary>
-    public async Task<IssuedCertificate> ObtainAsync(AcmeClient client, IReadOnlyList<string> hostNames, AcmeOptions options, string? replaces,
+    internal async Task<IssuedCertificate> ObtainAsync(AcmeClient client, IReadOnlyList<string> hostNames, AcmeOptions options, string? replaces,
         Task listening, CancellationToken cancellationToken)
     {
         AcmeOrder order;
@@ -192,7 +192,7 @@ public sealed partial class AcmeIssuer(
     /// Every authorization of the order at once: the CA validates them in parallel, so the order takes as long as
     /// the slowest name rather than the sum of all. The first failure stops the others and is thrown.
     /// </summary>
-    public async Task AuthorizeAllAsync(AcmeClient client, AcmeOrder order, AcmeChallengeType challengeType, Task listening, CancellationToken cancellationToken)
+    internal async Task AuthorizeAllAsync(AcmeClient client, AcmeOrder order, AcmeChallengeType challengeType, Task listening, CancellationToken cancellationToken)
     {
         using var failed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         // A failed task's exception is what WhenAll throws; the siblings it stopped end cancelled, which WhenAll passes over.
@@ -287,4 +287,4 @@ public sealed partial class AcmeIssuer(
 }
 
 /// <summary>A certificate the CA issued, with its private key and chain, not yet checked or stored.</summary>
-public sealed record IssuedCertificate(X509Certificate2 Certificate, X509Certificate2Collection Chain, IReadOnlyList<string> HostNames);
+internal sealed record IssuedCertificate(X509Certificate2 Certificate, X509Certificate2Collection Chain, IReadOnlyList<string> HostNames);

@@ -7,7 +7,7 @@ using Microsoft.Extensions.Logging;
 namespace Hoop.Proxy.Certificates.Acme;
 
 /// <summary>What the first start's order got: the account it made (when it got that far), and the certificate or the error.</summary>
-public sealed record FirstOrderOutcome(ECDsa? AccountKey, string? AccountUrl, IssuedCertificate? Issued, Exception? Error);
+internal sealed record FirstOrderOutcome(ECDsa? AccountKey, string? AccountUrl, IssuedCertificate? Issued, Exception? Error);
 
 /// <summary>
 /// On a first start (no store yet) with ACME configured, the first certificate is ordered from the configuration at
@@ -28,7 +28,7 @@ public sealed partial class FirstOrder(
     private readonly CancellationTokenSource _stopping = new();
 
     /// <summary>Null when there was no first order (the store existed, or ACME is off).</summary>
-    public Task<FirstOrderOutcome?> Outcome { get; private set; } = Task.FromResult<FirstOrderOutcome?>(null);
+    internal Task<FirstOrderOutcome?> Outcome { get; private set; } = Task.FromResult<FirstOrderOutcome?>(null);
 
     /// <summary>Before any service starts, so before the store is created: whether it exists tells a first start.</summary>
     public Task StartingAsync(CancellationToken cancellationToken)

@@ -10,7 +10,7 @@ namespace Hoop.Proxy.Certificates.Acme;
 /// The JSON Web Signatures ACME speaks (RFC 8555 section 6.2): flattened JWS, ES256 with the account key
 /// (P-256, raw r||s signature), and the HS256 inner JWS of External Account Binding (section 7.3.4).
 /// </summary>
-public sealed class Jws(ECDsa accountKey)
+internal sealed class Jws(ECDsa accountKey)
 {
     public ECDsa Key => accountKey;
 

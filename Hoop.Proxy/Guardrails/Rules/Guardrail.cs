@@ -38,7 +38,7 @@ public sealed partial class Guardrail
     public bool AppliesTo(Guid connectionId, GuardrailProtocol protocol) => Protocol == protocol && (ConnectionId is null || ConnectionId == connectionId);
 
     /// <summary>Whether one SQL statement fires this rule.</summary>
-    public bool Matches(SqlStatement statement) =>
+    internal bool Matches(SqlStatement statement) =>
         (SqlKinds.Count == 0 || statement.Kinds.Overlaps(SqlKinds)) && (Statement is null || Statement.IsMatch(statement.Code));
 
     /// <summary>

@@ -7,7 +7,7 @@ namespace Hoop.Proxy.Guardrails.Rules;
 /// its code with comments removed and every literal emptied, for pattern rules: what is inside a comment, a
 /// string or a dollar-quoted body never triggers a rule.
 /// </summary>
-public sealed record SqlStatement(IReadOnlySet<string> Kinds, string Code);
+internal sealed record SqlStatement(IReadOnlySet<string> Kinds, string Code);
 
 /// <summary>
 /// A lexer for PostgreSQL's SQL (comments, nested block comments, standard and E'' strings, quoted identifiers,
