@@ -53,12 +53,13 @@ public sealed record AuditChange(IReadOnlyList<AuditChange.Field> Fields)
                     Walk(property.Value, path.Length == 0 ? property.Name : $"{path}.{property.Name}");
                 }
             }
-            else if (e.ValueKind is not JsonValueKind.Undefined)
+            else if (e.ValueKind is not (JsonValueKind.Undefined or JsonValueKind.Null))
             {
-                // Lists stay whole: "[a, b]" reads better than one row per item.
+                // Lists stay whole: "a, b" reads better than one row per item. A null field is one without a value.
                 fields[path.Length == 0 ? "(value)" : path] = e.ValueKind switch
                 {
                     JsonValueKind.String => e.GetString()!,
+                    JsonValueKind.Array when e.GetArrayLength() == 0 => "(none)",
                     JsonValueKind.Array => string.Join(", ", e.EnumerateArray().Select(i => i.ValueKind == JsonValueKind.String ? i.GetString() : i.GetRawText())),
                     _ => e.GetRawText(),
                 };

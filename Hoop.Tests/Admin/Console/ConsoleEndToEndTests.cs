@@ -88,7 +88,11 @@ public sealed class ConsoleEndToEndTests(ConsoleFixture fixture) : IClassFixture
         await connections.UpdateAsync("ledger", new ConnectionInput(null, null, null, null, null, null, null, null, 30), null, "someone-else", default);
         await page.FillAsync("#c-retention", "7");
         await page.ClickAsync("[data-test=save-connection]");
-        await Expect(page.Locator(".mud-snackbar", new() { HasText = "Changed by someone else" })).ToBeVisibleAsync();
+        var notice = page.Locator(".mud-snackbar", new() { HasText = "Changed by someone else" });
+        await Expect(notice).ToBeVisibleAsync();
+        // The notification sits beside the form it reports on, not over it.
+        var (box, form) = (await notice.BoundingBoxAsync(), await page.Locator("[data-test=connection-form]").BoundingBoxAsync());
+        Assert.True(box!.X >= form!.X + form.Width || box.Y >= form.Y + form.Height, "the notification covers the form");
         Assert.Equal(30, (await connections.GetAsync("ledger", default))!.RetentionDays);
 
         // The agent: a client-credentials token from the provider, curl-equivalent call through the proxy port.
