@@ -43,6 +43,13 @@ public abstract class ConsolePage : ComponentBase
         return user.Identity?.Name ?? user.FindFirstValue(ClaimTypes.NameIdentifier) ?? "unknown";
     }
 
+    /// <summary>The signed-in person's name for the audit log, if they hold any of <paramref name="roles"/> right now.</summary>
+    protected async Task<string?> ActorInAnyRoleAsync(params string[] roles)
+    {
+        var user = (await AuthenticationState).User;
+        return await ActorInRoleAsync(roles.FirstOrDefault(user.IsInRole) ?? roles[^1]);
+    }
+
     /// <summary>
     /// Turns a service's answer into field errors or a notification; true when the change was saved.
     /// <paramref name="done"/> says what happened to <paramref name="what"/> ("saved", "deleted", "revoked").
@@ -73,7 +80,7 @@ public abstract class ConsolePage : ComponentBase
 
     /// <summary>A notification in the corner, away from the content it reports on; gone once the person moves on.</summary>
     protected void Notify(Severity severity, string title, string? detail = null) =>
-        Snackbar.Add(detail is null ? title : $"{title}: {detail}", severity, options => options.SnackbarTypeClass = "hoop-notification");
+        Snackbar.Add(detail is null ? title : $"{title}: {detail}", severity);
 
     /// <summary>Asks before something that cannot be undone; true when the person confirmed.</summary>
     protected async Task<bool> ConfirmAsync(string title, string message, string yes, string no = "Cancel") =>

@@ -178,9 +178,9 @@ public static class HoopHost
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         // A person's browser asking for a console address that does not exist gets the console's own "not found"
-        // page, inside its layout; the API and every other client keep problem+json. Inside the line above, so it
-        // answers first.
-        app.UseWhen(ConsoleSetup.IsPageRequest, console => console.UseStatusCodePagesWithReExecute("/not-found", createScopeForStatusCodePages: true));
+        // page (another error status, its own message), inside its layout; the API and every other client keep
+        // problem+json. Inside the line above, so it answers first.
+        app.UseWhen(ConsoleSetup.IsPageRequest, console => console.UseStatusCodePagesWithReExecute("/status/{0}", createScopeForStatusCodePages: true));
         app.UseAdminApiRequests();
         app.UseRouting();
         app.UseAuthentication();

@@ -26,17 +26,17 @@ public sealed record AuditFilter(string? Actor = null, string? Action = null, st
 {
     public IQueryable<AuditEvent> Apply(IQueryable<AuditEvent> query)
     {
-        if (Given(Actor) is { } actor)
+        if (ActivityQueries.Given(Actor) is { } actor)
         {
             query = query.Where(a => a.Actor.Contains(actor));
         }
 
-        if (Given(Action) is { } action)
+        if (ActivityQueries.Given(Action) is { } action)
         {
             query = query.Where(a => a.Action.Contains(action));
         }
 
-        if (Given(Target) is { } target)
+        if (ActivityQueries.Given(Target) is { } target)
         {
             query = query.Where(a => a.Target != null && a.Target.Contains(target));
         }
@@ -59,7 +59,6 @@ public sealed record AuditFilter(string? Actor = null, string? Action = null, st
         return query;
     }
 
-    private static string? Given(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
 }
 
 /// <summary>A marker on a replay's timeline: the event it is at, its kind (denied, held, decision, decision-refused, approved, error, masked) and what it says.</summary>
@@ -176,7 +175,8 @@ public sealed class ActivityQueries(IDbContextFactory<HoopDbContext> contexts, H
     public static string? StopOf(string kind) =>
         kind.EndsWith(EventKinds.DeniedSuffix, StringComparison.Ordinal) ? "denied" : kind.EndsWith(EventKinds.HeldSuffix, StringComparison.Ordinal) ? "held" : null;
 
-    private static string? Given(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
+    /// <summary>A filter's text as given, or null when empty.</summary>
+    internal static string? Given(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
 
     /// <summary>The session; if it is open, with its counts so far.</summary>
     public async Task<Session?> FindSessionAsync(Guid id, CancellationToken cancellationToken) =>

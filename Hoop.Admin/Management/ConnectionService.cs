@@ -165,6 +165,10 @@ public sealed partial class ConnectionService(
         {
             errors.Add("name", "Use 1 to 63 lower-case letters, digits and dashes, starting and ending with a letter or digit: the name is a host-name label.");
         }
+        else if (existing is null && input.Name == "new")
+        {
+            errors.Add("name", "'new' is taken by the console: /connections/new is the form for a new connection. Choose another name.");
+        }
 
         var kind = input.Kind ?? existing?.Kind;
         if (kind is null)

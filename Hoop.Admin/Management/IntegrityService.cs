@@ -237,7 +237,7 @@ public sealed class IntegrityService(IDbContextFactory<HoopDbContext> contexts, 
         await writer.WriteAsync(AuditCsvHeader);
         await foreach (var a in range.OrderBy(a => a.Id).AsAsyncEnumerable().WithCancellation(cancellationToken))
         {
-            await writer.WriteAsync(CsvLine(a));
+            await writer.WriteAsync(CsvLine(a, SpreadsheetSafe));
         }
 
         return count;
@@ -419,9 +419,18 @@ public sealed class IntegrityService(IDbContextFactory<HoopDbContext> contexts, 
 
     private const string AuditCsvHeader = "id,at,actor,action,target,outcome,details,hash\r\n";
 
-    private static string CsvLine(AuditEvent a) =>
-        string.Join(',', a.Id.ToString(CultureInfo.InvariantCulture), a.At.ToString("O", CultureInfo.InvariantCulture), Csv(a.Actor),
-            Csv(a.Action), Csv(a.Target ?? ""), a.Outcome.ToString(), Csv(a.Details ?? ""), a.Hash) + "\r\n";
+    private static string CsvLine(AuditEvent a) => CsvLine(a, text => text);
+
+    private static string CsvLine(AuditEvent a, Func<string, string> cell) =>
+        string.Join(',', a.Id.ToString(CultureInfo.InvariantCulture), a.At.ToString("O", CultureInfo.InvariantCulture), Csv(cell(a.Actor)),
+            Csv(cell(a.Action)), Csv(cell(a.Target ?? "")), a.Outcome.ToString(), Csv(cell(a.Details ?? "")), a.Hash) + "\r\n";
+
+    /// <summary>
+    /// Text a spreadsheet would run as a formula (=, +, -, @, tab, return first) gets a leading apostrophe: a
+    /// failed sign-in's user name is typed by anyone, and this file is opened in spreadsheets. The chained export
+    /// keeps the stored text byte for byte, as its verification needs.
+    /// </summary>
+    private static string SpreadsheetSafe(string text) => text.Length > 0 && text[0] is '=' or '+' or '-' or '@' or '\t' or '\r' ? "'" + text : text;
 
     private static string Csv(string value) => $"\"{value.Replace("\"", "\"\"", StringComparison.Ordinal)}\"";
 

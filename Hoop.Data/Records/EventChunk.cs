@@ -134,15 +134,15 @@ public static class EventChunk
         return events;
     }
 
-    private static Dictionary<int, EventMarks> MarksOf(byte[] marked)
+    private static Dictionary<int, EventMarks> MarksOf(byte[] marked) => Marked(marked).ToDictionary(m => m.Sequence, m => m.Marks);
+
+    /// <summary>The marked events of a chunk's <see cref="SessionChunk.Marked"/> column: (sequence, marks) pairs of little-endian int32.</summary>
+    public static IEnumerable<(int Sequence, EventMarks Marks)> Marked(byte[] marked)
     {
-        var marks = new Dictionary<int, EventMarks>(marked.Length / 8);
         for (var i = 0; i + 8 <= marked.Length; i += 8)
         {
-            marks[BinaryPrimitives.ReadInt32LittleEndian(marked.AsSpan(i))] = (EventMarks)BinaryPrimitives.ReadInt32LittleEndian(marked.AsSpan(i + 4));
+            yield return (BinaryPrimitives.ReadInt32LittleEndian(marked.AsSpan(i)), (EventMarks)BinaryPrimitives.ReadInt32LittleEndian(marked.AsSpan(i + 4)));
         }
-
-        return marks;
     }
 
     internal static void WriteFrame(IBufferWriter<byte> buffer, SessionEvent e)

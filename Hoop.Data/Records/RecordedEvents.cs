@@ -119,10 +119,7 @@ public static class RecordedEvents
                 sequences.AddRange(EventChunk.Read(whole).Select(e => e.Sequence));
             }
 
-            for (var i = 0; i + 8 <= chunk.Marked.Length; i += 8)
-            {
-                marked.Add((BitConverter.ToInt32(chunk.Marked, i), (EventMarks)BitConverter.ToInt32(chunk.Marked, i + 4)));
-            }
+            marked.AddRange(EventChunk.Marked(chunk.Marked));
         }
 
         if (fromRows > 0 && chunks.Count > 0)
@@ -201,7 +198,7 @@ public static class RecordedEvents
         foreach (var c in await db.SessionChunks.AsNoTracking().Where(c => c.FirstAt >= since)
                      .Select(c => new { c.SessionId, c.FirstAt, c.Count, c.Marked }).ToListAsync(cancellationToken))
         {
-            Add(c.SessionId, c.FirstAt, c.Count, Enumerable.Range(0, c.Marked.Length / 8).Select(i => (EventMarks)BitConverter.ToInt32(c.Marked, i * 8 + 4)));
+            Add(c.SessionId, c.FirstAt, c.Count, EventChunk.Marked(c.Marked).Select(m => m.Marks));
         }
 
         return [.. counts.Values];

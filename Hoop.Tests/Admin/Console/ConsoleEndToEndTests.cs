@@ -267,6 +267,12 @@ public sealed class ConsoleEndToEndTests(ConsoleFixture fixture) : IClassFixture
             await Expect(page.Locator("[data-test=replay-position]")).ToHaveTextAsync("Event 1 of 1");
             await page.GotoAsync($"sessions/{eves.Id}/replay");
             await Expect(page.Locator("text=No such session.")).ToBeVisibleAsync();
+            // Moving within the live page (the same component, another id) is checked as strictly as a new load.
+            await page.GotoAsync($"sessions/{daves.Id}/replay");
+            await Expect(page.Locator("[data-test=replay-position]")).ToHaveTextAsync("Event 1 of 1");
+            await page.EvaluateAsync($"Blazor.navigateTo('sessions/{eves.Id}/replay')");
+            await Expect(page.Locator("text=No such session.")).ToBeVisibleAsync();
+            await Expect(page.Locator("[data-test=replay-event]")).ToHaveCountAsync(0);
 
             // The API answers an agent the same way: its own sessions, nobody else's, and no auditor's export.
             var listed = await api.GetFromJsonAsync<System.Text.Json.JsonElement[]>("/api/v1/sessions?limit=500");
