@@ -150,12 +150,14 @@ public sealed partial class PasswordLimiter(
     /// <summary>The remembered state of a source; null when the table is full (the overall cap still applies).</summary>
     private Source? Track(string source)
     {
-        if (_sources.TryGetValue(source, out var state))
+        if (!_sources.TryGetValue(source, out var state))
         {
-            return state;
+            state = _sources.Count >= PasswordLimits.MaxSources ? null : _sources.GetOrAdd(source, _ => new Source());
         }
 
-        return _sources.Count >= PasswordLimits.MaxSources ? null : _sources.GetOrAdd(source, _ => new Source());
+        // Seen now: the sweep must not forget a source between this lookup and the try it is for.
+        state?.Seen(time.GetUtcNow());
+        return state;
     }
 
     private PasswordVerdict Refuse(string source, Source? state, TimeSpan retryAfter, string reason)
@@ -217,6 +219,7 @@ public sealed partial class PasswordLimiter(
         private readonly Lock _lock = new();
         private DateTimeOffset _lastFailure;
         private DateTimeOffset _retryAt;
+        private DateTimeOffset _lastSeen;
 
         public readonly SemaphoreSlim Gate = new(1);
         public readonly Throttle AuditThrottle = new(AuditInterval);
@@ -253,6 +256,14 @@ public sealed partial class PasswordLimiter(
             }
         }
 
+        public void Seen(DateTimeOffset now)
+        {
+            lock (_lock)
+            {
+                _lastSeen = now;
+            }
+        }
+
         public void Succeeded()
         {
             lock (_lock)
@@ -267,6 +278,7 @@ public sealed partial class PasswordLimiter(
             lock (_lock)
             {
                 return Volatile.Read(ref Waiting) == 0 && Volatile.Read(ref RefusedSinceAudit) == 0 && now >= _retryAt
+                    && now - _lastSeen > PasswordLimits.ForgetAfter
                     && (Failures == 0 || now - _lastFailure > PasswordLimits.ForgetAfter);
             }
         }
