@@ -4,5 +4,6 @@ export async function save(name, type, stream) {
     const url = URL.createObjectURL(blob);
     const link = Object.assign(document.createElement('a'), { href: url, download: name });
     link.click();
-    URL.revokeObjectURL(url);
+    // Released once the download has taken it.
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
 }
