@@ -374,6 +374,10 @@ public sealed class ConsoleEndToEndTests(ConsoleFixture fixture) : IClassFixture
         await Expect(reviewer.Locator("[data-test=justification]")).ToHaveTextAsync("order 991 was charged twice");
         await Expect(reviewer.Locator("[data-test=review-request]")).ToContainTextAsync("/echo");
         await reviewer.ScreenshotAsync(new() { Path = Shot("reviews"), FullPage = true });
+        // A rejection needs the reason the agent is told: without one, nothing is decided.
+        await reviewer.ClickAsync("[data-test=reject]");
+        await Expect(reviewer.Locator("[data-field-error=reason]")).ToBeVisibleAsync();
+        await Expect(reviewer.Locator("[data-test=no-pending]")).ToHaveCountAsync(0);
         await reviewer.ClickAsync("[data-test=approve-once]");
         await Expect(reviewer.Locator("[data-test=decided-reviews]")).ToContainTextAsync("approved");
 

@@ -362,6 +362,43 @@ public sealed class ConsolePagesTests(ConsoleFixture fixture) : IClassFixture<Co
     }
 
     [Fact]
+    public async Task SettingsAndCertificateForms_RefuseBadInputBesideTheField_AndSaveGoodInput()
+    {
+        await SeedAsync();
+        var page = await fixture.NewPageAsync(Width, Height);
+        await SignInAsync(page, "alice");
+        var recording = fixture.Hoop.Services.GetRequiredService<RecordingSettingsService>();
+
+        // Recording: a body limit out of range is refused beside its field; a right one applies.
+        await page.GotoAsync("settings");
+        await page.FillAsync("#r-body", "99999");
+        await page.ClickAsync("[data-test=save-recording]");
+        await Expect(page.Locator("[data-field-error=maxBodyKilobytes]")).ToContainTextAsync("10,240");
+        await page.FillAsync("#r-body", "128");
+        await page.ClickAsync("[data-test=save-recording]");
+        await Expect(page.Locator(".mud-snackbar", new() { HasText = "saved" })).ToBeVisibleAsync();
+        await Expect(page.Locator("[data-field-error=maxBodyKilobytes]")).ToHaveCountAsync(0);
+        Assert.Equal(128, (await recording.GetAsync(default)).MaxBodyKilobytes);
+
+        // The break-glass password: the current one must be given.
+        await page.FillAsync("#b-current", "not-the-password");
+        await page.FillAsync("#b-new", "a long enough new passphrase");
+        await page.ClickAsync("[data-test=change-password]");
+        await Expect(page.Locator("[data-field-error=currentPassword]")).ToBeVisibleAsync();
+
+        // An uploaded certificate whose key is another one's: refused, the certificate in use stays.
+        var inUse = fixture.Hoop.Certificate.Thumbprint;
+        using var certificate = fixture.Ca.Issue(["localhost", "hoop.localhost"]);
+        using var otherKey = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
+        await page.GotoAsync("certificates");
+        await page.FillAsync("#u-cert", certificate.ExportCertificatePem());
+        await page.FillAsync("#u-key", otherKey.ExportPkcs8PrivateKeyPem());
+        await page.ClickAsync("[data-test=upload-pem]");
+        await Expect(page.Locator("[data-test=upload] [data-field-error], [data-test=upload] .mud-alert").First).ToBeVisibleAsync();
+        Assert.Equal(inUse, fixture.Hoop.Services.GetRequiredService<Hoop.Proxy.Certificates.InboundCertificate>().Certificate?.Thumbprint);
+    }
+
+    [Fact]
     public async Task Sessions_FiltersFitAt1280_AndMoreFiltersFoldAway()
     {
         await SeedAsync();
