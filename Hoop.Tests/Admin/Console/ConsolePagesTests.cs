@@ -376,7 +376,7 @@ public sealed class ConsolePagesTests(ConsoleFixture fixture) : IClassFixture<Co
         await Expect(page.Locator("[data-field-error=maxBodyKilobytes]")).ToContainTextAsync("10,240");
         await page.FillAsync("#r-body", "128");
         await page.ClickAsync("[data-test=save-recording]");
-        await Expect(page.Locator(".mud-snackbar", new() { HasText = "saved" })).ToBeVisibleAsync();
+        await Expect(page.Locator(".mud-snackbar", new() { HasText = "Recording settings saved." })).ToBeVisibleAsync();
         await Expect(page.Locator("[data-field-error=maxBodyKilobytes]")).ToHaveCountAsync(0);
         Assert.Equal(128, (await recording.GetAsync(default)).MaxBodyKilobytes);
 
