@@ -195,10 +195,11 @@ public static class RecordedEvents
             Add(e.SessionId, e.At, 1, [e.Marks]);
         }
 
+        // A chunk's marked events are read only when it has any (its Marks column says so).
         foreach (var c in await db.SessionChunks.AsNoTracking().Where(c => c.FirstAt >= since)
-                     .Select(c => new { c.SessionId, c.FirstAt, c.Count, c.Marked }).ToListAsync(cancellationToken))
+                     .Select(c => new { c.SessionId, c.FirstAt, c.Count, Marked = c.Marks != EventMarks.None ? c.Marked : null }).ToListAsync(cancellationToken))
         {
-            Add(c.SessionId, c.FirstAt, c.Count, EventChunk.Marked(c.Marked).Select(m => m.Marks));
+            Add(c.SessionId, c.FirstAt, c.Count, EventChunk.Marked(c.Marked ?? []).Select(m => m.Marks));
         }
 
         return [.. counts.Values];
