@@ -106,8 +106,12 @@ public sealed class ConsoleFixture : IAsyncLifetime
     /// <summary>Picks an item of a MudBlazor select (single or multiple), found by its label as a person would, and closes it.</summary>
     public static async Task ChooseAsync(IPage page, string label, string item)
     {
-        await page.GetByRole(AriaRole.Combobox, new() { Name = label, Exact = true }).ClickAsync();
+        var select = page.GetByRole(AriaRole.Combobox, new() { Name = label, Exact = true });
+        await select.ClickAsync();
         await page.Locator(".mud-popover-open .mud-list-item", new() { HasText = item }).First.ClickAsync();
+        // The choice is shown (a single select's text, a multiple one's value) once the server took the click; Escape
+        // before then can reach a list about to re-render.
+        await page.WaitForFunctionAsync("([e, item]) => (e.value || e.textContent).includes(item)", new object[] { await select.ElementHandleAsync(), item });
         await page.Keyboard.PressAsync("Escape");
         await Assertions.Expect(page.Locator(".mud-popover-open .mud-list-item")).ToHaveCountAsync(0);
     }
